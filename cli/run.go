@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/topology"
+)
+
+// runCommand returns the run command, which runs g's agents with topology.Run.
+func runCommand(g *topology.Graph) *cobra.Command {
+	var (
+		agents []string
+		bf     brokerFlags
+	)
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Run the topology's agents until SIGINT or SIGTERM",
+		Long: `Run creates the topology's missing topics and runs its agents (all of them, or
+those named by --agents) until SIGINT or SIGTERM, restarting an agent that fails.
+Instances of the same agent in other processes share its partitions.
+
+Without --brokers, run starts an embedded Kafka-protocol broker listening on
+--listen, with its log in DIR/broker, and logs its address (addr=HOST:PORT):
+produce to the topology's sources and read its sinks there with any Kafka
+client. Agent tables live in DIR/state/AGENT and are rebuilt from their
+changelogs if deleted.
+
+On SIGINT or SIGTERM run stops taking records, finishes and commits those in
+flight, closes the tables and the embedded broker, and exits 0.`,
+	}
+	fs := c.Flags()
+	fs.StringSliceVar(&agents, "agents", nil, "agents to run, as `name,...` (default all; 'describe' lists them)")
+	bf.add(fs, true /* withCluster */)
+	return leaf(c, func(c *cobra.Command) error {
+		if err := g.Validate(); err != nil {
+			return invalidGraph(err)
+		}
+		if err := checkAgents(g, agents); err != nil {
+			return err
+		}
+		embedded, err := bf.embedded()
+		if err != nil {
+			return err
+		}
+		log := newLogger(c.ErrOrStderr(), level(bf.logLevel))
+		opts := []topology.Option{
+			topology.Agents(agents...),
+			topology.DataDir(bf.dataDir),
+			topology.Replication(int(bf.replication)),
+			topology.WithLogger(log),
+			topology.OnAssign(func(agent string, partitions []int32) {
+				log.Info("agent running", "agent", agent, "partitions", partitions)
+			}),
+		}
+		if embedded {
+			opts = append(opts,
+				topology.Listen(string(bf.listen)),
+				topology.OnBroker(func(addrs []string) { logBroker(log, addrs) }))
+		} else {
+			opts = append(opts, topology.Brokers(bf.brokers...))
+		}
+		run := agents
+		if len(run) == 0 {
+			run = agentNames(g)
+		}
+		log.Info("starting", "topology", g.Name, "agents", run, "data_dir", bf.dataDir)
+		if err := topology.Run(c.Context(), g, opts...); err != nil {
+			return err
+		}
+		log.Info("stopped", "topology", g.Name)
+		return nil
+	})
+}
+
+// agentNames returns the names of g's agents in declaration order.
+func agentNames(g *topology.Graph) []string {
+	var names []string
+	for _, a := range g.Agents {
+		if a != nil {
+			names = append(names, a.AgentName())
+		}
+	}
+	return names
+}
+
+// checkAgents returns a usage error wrapping [topology.ErrUnknownAgent] for the
+// first of names that g does not have. topology.Run checks the same, but this
+// message says what to do about it.
+func checkAgents(g *topology.Graph, names []string) error {
+	known := agentNames(g)
+	for _, n := range names {
+		if !slices.Contains(known, n) {
+			return &usageError{err: &hint{
+				msg: fmt.Sprintf("unknown agent %q (the graph has %q): use --agents with names from 'describe'", n, known),
+				err: topology.ErrUnknownAgent,
+			}}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,18 @@
+// Package gokax is sluice's only door to goka's any-typed API.
+//
+// Everything above it is typed; goka underneath works on []byte values through a
+// bytes codec, so a value goka hands over can never fail to decode inside goka (its
+// processor would stop on it) and sluice decodes, and dead-letters, by itself.
+//
+// # Defaults
+//
+// [Config] returns the sarama configuration sluice runs goka with. It replaces goka's
+// 2017-era defaults, each change documented at the field it sets, and is passed to
+// goka through explicit builders: goka's global config is never touched.
+//
+// # Groups
+//
+// A [Group] is an untyped processor-group definition: input topics with callbacks
+// over [Msg], output topics, a state table, lookups and joins. [Processor] turns it
+// into a goka processor and runs it once; supervision lives above this package.
+package gokax

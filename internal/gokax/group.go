@@ -1,0 +1,197 @@
+package gokax
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"log/slog"
+	"slices"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
+	"github.com/lovoo/goka/storage"
+
+	"github.com/sluicehq/sluice/internal/logadapt"
+)
+
+// Input is one input topic of a [Group] and the callback for its records. value is
+// the raw record value (nil for a tombstone); it is valid only during the call.
+type Input struct {
+	Topic  string
+	Handle func(m *Msg, value []byte)
+}
+
+// Group is an untyped processor-group definition.
+type Group struct {
+	// Name is the consumer group; the table topic is Name+"-table".
+	Name string
+	// Inputs are the input streams.
+	Inputs []Input
+	// Outputs are the topics the group may emit to.
+	Outputs []string
+	// Stateful gives the group a table.
+	Stateful bool
+	// Lookups are tables read by any key (any partition); Joins are co-partitioned
+	// tables read by the record's key.
+	Lookups, Joins []string
+}
+
+// Options are the runtime settings of a [Processor].
+type Options struct {
+	// Brokers are the seed brokers.
+	Brokers []string
+	// Config is the sarama configuration; nil means [Config]. It is cloned.
+	Config *sarama.Config
+	// Storage builds each partition's table storage.
+	Storage storage.Builder
+	// Logger receives goka's log lines at debug level; nil discards them.
+	Logger *slog.Logger
+	// OnAssign, if set, is called with the input partitions assigned to this
+	// instance after each rebalance.
+	OnAssign func(partitions []int32)
+}
+
+// Processor is one goka processor built from a [Group]. Run it once.
+type Processor struct {
+	p *goka.Processor
+}
+
+// NewProcessor builds the goka processor of g. goka checks that every topic exists
+// (sluice provisions them beforehand; goka is told not to create any), so this dials
+// the brokers.
+func NewProcessor(g Group, o Options) (*Processor, error) {
+	if len(g.Inputs) == 0 {
+		return nil, fmt.Errorf("group %q: %w", g.Name, errNoInputs)
+	}
+	cfg := o.Config
+	if cfg == nil {
+		cfg = Config()
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m := msgTemplate(g)
+	var edges []goka.Edge
+	for _, in := range g.Inputs {
+		handle := in.Handle
+		edges = append(edges, goka.Input(goka.Stream(in.Topic), new(codec.Bytes), func(ctx goka.Context, v any) {
+			b, _ := v.([]byte) // nil for a tombstone (NilProcess)
+			msg := m
+			msg.ctx = ctx
+			handle(&msg, b)
+		}))
+	}
+	for _, t := range g.Outputs {
+		edges = append(edges, goka.Output(goka.Stream(t), new(codec.Bytes)))
+	}
+	for _, t := range g.Lookups {
+		edges = append(edges, goka.Lookup(goka.Table(t), new(codec.Bytes)))
+	}
+	for _, t := range g.Joins {
+		edges = append(edges, goka.Join(goka.Table(t), new(codec.Bytes)))
+	}
+	if g.Stateful {
+		edges = append(edges, goka.Persist(new(codec.Bytes)))
+	}
+	gg := goka.DefineGroup(goka.Group(g.Name), edges...)
+	if err := gg.Validate(); err != nil {
+		return nil, fmt.Errorf("group %q: %w", g.Name, err)
+	}
+	opts := []goka.ProcessorOption{
+		goka.WithStorageBuilder(o.Storage),
+		goka.WithClientID("sluice-" + g.Name),
+		goka.WithLogger(logadapt.Goka(logger.With("agent", g.Name))),
+		goka.WithNilHandling(goka.NilProcess),
+		goka.WithHasher(Hasher),
+		goka.WithProducerBuilder(ProducerBuilder(cfg)),
+		goka.WithConsumerGroupBuilder(func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
+			c := clone(cfg)
+			c.ClientID = clientID
+			return sarama.NewConsumerGroup(brokers, group, c)
+		}),
+		goka.WithConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
+			c := clone(cfg)
+			c.ClientID = clientID
+			return sarama.NewConsumer(brokers, c)
+		}),
+		goka.WithTopicManagerBuilder(TopicManagerBuilder(cfg)),
+	}
+	if o.OnAssign != nil {
+		onAssign := o.OnAssign
+		opts = append(opts, goka.WithRebalanceCallback(func(a goka.Assignment) {
+			parts := make([]int32, 0, len(a))
+			for p := range a {
+				parts = append(parts, p)
+			}
+			slices.Sort(parts)
+			onAssign(parts)
+		}))
+	}
+	p, err := goka.NewProcessor(o.Brokers, gg, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("group %q: %w", g.Name, err)
+	}
+	return &Processor{p: p}, nil
+}
+
+// Run runs the processor until ctx is done or it fails. It returns nil after a
+// shutdown caused by ctx.
+func (p *Processor) Run(ctx context.Context) error {
+	err := p.p.Run(ctx)
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// Recovered reports whether every table partition of the processor has recovered.
+func (p *Processor) Recovered() bool { return p.p.Recovered() }
+
+// Get returns the table value of key if this instance holds its partition.
+func (p *Processor) Get(key string) ([]byte, error) {
+	v, err := p.p.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	return asBytes(v)
+}
+
+// ProducerBuilder returns a goka producer builder on a clone of cfg, partitioning by
+// goka's hasher so that emitters and processors agree.
+func ProducerBuilder(cfg *sarama.Config) goka.ProducerBuilder {
+	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
+		c := clone(cfg)
+		c.ClientID = clientID
+		c.Producer.Partitioner = sarama.NewCustomHashPartitioner(hasher)
+		return goka.NewProducer(brokers, c)
+	}
+}
+
+// TopicManagerBuilder returns a goka topic manager builder that checks topics but
+// never creates them: sluice provisions every topic before it starts a processor,
+// with the settings the topology declares.
+func TopicManagerBuilder(cfg *sarama.Config) goka.TopicManagerBuilder {
+	return func(brokers []string) (goka.TopicManager, error) {
+		tmc := goka.NewTopicManagerConfig()
+		tmc.NoCreate = true
+		c := clone(cfg)
+		c.ClientID = "sluice-topic-manager"
+		return goka.NewTopicManager(brokers, c, tmc)
+	}
+}
+
+func msgTemplate(g Group) Msg {
+	set := func(names []string) map[string]bool {
+		m := make(map[string]bool, len(names))
+		for _, n := range names {
+			m[n] = true
+		}
+		return m
+	}
+	return Msg{outputs: set(g.Outputs), lookups: set(g.Lookups), joins: set(g.Joins), stateful: g.Stateful}
+}
+
+var errNoInputs = errors.New("gokax: group has no inputs")

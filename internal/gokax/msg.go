@@ -1,0 +1,114 @@
+package gokax
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lovoo/goka"
+)
+
+// Msg is one record being processed, with goka's context methods that sluice uses,
+// none of which panics on a mistake of the caller: they return errors instead.
+//
+// A Msg is valid only during the callback it was passed to (goka's rule for its
+// Context) and must not be used from another goroutine.
+type Msg struct {
+	ctx      goka.Context
+	outputs  map[string]bool
+	lookups  map[string]bool
+	joins    map[string]bool
+	stateful bool
+}
+
+// Context returns the processor's context: it is cancelled when the processor stops.
+func (m *Msg) Context() context.Context { return m.ctx.Context() }
+
+// Key returns the record key.
+func (m *Msg) Key() string { return m.ctx.Key() }
+
+// Topic returns the topic the record was read from.
+func (m *Msg) Topic() string { return string(m.ctx.Topic()) }
+
+// Partition returns the partition the record was read from.
+func (m *Msg) Partition() int32 { return m.ctx.Partition() }
+
+// Offset returns the record offset.
+func (m *Msg) Offset() int64 { return m.ctx.Offset() }
+
+// Timestamp returns the record timestamp.
+func (m *Msg) Timestamp() time.Time { return m.ctx.Timestamp() }
+
+// Headers returns the record headers. The map must not be modified.
+func (m *Msg) Headers() map[string][]byte { return m.ctx.Headers() }
+
+// Value returns the group-table value of the record's key, nil if there is none.
+func (m *Msg) Value() ([]byte, error) {
+	if !m.stateful {
+		return nil, ErrStateless
+	}
+	return asBytes(m.ctx.Value())
+}
+
+// SetValue sets the group-table value of the record's key: goka writes local storage
+// and produces the changelog record; the input offset is committed only after the
+// changelog write is acknowledged.
+func (m *Msg) SetValue(b []byte, headers map[string][]byte) error {
+	if !m.stateful {
+		return ErrStateless
+	}
+	m.ctx.SetValue(b, goka.WithCtxEmitHeaders(headers))
+	return nil
+}
+
+// Delete deletes the group-table value of the record's key.
+func (m *Msg) Delete() error {
+	if !m.stateful {
+		return ErrStateless
+	}
+	m.ctx.Delete()
+	return nil
+}
+
+// Emit produces a record to topic, which must be a declared output; the input
+// offset is committed only after the write is acknowledged.
+func (m *Msg) Emit(topic, key string, value []byte, headers map[string][]byte) error {
+	if !m.outputs[topic] {
+		return fmt.Errorf("emit to %q: %w", topic, ErrUndeclared)
+	}
+	m.ctx.Emit(goka.Stream(topic), key, value, goka.WithCtxEmitHeaders(headers))
+	return nil
+}
+
+// Lookup returns the value of key in table, a declared lookup, or nil.
+func (m *Msg) Lookup(table, key string) ([]byte, error) {
+	if !m.lookups[table] {
+		return nil, fmt.Errorf("lookup in %q: %w", table, ErrUndeclared)
+	}
+	return asBytes(m.ctx.Lookup(goka.Table(table), key))
+}
+
+// Join returns the value of the record's key in table, a declared join, or nil.
+func (m *Msg) Join(table string) ([]byte, error) {
+	if !m.joins[table] {
+		return nil, fmt.Errorf("join with %q: %w", table, ErrUndeclared)
+	}
+	return asBytes(m.ctx.Join(goka.Table(table)))
+}
+
+func asBytes(v any) ([]byte, error) {
+	switch b := v.(type) {
+	case nil:
+		return nil, nil
+	case []byte:
+		return b, nil
+	default:
+		return nil, fmt.Errorf("gokax: table value of type %T, want []byte", v)
+	}
+}
+
+// Abort marks the record as not processed: its offset is not committed and the
+// processor stops with err once the record's other writes are done, so the record
+// is read again by whoever takes the partition over. Use it when the callback
+// cannot finish (shutdown during a retry), never for a bad record.
+func (m *Msg) Abort(err error) { m.ctx.DeferCommit()(err) }

@@ -1,0 +1,28 @@
+package logadapt
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/lovoo/goka"
+)
+
+// Goka returns a goka.Logger writing to l at debug level: goka logs its partition
+// and rebalance chatter through Printf, none of which is an event a user acts on.
+// sluice logs the events that matter (failures, restarts) itself.
+func Goka(l *slog.Logger) goka.Logger { return gokaLogger{l} }
+
+type gokaLogger struct{ l *slog.Logger }
+
+func (g gokaLogger) log(msg string) {
+	if !g.l.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	g.l.Debug(strings.TrimSpace(msg), "source", "goka")
+}
+
+func (g gokaLogger) Print(v ...any)                 { g.log(fmt.Sprint(v...)) }
+func (g gokaLogger) Println(v ...any)               { g.log(fmt.Sprintln(v...)) }
+func (g gokaLogger) Printf(format string, v ...any) { g.log(fmt.Sprintf(format, v...)) }

@@ -1,0 +1,126 @@
+package topology
+
+import (
+	"fmt"
+)
+
+// Handler handles one record of type In whose key is key, in an agent whose state
+// is of type S. c is valid only during the call. A non-nil error means the record
+// failed: none of the handler's emits or state changes take effect, the record is
+// retried (see [Retries]) and then sent to the agent's dead-letter topic.
+type Handler[In, S any] func(c *Context[S], key string, in In) error
+
+// Input is one input stream of an agent with the handler for its records. Create
+// one with [Consume].
+type Input[S any] struct {
+	topic  topicSpec
+	handle func(c *Context[S], value []byte) error
+}
+
+// Consume returns the input of an agent that reads s and calls h for each record.
+// A record whose value s.Codec cannot decode never reaches h: it goes to the
+// dead-letter topic with a [*DecodeError].
+func Consume[In, S any](s Stream[In], h Handler[In, S]) Input[S] {
+	return Input[S]{
+		topic: s.spec(),
+		handle: func(c *Context[S], value []byte) error {
+			if s.Codec == nil {
+				return &DecodeError{Topic: s.Name, Err: ErrNoCodec}
+			}
+			v, err := s.Codec.Decode(value)
+			if err != nil {
+				return &DecodeError{Topic: s.Name, Partition: c.Partition(), Offset: c.Offset(), Err: err}
+			}
+			return h(c, c.Key(), v)
+		},
+	}
+}
+
+// Agent declares one agent: a goka processor group with its own consumer group
+// (Name), the streams it reads, the topics it may emit or route to, and, when
+// State is set, a table of type S whose changelog is the compacted topic
+// [TableName](Name).
+//
+// An Agent is a plain value; add it to a [Graph]. S is the state type; use
+// struct{} (and leave State nil) for a stateless agent.
+type Agent[S any] struct {
+	// Name is the agent's consumer group and the prefix of its table and
+	// dead-letter topics. It must be unique in the graph.
+	Name string
+	// State encodes the agent's table values; nil means the agent is stateless.
+	State Codec[S]
+	// Inputs are the streams the agent reads, each with its handler.
+	Inputs []Input[S]
+	// Outputs are the streams the agent may emit or route to. An emit to any other
+	// topic fails with [ErrUndeclaredOutput] and sends the record to the dead-letter
+	// topic.
+	Outputs []Topic
+	// Lookups are tables of other agents the agent reads by any key.
+	Lookups []Topic
+	// Joins are tables of other agents the agent reads by the record's key; they
+	// must be co-partitioned with the agent's inputs.
+	Joins []Topic
+}
+
+// Table returns the handle of the agent's table, for lookups, joins and views.
+func (a Agent[S]) Table() Table[S] {
+	return Table[S]{Name: TableName(a.Name), Codec: a.State}
+}
+
+// AgentName returns a.Name.
+func (a Agent[S]) AgentName() string { return a.Name }
+
+// AgentDecl is an [Agent] of any state type, as a [Graph] holds it. Only this
+// package implements it.
+type AgentDecl interface {
+	// AgentName returns the agent's name.
+	AgentName() string
+	decl() agentSpec
+}
+
+// agentSpec is the untyped form of an agent that validation, drawing, provisioning
+// and the runtime share.
+type agentSpec struct {
+	name     string
+	state    *topicSpec // nil when stateless
+	inputs   []topicSpec
+	outputs  []topicSpec
+	lookups  []topicSpec
+	joins    []topicSpec
+	dlq      topicSpec
+	newGroup func(rt *agentRuntime) groupDef
+}
+
+func (a Agent[S]) decl() agentSpec {
+	s := agentSpec{
+		name: a.Name,
+		dlq:  topicSpec{name: DeadLetterName(a.Name), kind: KindStream, codec: Bytes()},
+	}
+	if a.State != nil {
+		t := a.Table().spec()
+		s.state = &t
+	}
+	for _, in := range a.Inputs {
+		s.inputs = append(s.inputs, in.topic)
+	}
+	for _, t := range a.Outputs {
+		s.outputs = append(s.outputs, specOf(t))
+	}
+	for _, t := range a.Lookups {
+		s.lookups = append(s.lookups, specOf(t))
+	}
+	for _, t := range a.Joins {
+		s.joins = append(s.joins, specOf(t))
+	}
+	s.newGroup = func(rt *agentRuntime) groupDef { return newGroupDef(a, rt) }
+	return s
+}
+
+func specOf(t Topic) topicSpec {
+	if t == nil {
+		return topicSpec{}
+	}
+	return t.spec()
+}
+
+func (s agentSpec) String() string { return fmt.Sprintf("agent %q", s.name) }

@@ -1,0 +1,57 @@
+package topology
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+)
+
+// JSON returns a codec that encodes values of type T with encoding/json. Decode
+// rejects input that is not one JSON value.
+func JSON[T any]() Codec[T] { return jsonCodec[T]{} }
+
+type jsonCodec[T any] struct{}
+
+func (jsonCodec[T]) Encode(v T) ([]byte, error) { return json.Marshal(v) }
+
+func (jsonCodec[T]) Decode(b []byte) (T, error) {
+	var v T
+	err := json.Unmarshal(b, &v)
+	return v, err
+}
+
+// String returns a codec for UTF-8 text values; any bytes decode.
+func String() Codec[string] { return stringCodec{} }
+
+type stringCodec struct{}
+
+func (stringCodec) Encode(v string) ([]byte, error) { return []byte(v), nil }
+func (stringCodec) Decode(b []byte) (string, error) { return string(b), nil }
+
+// Int64 returns a codec for int64 values in decimal text, so that any Kafka tool
+// shows them as numbers.
+func Int64() Codec[int64] { return int64Codec{} }
+
+type int64Codec struct{}
+
+func (int64Codec) Encode(v int64) ([]byte, error) { return strconv.AppendInt(nil, v, 10), nil }
+
+func (int64Codec) Decode(b []byte) (int64, error) {
+	if len(b) == 0 {
+		return 0, errEmpty
+	}
+	return strconv.ParseInt(string(b), 10, 64)
+}
+
+// Bytes returns a codec that passes values through. Decode copies its input and
+// keeps nil (a tombstone) apart from empty, so forwarding an empty value does not
+// turn it into a tombstone.
+func Bytes() Codec[[]byte] { return bytesCodec{} }
+
+type bytesCodec struct{}
+
+func (bytesCodec) Encode(v []byte) ([]byte, error) { return v, nil }
+func (bytesCodec) Decode(b []byte) ([]byte, error) { return bytes.Clone(b), nil }
+
+var errEmpty = errors.New("empty value")

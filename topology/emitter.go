@@ -1,0 +1,156 @@
+package topology
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/sluicehq/sluice/internal/gokax"
+)
+
+// ErrEmitterClosed is returned by [Emitter] methods after [Emitter.Close].
+var ErrEmitterClosed = errors.New("topology: emitter closed")
+
+// Emitter writes typed records to one stream from outside the graph: a
+// generator, an HTTP handler, a test. Unlike goka's Emitter, whose failed writes
+// surface only through promises nobody checks, every failed write comes back as an
+// error: from [Emitter.Emit] directly, or from the next [Emitter.Flush] or
+// [Emitter.Close] after [Emitter.Send].
+//
+// An Emitter is safe for concurrent use.
+type Emitter[T any] struct {
+	stream Stream[T]
+	p      *gokax.Producer
+
+	wg sync.WaitGroup // sends in flight
+	// closing guards closed: sends hold it shared while they hand a record to the
+	// producer, Close exclusively, because goka's producer panics on a send after
+	// Close. Callbacks never take it.
+	closing sync.RWMutex
+	closed  bool
+	mu      struct {
+		sync.Mutex
+		failed int
+		errs   []error // the first few failures since the last Flush
+	}
+}
+
+// maxReportedErrors bounds the errors an Emitter keeps between flushes; the count
+// of failures is always exact.
+const maxReportedErrors = 10
+
+// NewEmitter connects an emitter for s to the cluster named by [Brokers]
+// (required); the other options that apply are [KafkaConfig]. Its producer uses
+// acks=all and the idempotent producer, as agents do.
+func NewEmitter[T any](s Stream[T], opts ...Option) (*Emitter[T], error) {
+	c := newRunConfig(opts)
+	if s.Name == "" {
+		return nil, fmt.Errorf("emitter: %w", ErrNoName)
+	}
+	if s.Codec == nil {
+		return nil, fmt.Errorf("emitter for %q: %w", s.Name, ErrNoCodec)
+	}
+	if len(c.brokers) == 0 {
+		return nil, fmt.Errorf("emitter for %q: %w", s.Name, ErrNoBrokers)
+	}
+	p, err := gokax.NewProducer(c.brokers, "sluice-emitter-"+s.Name, c.kafka)
+	if err != nil {
+		return nil, fmt.Errorf("emitter for %q: %w", s.Name, err)
+	}
+	return &Emitter[T]{stream: s, p: p}, nil
+}
+
+// Emit writes v under key and waits until the broker acknowledged it, the
+// producer gave up (the error says why), or ctx is done. After ctx is done the
+// write may still succeed; its outcome is then reported by the next Flush.
+func (e *Emitter[T]) Emit(ctx context.Context, key string, v T) error {
+	done := make(chan error, 1)
+	if err := e.send(key, v, func(err error) { done <- err }); err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Send writes v under key without waiting. An encoding error is returned at once;
+// a failed write is reported by the next [Emitter.Flush] or [Emitter.Close].
+func (e *Emitter[T]) Send(key string, v T) error {
+	return e.send(key, v, nil)
+}
+
+func (e *Emitter[T]) send(key string, v T, done func(error)) error {
+	b, err := e.stream.Codec.Encode(v)
+	if err != nil {
+		return fmt.Errorf("emitter for %q: encode: %w", e.stream.Name, err)
+	}
+	e.closing.RLock()
+	defer e.closing.RUnlock()
+	if e.closed {
+		return ErrEmitterClosed
+	}
+	e.wg.Add(1)
+	e.p.Send(e.stream.Name, key, b, nil, func(err error) {
+		if err != nil {
+			err = fmt.Errorf("emitter for %q: key %q: %w", e.stream.Name, key, err)
+			if done == nil {
+				e.record(err)
+			}
+		}
+		if done != nil {
+			done(err)
+		}
+		e.wg.Done()
+	})
+	return nil
+}
+
+func (e *Emitter[T]) record(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.mu.failed++
+	if len(e.mu.errs) < maxReportedErrors {
+		e.mu.errs = append(e.mu.errs, err)
+	}
+}
+
+// Flush waits until every record sent so far was acknowledged or failed, and
+// returns the failures since the last Flush (nil if none): an error saying how
+// many writes failed, joined with the first few of them. It returns ctx.Err() if
+// ctx is done first.
+func (e *Emitter[T]) Flush(ctx context.Context) error {
+	idle := make(chan struct{})
+	go func() { e.wg.Wait(); close(idle) }()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mu.failed == 0 {
+		return nil
+	}
+	err := errors.Join(append([]error{fmt.Errorf("emitter for %q: %d writes failed", e.stream.Name, e.mu.failed)}, e.mu.errs...)...)
+	e.mu.failed, e.mu.errs = 0, nil
+	return err
+}
+
+// Close flushes (see [Emitter.Flush]) and closes the producer, returning every
+// failure not yet reported. Close twice returns [ErrEmitterClosed].
+func (e *Emitter[T]) Close() error {
+	e.closing.Lock()
+	if e.closed {
+		e.closing.Unlock()
+		return ErrEmitterClosed
+	}
+	e.closed = true
+	e.closing.Unlock()
+	// The producer's Close drains pending sends (their callbacks run first).
+	cerr := e.p.Close()
+	return errors.Join(e.Flush(context.Background()), cerr)
+}

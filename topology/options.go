@@ -1,0 +1,141 @@
+package topology
+
+import (
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/sluicehq/sluice/internal/gokax"
+)
+
+// An Option configures [Run]. Later options override earlier ones.
+type Option interface{ apply(*runConfig) }
+
+type optionFunc func(*runConfig)
+
+func (f optionFunc) apply(c *runConfig) { f(c) }
+
+type runConfig struct {
+	brokers      []string
+	listen       string
+	dataDir      string
+	agents       []string
+	logger       *slog.Logger
+	retries      int
+	retryBackoff time.Duration
+	restartMin   time.Duration
+	restartMax   time.Duration
+	replication  int
+	kafka        *sarama.Config
+	onAssign     func(agent string, partitions []int32)
+	onBroker     func(addrs []string)
+}
+
+func newRunConfig(opts []Option) *runConfig {
+	c := &runConfig{
+		listen:       "127.0.0.1:9092",
+		dataDir:      "sluice-data",
+		logger:       slog.New(slog.DiscardHandler),
+		retries:      3,
+		retryBackoff: 50 * time.Millisecond,
+		restartMin:   500 * time.Millisecond,
+		restartMax:   10 * time.Second,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(c)
+		}
+	}
+	if c.kafka == nil {
+		c.kafka = gokax.Config()
+	}
+	return c
+}
+
+// Brokers sets the seed brokers of a Kafka cluster to run on, overriding the
+// default: an embedded broker that Run starts in DataDir, listening on [Listen],
+// and stops before it returns.
+func Brokers(addrs ...string) Option {
+	return optionFunc(func(c *runConfig) { c.brokers = slices.Clone(addrs) })
+}
+
+// Listen sets the address of the embedded broker, overriding the default
+// 127.0.0.1:9092. Port 0 picks a free port; see [OnBroker]. Ignored with [Brokers].
+func Listen(addr string) Option {
+	return optionFunc(func(c *runConfig) { c.listen = addr })
+}
+
+// DataDir sets the directory for local state, overriding the default "sluice-data"
+// in the working directory. Agent tables live in DataDir/state/AGENT and are
+// rebuilt from their changelogs if deleted; the embedded broker keeps its log in
+// DataDir/broker.
+func DataDir(dir string) Option {
+	return optionFunc(func(c *runConfig) { c.dataDir = dir })
+}
+
+// Agents selects the agents to run by name, overriding the default: all of them.
+// Run fails with [ErrUnknownAgent] for a name the graph does not have.
+func Agents(names ...string) Option {
+	return optionFunc(func(c *runConfig) { c.agents = slices.Clone(names) })
+}
+
+// WithLogger sets the logger, overriding the default that discards everything.
+// Run logs start-up, failures and restarts, never one line per record.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *runConfig) {
+		if l != nil {
+			c.logger = l
+		}
+	})
+}
+
+// Retries sets how many times a failed handler call is retried before the record
+// goes to the dead-letter topic, overriding the default 3. The wait starts at
+// [RetryBackoff] and doubles each time.
+func Retries(n int) Option {
+	return optionFunc(func(c *runConfig) { c.retries = max(n, 0) })
+}
+
+// RetryBackoff sets the wait before the first retry of a failed handler call,
+// overriding the default 50 ms.
+func RetryBackoff(d time.Duration) Option {
+	return optionFunc(func(c *runConfig) { c.retryBackoff = max(d, time.Millisecond) })
+}
+
+// RestartBackoff sets the wait before restarting a failed agent: it starts at min
+// and doubles up to max, overriding the defaults 500 ms and 10 s. It resets once the
+// agent has run for a minute.
+func RestartBackoff(min, max time.Duration) Option {
+	return optionFunc(func(c *runConfig) { c.restartMin, c.restartMax = min, max })
+}
+
+// Replication sets the replication factor of topics Run creates, overriding the
+// default min(3, number of brokers). min.insync.replicas is set to
+// min(2, replication), so that acks=all means two copies where there can be two.
+func Replication(n int) Option {
+	return optionFunc(func(c *runConfig) { c.replication = n })
+}
+
+// KafkaConfig sets the sarama configuration of every client Run creates,
+// overriding sluice's defaults (see the README's table of defaults). cfg is cloned.
+func KafkaConfig(cfg *sarama.Config) Option {
+	return optionFunc(func(c *runConfig) {
+		if cfg != nil {
+			cc := *cfg
+			c.kafka = &cc
+		}
+	})
+}
+
+// OnAssign sets a function called with an agent's partitions on this instance
+// after each rebalance. It must not block.
+func OnAssign(fn func(agent string, partitions []int32)) Option {
+	return optionFunc(func(c *runConfig) { c.onAssign = fn })
+}
+
+// OnBroker sets a function called with the embedded broker's addresses once it
+// listens, before any agent starts. Not called with [Brokers].
+func OnBroker(fn func(addrs []string)) Option {
+	return optionFunc(func(c *runConfig) { c.onBroker = fn })
+}

@@ -1,0 +1,139 @@
+package topology
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/gokax"
+)
+
+// agentRuntime is what the handlers of one running agent share.
+type agentRuntime struct {
+	name    string
+	outputs map[string]topicSpec // declared outputs by name, the dead-letter topic included
+	dlq     string
+	retries int
+	backoff time.Duration
+	log     *slog.Logger
+	now     func() time.Time
+
+	processed    atomic.Int64
+	deadLettered atomic.Int64
+}
+
+func newAgentRuntime(a agentSpec, c *runConfig) *agentRuntime {
+	rt := &agentRuntime{
+		name:    a.name,
+		outputs: map[string]topicSpec{a.dlq.name: a.dlq},
+		dlq:     a.dlq.name,
+		retries: c.retries,
+		backoff: c.retryBackoff,
+		log:     c.logger.With("agent", a.name),
+		now:     time.Now,
+	}
+	for _, o := range a.outputs {
+		rt.outputs[o.name] = o
+	}
+	return rt
+}
+
+// newGroupDef turns an agent into the untyped group gokax runs.
+func newGroupDef[S any](a Agent[S], rt *agentRuntime) gokax.Group {
+	g := gokax.Group{Name: a.Name, Stateful: a.State != nil}
+	for _, in := range a.Inputs {
+		g.Inputs = append(g.Inputs, gokax.Input{
+			Topic:  in.topic.name,
+			Handle: func(m *gokax.Msg, v []byte) { process(rt, a.State, in, m, v) },
+		})
+	}
+	for name := range rt.outputs {
+		g.Outputs = append(g.Outputs, name)
+	}
+	for _, t := range a.Lookups {
+		g.Lookups = append(g.Lookups, t.TopicName())
+	}
+	for _, t := range a.Joins {
+		g.Joins = append(g.Joins, t.TopicName())
+	}
+	return g
+}
+
+// groupDef is the untyped group an agent becomes at run time.
+type groupDef = gokax.Group
+
+// msg is what process needs of a record beyond the handler's view.
+type msg interface {
+	record
+	Abort(err error)
+}
+
+// process handles one record: decode, call the handler, retry a failed call, and
+// dead-letter the record when it cannot succeed. Only a shutdown during a retry
+// leaves it unprocessed (and uncommitted, so it is read again).
+func process[S any](rt *agentRuntime, state Codec[S], in Input[S], m msg, value []byte) {
+	var err error
+	attempts := 0
+	for {
+		attempts++
+		c := newContext(m, rt, state)
+		err = call(func() error { return in.handle(c, value) })
+		if err == nil {
+			err = c.err
+		}
+		if err == nil {
+			if err = c.commit(); err == nil {
+				rt.processed.Add(1)
+				return
+			}
+		}
+		if !retryable(err) || attempts > rt.retries {
+			break
+		}
+		if !sleep(m.Context(), rt.backoff<<(attempts-1)) {
+			m.Abort(fmt.Errorf("agent %q: stopped while retrying %s/%d@%d: %w", rt.name, m.Topic(), m.Partition(), m.Offset(), err))
+			return
+		}
+	}
+	deadLetter(rt, m, value, err, attempts)
+}
+
+// call runs f, turning a panic into a *PanicError.
+func call(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return f()
+}
+
+// retryable reports whether calling the handler again may succeed: a bad value, a
+// panic or a routing mistake fails the same way every time.
+func retryable(err error) bool {
+	var de *DecodeError
+	var pe *PanicError
+	switch {
+	case errors.As(err, &de), errors.As(err, &pe),
+		errors.Is(err, ErrUndeclaredOutput), errors.Is(err, ErrCodecMismatch),
+		errors.Is(err, ErrStateless), errors.Is(err, ErrPermanent):
+		return false
+	}
+	return true
+}
+
+// sleep waits d or until ctx is done; it reports whether the full d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

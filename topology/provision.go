@@ -1,0 +1,158 @@
+package topology
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ErrTopicMismatch is returned by [Provision] and [Run] for an existing topic whose
+// partition count or cleanup policy differs from the graph's declaration: running on
+// it would put keys on the wrong partitions or compact a stream.
+var ErrTopicMismatch = errors.New("topology: existing topic does not match its declaration")
+
+// TopicStatus is what [Provision] did with one topic.
+type TopicStatus struct {
+	Name          string
+	Kind          Kind
+	Partitions    int32
+	Replication   int16
+	CleanupPolicy string
+	// Created is true if Provision created the topic, false if it existed.
+	Created bool
+}
+
+// Provision creates the graph's missing topics and checks the existing ones on the
+// cluster named by [Brokers] (required). Streams get cleanup.policy=delete and their
+// retention, tables cleanup.policy=compact; every topic gets the replication factor
+// (see [Replication]) and min.insync.replicas=min(2, replication). An existing
+// topic with another partition count or cleanup policy is reported with
+// [ErrTopicMismatch], never changed. Provision validates the graph first.
+func Provision(ctx context.Context, g *Graph, opts ...Option) ([]TopicStatus, error) {
+	c := newRunConfig(opts)
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	if len(c.brokers) == 0 {
+		return nil, fmt.Errorf("provision: %w", ErrNoBrokers)
+	}
+	return provision(ctx, g.resolve(), c.brokers, c)
+}
+
+// ErrNoBrokers is returned by [Provision] without [Brokers].
+var ErrNoBrokers = errors.New("topology: no brokers given")
+
+func provision(ctx context.Context, r *resolved, brokers []string, c *runConfig) ([]TopicStatus, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, fmt.Errorf("provision: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+
+	rf := c.replication
+	if rf <= 0 {
+		bs, err := adm.ListBrokers(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("provision: list brokers: %w", err)
+		}
+		rf = min(3, len(bs))
+	}
+	existing, err := adm.ListTopics(ctx, r.order...)
+	if err != nil {
+		return nil, fmt.Errorf("provision: list topics: %w", err)
+	}
+	var out []TopicStatus
+	var errs, mismatches []error
+	var toCheck []string
+	for _, name := range r.order {
+		t := r.topics[name]
+		st := TopicStatus{Name: name, Kind: t.kind, Partitions: t.partitions, Replication: int16(rf), CleanupPolicy: policy(t.kind)}
+		if d, ok := existing[name]; ok && d.Err == nil {
+			st.Partitions, st.Replication = int32(len(d.Partitions)), int16(d.Partitions.NumReplicas())
+			if st.Partitions != t.partitions {
+				mismatches = append(mismatches, fmt.Errorf("topic %q has %d partitions, the topology declares %d (recreate the topic or change the declaration): %w",
+					name, st.Partitions, t.partitions, ErrTopicMismatch))
+			}
+			toCheck = append(toCheck, name)
+			out = append(out, st)
+			continue
+		}
+		resp, err := adm.CreateTopic(ctx, t.partitions, int16(rf), topicConfigs(t, rf), name)
+		if err == nil {
+			err = resp.Err
+		}
+		switch {
+		case errors.Is(err, kerr.TopicAlreadyExists): // another instance won the race
+			toCheck = append(toCheck, name)
+		case err != nil:
+			errs = append(errs, fmt.Errorf("create topic %q (%d partitions, replication %d): %w", name, t.partitions, rf, err))
+		default:
+			st.Created = true
+		}
+		out = append(out, st)
+	}
+	if len(toCheck) > 0 {
+		mismatches = append(mismatches, checkPolicies(ctx, adm, r, toCheck, out)...)
+	}
+	if err := errors.Join(append(mismatches, errs...)...); err != nil {
+		return out, fmt.Errorf("provision: %w", err)
+	}
+	return out, nil
+}
+
+func policy(k Kind) string {
+	if k == KindTable {
+		return "compact"
+	}
+	return "delete"
+}
+
+func topicConfigs(t *topicInfo, rf int) map[string]*string {
+	cfg := map[string]*string{
+		"cleanup.policy":      kadm.StringPtr(policy(t.kind)),
+		"min.insync.replicas": kadm.StringPtr(strconv.Itoa(min(2, rf))),
+	}
+	if t.kind == KindStream && t.retention > 0 {
+		cfg["retention.ms"] = kadm.StringPtr(strconv.FormatInt(t.retention.Milliseconds(), 10))
+	}
+	return cfg
+}
+
+// checkPolicies compares the cleanup policy of existing topics with their kind and
+// records it in out.
+func checkPolicies(ctx context.Context, adm *kadm.Client, r *resolved, names []string, out []TopicStatus) []error {
+	rcs, err := adm.DescribeTopicConfigs(ctx, names...)
+	if err != nil {
+		return []error{fmt.Errorf("describe topic configs: %w", err)}
+	}
+	var errs []error
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			errs = append(errs, fmt.Errorf("describe topic %q: %w", rc.Name, rc.Err))
+			continue
+		}
+		got := "delete" // Kafka's default when unset
+		for _, c := range rc.Configs {
+			if c.Key == "cleanup.policy" && c.Value != nil {
+				got = *c.Value
+			}
+		}
+		if i := slices.IndexFunc(out, func(s TopicStatus) bool { return s.Name == rc.Name }); i >= 0 {
+			out[i].CleanupPolicy = got
+		}
+		want := policy(r.topics[rc.Name].kind)
+		if !slices.Contains(strings.Split(got, ","), want) || (want == "delete" && strings.Contains(got, "compact")) {
+			errs = append(errs, fmt.Errorf("topic %q has cleanup.policy=%s, the topology declares a %s (cleanup.policy=%s): %w",
+				rc.Name, got, r.topics[rc.Name].kind, want, ErrTopicMismatch))
+		}
+	}
+	return errs
+}

@@ -1,0 +1,58 @@
+package topology
+
+import (
+	"context"
+	"path/filepath"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/gokax"
+	"github.com/sluicehq/sluice/tables"
+)
+
+// healthyAfter is how long an agent must run before a failure is treated as new
+// rather than a continuation of the last one: the restart backoff then resets.
+const healthyAfter = time.Minute
+
+// supervise runs one agent, restarting it with backoff whenever it fails, until ctx
+// is done. goka's processor returns on broker trouble (lost connection, refused
+// write) and never restarts; this loop does, and logs why.
+func supervise(ctx context.Context, a agentSpec, brokers []string, c *runConfig) error {
+	rt := newAgentRuntime(a, c)
+	group := a.newGroup(rt)
+	log := rt.log
+	wait := c.restartMin
+	for restarts := 0; ; restarts++ {
+		start := time.Now()
+		err := runOnce(ctx, group, brokers, c)
+		if ctx.Err() != nil {
+			log.Info("agent stopped", "processed", rt.processed.Load(), "dead_lettered", rt.deadLettered.Load())
+			return nil
+		}
+		if time.Since(start) > healthyAfter {
+			wait = c.restartMin
+		}
+		log.Warn("agent failed; restarting", "error", err, "in", wait, "restarts", restarts+1)
+		if !sleep(ctx, wait) {
+			return nil
+		}
+		wait = min(2*wait, c.restartMax)
+	}
+}
+
+// runOnce builds a fresh goka processor for group and runs it until it stops.
+func runOnce(ctx context.Context, group groupDef, brokers []string, c *runConfig) error {
+	o := gokax.Options{
+		Brokers: brokers,
+		Config:  c.kafka,
+		Storage: tables.Builder(filepath.Join(c.dataDir, "state", group.Name)),
+		Logger:  c.logger,
+	}
+	if c.onAssign != nil {
+		o.OnAssign = func(parts []int32) { c.onAssign(group.Name, parts) }
+	}
+	p, err := gokax.NewProcessor(group, o)
+	if err != nil {
+		return err
+	}
+	return p.Run(ctx)
+}
