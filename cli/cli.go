@@ -47,7 +47,8 @@ func Main(g *topology.Graph) {
 // the program name). It prints an error as a single line on cmd's error output,
 // prefixed by cmd's name, and returns the exit status: [ExitUsage] for a mistake
 // in flags, environment or topology, [ExitFailure] for a failure while running,
-// [ExitOK] otherwise. A command stopped by ctx exits with ExitOK.
+// [ExitOK] otherwise. run and broker return ExitOK after a clean stop caused by
+// ctx; a command that ctx interrupts before it finishes (topics) fails.
 func Execute(ctx context.Context, cmd *cobra.Command, args []string) int {
 	if args == nil {
 		args = []string{} // cobra reads os.Args for nil

@@ -20,7 +20,7 @@ func Builder(dir string, opts ...Option) storage.Builder {
 	cfg := newConfig(opts)
 	return func(topic string, partition int32) (storage.Storage, error) {
 		path := filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition))
-		s, err := open(path, cfg, cfg.logger.With("topic", topic, "partition", partition))
+		s, err := open(path, cfg, "topic", topic, "partition", partition)
 		if err != nil {
 			return nil, err // not a nil *Store in a non-nil interface
 		}

@@ -49,14 +49,15 @@ type Store struct {
 //
 // Only one Store may be open on a path at a time: Pebble locks the directory.
 func Open(path string, opts ...Option) (*Store, error) {
-	cfg := newConfig(opts)
-	return open(path, cfg, cfg.logger.With("path", path))
+	return open(path, newConfig(opts), "path", path)
 }
 
-func open(path string, cfg config, logger *slog.Logger) (*Store, error) {
+// open opens the store at path; logAttrs identify it in its logs.
+func open(path string, cfg config, logAttrs ...any) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	logger := cfg.logger.With(logAttrs...)
 	db, err := pebble.Open(path, cfg.pebbleOptions())
 	if err != nil {
 		return nil, fmt.Errorf("tables: open %s: %w", path, err)

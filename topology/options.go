@@ -134,8 +134,9 @@ func OnAssign(fn func(agent string, partitions []int32)) Option {
 	return optionFunc(func(c *runConfig) { c.onAssign = fn })
 }
 
-// OnBroker sets a function called with the embedded broker's addresses once it
-// listens, before any agent starts. Not called with [Brokers].
+// OnBroker sets a function called with the brokers' addresses (the embedded
+// broker's, or those of [Brokers]) once the graph's topics exist, before any agent
+// starts: the moment an emitter feeding the graph can start. It must not block.
 func OnBroker(fn func(addrs []string)) Option {
 	return optionFunc(func(c *runConfig) { c.onBroker = fn })
 }

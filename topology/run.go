@@ -48,16 +48,16 @@ func Run(ctx context.Context, g *Graph, opts ...Option) (err error) {
 		}
 		defer func() { err = errors.Join(err, b.Close()) }()
 		brokers = b.Addrs()
-		c.logger.Info("embedded broker listening", "addrs", brokers, "data_dir", filepath.Join(c.dataDir, "broker"))
-		if c.onBroker != nil {
-			c.onBroker(brokers)
-		}
+		c.logger.Info("embedded broker listening", "addr", brokers[0], "data_dir", filepath.Join(c.dataDir, "broker"))
 	}
 	if err := provisionUntil(ctx, r, brokers, c); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
+	}
+	if c.onBroker != nil {
+		c.onBroker(brokers)
 	}
 	eg, ectx := errgroup.WithContext(ctx)
 	for _, a := range agents {

@@ -1,0 +1,74 @@
+# sluice: `make` lists the targets. Variables let one target serve many uses:
+#   make test PKG=./tables TESTS=TestConformance
+#   make bench BENCH=StorageUpdate COUNT=5
+GO       ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+PKG      ?= ./...
+TESTS    ?= .
+BENCH    ?= .
+COUNT    ?= 1
+BENCHTIME ?= 1x
+FUZZTIME ?= 30s
+TIMEOUT  ?= 14m
+DATA_DIR ?= sluice-data
+
+.PHONY: all help run test test-short cover lint bench fuzz tidy-check examples clean deps
+
+all help:
+	@echo "sluice make targets:"
+	@echo "  run         run the main example (click counter) on the embedded broker; Ctrl-C stops"
+	@echo "  test        install what tests need (kcat), then go test -race ./... (what CI runs)"
+	@echo "  test-short  go test -short ./... for the edit loop"
+	@echo "  cover       coverage profile and summary"
+	@echo "  lint        gofmt, go vet, the import-graph test"
+	@echo "  bench       benchmarks into bench-<date>.txt for benchstat (BENCH, COUNT, BENCHTIME)"
+	@echo "  fuzz        each Fuzz target for FUZZTIME"
+	@echo "  tidy-check  go mod tidy leaves no diff"
+	@echo "  examples    build every example"
+	@echo "  clean       remove build output and data dirs"
+
+run:
+	$(GO) run ./examples/clickcount -data-dir $(DATA_DIR)/clickcount
+
+# deps installs the system packages tests use. CI starts on a fresh machine.
+deps:
+	@command -v kcat >/dev/null 2>&1 || { \
+		echo "installing kcat (librdkafka client, for the interoperability test)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq kcat >/dev/null; }
+
+test: deps
+	$(GO) test -race -timeout $(TIMEOUT) -run '$(TESTS)' $(PKG)
+
+test-short:
+	$(GO) test -short -run '$(TESTS)' $(PKG)
+
+cover:
+	$(GO) test -short -coverprofile=cover.out $(PKG)
+	$(GO) tool cover -func=cover.out | tail -1
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKG)
+	$(GO) test -run TestImportGraph ./internal/lint/
+
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -count $(COUNT) -timeout 60m ./benchmarks/... | tee bench-$$(date +%Y%m%d-%H%M%S).txt
+
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+tidy-check:
+	$(GO) mod tidy
+	git diff --exit-code go.mod go.sum
+
+examples:
+	$(GO) build -o bin/ ./examples/... ./cmd/...
+
+clean:
+	rm -rf bin cover.out $(DATA_DIR) bench-*.txt

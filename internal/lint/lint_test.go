@@ -1,0 +1,102 @@
+package lint
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/sluicehq/sluice"
+
+// imports returns each package of the module with its non-test imports.
+func imports(t *testing.T) map[string][]string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", mod+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	m := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		m[f[0]] = f[1:]
+	}
+	return m
+}
+
+// TestImportGraph pins the layering of STYLE.md: each rule is one subtest.
+func TestImportGraph(t *testing.T) {
+	pkgs := imports(t)
+	for _, p := range []string{"tables", "topology", "internal/gokax", "internal/broker"} {
+		if _, ok := pkgs[mod+"/"+p]; !ok {
+			t.Fatalf("go list did not report %s/%s: the rules below would check nothing", mod, p)
+		}
+	}
+	under := func(pkg, dir string) bool { return pkg == mod+"/"+dir || strings.HasPrefix(pkg, mod+"/"+dir+"/") }
+	for _, rule := range []struct {
+		name   string
+		from   func(pkg string) bool
+		banned func(imp string) bool
+	}{
+		{
+			"tables imports nothing of sluice above it",
+			func(p string) bool { return under(p, "tables") },
+			func(i string) bool { return strings.HasPrefix(i, mod+"/") },
+		},
+		{
+			"tables imports only goka/storage of goka",
+			func(p string) bool { return under(p, "tables") },
+			func(i string) bool {
+				return strings.HasPrefix(i, "github.com/lovoo/goka") && i != "github.com/lovoo/goka/storage"
+			},
+		},
+		{
+			"topology imports neither processors, examples, cmd nor cli",
+			func(p string) bool { return under(p, "topology") },
+			func(i string) bool {
+				return under(i, "processors") || under(i, "examples") || under(i, "cmd") || under(i, "cli")
+			},
+		},
+		{
+			"processors imports neither examples, cmd nor cli",
+			func(p string) bool { return under(p, "processors") },
+			func(i string) bool { return under(i, "examples") || under(i, "cmd") || under(i, "cli") },
+		},
+		{
+			"internal packages import no public sluice package",
+			func(p string) bool { return under(p, "internal") },
+			func(i string) bool {
+				return strings.HasPrefix(i, mod+"/") && !under(i, "internal") && !under(i, "tables")
+			},
+		},
+		{
+			"only internal/gokax and internal/logadapt import goka's any-typed API",
+			func(p string) bool { return !under(p, "internal/gokax") && !under(p, "internal/logadapt") },
+			func(i string) bool {
+				return strings.HasPrefix(i, "github.com/lovoo/goka") && i != "github.com/lovoo/goka/storage"
+			},
+		},
+		{
+			"only internal/broker and internal/logadapt import kfake",
+			func(p string) bool { return !under(p, "internal/broker") && !under(p, "internal/logadapt") },
+			func(i string) bool { return strings.HasPrefix(i, "github.com/twmb/franz-go/pkg/kfake") },
+		},
+		{
+			"examples use the public API only",
+			func(p string) bool { return under(p, "examples") },
+			func(i string) bool { return strings.HasPrefix(i, mod+"/internal") },
+		},
+	} {
+		t.Run(rule.name, func(t *testing.T) {
+			for pkg, imps := range pkgs {
+				if !rule.from(pkg) {
+					continue
+				}
+				for _, imp := range imps {
+					if rule.banned(imp) {
+						t.Errorf("%s imports %s", pkg, imp)
+					}
+				}
+			}
+		})
+	}
+}
