@@ -3,6 +3,7 @@ package tables
 import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // bloomBitsPerKey gives filters a false-positive rate of about 1%: more bits
@@ -34,6 +35,11 @@ func (c *config) pebbleOptions() *pebble.Options {
 		// silently ratchet the on-disk format of existing stores.
 		FormatMajorVersion: pebble.FormatValueSeparation,
 		Logger:             pebbleLogger{c.logger},
+		// The plain file system, not Pebble's default wrapper that times
+		// every operation to report slow disks: it reports them only to an
+		// EventListener, which a store does not install, and it runs a
+		// goroutine per store that Pebble v2.1.7 leaks when Open fails.
+		FS: vfs.Default,
 	}
 	return o
 }

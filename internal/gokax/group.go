@@ -51,6 +51,11 @@ type Options struct {
 	// OnAssign, if set, is called with the input partitions assigned to this
 	// instance after each rebalance.
 	OnAssign func(partitions []int32)
+	// Tester, if set, runs the processor on goka's in-memory Kafka mock (a
+	// *tester.Tester of github.com/lovoo/goka/tester) instead of brokers: it
+	// replaces the producer, consumers, topic manager, storage and client ID, so
+	// Brokers, Config and Storage are ignored. For unit tests only.
+	Tester goka.Tester
 }
 
 // Processor is one goka processor built from a [Group]. Run it once.
@@ -130,6 +135,11 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 			onAssign(parts)
 		}))
 	}
+	if o.Tester != nil {
+		// Last: goka applies options in order, so this overrides every builder above
+		// (and the client ID, by which the tester finds the processor's consumers).
+		opts = append(opts, goka.WithTester(o.Tester))
+	}
 	p, err := goka.NewProcessor(o.Brokers, gg, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("group %q: %w", g.Name, err)
@@ -146,6 +156,10 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	return err
 }
+
+// WaitForReady waits until the processor has recovered its tables and consumes its
+// inputs, or has stopped, or ctx is done.
+func (p *Processor) WaitForReady(ctx context.Context) error { return p.p.WaitForReadyContext(ctx) }
 
 // Recovered reports whether every table partition of the processor has recovered.
 func (p *Processor) Recovered() bool { return p.p.Recovered() }

@@ -1,0 +1,259 @@
+package topology
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Mermaid returns the graph as a Mermaid flowchart (flowchart LR), to paste into
+// Markdown. Streams are parallelograms, tables cylinders and agents rectangles;
+// an arrow runs from each input stream to its agent and from each agent to the
+// streams it may emit or route to; a thick arrow marked "state" from an agent to
+// its table; dashed arrows marked "lookup" or "join" from a table to the agents
+// that read it, and marked "dlq" from an agent to its dead-letter topic.
+// Dead-letter topics have class dlq, sources and sinks class external.
+//
+// Node ids are made from topic and agent names ("t_queue_b" for topic "queue-b",
+// "a_intake" for agent "intake"), unique and safe for Mermaid; the names are the
+// labels. Like [Graph.Describe], Mermaid does not validate and is deterministic.
+func (g *Graph) Mermaid() string {
+	d := g.drawing()
+	ids := mermaidIDs(d.nodes)
+	var b strings.Builder
+	b.WriteString("flowchart LR\n")
+	fmt.Fprintf(&b, "    %%%% topology: %s\n", orUnnamed(d.name))
+	var dlq, external []string
+	for _, n := range d.nodes {
+		label := mermaidLabel(n.label)
+		switch n.shape {
+		case shapeAgent:
+			fmt.Fprintf(&b, "    %s[%s]\n", ids[n.key], label)
+		case shapeTable:
+			fmt.Fprintf(&b, "    %s[(%s)]\n", ids[n.key], label)
+		default:
+			fmt.Fprintf(&b, "    %s[/%s/]\n", ids[n.key], label)
+		}
+		if n.dlq {
+			dlq = append(dlq, ids[n.key])
+		}
+		if n.external {
+			external = append(external, ids[n.key])
+		}
+	}
+	for _, e := range d.edges {
+		from, to := ids[e.from], ids[e.to]
+		switch e.kind {
+		case edgeState:
+			fmt.Fprintf(&b, "    %s == state ==> %s\n", from, to)
+		case edgeLookup, edgeJoin, edgeDLQ:
+			fmt.Fprintf(&b, "    %s -. %s .-> %s\n", from, e.kind, to)
+		default:
+			fmt.Fprintf(&b, "    %s --> %s\n", from, to)
+		}
+	}
+	if len(dlq) > 0 {
+		b.WriteString("    classDef dlq fill:#fee,stroke:#c33\n")
+		fmt.Fprintf(&b, "    class %s dlq\n", strings.Join(dlq, ","))
+	}
+	if len(external) > 0 {
+		b.WriteString("    classDef external stroke-width:3px\n")
+		fmt.Fprintf(&b, "    class %s external\n", strings.Join(external, ","))
+	}
+	return b.String()
+}
+
+// DOT returns the graph in the Graphviz DOT language, with the content and
+// conventions of [Graph.Mermaid]; render it with, for example,
+// `dot -Tsvg -o graph.svg`. Node ids are quoted "topic:NAME" and "agent:NAME";
+// sources and sinks have a double border.
+func (g *Graph) DOT() string {
+	d := g.drawing()
+	var b strings.Builder
+	fmt.Fprintf(&b, "digraph %s {\n", dotQuote(d.name))
+	b.WriteString("\trankdir=LR;\n")
+	b.WriteString("\tnode [fontname=\"Helvetica\"];\n")
+	b.WriteString("\tedge [fontname=\"Helvetica\", fontsize=10];\n")
+	for _, n := range d.nodes {
+		attrs := []string{"label=" + dotQuote(n.label)}
+		switch n.shape {
+		case shapeAgent:
+			attrs = append(attrs, "shape=box", "style=rounded")
+		case shapeTable:
+			attrs = append(attrs, "shape=cylinder")
+		default:
+			attrs = append(attrs, "shape=parallelogram")
+		}
+		if n.dlq {
+			attrs = append(attrs, "style=filled", `fillcolor="#ffeeee"`, `color="#cc3333"`)
+		}
+		if n.external {
+			attrs = append(attrs, "peripheries=2")
+		}
+		fmt.Fprintf(&b, "\t%s [%s];\n", dotQuote(n.key), strings.Join(attrs, ", "))
+	}
+	for _, e := range d.edges {
+		var attrs string
+		switch e.kind {
+		case edgeState:
+			attrs = ` [label="state", style=bold]`
+		case edgeLookup, edgeJoin:
+			attrs = fmt.Sprintf(` [label=%q, style=dashed]`, e.kind.String())
+		case edgeDLQ:
+			attrs = ` [label="dlq", style=dashed, color="#cc3333"]`
+		}
+		fmt.Fprintf(&b, "\t%s -> %s%s;\n", dotQuote(e.from), dotQuote(e.to), attrs)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// drawing is what Mermaid and DOT draw: nodes in the order they first matter (an
+// agent's inputs, the agent, then what it writes and reads), edges per agent.
+type drawing struct {
+	name  string
+	nodes []drawNode
+	edges []drawEdge
+}
+
+type drawNode struct {
+	key      string // "topic:NAME" or "agent:NAME"
+	label    string
+	shape    drawShape
+	dlq      bool
+	external bool // a source or a sink
+}
+
+type drawShape int
+
+const (
+	shapeStream drawShape = iota
+	shapeTable
+	shapeAgent
+)
+
+type drawEdge struct {
+	from, to string // node keys
+	kind     edgeKind
+}
+
+type edgeKind int
+
+const (
+	edgeInput edgeKind = iota
+	edgeOutput
+	edgeState
+	edgeLookup
+	edgeJoin
+	edgeDLQ
+)
+
+func (k edgeKind) String() string {
+	return [...]string{"input", "output", "state", "lookup", "join", "dlq"}[k]
+}
+
+func (g *Graph) drawing() drawing {
+	r := g.resolve()
+	d := drawing{name: g.Name}
+	declared := map[string]bool{}
+	topic := func(s topicSpec) string {
+		t := r.topicOf(s)
+		key := "topic:" + t.name
+		if !declared[key] {
+			declared[key] = true
+			n := drawNode{key: key, label: orUnnamed(t.name), dlq: t.dlq, external: t.source || t.sink}
+			if t.kind == KindTable {
+				n.shape = shapeTable
+			}
+			d.nodes = append(d.nodes, n)
+		}
+		return key
+	}
+	drawn := map[drawEdge]bool{}
+	edge := func(from, to string, kind edgeKind) {
+		e := drawEdge{from: from, to: to, kind: kind}
+		if !drawn[e] {
+			drawn[e] = true
+			d.edges = append(d.edges, e)
+		}
+	}
+	for _, a := range r.agents {
+		inputs := make([]string, len(a.inputs))
+		for i, s := range a.inputs {
+			inputs[i] = topic(s)
+		}
+		key := "agent:" + a.name
+		if !declared[key] {
+			declared[key] = true
+			d.nodes = append(d.nodes, drawNode{key: key, label: orUnnamed(a.name), shape: shapeAgent})
+		}
+		for _, in := range inputs {
+			edge(in, key, edgeInput)
+		}
+		if a.state != nil {
+			edge(key, topic(*a.state), edgeState)
+		}
+		for _, s := range a.outputs {
+			edge(key, topic(s), edgeOutput)
+		}
+		for _, s := range a.lookups {
+			edge(topic(s), key, edgeLookup)
+		}
+		for _, s := range a.joins {
+			edge(topic(s), key, edgeJoin)
+		}
+		edge(key, topic(a.dlq), edgeDLQ)
+	}
+	for _, s := range append(append([]Topic{}, g.Sources...), g.Sinks...) {
+		if s != nil {
+			topic(s.spec())
+		}
+	}
+	return d
+}
+
+// mermaidIDs gives every node an id Mermaid accepts: a prefix ("t_" for topics,
+// "a_" for agents, which also keeps ids clear of keywords such as "end"), then
+// the name with every character but ASCII letters, digits and '_' replaced by
+// '_', then, if two names map to one id, a suffix "_2", "_3", ... in node order.
+func mermaidIDs(nodes []drawNode) map[string]string {
+	ids := make(map[string]string, len(nodes))
+	used := map[string]bool{}
+	for _, n := range nodes {
+		kind, name, _ := strings.Cut(n.key, ":")
+		base := kind[:1] + "_" + strings.Map(func(r rune) rune {
+			if r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+				return r
+			}
+			return '_'
+		}, name)
+		id := base
+		for i := 2; used[id]; i++ {
+			id = base + "_" + strconv.Itoa(i)
+		}
+		used[id] = true
+		ids[n.key] = id
+	}
+	return ids
+}
+
+// mermaidLabel quotes s as a Mermaid label; '"' has no escape inside one but the
+// entity #quot;, '#' would start an entity, and a line break would end the
+// statement.
+func mermaidLabel(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.ReplaceAll(s, "#", "#35;")
+	return `"` + strings.ReplaceAll(s, `"`, "#quot;") + `"`
+}
+
+// dotQuote quotes s as a DOT string: only '"' needs a backslash, and a backslash
+// doubled stays a literal backslash in labels.
+func dotQuote(s string) string {
+	s = strings.ReplaceAll(s, `\`, `\\`)
+	return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
+}
