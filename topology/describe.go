@@ -141,7 +141,7 @@ var importPaths = regexp.MustCompile(`(?:[\w.~-]+/)+`)
 // shortCodec returns a codec's type name without import paths, which make it long
 // and say little: "topology.jsonCodec[events.Click]".
 func shortCodec(name string) string {
-	if name == "<nil>" {
+	if name == noCodec {
 		return "none"
 	}
 	return importPaths.ReplaceAllString(name, "")

@@ -349,7 +349,7 @@ var (
 func checkDOT(t *testing.T, s string) {
 	t.Helper()
 	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
-	if !regexp.MustCompile(`^digraph ` + dotID + ` \{$`).MatchString(lines[0]) || lines[len(lines)-1] != "}" {
+	if !regexp.MustCompile(`^digraph `+dotID+` \{$`).MatchString(lines[0]) || lines[len(lines)-1] != "}" {
 		t.Fatalf("DOT = %q..., want digraph \"name\" { ... }", lines[0])
 	}
 	if depth, ok := dotBalance(s); !ok || depth != 0 {

@@ -17,11 +17,12 @@ import (
 	"github.com/sluicehq/sluice/internal/kafkatest"
 )
 
-// logRecorder is a slog.Handler that keeps every record, for tests that assert
-// what Run logged.
+// logRecorder is a slog.Handler that keeps every record, with the attributes
+// of the logger's With, for tests that assert what Run logged.
 type logRecorder struct {
-	mu   *sync.Mutex
-	recs *[]slog.Record
+	mu    *sync.Mutex
+	recs  *[]slog.Record
+	attrs []slog.Attr
 }
 
 func newLogRecorder() (*slog.Logger, logRecorder) {
@@ -32,16 +33,21 @@ func newLogRecorder() (*slog.Logger, logRecorder) {
 func (h logRecorder) Enabled(context.Context, slog.Level) bool { return true }
 
 func (h logRecorder) Handle(_ context.Context, r slog.Record) error {
+	r = r.Clone()
+	r.AddAttrs(h.attrs...)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	*h.recs = append(*h.recs, r.Clone())
+	*h.recs = append(*h.recs, r)
 	return nil
 }
 
-// WithAttrs and WithGroup drop the logger's attributes: the tests look at
-// messages and at attributes of the record itself.
-func (h logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h logRecorder) WithGroup(string) slog.Handler      { return h }
+func (h logRecorder) WithAttrs(as []slog.Attr) slog.Handler {
+	h.attrs = append(h.attrs[:len(h.attrs):len(h.attrs)], as...)
+	return h
+}
+
+// WithGroup is ignored: sluice logs no groups.
+func (h logRecorder) WithGroup(string) slog.Handler { return h }
 
 // find returns the records whose message is msg.
 func (h logRecorder) find(msg string) []slog.Record {
@@ -260,4 +266,33 @@ func (p *steadyProducer) stop() map[string]int64 {
 		p.t.Fatalf("%d records failed to produce, first: %v", len(p.failed), p.failed[0])
 	}
 	return p.acked
+}
+
+// waitUntil calls cond every 10 ms until it returns true, and fails t naming
+// what it waited for if that takes longer than timeout.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("waited %v for %s", timeout, what)
+		case <-t.Context().Done():
+			t.Fatalf("test ended while waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// pause lets d pass, the length of a fault the test injects.
+func pause(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case <-time.After(d):
+	case <-t.Context().Done():
+		t.Fatalf("test ended during a %v pause", d)
+	}
 }

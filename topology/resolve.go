@@ -66,6 +66,11 @@ func (g *Graph) resolve() *resolved {
 			r.order = append(r.order, s.name)
 			return t
 		}
+		if t.codec == noCodec && s.codec != nil {
+			// The first declaration lacked a codec (reported above as ErrNoCodec);
+			// compare later ones with the first that has one, not with "none".
+			t.codec = s.codecName()
+		}
 		switch {
 		case t.kind != s.kind:
 			r.errs = append(r.errs, fmt.Errorf("%s: topic %q declared as %s and as %s: %w", who, s.name, t.kind, s.kind, ErrTopicConflict))
@@ -110,6 +115,9 @@ func (g *Graph) resolve() *resolved {
 	}
 	return r
 }
+
+// noCodec is topicInfo.codec of a topic declared without a codec: the %T of nil.
+const noCodec = "<nil>"
 
 func (g *Graph) partsOf(s topicSpec) int32 {
 	if s.partitions > 0 {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluicehq/sluice/internal/broker"
@@ -66,6 +67,17 @@ func Run(ctx context.Context, g *Graph, opts ...Option) (err error) {
 	return eg.Wait()
 }
 
+// transient reports whether a provisioning error may heal by itself: anything
+// but a topic mismatch or a Kafka error that Kafka marks non-retriable (a broker
+// that cannot be reached yet is retriable).
+func transient(err error) bool {
+	if errors.Is(err, ErrTopicMismatch) {
+		return false
+	}
+	var ke *kerr.Error
+	return !errors.As(err, &ke) || ke.Retriable
+}
+
 // selectAgents returns the agents named, all if names is empty.
 func selectAgents(all []agentSpec, names []string) ([]agentSpec, error) {
 	if len(names) == 0 {
@@ -87,12 +99,13 @@ func selectAgents(all []agentSpec, names []string) ([]agentSpec, error) {
 }
 
 // provisionUntil provisions topics, retrying while the cluster cannot be reached:
-// agents may start before their broker does. A topic mismatch is final.
+// agents may start before their broker does. A topic mismatch, or an error Kafka
+// says retrying cannot fix (an invalid replication factor, a denied ACL), is final.
 func provisionUntil(ctx context.Context, r *resolved, brokers []string, c *runConfig) error {
 	wait := c.restartMin
 	for {
 		_, err := provision(ctx, r, brokers, c)
-		if err == nil || errors.Is(err, ErrTopicMismatch) || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || !transient(err) {
 			return err
 		}
 		c.logger.Warn("provisioning topics failed; retrying", "brokers", brokers, "error", err, "in", wait)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -226,5 +227,20 @@ func TestRunUnknownAgent(t *testing.T) {
 	err := topology.Run(t.Context(), counterGraph(), topology.Agents("nope"), topology.Brokers("127.0.0.1:1"))
 	if !errors.Is(err, topology.ErrUnknownAgent) {
 		t.Fatalf("Run = %v, want ErrUnknownAgent", err)
+	}
+}
+
+// TestRunGivesUpOnPermanentProvisioningError pins that a replication factor the
+// cluster cannot honour stops Run with Kafka's error instead of retrying forever.
+func TestRunGivesUpOnPermanentProvisioningError(t *testing.T) {
+	b := kafkatest.Start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	err := topology.Run(ctx, counterGraph(), topology.Brokers(b.Addrs()...), topology.DataDir(t.TempDir()), topology.Replication(3))
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("Run = %v (ctx %v), want a replication error before the deadline", err, ctx.Err())
+	}
+	if !strings.Contains(err.Error(), "REPLICATION") {
+		t.Fatalf("Run = %v, want it to name the replication factor problem", err)
 	}
 }

@@ -23,13 +23,15 @@ type T interface {
 }
 
 // An Option configures [New].
-type Option func(*harness.Config)
+type Option func(*options)
+
+type options struct{ harness.Config }
 
 // Retries sets how many times a failed handler call is retried before the record
 // goes to the dead-letter topic, overriding the default 0. Retries do not wait:
 // unlike [topology.Retries] there is no backoff.
 func Retries(n int) Option {
-	return func(c *harness.Config) { c.Retries = max(n, 0) }
+	return func(o *options) { o.Retries = max(n, 0) }
 }
 
 // Harness runs every agent of a graph on goka's tester. Create one with [New];
@@ -66,13 +68,13 @@ type Harness struct {
 // test feeds them synchronously, in the test's goroutine's time.
 func New(t T, g *topology.Graph, opts ...Option) *Harness {
 	t.Helper()
-	var c harness.Config
+	var c options
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
 		}
 	}
-	groups, err := harness.Groups(g, c)
+	groups, err := harness.Groups(g, c.Config)
 	if err != nil {
 		t.Fatalf("topologytest: New: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/topology"
 	"github.com/sluicehq/sluice/topology/topologytest"
@@ -390,4 +391,30 @@ func equalRecords[T comparable](got, want []topologytest.Record[T]) bool {
 	return slices.EqualFunc(got, want, func(a, b topologytest.Record[T]) bool {
 		return a.Key == b.Key && a.Value == b.Value && len(a.Headers) == len(b.Headers)
 	})
+}
+
+// TestRecordMetadata shows that headers and timestamps set with Consume options
+// reach the handler.
+func TestRecordMetadata(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var gotTrace string
+	var gotTime time.Time
+	g := &topology.Graph{
+		Name:    "meta",
+		Sources: []topology.Topic{clicks},
+		Agents: []topology.AgentDecl{topology.Agent[struct{}]{
+			Name: "meta",
+			Inputs: []topology.Input[struct{}]{topology.Consume(clicks,
+				func(c *topology.Context[struct{}], _ string, _ Click) error {
+					gotTrace, gotTime = string(c.Header("trace")), c.Timestamp()
+					return nil
+				})},
+		}},
+	}
+	h := topologytest.New(t, g)
+	topologytest.Consume(h, clicks, "u1", Click{},
+		topologytest.WithHeaders(map[string][]byte{"trace": []byte("t-9")}), topologytest.WithTime(at))
+	if gotTrace != "t-9" || !gotTime.Equal(at) {
+		t.Errorf("handler saw trace %q at %v, want t-9 at %v", gotTrace, gotTime, at)
+	}
 }

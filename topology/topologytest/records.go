@@ -13,16 +13,18 @@ import (
 )
 
 // A ConsumeOption sets a property of a record fed to the agents.
-type ConsumeOption func(*[]tester.EmitOption)
+type ConsumeOption func(*consumeOptions)
+
+type consumeOptions struct{ emit []tester.EmitOption }
 
 // WithHeaders sets the record's headers.
 func WithHeaders(h map[string][]byte) ConsumeOption {
-	return func(o *[]tester.EmitOption) { *o = append(*o, tester.WithHeaders(goka.Headers(h))) }
+	return func(o *consumeOptions) { o.emit = append(o.emit, tester.WithHeaders(goka.Headers(h))) }
 }
 
 // WithTime sets the record's timestamp, which is otherwise the zero time.
 func WithTime(t time.Time) ConsumeOption {
-	return func(o *[]tester.EmitOption) { *o = append(*o, tester.WithTime(t)) }
+	return func(o *consumeOptions) { o.emit = append(o.emit, tester.WithTime(t)) }
 }
 
 // Consume encodes v with s.Codec and feeds it to s under key. Every agent that
@@ -54,14 +56,14 @@ func (h *Harness) consume(op, topic, key string, value []byte, opts []ConsumeOpt
 	if !h.inputs[topic] {
 		h.fatalf(op, "%q is an input of no agent of graph %q", topic, h.graph)
 	}
-	var eo []tester.EmitOption
+	var co consumeOptions
 	for _, o := range opts {
 		if o != nil {
-			o(&eo)
+			o(&co)
 		}
 	}
 	// The tester encodes with the groups' bytes codec, which keeps a nil value nil.
-	h.tt.Consume(topic, key, value, eo...)
+	h.tt.Consume(topic, key, value, co.emit...)
 	h.check(op)
 }
 
