@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 )
 
@@ -41,7 +42,22 @@ func (int64Codec) Decode(b []byte) (int64, error) {
 	if len(b) == 0 {
 		return 0, errEmpty
 	}
-	return strconv.ParseInt(string(b), 10, 64)
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	var ne *strconv.NumError
+	if errors.As(err, &ne) {
+		// strconv's error quotes all of b; a dead-letter header that copies a large
+		// bad value (4 times over for binary) can outgrow the record size limit.
+		return 0, fmt.Errorf("parse int64 %s: %w", quoteHead(b, 32), ne.Err)
+	}
+	return n, err
+}
+
+// quoteHead quotes at most n bytes of b, noting how much it left out.
+func quoteHead(b []byte, n int) string {
+	if len(b) <= n {
+		return strconv.Quote(string(b))
+	}
+	return fmt.Sprintf("%q... (%d bytes)", b[:n], len(b))
 }
 
 // Bytes returns a codec that passes values through. Decode copies its input and

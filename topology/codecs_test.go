@@ -150,7 +150,19 @@ func TestInt64Codec(t *testing.T) {
 			}
 		})
 	}
+	t.Run("error of a large value is short", func(t *testing.T) {
+		// The error becomes a dead-letter header next to the value: it must not
+		// repeat a large value (strconv's error quotes all of it).
+		in := bytes.Repeat([]byte{0xff}, 1<<20)
+		_, err := c.Decode(in)
+		if err == nil || len(err.Error()) > maxErrorLen || !errors.Is(err, strconv.ErrSyntax) {
+			t.Fatalf("Decode(1 MiB of 0xff) error of %d bytes (%.80v...), want a short one wrapping strconv.ErrSyntax", len(err.Error()), err)
+		}
+	})
 }
+
+// maxErrorLen bounds the message of a decode error, whatever the input.
+const maxErrorLen = 256
 
 func TestBytesCodec(t *testing.T) {
 	c := topology.Bytes()
@@ -312,6 +324,7 @@ func FuzzInt64Codec(f *testing.F) {
 		"9223372036854775807", "9223372036854775808",
 		"-9223372036854775808", "-9223372036854775809",
 		"99999999999999999999999999999999999999",
+		string(bytes.Repeat([]byte{0xff}, 300)),
 	} {
 		f.Add([]byte(s), int64(len(s)))
 	}
@@ -327,9 +340,13 @@ func FuzzInt64Codec(f *testing.F) {
 		if got, err := c.Decode(enc); err != nil || got != n {
 			t.Fatalf("Decode(Encode(%d)) = %d, %v; want %d, nil", n, got, err, n)
 		}
-		// Any bytes either fail or decode to a value that round-trips.
+		// Any bytes either fail with a short error or decode to a value that
+		// round-trips.
 		v, err := c.Decode(b)
 		if err != nil {
+			if len(err.Error()) > maxErrorLen {
+				t.Fatalf("Decode(%q) error of %d bytes, want at most %d", b, len(err.Error()), maxErrorLen)
+			}
 			return
 		}
 		b2, err := c.Encode(v)

@@ -113,13 +113,15 @@ func call(f func() error) (err error) {
 }
 
 // retryable reports whether calling the handler again may succeed: a bad value, a
-// panic or a routing mistake fails the same way every time.
+// panic or a routing mistake (an emit, lookup or join of an undeclared topic)
+// fails the same way every time.
 func retryable(err error) bool {
 	var de *DecodeError
 	var pe *PanicError
 	switch {
 	case errors.As(err, &de), errors.As(err, &pe),
 		errors.Is(err, ErrUndeclaredOutput), errors.Is(err, ErrCodecMismatch),
+		errors.Is(err, gokax.ErrUndeclared),
 		errors.Is(err, ErrStateless), errors.Is(err, ErrPermanent):
 		return false
 	}

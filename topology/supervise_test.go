@@ -22,6 +22,28 @@ type pipeline struct {
 	handled int64                     // counter handler calls that succeeded
 
 	relayLast atomic.Int64 // when relay last handled a record, Unix ns
+
+	gate atomic.Pointer[gate] // when set, the next counter call waits at it
+}
+
+// gate holds one handler call: entered is closed when it arrives, and it
+// returns once release is closed.
+type gate struct{ entered, release chan struct{} }
+
+// hold makes the next counter call wait until release is called, and returns
+// once that call waits.
+func (p *pipeline) hold(t *testing.T) (release func()) {
+	t.Helper()
+	g := &gate{entered: make(chan struct{}), release: make(chan struct{})}
+	p.gate.Store(g)
+	release = sync.OnceFunc(func() { close(g.release) })
+	t.Cleanup(release)
+	select {
+	case <-g.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no counter call within 10 s")
+	}
+	return release
 }
 
 func newPipeline() *pipeline {
@@ -34,6 +56,10 @@ func newPipeline() *pipeline {
 		State: topology.Int64(),
 		Inputs: []topology.Input[int64]{topology.Consume(clicks,
 			func(c *topology.Context[int64], key string, v string) error {
+				if g := p.gate.Swap(nil); g != nil {
+					close(g.entered)
+					<-g.release
+				}
 				n, _, err := c.State()
 				if err != nil {
 					return err
@@ -106,8 +132,10 @@ func (p *pipeline) check(t *testing.T, addrs []string, acked map[string]int64) (
 
 // TestSuperviseRestartsAfterBrokerOutage stops the broker under a two-agent
 // pipeline processing a steady stream, for 4 s, and starts it again on the
-// same data dir and port. goka's processors return when the broker goes; the
-// supervisor must restart them, and the pipeline must resume and lose nothing.
+// same data dir and port. A goka processor with writes pending when the broker
+// goes returns from Run and nothing restarts it: the supervisor must. To have a
+// write pending for sure, one counter call is held until the broker is down.
+// The pipeline must resume and lose nothing.
 func TestSuperviseRestartsAfterBrokerOutage(t *testing.T) {
 	const outage = 4 * time.Second
 	rb := startRestartable(t)
@@ -119,8 +147,12 @@ func TestSuperviseRestartsAfterBrokerOutage(t *testing.T) {
 	prod := produceSteadily(t, rb.addrs(), clicks.Name, 20, 2*time.Millisecond)
 	waitUntil(t, 30*time.Second, "the pipeline relays", func() bool { return prod.total.Load() >= 500 && p.relayLast.Load() > 0 })
 
+	release := p.hold(t)
 	rb.stop()
-	pause(t, outage)
+	release() // its state and count are written while the broker is down
+	down := time.Now()
+	waitUntil(t, 60*time.Second, "restart", func() bool { return len(logs.find("agent failed; restarting")) > 0 })
+	t.Logf("first restart %v after stop", time.Since(down))
 	rb.start()
 	back := time.Now()
 	waitUntil(t, 30*time.Second, "the relay handles a record after the broker is back", func() bool {

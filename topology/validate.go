@@ -41,6 +41,16 @@ func (g *Graph) Validate() error {
 				errs = append(errs, fmt.Errorf("%s: table %q is owned by no agent and not a source: %w", who, s.name, ErrUnknownTopic))
 			}
 		}
+		for _, j := range a.joins {
+			for _, l := range a.lookups {
+				if j.name == l.name && j.name != "" {
+					// goka would open the table's partition stores twice, and the second open
+					// fails on the store's lock: the agent could never start.
+					errs = append(errs, fmt.Errorf("%s: table %q is both joined and looked up (a join already reads it by the record's key; keep one): %w",
+						who, j.name, ErrTopicConflict))
+				}
+			}
+		}
 		for _, s := range a.outputs {
 			t := r.topics[s.name]
 			if t == nil || s.name == "" {

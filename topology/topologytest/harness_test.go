@@ -418,3 +418,51 @@ func TestRecordMetadata(t *testing.T) {
 		t.Errorf("handler saw trace %q at %v, want t-9 at %v", gotTrace, gotTime, at)
 	}
 }
+
+// TestUndeclaredTableIsNotRetried: a lookup or join of a table the agent did not
+// declare fails the same way every time, like an emit to an undeclared output, so
+// the record is dead-lettered at once instead of after every retry.
+func TestUndeclaredTableIsNotRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		read func(c *topology.Context[struct{}], key string) error
+	}{
+		{"lookup", func(c *topology.Context[struct{}], key string) error {
+			_, _, err := topology.Lookup(c, countries, key)
+			return err
+		}},
+		{"join", func(c *topology.Context[struct{}], _ string) error {
+			_, _, err := topology.Join(c, countries)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			g := &topology.Graph{
+				Name:    "undeclared",
+				Sources: []topology.Topic{clicks},
+				Agents: []topology.AgentDecl{topology.Agent[struct{}]{
+					Name: "reader",
+					Inputs: []topology.Input[struct{}]{topology.Consume(clicks,
+						func(c *topology.Context[struct{}], user string, _ Click) error {
+							calls++
+							return tc.read(c, user)
+						})},
+				}},
+			}
+			h := topologytest.New(t, g, topologytest.Retries(2))
+			topologytest.Consume(h, clicks, "u1", Click{})
+			if calls != 1 {
+				t.Errorf("handler calls = %d, want 1", calls)
+			}
+			dl := topologytest.DeadLetters(h, "reader")
+			if len(dl) != 1 {
+				t.Fatalf("dead letters = %v, want 1", dl)
+			}
+			checkDeadLetter(t, dl[0], "u1", "handler", 1)
+			if !strings.Contains(dl[0].Err, `"geo-table"`) {
+				t.Errorf("error header = %q, want it to name geo-table", dl[0].Err)
+			}
+		})
+	}
+}

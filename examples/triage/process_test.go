@@ -1,0 +1,612 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+
+	"github.com/sluicehq/sluice/topology"
+)
+
+// The tests in this file run the built triage binary as separate processes, as a
+// deployment would: a broker process, and agents in processes of their own that
+// find each other only through Kafka.
+
+// binary is the triage binary TestMain builds; "" in -short mode.
+var binary string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	if !testing.Short() {
+		dir, err := os.MkdirTemp("", "triage-test-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		binary = filepath.Join(dir, "triage")
+		// go test puts its own go first in PATH.
+		if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+			return 1
+		}
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutines left running: %v\n", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// priorities cycles through the priorities of the tickets the tests produce:
+// both queues, and three that triage must resolve itself.
+var priorities = []string{"high", "low", "high", "low", "medium", "", "low", "urgent!!"}
+
+// ticket returns the i-th ticket with the ID prefix.
+func ticket(prefix string, i int) Ticket {
+	return Ticket{
+		ID:       fmt.Sprintf("%s-%05d", prefix, i),
+		Priority: priorities[i%len(priorities)],
+		Text:     fmt.Sprintf("ticket %d", i),
+	}
+}
+
+// wantPath returns the Path and Reason a resolved ticket of priority must have.
+func wantPath(priority string) (path []string, reason string) {
+	switch priority {
+	case "high":
+		return []string{"triage", "urgent"}, ""
+	case "low":
+		return []string{"triage", "normal"}, ""
+	}
+	return []string{"triage"}, ReasonUnknownPriority
+}
+
+// TestRoutedPipelineAsProcesses runs each agent in its own process against a
+// broker process and checks that every ticket produced reaches resolved with the
+// path its priority calls for, then that every process exits 0 on SIGTERM.
+func TestRoutedPipelineAsProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five processes")
+	}
+	dir := t.TempDir()
+	broker := start(t, "broker", "broker", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "broker"))
+	addr := broker.waitLine(brokerAddr, 0, 30*time.Second).match[1]
+
+	var agents []*proc
+	for _, name := range []string{"triage", "urgent", "normal"} {
+		agents = append(agents, start(t, name, "run", "--agents", name, "--brokers", addr, "--data-dir", filepath.Join(dir, name)))
+	}
+	for _, p := range agents {
+		p.waitAssigned(p.name, 0, 45*time.Second, func(parts []int32) bool { return len(parts) == topology.DefaultPartitions })
+	}
+
+	const n = 2000
+	cl := client(t, addr)
+	recs := make([]*kgo.Record, n)
+	want := map[string]Ticket{}
+	for i := range recs {
+		tk := ticket("p", i)
+		recs[i] = record(t, tk)
+		want[tk.ID] = tk
+	}
+	if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+
+	got := consumeResolved(t, addr, want, 60*time.Second)
+	t.Logf("%d tickets resolved, %d duplicates", n, got.duplicates)
+
+	for _, p := range agents {
+		p.signal(syscall.SIGTERM) // all at once: they stop in parallel
+	}
+	for _, p := range agents {
+		p.waitStopped(30 * time.Second)
+	}
+	broker.signal(syscall.SIGTERM)
+	broker.waitStopped(30 * time.Second)
+}
+
+// TestTwoInstancesShareAndTakeOver runs two instances of triage while tickets
+// flow in: they split triage's partitions; when one stops (SIGTERM) and later
+// when the other is killed (SIGKILL), the survivor takes every partition over,
+// and no ticket produced is lost, though some may be resolved twice.
+func TestTwoInstancesShareAndTakeOver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five processes")
+	}
+	dir := t.TempDir()
+	broker := start(t, "broker", "broker", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "broker"))
+	addr := broker.waitLine(brokerAddr, 0, 30*time.Second).match[1]
+	runTriage := func(name string) *proc {
+		return start(t, name, "run", "--agents", "triage", "--brokers", addr, "--data-dir", filepath.Join(dir, name))
+	}
+	all := func(parts []int32) bool { return len(parts) == topology.DefaultPartitions }
+
+	queues := start(t, "queues", "run", "--agents", "urgent,normal", "--brokers", addr, "--data-dir", filepath.Join(dir, "queues"))
+	a := runTriage("a")
+	a.waitAssigned("triage", 0, 45*time.Second, all) // the topics exist now
+	queues.waitAssigned("urgent", 0, 45*time.Second, all)
+	queues.waitAssigned("normal", 0, 45*time.Second, all)
+
+	prod := produce(t, addr, 200)
+	b := runTriage("b")
+	split := waitSplit(t, a, b, 0, 0, 60*time.Second)
+	t.Logf("split: a has %v, b has %v", split[0], split[1])
+
+	// Graceful: a leaves the group on SIGTERM; b gets everything.
+	from := b.lines()
+	begin := time.Now()
+	a.signal(syscall.SIGTERM)
+	l := b.waitAssigned("triage", from, 45*time.Second, all)
+	graceful := l.at.Sub(begin)
+	t.Logf("graceful takeover (SIGTERM a until b runs all %d partitions): %v", topology.DefaultPartitions, graceful.Round(time.Millisecond))
+	a.waitStopped(30 * time.Second)
+
+	// a comes back on its data dir and gets its share again.
+	a = runTriage("a")
+	split = waitSplit(t, a, b, 0, b.lines(), 60*time.Second)
+	t.Logf("split again: a has %v, b has %v", split[0], split[1])
+
+	// Crash: b is killed and never says goodbye; its session must time out.
+	from = a.lines()
+	begin = time.Now()
+	b.signal(syscall.SIGKILL)
+	l = a.waitAssigned("triage", from, 60*time.Second, all)
+	crash := l.at.Sub(begin)
+	t.Logf("crash takeover (SIGKILL b until a runs all %d partitions): %v", topology.DefaultPartitions, crash.Round(time.Millisecond))
+	b.wait(10 * time.Second)
+
+	produced := prod.stop()
+	want := map[string]Ticket{}
+	for _, tk := range produced {
+		want[tk.ID] = tk
+	}
+	got := consumeResolved(t, addr, want, 60*time.Second)
+	t.Logf("%d tickets produced, all resolved, %d duplicates (at-least-once)", len(want), got.duplicates)
+
+	a.signal(syscall.SIGTERM)
+	queues.signal(syscall.SIGTERM)
+	a.waitStopped(30 * time.Second)
+	queues.waitStopped(30 * time.Second)
+	broker.signal(syscall.SIGTERM)
+	broker.waitStopped(30 * time.Second)
+}
+
+// waitSplit waits until the latest assignments of triage that a and b logged
+// (from their lines fromA and fromB on) are non-empty, disjoint and cover every
+// partition, and returns them.
+func waitSplit(t *testing.T, a, b *proc, fromA, fromB int, timeout time.Duration) [2][]int32 {
+	t.Helper()
+	var pa, pb []int32
+	ok := poll(timeout, func() bool {
+		pa, pb = a.assigned("triage", fromA), b.assigned("triage", fromB)
+		if len(pa) == 0 || len(pb) == 0 {
+			return false
+		}
+		union := slices.Concat(pa, pb)
+		slices.Sort(union)
+		return slices.Equal(union, []int32{0, 1, 2, 3}[:topology.DefaultPartitions])
+	}, a, b)
+	if !ok {
+		t.Fatalf("within %v, %s and %s did not split triage's partitions: last assigned %v and %v\n%s stderr:\n%s\n%s stderr:\n%s",
+			timeout, a.name, b.name, pa, pb, a.name, a.log.String(), b.name, b.log.String())
+	}
+	return [2][]int32{pa, pb}
+}
+
+// resolved is what consumeResolved read.
+type resolved struct {
+	duplicates int // records beyond the first of each ticket
+}
+
+// consumeResolved reads resolved from the start until every ticket of want has
+// arrived, and fails the test if one does not within timeout or arrives with the
+// wrong path.
+func consumeResolved(t *testing.T, addr string, want map[string]Ticket, timeout time.Duration) resolved {
+	t.Helper()
+	cl := client(t, addr,
+		kgo.ConsumeTopics(Resolved.Name),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(100*time.Millisecond))
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	seen := map[string]int{}
+	var r resolved
+	for len(seen) < len(want) && ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachError(func(topic string, p int32, err error) {
+			if ctx.Err() == nil {
+				t.Errorf("fetch %s/%d: %v", topic, p, err)
+			}
+		})
+		fs.EachRecord(func(rec *kgo.Record) {
+			var tk Ticket
+			if err := json.Unmarshal(rec.Value, &tk); err != nil {
+				t.Errorf("resolved record %q: %v", rec.Value, err)
+				return
+			}
+			sent, ok := want[tk.ID]
+			if !ok || string(rec.Key) != tk.ID {
+				t.Errorf("resolved an unknown ticket: key %q value %s", rec.Key, rec.Value)
+				return
+			}
+			path, reason := wantPath(sent.Priority)
+			if !slices.Equal(tk.Path, path) || tk.Reason != reason || tk.Priority != sent.Priority || tk.Text != sent.Text {
+				t.Errorf("resolved %s, want priority %q path %q reason %q", rec.Value, sent.Priority, path, reason)
+			}
+			if seen[tk.ID]++; seen[tk.ID] > 1 {
+				r.duplicates++
+			}
+		})
+	}
+	if len(seen) < len(want) {
+		var missing []string
+		for id := range want {
+			if seen[id] == 0 {
+				missing = append(missing, id)
+			}
+		}
+		slices.Sort(missing)
+		t.Fatalf("within %v, %d of %d tickets never reached %s, the first: %q", timeout, len(missing), len(want), Resolved.Name, missing[:min(10, len(missing))])
+	}
+	return r
+}
+
+// client returns a Kafka client of addr, closed when the test ends.
+func client(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// record returns tk as a record of tickets keyed by its ID. kgo's default
+// partitioner hashes keys with murmur2, as sluice does.
+func record(t *testing.T, tk Ticket) *kgo.Record {
+	t.Helper()
+	b, err := Tickets.Codec.Encode(tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Topic: Tickets.Name, Key: []byte(tk.ID), Value: b}
+}
+
+// producer writes tickets at a steady rate in the background.
+type producer struct {
+	t      *testing.T
+	cl     *kgo.Client
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     struct {
+		sync.Mutex
+		acked  []Ticket
+		failed int
+	}
+}
+
+// produce starts writing perSecond tickets a second to addr until stop.
+func produce(t *testing.T, addr string, perSecond int) *producer {
+	ctx, cancel := context.WithCancel(t.Context())
+	p := &producer{t: t, cl: client(t, addr), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		tick := time.NewTicker(time.Second / time.Duration(perSecond))
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			tk := ticket("s", i)
+			p.cl.Produce(context.Background(), record(t, tk), func(_ *kgo.Record, err error) {
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				if err != nil {
+					p.mu.failed++
+					return
+				}
+				p.mu.acked = append(p.mu.acked, tk)
+			})
+		}
+	}()
+	return p
+}
+
+// stop stops producing, waits for the records in flight, and returns the tickets
+// the broker acknowledged. Any failed write fails the test.
+func (p *producer) stop() []Ticket {
+	p.t.Helper()
+	p.cancel()
+	<-p.done
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.cl.Flush(ctx); err != nil {
+		p.t.Errorf("flush: %v", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mu.failed > 0 {
+		p.t.Errorf("%d tickets could not be produced", p.mu.failed)
+	}
+	return slices.Clone(p.mu.acked)
+}
+
+// Log lines of the binary (package cli).
+var (
+	// brokerAddr matches the broker's address.
+	brokerAddr = regexp.MustCompile(` addr=(\S+)`)
+	// assignedRE matches an agent's partitions after a rebalance; slog quotes
+	// the list when it has more than one element.
+	assignedRE = regexp.MustCompile(`msg="agent running" agent=(\S+) partitions="?\[([0-9 ]*)\]"?`)
+)
+
+// proc is a running triage process.
+type proc struct {
+	t    *testing.T
+	name string
+	cmd  *exec.Cmd
+	log  lineLog // stderr
+	done chan struct{}
+	err  error // of Wait, once done is closed
+}
+
+// start starts the triage binary with args, in an environment without SLUICE_
+// variables. The process is killed when the test ends if it is still running,
+// and its stderr is logged if the test failed.
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, cmd: exec.Command(binary, args...), done: make(chan struct{})}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SLUICE_") {
+			p.cmd.Env = append(p.cmd.Env, kv)
+		}
+	}
+	p.cmd.Env = append(p.cmd.Env, "SLUICE_LOG_LEVEL=info")
+	p.cmd.Stderr = &p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s %v: %v", name, args, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("%s %v (%v); stderr:\n%s", name, args, p.cmd.ProcessState, p.log.String())
+		}
+	})
+	return p
+}
+
+// signal sends sig to the process.
+func (p *proc) signal(sig syscall.Signal) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("%s: send %v: %v", p.name, sig, err)
+	}
+}
+
+// wait waits up to timeout for the process to exit and returns its exit status,
+// -1 if a signal killed it.
+func (p *proc) wait(timeout time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.t.Fatalf("%s still running %v after it was told to stop; stderr:\n%s", p.name, timeout, p.log.String())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// waitStopped waits up to timeout for the process to exit after SIGTERM, and
+// fails the test unless it exits with status 0.
+func (p *proc) waitStopped(timeout time.Duration) {
+	p.t.Helper()
+	begin := time.Now()
+	if code := p.wait(timeout); code != 0 {
+		p.t.Errorf("%s exited with status %d after SIGTERM, want 0; stderr:\n%s", p.name, code, p.log.String())
+		return
+	}
+	p.t.Logf("%s exited 0 after SIGTERM (waited %v)", p.name, time.Since(begin).Round(time.Millisecond))
+}
+
+// exited reports whether the process has exited.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// lines returns the number of lines the process has logged so far.
+func (p *proc) lines() int { return len(p.log.since(0)) }
+
+// waitLine waits up to timeout for a line at index from or later to match re
+// and returns the first such line. It fails the test if the process exits first.
+func (p *proc) waitLine(re *regexp.Regexp, from int, timeout time.Duration) line {
+	p.t.Helper()
+	var found line
+	ok := poll(timeout, func() bool {
+		for _, l := range p.log.since(from) {
+			if m := re.FindStringSubmatch(l.text); m != nil {
+				found, found.match = l, m
+				return true
+			}
+		}
+		return false
+	}, p)
+	if !ok {
+		p.t.Fatalf("%s (%s) logged no line matching %q within %v; stderr:\n%s", p.name, p.state(), re, timeout, p.log.String())
+	}
+	return found
+}
+
+// state says whether the process is running or how it exited.
+func (p *proc) state() string {
+	if p.exited() {
+		return p.cmd.ProcessState.String()
+	}
+	return "running"
+}
+
+// waitAssigned waits up to timeout for the process to log, at line from or
+// later, an assignment of agent's partitions that ok accepts, and returns that
+// line.
+func (p *proc) waitAssigned(agent string, from int, timeout time.Duration, ok func([]int32) bool) line {
+	p.t.Helper()
+	var found line
+	if !poll(timeout, func() bool {
+		for _, l := range p.log.since(from) {
+			if m := assignedRE.FindStringSubmatch(l.text); m != nil && m[1] == agent && ok(partitions(l.text)) {
+				found = l
+				return true
+			}
+		}
+		return false
+	}, p) {
+		p.t.Fatalf("%s (%s) did not log the assignment of %s it should within %v; stderr:\n%s", p.name, p.state(), agent, timeout, p.log.String())
+	}
+	return found
+}
+
+// assigned returns agent's partitions on the process after the last rebalance it
+// logged at line from or later, nil if none.
+func (p *proc) assigned(agent string, from int) []int32 {
+	ls := p.log.since(from)
+	for i := len(ls) - 1; i >= 0; i-- {
+		if m := assignedRE.FindStringSubmatch(ls[i].text); m != nil && m[1] == agent {
+			return partitions(ls[i].text)
+		}
+	}
+	return nil
+}
+
+// partitions parses the partitions of an "agent running" line.
+func partitions(text string) []int32 {
+	m := assignedRE.FindStringSubmatch(text)
+	if m == nil {
+		return nil
+	}
+	var out []int32
+	for _, f := range strings.Fields(m[2]) {
+		n, err := strconv.ParseInt(f, 10, 32)
+		if err == nil {
+			out = append(out, int32(n))
+		}
+	}
+	return out
+}
+
+// poll calls cond every 10 ms until it returns true (poll returns true) or
+// timeout passes (false). It gives up early if every one of procs has exited.
+// Lines carry the time they arrived, so the polling interval does not blur a
+// measurement.
+func poll(timeout time.Duration, cond func() bool, procs ...*proc) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if cond() {
+			return true
+		}
+		if !slices.ContainsFunc(procs, func(p *proc) bool { return !p.exited() }) {
+			return cond()
+		}
+		select {
+		case <-deadline.C:
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+// line is one line a process logged, with the time it arrived.
+type line struct {
+	index int
+	at    time.Time
+	text  string
+	match []string // of waitLine's regexp
+}
+
+// lineLog collects what a process writes line by line, each stamped with the
+// time it arrived.
+type lineLog struct {
+	mu struct {
+		sync.Mutex
+		partial []byte
+		lines   []line
+	}
+}
+
+func (l *lineLog) Write(b []byte) (int, error) {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.mu.partial = append(l.mu.partial, b...)
+	for {
+		i := bytes.IndexByte(l.mu.partial, '\n')
+		if i < 0 {
+			break
+		}
+		l.mu.lines = append(l.mu.lines, line{index: len(l.mu.lines), at: now, text: string(l.mu.partial[:i])})
+		l.mu.partial = l.mu.partial[i+1:]
+	}
+	return len(b), nil
+}
+
+// since returns the lines from index i on.
+func (l *lineLog) since(i int) []line {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.mu.lines[min(i, len(l.mu.lines)):])
+}
+
+// String returns everything logged so far.
+func (l *lineLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b strings.Builder
+	for _, ln := range l.mu.lines {
+		b.WriteString(ln.text)
+		b.WriteByte('\n')
+	}
+	b.Write(l.mu.partial)
+	return b.String()
+}

@@ -1,0 +1,51 @@
+package gokax
+
+import (
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+)
+
+// TestConfigReplacesGokaDefaults pins each default sluice changes, against goka's.
+// Each row names the measurement behind it in config.go.
+func TestConfigReplacesGokaDefaults(t *testing.T) {
+	c, g := Config(), goka.DefaultConfig()
+	for _, tc := range []struct {
+		name      string
+		got, goka any
+		want      any
+	}{
+		{"Consumer.Offsets.Initial", c.Consumer.Offsets.Initial, g.Consumer.Offsets.Initial, sarama.OffsetOldest},
+		{"Producer.RequiredAcks", c.Producer.RequiredAcks, g.Producer.RequiredAcks, sarama.WaitForAll},
+		{"Producer.Idempotent", c.Producer.Idempotent, g.Producer.Idempotent, true},
+		{"Net.MaxOpenRequests", c.Net.MaxOpenRequests, g.Net.MaxOpenRequests, 1},
+		{"Producer.Flush.Frequency", c.Producer.Flush.Frequency, g.Producer.Flush.Frequency, time.Duration(0)},
+		{"Producer.Flush.Bytes", c.Producer.Flush.Bytes, g.Producer.Flush.Bytes, 0},
+		{"Consumer.MaxWaitTime", c.Consumer.MaxWaitTime, g.Consumer.MaxWaitTime, 10 * time.Millisecond},
+		{"Consumer.Group.Session.Timeout", c.Consumer.Group.Session.Timeout, g.Consumer.Group.Session.Timeout, 6 * time.Second},
+		{"Consumer.Group.Heartbeat.Interval", c.Consumer.Group.Heartbeat.Interval, g.Consumer.Group.Heartbeat.Interval, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.got != tc.want {
+				t.Errorf("got %v, want %v (goka: %v)", tc.got, tc.want, tc.goka)
+			}
+			if tc.got == tc.goka {
+				t.Errorf("equals goka's default %v: the row documents a change that is not one", tc.goka)
+			}
+		})
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("sarama rejects the config: %v", err)
+	}
+	// The session must outlast goka's hard-coded 5 s sleep before it rejoins.
+	if c.Consumer.Group.Session.Timeout <= 5*time.Second {
+		t.Errorf("session timeout %v is not above goka's 5 s rejoin sleep", c.Consumer.Group.Session.Timeout)
+	}
+	// Callers get their own copy.
+	Config().Producer.RequiredAcks = sarama.NoResponse
+	if Config().Producer.RequiredAcks != sarama.WaitForAll {
+		t.Error("Config returns a shared value")
+	}
+}
