@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -24,26 +25,27 @@ const (
 	// crashBatch is the recovery batch of the helper: small, so that a kill
 	// lands amid many commits.
 	crashBatch = 64
-	// markRecords is how many records the helper writes in mode "mark";
-	// fewer than a 32 KiB block of log.
-	markRecords = 1000
+	// checkpointAfter is how many records the helper writes before it
+	// closes and reopens the store, which makes them durable.
+	checkpointAfter = 500
+	// killAfter is how many records past the checkpoint the parent waits
+	// for before it kills the helper: past the 32 KiB block of log that
+	// Pebble buffers in memory unless asked to sync, so that the kill
+	// lands amid writes that may or may not have reached the file.
+	killAfter = 2000
 )
 
 // TestHelperProcess is the child of TestCrash, not a test. It resumes after
 // the stored offset and writes record i (Set of key(i), then SetOffset(i)) as
-// goka does, printing i now and then, until it is killed. In mode "recovery"
-// the writes are recovery writes; in mode "normal" it calls MarkRecovered
-// first; in mode "mark" it writes markRecords records, calls MarkRecovered, prints
-// "recovered" and waits to be killed.
+// goka does, printing i every 100 records, until it is killed. After
+// checkpointAfter records it closes and reopens the store and prints
+// "checkpoint i". In mode "recovery" the writes are recovery writes; in mode
+// "normal" it calls MarkRecovered on every open; in mode "mark" it calls
+// MarkRecovered at the checkpoint instead of closing, and waits to be killed.
 func TestHelperProcess(t *testing.T) {
 	dir, mode := os.Getenv(helperDirEnv), os.Getenv(helperModeEnv)
 	if dir == "" {
 		t.Skip("the child process of TestCrash")
-	}
-	st, err := tables.Open(dir, tables.RecoveryBatchSize(crashBatch))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
 	}
 	check := func(err error) {
 		if err != nil {
@@ -51,18 +53,29 @@ func TestHelperProcess(t *testing.T) {
 			os.Exit(2)
 		}
 	}
+	open := func() *tables.Store {
+		st, err := tables.Open(dir, tables.RecoveryBatchSize(crashBatch))
+		check(err)
+		if mode == "normal" {
+			check(st.MarkRecovered())
+		}
+		return st
+	}
+	st := open()
 	start, err := st.GetOffset(0)
 	check(err)
-	if mode == "normal" {
-		check(st.MarkRecovered())
-	}
 	for i := start + 1; ; i++ {
 		check(st.Set(key(i), value(i)))
 		check(st.SetOffset(i))
-		if mode == "mark" && i == start+markRecords {
-			check(st.MarkRecovered())
-			fmt.Println("recovered")
-			time.Sleep(time.Hour) // not select{}: the runtime would call it a deadlock
+		if i == start+checkpointAfter {
+			if mode == "mark" {
+				check(st.MarkRecovered())
+				fmt.Println("checkpoint", i)
+				time.Sleep(time.Hour) // not select{}: the runtime would call it a deadlock
+			}
+			check(st.Close())
+			st = open()
+			fmt.Println("checkpoint", i)
 		}
 		if i%100 == 0 {
 			fmt.Println(i)
@@ -70,35 +83,34 @@ func TestHelperProcess(t *testing.T) {
 	}
 }
 
-// TestCrash kills a process writing through a store at an arbitrary point and
+// TestCrash SIGKILLs a process writing through a store amid its writes and
 // checks that the stored offset never runs ahead of the data: every record up
-// to it is there. Each mode runs three rounds, each resuming where the last
-// crash left the store, as goka would.
+// to it is there. The offset is at least the helper's checkpoint, so each
+// round checks more records. Each mode runs three rounds, each resuming
+// where the last kill left the store, as goka would.
 func TestCrash(t *testing.T) {
 	for _, mode := range []string{"recovery", "normal", "mark"} {
 		t.Run("mode="+mode, func(t *testing.T) {
 			dir := t.TempDir()
-			var last int64
+			var offset int64
 			for round := range 3 {
-				// Kill after 2000 to 3000 new records: past many commits,
-				// and past the 32 KiB block of log that Pebble buffers
-				// before it writes to the file unless asked to sync.
-				n := last + 2000 + int64(round)*500
-				runAndKill(t, dir, mode, n)
-				offset := checkStore(t, dir, last)
-				if mode == "mark" && offset != last+markRecords {
-					// Nothing after MarkRecovered: all of it must be there.
-					t.Fatalf("round %d: offset after MarkRecovered and kill = %d, want %d", round, offset, last+markRecords)
+				checkpoint := runAndKill(t, dir, mode)
+				offset = checkStore(t, dir)
+				if offset < checkpoint {
+					t.Fatalf("round %d: offset after kill = %d, want at least the checkpoint %d", round, offset, checkpoint)
 				}
-				last = offset
+				if mode == "mark" && offset != checkpoint {
+					t.Fatalf("round %d: offset after MarkRecovered and kill = %d, want %d", round, offset, checkpoint)
+				}
 			}
 		})
 	}
 }
 
-// runAndKill starts the helper on dir and SIGKILLs it once it printed
-// progress n or, in mode "mark", "recovered".
-func runAndKill(t *testing.T, dir, mode string, n int64) {
+// runAndKill starts the helper on dir, SIGKILLs it once it wrote killAfter
+// records past its checkpoint (in mode "mark", at the checkpoint), and
+// returns the checkpoint.
+func runAndKill(t *testing.T, dir, mode string) (checkpoint int64) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
 	cmd.Env = append(os.Environ(), helperDirEnv+"="+dir, helperModeEnv+"="+mode)
@@ -112,10 +124,13 @@ func runAndKill(t *testing.T, dir, mode string, n int64) {
 	}
 	timer := time.AfterFunc(time.Minute, func() { _ = cmd.Process.Kill() })
 	defer timer.Stop()
-	lines := bufio.NewScanner(out)
-	for lines.Scan() {
-		i, err := strconv.ParseInt(lines.Text(), 10, 64)
-		if (mode == "mark" && lines.Text() == "recovered") || (mode != "mark" && err == nil && i >= n) {
+	for lines := bufio.NewScanner(out); lines.Scan(); {
+		if n, ok := strings.CutPrefix(lines.Text(), "checkpoint "); ok {
+			checkpoint, _ = strconv.ParseInt(n, 10, 64)
+			if mode == "mark" {
+				break
+			}
+		} else if i, _ := strconv.ParseInt(lines.Text(), 10, 64); checkpoint > 0 && i >= checkpoint+killAfter {
 			break
 		}
 	}
@@ -126,11 +141,15 @@ func runAndKill(t *testing.T, dir, mode string, n int64) {
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("helper ended with %v before it was killed, want it killed", err)
 	}
+	if checkpoint == 0 {
+		t.Fatalf("helper was killed before its checkpoint")
+	}
+	return checkpoint
 }
 
-// checkStore opens the store in dir and checks that its offset is past last
-// and every record up to it is present; it returns the offset.
-func checkStore(t *testing.T, dir string, last int64) int64 {
+// checkStore opens the store in dir, checks that every record up to its
+// offset is present, and returns the offset.
+func checkStore(t *testing.T, dir string) int64 {
 	t.Helper()
 	st, err := tables.Open(dir)
 	if err != nil {
@@ -142,8 +161,8 @@ func checkStore(t *testing.T, dir string, last int64) int64 {
 		}
 	}()
 	offset, err := st.GetOffset(-1)
-	if err != nil || offset <= last {
-		t.Fatalf("GetOffset(-1) after kill = %d, %v; want more than %d, nil", offset, err, last)
+	if err != nil || offset <= 0 {
+		t.Fatalf("GetOffset(-1) after kill = %d, %v; want more than 0, nil", offset, err)
 	}
 	// One iterator, not a Get per record: keys sort by record number, and
 	// Gets are slow under the race detector, which turns on Pebble's

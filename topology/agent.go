@@ -15,6 +15,7 @@ type Handler[In, S any] func(c *Context[S], key string, in In) error
 type Input[S any] struct {
 	topic  topicSpec
 	handle func(c *Context[S], value []byte) error
+	async  *asyncInput[S] // set by ConsumeAsync instead of handle
 }
 
 // Consume returns the input of an agent that reads s and calls h for each record.
@@ -88,6 +89,7 @@ type agentSpec struct {
 	lookups  []topicSpec
 	joins    []topicSpec
 	dlq      topicSpec
+	loop     *topicSpec // the loop topic, for agents with asynchronous inputs
 	newGroup func(rt *agentRuntime) groupDef
 }
 
@@ -102,6 +104,9 @@ func (a Agent[S]) decl() agentSpec {
 	}
 	for _, in := range a.Inputs {
 		s.inputs = append(s.inputs, in.topic)
+		if in.async != nil && s.loop == nil {
+			s.loop = &topicSpec{name: LoopName(a.Name), kind: KindStream, codec: Bytes(), partitions: in.topic.partitions}
+		}
 	}
 	for _, t := range a.Outputs {
 		s.outputs = append(s.outputs, specOf(t))

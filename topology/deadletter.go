@@ -42,28 +42,41 @@ func Cause(err error) string {
 	return "handler"
 }
 
-// deadLetter sends the record to the agent's dead-letter topic. If even that
-// fails, the record is aborted: not committed, so it is read again after restart.
-func deadLetter(rt *agentRuntime, m msg, value []byte, cause error, attempts int) {
-	h := maps.Clone(m.Headers())
+// deadLetterHeaders returns the headers of the dead letter of the record at
+// topic/partition@offset with headers src.
+func deadLetterHeaders(rt *agentRuntime, src map[string][]byte, topic string, partition int32, offset int64, cause error, attempts int) map[string][]byte {
+	h := maps.Clone(src)
 	if h == nil {
 		h = map[string][]byte{}
 	}
 	h[HeaderError] = []byte(cause.Error())
 	h[HeaderCause] = []byte(Cause(cause))
-	h[HeaderTopic] = []byte(m.Topic())
-	h[HeaderPartition] = strconv.AppendInt(nil, int64(m.Partition()), 10)
-	h[HeaderOffset] = strconv.AppendInt(nil, m.Offset(), 10)
+	h[HeaderTopic] = []byte(topic)
+	h[HeaderPartition] = strconv.AppendInt(nil, int64(partition), 10)
+	h[HeaderOffset] = strconv.AppendInt(nil, offset, 10)
 	h[HeaderAgent] = []byte(rt.name)
 	h[HeaderTime] = []byte(rt.now().UTC().Format(time.RFC3339Nano))
 	h[HeaderAttempts] = strconv.AppendInt(nil, int64(attempts), 10)
+	return h
+}
+
+// deadLetter sends the record to the agent's dead-letter topic. If even that
+// fails, the record is aborted: not committed, so it is read again after restart.
+func deadLetter(rt *agentRuntime, m msg, value []byte, cause error, attempts int) {
+	h := deadLetterHeaders(rt, m.Headers(), m.Topic(), m.Partition(), m.Offset(), cause, attempts)
 	if err := m.Emit(rt.dlq, m.Key(), value, h); err != nil {
 		m.Abort(fmt.Errorf("agent %q: dead-letter %s/%d@%d: %w", rt.name, m.Topic(), m.Partition(), m.Offset(), err))
 		return
 	}
+	rt.countDeadLetter(m.Topic(), m.Partition(), m.Offset(), m.Key(), cause)
+}
+
+// countDeadLetter counts a dead letter and logs the first and every 1000th: not one
+// line per bad record, which a flood would drown the log in.
+func (rt *agentRuntime) countDeadLetter(topic string, partition int32, offset int64, key string, cause error) {
 	n := rt.deadLettered.Add(1)
-	if n == 1 || n%1000 == 0 { // not one line per bad record: a flood would drown the log
-		rt.log.Warn("record dead-lettered", "topic", m.Topic(), "partition", m.Partition(),
-			"offset", m.Offset(), "key", m.Key(), "cause", Cause(cause), "error", cause, "dead_lettered", n)
+	if n == 1 || n%1000 == 0 {
+		rt.log.Warn("record dead-lettered", "topic", topic, "partition", partition,
+			"offset", offset, "key", key, "cause", Cause(cause), "error", cause, "dead_lettered", n)
 	}
 }

@@ -24,6 +24,10 @@ type agentRuntime struct {
 
 	processed    atomic.Int64
 	deadLettered atomic.Int64
+
+	// async is the in-flight work of asynchronous inputs during one run of the
+	// processor; set by runOnce before the processor starts, nil in the harness.
+	async *asyncRun
 }
 
 func newAgentRuntime(a agentSpec, c *runConfig) *agentRuntime {
@@ -45,11 +49,25 @@ func newAgentRuntime(a agentSpec, c *runConfig) *agentRuntime {
 // newGroupDef turns an agent into the untyped group gokax runs.
 func newGroupDef[S any](a Agent[S], rt *agentRuntime) gokax.Group {
 	g := gokax.Group{Name: a.Name, Stateful: a.State != nil}
+	applies := map[string]Input[S]{} // asynchronous inputs' apply handlers, by input topic
 	for _, in := range a.Inputs {
-		g.Inputs = append(g.Inputs, gokax.Input{
-			Topic:  in.topic.name,
-			Handle: func(m *gokax.Msg, v []byte) { process(rt, a.State, in, m, v) },
-		})
+		handle := func(m *gokax.Msg, v []byte) { process(rt, a.State, in, m, v) }
+		if in.async != nil {
+			handle = func(m *gokax.Msg, v []byte) { submit(rt, in.async, m, v) }
+			applies[in.topic.name] = Input[S]{topic: in.topic, handle: in.async.apply}
+		}
+		g.Inputs = append(g.Inputs, gokax.Input{Topic: in.topic.name, Handle: handle})
+	}
+	if len(applies) > 0 {
+		g.Loop = func(m *gokax.Msg, v []byte) {
+			in, ok := applies[string(m.Headers()[HeaderInput])]
+			if !ok {
+				deadLetter(rt, m, v, fmt.Errorf("loop record names input %q, which the agent does not have: %w",
+					m.Headers()[HeaderInput], ErrPermanent), 0)
+				return
+			}
+			process(rt, a.State, in, m, v)
+		}
 	}
 	for name := range rt.outputs {
 		g.Outputs = append(g.Outputs, name)
@@ -94,12 +112,25 @@ func process[S any](rt *agentRuntime, state Codec[S], in Input[S], m msg, value 
 		if !retryable(err) || attempts > rt.retries {
 			break
 		}
-		if !sleep(m.Context(), rt.backoff<<(attempts-1)) {
+		if !sleep(m.Context(), rt.retryWait(attempts)) {
 			m.Abort(fmt.Errorf("agent %q: stopped while retrying %s/%d@%d: %w", rt.name, m.Topic(), m.Partition(), m.Offset(), err))
 			return
 		}
 	}
 	deadLetter(rt, m, value, err, attempts)
+}
+
+// maxRetryWait caps the doubling wait between handler retries.
+const maxRetryWait = 10 * time.Second
+
+// retryWait returns the wait after the attempts-th failed call: the backoff,
+// doubled per attempt, at most maxRetryWait (and never a shift that overflows).
+func (rt *agentRuntime) retryWait(attempts int) time.Duration {
+	d := rt.backoff
+	for i := 1; i < attempts && d < maxRetryWait; i++ {
+		d *= 2
+	}
+	return min(d, maxRetryWait)
 }
 
 // call runs f, turning a panic into a *PanicError.

@@ -99,6 +99,11 @@ func (g *Graph) resolve() *resolved {
 			t := add(*a.state, who)
 			t.owner = a.name
 		}
+		if a.loop != nil {
+			t := add(*a.loop, who)
+			t.readers = appendOnce(t.readers, a.name)
+			t.writers = appendOnce(t.writers, a.name)
+		}
 		t := add(a.dlq, who)
 		t.dlq = true
 		t.writers = appendOnce(t.writers, a.name)

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"time"
 
@@ -23,7 +24,7 @@ func supervise(ctx context.Context, a agentSpec, brokers []string, c *runConfig)
 	wait := c.restartMin
 	for restarts := 0; ; restarts++ {
 		start := time.Now()
-		err := runOnce(ctx, group, brokers, c)
+		err := runOnce(ctx, a, rt, group, brokers, c)
 		if ctx.Err() != nil {
 			log.Info("agent stopped", "processed", rt.processed.Load(), "dead_lettered", rt.deadLettered.Load())
 			return nil
@@ -39,8 +40,10 @@ func supervise(ctx context.Context, a agentSpec, brokers []string, c *runConfig)
 	}
 }
 
-// runOnce builds a fresh goka processor for group and runs it until it stops.
-func runOnce(ctx context.Context, group groupDef, brokers []string, c *runConfig) error {
+// runOnce builds a fresh goka processor for group and runs it until it stops. An
+// agent with asynchronous inputs gets a producer for their results; runOnce waits
+// for all of their work to finish before it returns.
+func runOnce(ctx context.Context, a agentSpec, rt *agentRuntime, group groupDef, brokers []string, c *runConfig) (err error) {
 	o := gokax.Options{
 		Brokers: brokers,
 		Config:  c.kafka,
@@ -49,6 +52,19 @@ func runOnce(ctx context.Context, group groupDef, brokers []string, c *runConfig
 	}
 	if c.onAssign != nil {
 		o.OnAssign = func(parts []int32) { c.onAssign(group.Name, parts) }
+	}
+	if a.loop != nil {
+		prod, err := gokax.NewProducer(brokers, "sluice-"+a.name+"-async", c.kafka)
+		if err != nil {
+			return err
+		}
+		ar := &asyncRun{producer: prod, loop: a.loop.name, parts: map[int32]*partitionQueue{}}
+		rt.async = ar
+		defer func() {
+			ar.wg.Wait()
+			err = errors.Join(err, prod.Close())
+			rt.async = nil
+		}()
 	}
 	p, err := gokax.NewProcessor(group, o)
 	if err != nil {

@@ -87,6 +87,9 @@ func copartitioned(r *resolved, a agentSpec) []error {
 	if a.state != nil {
 		group = append(group, *a.state)
 	}
+	if a.loop != nil {
+		group = append(group, *a.loop)
+	}
 	var first *topicInfo
 	var errs []error
 	for _, s := range group {

@@ -14,10 +14,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
@@ -118,7 +120,7 @@ func TestRoutedPipelineAsProcesses(t *testing.T) {
 	}
 
 	got := consumeResolved(t, addr, want, 60*time.Second)
-	t.Logf("%d tickets resolved, %d duplicates", n, got.duplicates)
+	t.Logf("%d tickets resolved in %d records, %d duplicates", n, got.records, got.duplicates)
 
 	for _, p := range agents {
 		p.signal(syscall.SIGTERM) // all at once: they stop in parallel
@@ -132,8 +134,9 @@ func TestRoutedPipelineAsProcesses(t *testing.T) {
 
 // TestTwoInstancesShareAndTakeOver runs two instances of triage while tickets
 // flow in: they split triage's partitions; when one stops (SIGTERM) and later
-// when the other is killed (SIGKILL), the survivor takes every partition over,
-// and no ticket produced is lost, though some may be resolved twice.
+// when the other is killed (SIGKILL) while processing, the survivor takes every
+// partition over, and no ticket produced is lost, though some may be resolved
+// twice. It logs how long each takeover took.
 func TestTwoInstancesShareAndTakeOver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts five processes")
@@ -144,7 +147,7 @@ func TestTwoInstancesShareAndTakeOver(t *testing.T) {
 	runTriage := func(name string) *proc {
 		return start(t, name, "run", "--agents", "triage", "--brokers", addr, "--data-dir", filepath.Join(dir, name))
 	}
-	all := func(parts []int32) bool { return len(parts) == topology.DefaultPartitions }
+	all := func(parts []int32) bool { return slices.Equal(parts, allPartitions()) }
 
 	queues := start(t, "queues", "run", "--agents", "urgent,normal", "--brokers", addr, "--data-dir", filepath.Join(dir, "queues"))
 	a := runTriage("a")
@@ -157,13 +160,18 @@ func TestTwoInstancesShareAndTakeOver(t *testing.T) {
 	split := waitSplit(t, a, b, 0, 0, 60*time.Second)
 	t.Logf("split: a has %v, b has %v", split[0], split[1])
 
-	// Graceful: a leaves the group on SIGTERM; b gets everything.
+	// Graceful: once a is busy with its partitions, SIGTERM makes it leave the
+	// group; b gets everything.
+	waitProcessed(t, addr, split[0], prod.sent(), 30*time.Second)
 	from := b.lines()
 	begin := time.Now()
 	a.signal(syscall.SIGTERM)
+	sent := prod.sent()
 	l := b.waitAssigned("triage", from, 45*time.Second, all)
 	graceful := l.at.Sub(begin)
-	t.Logf("graceful takeover (SIGTERM a until b runs all %d partitions): %v", topology.DefaultPartitions, graceful.Round(time.Millisecond))
+	resumed := waitProcessed(t, addr, split[0], sent, 30*time.Second).Sub(begin)
+	t.Logf("graceful takeover: SIGTERM a -> b assigned all %d partitions in %v, b resolving a's tickets again after ~%v",
+		topology.DefaultPartitions, graceful.Round(time.Millisecond), resumed.Round(100*time.Millisecond))
 	a.waitStopped(30 * time.Second)
 
 	// a comes back on its data dir and gets its share again.
@@ -171,14 +179,21 @@ func TestTwoInstancesShareAndTakeOver(t *testing.T) {
 	split = waitSplit(t, a, b, 0, b.lines(), 60*time.Second)
 	t.Logf("split again: a has %v, b has %v", split[0], split[1])
 
-	// Crash: b is killed and never says goodbye; its session must time out.
+	// Crash: b, busy with its partitions, is killed and never says goodbye; the
+	// group waits for its session to time out.
+	waitProcessed(t, addr, split[1], prod.sent(), 30*time.Second)
 	from = a.lines()
 	begin = time.Now()
 	b.signal(syscall.SIGKILL)
+	sent = prod.sent()
 	l = a.waitAssigned("triage", from, 60*time.Second, all)
 	crash := l.at.Sub(begin)
-	t.Logf("crash takeover (SIGKILL b until a runs all %d partitions): %v", topology.DefaultPartitions, crash.Round(time.Millisecond))
-	b.wait(10 * time.Second)
+	resumed = waitProcessed(t, addr, split[1], sent, 30*time.Second).Sub(begin)
+	t.Logf("crash takeover: SIGKILL b -> a assigned all %d partitions in %v, a resolving b's tickets again after ~%v",
+		topology.DefaultPartitions, crash.Round(time.Millisecond), resumed.Round(100*time.Millisecond))
+	if code := b.wait(10 * time.Second); code != -1 {
+		t.Errorf("b exited with status %d after SIGKILL, want death by signal", code)
+	}
 
 	produced := prod.stop()
 	want := map[string]Ticket{}
@@ -186,7 +201,7 @@ func TestTwoInstancesShareAndTakeOver(t *testing.T) {
 		want[tk.ID] = tk
 	}
 	got := consumeResolved(t, addr, want, 60*time.Second)
-	t.Logf("%d tickets produced, all resolved, %d duplicates (at-least-once)", len(want), got.duplicates)
+	t.Logf("%d tickets produced, all resolved, in %d records: %d duplicates (at-least-once)", len(want), got.records, got.duplicates)
 
 	a.signal(syscall.SIGTERM)
 	queues.signal(syscall.SIGTERM)
@@ -194,6 +209,44 @@ func TestTwoInstancesShareAndTakeOver(t *testing.T) {
 	queues.waitStopped(30 * time.Second)
 	broker.signal(syscall.SIGTERM)
 	broker.waitStopped(30 * time.Second)
+}
+
+// allPartitions returns the partitions of every topic of the graph.
+func allPartitions() []int32 {
+	var ps []int32
+	for p := range int32(topology.DefaultPartitions) {
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// waitProcessed waits up to timeout for resolved to hold a ticket that the
+// producer sent as its ticket number from or later, in one of parts (of
+// tickets and resolved alike: the key decides), and returns the time it read
+// it. Such a ticket was triaged by whichever instance has those partitions now.
+func waitProcessed(t *testing.T, addr string, parts []int32, from int, timeout time.Duration) time.Time {
+	t.Helper()
+	cl := client(t, addr,
+		kgo.ConsumeTopics(Resolved.Name),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(50*time.Millisecond))
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		now := time.Now()
+		found := false
+		fs.EachRecord(func(rec *kgo.Record) {
+			n, err := strconv.Atoi(strings.TrimPrefix(string(rec.Key), "s-"))
+			found = found || (err == nil && n >= from && slices.Contains(parts, rec.Partition))
+		})
+		if found {
+			return now
+		}
+	}
+	t.Fatalf("within %v, no ticket from number %d on reached %s in partitions %v", timeout, from, Resolved.Name, parts)
+	return time.Time{}
 }
 
 // waitSplit waits until the latest assignments of triage that a and b logged
@@ -209,7 +262,7 @@ func waitSplit(t *testing.T, a, b *proc, fromA, fromB int, timeout time.Duration
 		}
 		union := slices.Concat(pa, pb)
 		slices.Sort(union)
-		return slices.Equal(union, []int32{0, 1, 2, 3}[:topology.DefaultPartitions])
+		return slices.Equal(union, allPartitions())
 	}, a, b)
 	if !ok {
 		t.Fatalf("within %v, %s and %s did not split triage's partitions: last assigned %v and %v\n%s stderr:\n%s\n%s stderr:\n%s",
@@ -220,12 +273,14 @@ func waitSplit(t *testing.T, a, b *proc, fromA, fromB int, timeout time.Duration
 
 // resolved is what consumeResolved read.
 type resolved struct {
+	records    int // records read
 	duplicates int // records beyond the first of each ticket
 }
 
 // consumeResolved reads resolved from the start until every ticket of want has
-// arrived, and fails the test if one does not within timeout or arrives with the
-// wrong path.
+// arrived, and then on to the end of each partition so as to count duplicates.
+// It fails the test if a ticket does not arrive within timeout or arrives with
+// the wrong path.
 func consumeResolved(t *testing.T, addr string, want map[string]Ticket, timeout time.Duration) resolved {
 	t.Helper()
 	cl := client(t, addr,
@@ -235,8 +290,24 @@ func consumeResolved(t *testing.T, addr string, want map[string]Ticket, timeout 
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	seen := map[string]int{}
-	var r resolved
-	for len(seen) < len(want) && ctx.Err() == nil {
+	next := map[int32]int64{} // offset after the last record read, by partition
+	var (
+		r    resolved
+		ends kadm.ListedOffsets // once every ticket is in
+	)
+	for ctx.Err() == nil {
+		if len(seen) == len(want) && ends == nil {
+			var err error
+			if ends, err = kadm.NewClient(cl).ListEndOffsets(ctx, Resolved.Name); err == nil {
+				err = ends.Error()
+			}
+			if err != nil {
+				t.Fatalf("end offsets of %s: %v", Resolved.Name, err)
+			}
+		}
+		if ends != nil && !slices.ContainsFunc(ends.Offsets().Sorted(), func(o kadm.Offset) bool { return next[o.Partition] < o.At }) {
+			break
+		}
 		fs := cl.PollFetches(ctx)
 		fs.EachError(func(topic string, p int32, err error) {
 			if ctx.Err() == nil {
@@ -244,6 +315,8 @@ func consumeResolved(t *testing.T, addr string, want map[string]Ticket, timeout 
 			}
 		})
 		fs.EachRecord(func(rec *kgo.Record) {
+			r.records++
+			next[rec.Partition] = rec.Offset + 1
 			var tk Ticket
 			if err := json.Unmarshal(rec.Value, &tk); err != nil {
 				t.Errorf("resolved record %q: %v", rec.Value, err)
@@ -272,6 +345,9 @@ func consumeResolved(t *testing.T, addr string, want map[string]Ticket, timeout 
 		}
 		slices.Sort(missing)
 		t.Fatalf("within %v, %d of %d tickets never reached %s, the first: %q", timeout, len(missing), len(want), Resolved.Name, missing[:min(10, len(missing))])
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("every ticket arrived, but %s was not read to its end offsets %v within %v", Resolved.Name, ends.Offsets(), timeout)
 	}
 	return r
 }
@@ -304,12 +380,16 @@ type producer struct {
 	cl     *kgo.Client
 	cancel context.CancelFunc
 	done   chan struct{}
+	n      atomic.Int64 // tickets sent
 	mu     struct {
 		sync.Mutex
 		acked  []Ticket
 		failed int
 	}
 }
+
+// sent returns the number of tickets sent so far; the next one has this number.
+func (p *producer) sent() int { return int(p.n.Load()) }
 
 // produce starts writing perSecond tickets a second to addr until stop.
 func produce(t *testing.T, addr string, perSecond int) *producer {
@@ -326,6 +406,7 @@ func produce(t *testing.T, addr string, perSecond int) *producer {
 			case <-tick.C:
 			}
 			tk := ticket("s", i)
+			p.n.Store(int64(i + 1))
 			p.cl.Produce(context.Background(), record(t, tk), func(_ *kgo.Record, err error) {
 				p.mu.Lock()
 				defer p.mu.Unlock()

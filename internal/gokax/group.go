@@ -36,7 +36,13 @@ type Group struct {
 	// Lookups are tables read by any key (any partition); Joins are co-partitioned
 	// tables read by the record's key.
 	Lookups, Joins []string
+	// Loop, if set, handles the group's loop topic (goka's Name+"-loop"), to which
+	// [Msg.Loopback] and a [Producer] write records for the group itself.
+	Loop func(m *Msg, value []byte)
 }
+
+// LoopTopic returns the loop topic of the group named group, as goka names it.
+func LoopTopic(group string) string { return group + "-loop" }
 
 // Options are the runtime settings of a [Processor].
 type Options struct {
@@ -87,6 +93,15 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 			msg := m
 			msg.ctx = ctx
 			handle(&msg, b)
+		}))
+	}
+	if g.Loop != nil {
+		loop := g.Loop
+		edges = append(edges, goka.Loop(new(codec.Bytes), func(ctx goka.Context, v any) {
+			b, _ := v.([]byte)
+			msg := m
+			msg.ctx = ctx
+			loop(&msg, b)
 		}))
 	}
 	for _, t := range g.Outputs {

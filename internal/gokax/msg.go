@@ -112,3 +112,15 @@ func asBytes(v any) ([]byte, error) {
 // is read again by whoever takes the partition over. Use it when the callback
 // cannot finish (shutdown during a retry), never for a bad record.
 func (m *Msg) Abort(err error) { m.ctx.DeferCommit()(err) }
+
+// DeferCommit takes over the commit of the record: its offset is committed only
+// after done(nil) is called (in any goroutine), and done(err) stops the processor
+// with err instead. goka commits through sarama's MarkOffset, which only moves
+// forward: callers must release deferred commits in offset order.
+func (m *Msg) DeferCommit() (done func(err error)) { return m.ctx.DeferCommit() }
+
+// Loopback sends a record to the group's own loop topic under key; the group's
+// Loop callback handles it on the partition of key.
+func (m *Msg) Loopback(key string, value []byte, headers map[string][]byte) {
+	m.ctx.Loopback(key, value, goka.WithCtxEmitHeaders(headers))
+}
