@@ -10,7 +10,7 @@ import (
 )
 
 func BenchmarkZZTune(b *testing.B) {
-	for _, mt := range []uint64{16 << 20, 64 << 20} {
+	for _, mt := range []uint64{64 << 20} {
 		b.Run(fmt.Sprintf("mt=%d", mt>>20), func(b *testing.B) {
 			cache, _ := strconv.Atoi(os.Getenv("CACHE"))
 			if cache == 0 { cache = 64 }

@@ -107,34 +107,34 @@ func TestEmitterReportsEveryFailure(t *testing.T) {
 			}
 		})
 	}
+	down := make(chan struct{})
 	sentBefore, sentAfter := 0, 0
-	stopped := false
 	wg.Go(func() {
 		for i := range perWriter {
-			if !stopped {
-				select {
-				case <-closeAt:
-					rb.stop()
-					stopped = true
-				default:
-				}
+			after := false
+			select {
+			case <-down:
+				after = true
+			default:
 			}
 			if err := e.Send(strconv.Itoa(i), fmt.Sprintf("send-%d", i)); err != nil {
 				t.Errorf("Send: %v", err)
 			}
-			if stopped {
+			if after {
 				sentAfter++
 			} else {
 				sentBefore++
 			}
-			time.Sleep(time.Millisecond) // pacing
+			time.Sleep(time.Millisecond) // pacing, not waiting for a result
 		}
 	})
+	<-closeAt
+	rb.stop()
+	close(down)
 	wg.Wait()
-	if !stopped {
-		rb.stop()
-	}
+	t.Logf("T wg done %v", time.Now())
 	sendFailed := failures(t, e.Flush(ctx))
+	t.Logf("T flushed %v", time.Now())
 	for v, err := range failed {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			t.Errorf("Emit(%s) = %v, want the producer's error, not the context's", v, err)
@@ -175,7 +175,10 @@ func TestEmitterReportsEveryFailure(t *testing.T) {
 			t.Fatalf("Send: %v", err)
 		}
 	}
-	if n := failures(t, e.Close()); n != downSends {
+	t.Logf("T before close %v", time.Now())
+	cerr := e.Close()
+	t.Logf("T after close %v", time.Now())
+	if n := failures(t, cerr); n != downSends {
 		t.Errorf("Close reported %d failed writes, want %d, the Sends while the broker was down", n, downSends)
 	}
 	if err := e.Close(); !errors.Is(err, topology.ErrEmitterClosed) {

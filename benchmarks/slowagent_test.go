@@ -1,0 +1,122 @@
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/kafkatest"
+	"github.com/sluicehq/sluice/topology"
+)
+
+// slowAgent is a running topology whose one agent calls a fake model that answers
+// in latency, with concurrency calls at once per partition.
+type slowAgent struct {
+	addrs []string
+	cl    *kgo.Client // consumes the decisions
+	next  int       // the next application id
+}
+
+var (
+	slowApps      = topology.Stream[string]{Name: "apps", Codec: topology.String(), Partitions: 8}
+	slowDecisions = topology.Stream[string]{Name: "decisions", Codec: topology.String(), Partitions: 8}
+)
+
+func newSlowAgent(tb testing.TB, concurrency int, latency time.Duration) *slowAgent {
+	model := func(ctx context.Context, _ string, app string) (string, error) {
+		select {
+		case <-time.After(latency):
+			return "approved:" + app, nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	agent := topology.Agent[struct{}]{
+		Name: "scrutiny",
+		Inputs: []topology.Input[struct{}]{topology.ConsumeAsync(slowApps, concurrency, topology.String(), model,
+			func(c *topology.Context[struct{}], id string, decision string) error {
+				return topology.Emit(c, slowDecisions, id, decision)
+			})},
+		Outputs: []topology.Topic{slowDecisions},
+	}
+	g := &topology.Graph{Name: "slow", Sources: []topology.Topic{slowApps}, Sinks: []topology.Topic{slowDecisions}, Agents: []topology.AgentDecl{agent}}
+	b := kafkatest.Start(tb)
+	addrs := b.Addrs()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		done <- topology.Run(ctx, g, topology.Brokers(addrs...), topology.DataDir(tb.TempDir()),
+			topology.OnBroker(func([]string) { close(ready) }))
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("Run: %v", err)
+		}
+	})
+	<-ready
+	cl := kafkatest.Client(tb, addrs, kgo.ConsumeTopics(slowDecisions.Name), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	return &slowAgent{addrs: addrs, cl: cl}
+}
+
+// process writes n applications and waits until all n decisions are out; it
+// returns the time that took.
+func (s *slowAgent) process(tb testing.TB, n int) time.Duration {
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: slowApps.Name, Key: fmt.Appendf(nil, "app-%d", s.next), Value: fmt.Appendf(nil, "%d", s.next)}
+		s.next++
+	}
+	start := time.Now()
+	kafkatest.Produce(tb, s.addrs, slowApps.Name, recs...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for got := 0; got < n; {
+		fs := s.cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			tb.Fatalf("%d of %d decisions before the deadline", got, n)
+		}
+		got += fs.NumRecords()
+	}
+	return time.Since(start)
+}
+
+// BenchmarkSlowAgent measures an agent whose model answers in 100 ms, one instance
+// on 8 partitions, with one call at a time per partition (goka's model) and with
+// 16 (ConsumeAsync). Unit: applications per second.
+func BenchmarkSlowAgent(b *testing.B) {
+	for _, conc := range []int{1, 16} {
+		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
+			s := newSlowAgent(b, conc, 100*time.Millisecond)
+			s.process(b, 8) // warm up: group joined, partitions assigned
+			n := 8 * 10 * conc // ten model round trips' worth at full concurrency
+			var apps int
+			var took time.Duration
+			for b.Loop() {
+				took += s.process(b, n)
+				apps += n
+			}
+			b.ReportMetric(float64(apps)/took.Seconds(), "apps/s")
+		})
+	}
+}
+
+// TestSlowAgentShort runs the benchmark's workload small inside `make test`, so it
+// never rots, and checks the one property worth a test: with concurrency the
+// model's latency no longer bounds a partition to one application per call.
+func TestSlowAgentShort(t *testing.T) {
+	const latency = 50 * time.Millisecond
+	s := newSlowAgent(t, 16, latency)
+	s.process(t, 8)
+	n := 8 * 16 * 2
+	took := s.process(t, n)
+	// Sequentially, 8 partitions take n/8 calls of latency each.
+	if seq := time.Duration(n/8) * latency; took >= seq {
+		t.Fatalf("%d applications took %v with concurrency 16, no faster than sequential %v", n, took, seq)
+	}
+	t.Logf("%d applications in %v (sequential would take %v)", n, took, time.Duration(n/8)*latency)
+}
