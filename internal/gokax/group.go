@@ -66,7 +66,8 @@ type Options struct {
 
 // Processor is one goka processor built from a [Group]. Run it once.
 type Processor struct {
-	p *goka.Processor
+	p         *goka.Processor
+	consumers *consumers
 }
 
 // NewProcessor builds the goka processor of g. goka checks that every topic exists
@@ -120,6 +121,7 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 	if err := gg.Validate(); err != nil {
 		return nil, fmt.Errorf("group %q: %w", g.Name, err)
 	}
+	cons := new(consumers)
 	opts := []goka.ProcessorOption{
 		goka.WithStorageBuilder(o.Storage),
 		goka.WithClientID("sluice-" + g.Name),
@@ -135,9 +137,11 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 		goka.WithConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
 			c := clone(cfg)
 			c.ClientID = clientID
-			return sarama.NewConsumer(brokers, c)
+			return cons.track(sarama.NewConsumer(brokers, c))
 		}),
-		goka.WithTopicManagerBuilder(TopicManagerBuilder(cfg)),
+		goka.WithTopicManagerBuilder(func(brokers []string) (goka.TopicManager, error) {
+			return cons.trackManager(TopicManagerBuilder(cfg)(brokers))
+		}),
 	}
 	if o.OnAssign != nil {
 		onAssign := o.OnAssign
@@ -159,13 +163,14 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("group %q: %w", g.Name, err)
 	}
-	return &Processor{p: p}, nil
+	return &Processor{p: p, consumers: cons}, nil
 }
 
 // Run runs the processor until ctx is done or it fails. It returns nil after a
 // shutdown caused by ctx.
 func (p *Processor) Run(ctx context.Context) error {
 	err := p.p.Run(ctx)
+	p.consumers.closeAll()
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil
 	}
