@@ -22,10 +22,12 @@
 //	go run ./examples/triage run
 //
 // Produce tickets to the "tickets" topic at 127.0.0.1:9092 and read "resolved"
-// with any Kafka client, kcat for one:
+// with any Kafka client whose partitioner hashes keys with murmur2 as sluice
+// does (the Java client's and franz-go's default), kcat for one:
 //
-//	echo 't1:{"id":"t1","priority":"high","text":"site down"}' | kcat -b 127.0.0.1:9092 -t tickets -K: -P
-//	kcat -b 127.0.0.1:9092 -t resolved -C
+//	echo 't1:{"id":"t1","priority":"high","text":"site down"}' |
+//		kcat -b 127.0.0.1:9092 -t tickets -K: -P -X partitioner=murmur2_random
+//	kcat -b 127.0.0.1:9092 -t resolved -C -e
 package main
 
 import "github.com/sluicehq/sluice/cli"

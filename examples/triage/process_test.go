@@ -116,7 +116,7 @@ func TestRoutedPipelineAsProcesses(t *testing.T) {
 		agents = append(agents, start(t, name, "run", "--agents", name, "--brokers", addr, "--data-dir", filepath.Join(dir, name)))
 	}
 	for _, p := range agents {
-		p.waitAssigned(p.name, 0, 45*time.Second, func(parts []int32) bool { return len(parts) == topology.DefaultPartitions })
+		p.waitAssigned(p.name, 0, 45*time.Second, func(parts []int32) bool { return slices.Equal(parts, allPartitions()) })
 	}
 
 	const n = 2000
@@ -125,7 +125,7 @@ func TestRoutedPipelineAsProcesses(t *testing.T) {
 	want := map[string]Ticket{}
 	for i := range recs {
 		tk := ticket("p", i)
-		recs[i] = record(t, tk)
+		recs[i] = record(tk)
 		want[tk.ID] = tk
 	}
 	if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
@@ -157,19 +157,19 @@ func TestTwoInstancesShareAndTakeOver(t *testing.T) {
 	dir := t.TempDir()
 	broker := start(t, "broker", "broker", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "broker"))
 	addr := broker.waitLine(brokerAddr, 0, 30*time.Second).match[1]
-	runTriage := func(name string) *proc {
-		return start(t, name, "run", "--agents", "triage", "--brokers", addr, "--data-dir", filepath.Join(dir, name))
+	runTriage := func(name, dataDir string) *proc {
+		return start(t, name, "run", "--agents", "triage", "--brokers", addr, "--data-dir", filepath.Join(dir, dataDir))
 	}
 	all := func(parts []int32) bool { return slices.Equal(parts, allPartitions()) }
 
 	queues := start(t, "queues", "run", "--agents", "urgent,normal", "--brokers", addr, "--data-dir", filepath.Join(dir, "queues"))
-	a := runTriage("a")
+	a := runTriage("a", "a")
 	a.waitAssigned("triage", 0, 45*time.Second, all) // the topics exist now
 	queues.waitAssigned("urgent", 0, 45*time.Second, all)
 	queues.waitAssigned("normal", 0, 45*time.Second, all)
 
 	prod := produce(t, addr, 200)
-	b := runTriage("b")
+	b := runTriage("b", "b")
 	split := waitSplit(t, a, b, 0, 0, 60*time.Second)
 	t.Logf("split: a has %v, b has %v", split[0], split[1])
 
@@ -187,11 +187,11 @@ func TestTwoInstancesShareAndTakeOver(t *testing.T) {
 		topology.DefaultPartitions, graceful.Round(time.Millisecond), resumed.Round(100*time.Millisecond))
 	a.waitStopped(30 * time.Second)
 
-	// a comes back on its data dir and gets its share again.
+	// a comes back as a2 on its data dir and gets its share again.
 	from = b.lines()
-	a = runTriage("a")
+	a = runTriage("a2", "a")
 	split = waitSplit(t, a, b, 0, from, 60*time.Second)
-	t.Logf("split again: a has %v, b has %v", split[0], split[1])
+	t.Logf("split again: a2 has %v, b has %v", split[0], split[1])
 
 	// Crash: b, busy with its partitions, is killed and never says goodbye; the
 	// group waits for its session to time out.
@@ -203,7 +203,7 @@ func TestTwoInstancesShareAndTakeOver(t *testing.T) {
 	l = a.waitAssigned("triage", from, 60*time.Second, all)
 	crash := l.at.Sub(begin)
 	resumed = waitProcessed(t, addr, split[1], sent, 30*time.Second).Sub(begin)
-	t.Logf("crash takeover: SIGKILL b -> a assigned all %d partitions in %v, a resolving b's tickets again after ~%v",
+	t.Logf("crash takeover: SIGKILL b -> a2 assigned all %d partitions in %v, a2 resolving b's tickets again after ~%v",
 		topology.DefaultPartitions, crash.Round(time.Millisecond), resumed.Round(100*time.Millisecond))
 	if code := b.wait(10 * time.Second); code != -1 {
 		t.Errorf("b exited with status %d after SIGKILL, want death by signal", code)
@@ -243,10 +243,13 @@ func allPartitions() []int32 {
 // it. Such a ticket was triaged by whichever instance has those partitions now.
 func waitProcessed(t *testing.T, addr string, parts []int32, from int, timeout time.Duration) time.Time {
 	t.Helper()
-	cl := client(t, addr,
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr),
 		kgo.ConsumeTopics(Resolved.Name),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
@@ -309,8 +312,9 @@ func consumeResolved(t *testing.T, addr string, want map[string]Ticket, timeout 
 	seen := map[string]int{}
 	next := map[int32]int64{} // offset after the last record read, by partition
 	var (
-		r    resolved
-		ends kadm.ListedOffsets // once every ticket is in
+		r     resolved
+		wrong []string           // what is wrong with records read
+		ends  kadm.ListedOffsets // once every ticket is in
 	)
 	for ctx.Err() == nil {
 		if len(seen) == len(want) && ends == nil {
@@ -336,22 +340,26 @@ func consumeResolved(t *testing.T, addr string, want map[string]Ticket, timeout 
 			next[rec.Partition] = rec.Offset + 1
 			var tk Ticket
 			if err := json.Unmarshal(rec.Value, &tk); err != nil {
-				t.Errorf("resolved record %q: %v", rec.Value, err)
+				wrong = append(wrong, fmt.Sprintf("key %q value %q: %v", rec.Key, rec.Value, err))
 				return
 			}
 			sent, ok := want[tk.ID]
 			if !ok || string(rec.Key) != tk.ID {
-				t.Errorf("resolved an unknown ticket: key %q value %s", rec.Key, rec.Value)
+				wrong = append(wrong, fmt.Sprintf("key %q value %s: not a ticket produced", rec.Key, rec.Value))
 				return
+			}
+			seen[tk.ID]++
+			if seen[tk.ID] > 1 {
+				r.duplicates++
 			}
 			path, reason := wantPath(sent.Priority)
 			if !slices.Equal(tk.Path, path) || tk.Reason != reason || tk.Priority != sent.Priority || tk.Text != sent.Text {
-				t.Errorf("resolved %s, want priority %q path %q reason %q", rec.Value, sent.Priority, path, reason)
-			}
-			if seen[tk.ID]++; seen[tk.ID] > 1 {
-				r.duplicates++
+				wrong = append(wrong, fmt.Sprintf("%s, want priority %q path %q reason %q", rec.Value, sent.Priority, path, reason))
 			}
 		})
+	}
+	if len(wrong) > 0 {
+		t.Errorf("%d records of %s are wrong, the first:\n%s", len(wrong), Resolved.Name, strings.Join(wrong[:min(5, len(wrong))], "\n"))
 	}
 	if len(seen) < len(want) {
 		var missing []string
@@ -382,11 +390,10 @@ func client(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
 
 // record returns tk as a record of tickets keyed by its ID. kgo's default
 // partitioner hashes keys with murmur2, as sluice does.
-func record(t *testing.T, tk Ticket) *kgo.Record {
-	t.Helper()
+func record(tk Ticket) *kgo.Record {
 	b, err := Tickets.Codec.Encode(tk)
 	if err != nil {
-		t.Fatal(err)
+		panic(err) // a Ticket is plain data: JSON encoding cannot fail
 	}
 	return &kgo.Record{Topic: Tickets.Name, Key: []byte(tk.ID), Value: b}
 }
@@ -412,6 +419,7 @@ func (p *producer) sent() int { return int(p.n.Load()) }
 func produce(t *testing.T, addr string, perSecond int) *producer {
 	ctx, cancel := context.WithCancel(t.Context())
 	p := &producer{t: t, cl: client(t, addr), cancel: cancel, done: make(chan struct{})}
+	t.Cleanup(func() { cancel(); <-p.done }) // before the client closes
 	go func() {
 		defer close(p.done)
 		tick := time.NewTicker(time.Second / time.Duration(perSecond))
@@ -424,7 +432,7 @@ func produce(t *testing.T, addr string, perSecond int) *producer {
 			}
 			tk := ticket("s", i)
 			p.n.Store(int64(i + 1))
-			p.cl.Produce(context.Background(), record(t, tk), func(_ *kgo.Record, err error) {
+			p.cl.Produce(context.Background(), record(tk), func(_ *kgo.Record, err error) {
 				p.mu.Lock()
 				defer p.mu.Unlock()
 				if err != nil {
@@ -471,9 +479,8 @@ type proc struct {
 	t    *testing.T
 	name string
 	cmd  *exec.Cmd
-	log  lineLog // stderr
-	done chan struct{}
-	err  error // of Wait, once done is closed
+	log  lineLog       // stderr
+	done chan struct{} // closed when the process has exited
 }
 
 // start starts the triage binary with args, in an environment without SLUICE_
@@ -488,12 +495,16 @@ func start(t *testing.T, name string, args ...string) *proc {
 		}
 	}
 	p.cmd.Env = append(p.cmd.Env, "SLUICE_LOG_LEVEL=info")
+	if _, ok := os.LookupEnv("GORACE"); !ok {
+		// A race-enabled binary otherwise waits a second before it exits.
+		p.cmd.Env = append(p.cmd.Env, "GORACE=atexit_sleep_ms=0")
+	}
 	p.cmd.Stderr = &p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s %v: %v", name, args, err)
 	}
 	go func() {
-		p.err = p.cmd.Wait()
+		p.cmd.Wait() // the exit status is in p.cmd.ProcessState
 		close(p.done)
 	}()
 	t.Cleanup(func() {
@@ -553,7 +564,7 @@ func (p *proc) exited() bool {
 }
 
 // lines returns the number of lines the process has logged so far.
-func (p *proc) lines() int { return len(p.log.since(0)) }
+func (p *proc) lines() int { return p.log.count() }
 
 // waitLine waits up to timeout for a line at index from or later to match re
 // and returns the first such line. It fails the test if the process exits first.
@@ -657,7 +668,6 @@ func poll(timeout time.Duration, cond func() bool, procs ...*proc) bool {
 
 // line is one line a process logged, with the time it arrived.
 type line struct {
-	index int
 	at    time.Time
 	text  string
 	match []string // of waitLine's regexp
@@ -683,7 +693,7 @@ func (l *lineLog) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		l.mu.lines = append(l.mu.lines, line{index: len(l.mu.lines), at: now, text: string(l.mu.partial[:i])})
+		l.mu.lines = append(l.mu.lines, line{at: now, text: string(l.mu.partial[:i])})
 		l.mu.partial = l.mu.partial[i+1:]
 	}
 	return len(b), nil
@@ -694,6 +704,13 @@ func (l *lineLog) since(i int) []line {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.mu.lines[min(i, len(l.mu.lines)):])
+}
+
+// count returns the number of lines so far.
+func (l *lineLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.mu.lines)
 }
 
 // String returns everything logged so far.

@@ -69,8 +69,12 @@ func TestImportGraph(t *testing.T) {
 			},
 		},
 		{
-			"only internal/gokax and internal/logadapt import goka's any-typed API",
-			func(p string) bool { return !under(p, "internal/gokax") && !under(p, "internal/logadapt") },
+			// topologytest is the test harness over goka's tester (STYLE.md: a test
+			// package like net/http/httptest); it drives goka's mock Kafka directly.
+			"only internal/gokax, internal/logadapt and topology/topologytest import goka's any-typed API",
+			func(p string) bool {
+				return !under(p, "internal/gokax") && !under(p, "internal/logadapt") && !under(p, "topology/topologytest")
+			},
 			func(i string) bool {
 				return strings.HasPrefix(i, "github.com/lovoo/goka") && i != "github.com/lovoo/goka/storage"
 			},
