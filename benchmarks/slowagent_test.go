@@ -17,7 +17,7 @@ import (
 type slowAgent struct {
 	addrs []string
 	cl    *kgo.Client // consumes the decisions
-	next  int       // the next application id
+	next  int         // the next application id
 }
 
 var (
@@ -92,7 +92,7 @@ func BenchmarkSlowAgent(b *testing.B) {
 	for _, conc := range []int{1, 16} {
 		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
 			s := newSlowAgent(b, conc, 100*time.Millisecond)
-			s.process(b, 8) // warm up: group joined, partitions assigned
+			s.process(b, 8)    // warm up: group joined, partitions assigned
 			n := 8 * 10 * conc // ten model round trips' worth at full concurrency
 			var apps int
 			var took time.Duration

@@ -141,5 +141,3 @@ func keyNames(n int) []string {
 	}
 	return names
 }
-
-func newRng() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }

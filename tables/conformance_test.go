@@ -29,7 +29,7 @@ type impl struct {
 	// closedErr: every method returns an error that is closedErr after
 	// Close. goka's memory storage goes on working after Close, and goka's
 	// LevelDB storage fails some methods (Get, Set) but not others (Iterator
-	// returns an empty iterator, MarkRecovered succeeds once).
+	// returns an empty iterator and no error).
 	closedErr error
 	// levelDBRanges: IteratorWithRange excludes limit, and nil start and limit
 	// cover every key (goka's memory storage includes limit, and covers no

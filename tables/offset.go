@@ -19,7 +19,7 @@ import (
 // if the stored offset never covers a write that was lost, which holds because
 // every crash leaves the effects of a prefix of the store's commits:
 //
-//   - Each commit (a Set, or a recovery batch) gets the next sequence number
+//   - Each commit (a write, or a recovery batch) gets the next sequence number
 //     and its record is appended to the write-ahead log in that order.
 //   - A killed process loses only the tail of the log that Pebble had not yet
 //     written to the file: unless asked to sync, Pebble writes the log in

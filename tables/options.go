@@ -45,8 +45,8 @@ func (c *config) validate() error {
 	switch {
 	case c.cacheSize <= 0:
 		return fmt.Errorf("tables: CacheSize must be positive, got %d", c.cacheSize)
-	case c.memTableSize < 1<<20 || c.memTableSize > 1<<32-1:
-		return fmt.Errorf("tables: MemTableSize must be between 1 MiB and 4 GiB, got %d", c.memTableSize)
+	case c.memTableSize < 1<<20 || c.memTableSize >= 1<<32-1:
+		return fmt.Errorf("tables: MemTableSize must be at least 1 MiB and less than 4 GiB, got %d", c.memTableSize)
 	case c.recoveryBatchSize <= 0:
 		return fmt.Errorf("tables: RecoveryBatchSize must be positive, got %d", c.recoveryBatchSize)
 	case c.logger == nil:
@@ -57,15 +57,15 @@ func (c *config) validate() error {
 
 // CacheSize sets the size in bytes of the store's block cache, overriding the
 // default of 64 MiB (Pebble's own default is 8 MiB). Gets that miss the
-// memtable read sstable blocks; with goka's Get per message a cache that holds
-// the hot blocks decides the throughput.
+// memtable read sstable blocks, from the cache when they are in it.
 func CacheSize(bytes int64) Option {
 	return optionFunc(func(c *config) { c.cacheSize = bytes })
 }
 
 // MemTableSize sets the largest memtable size in bytes, overriding the default
 // of 64 MiB (Pebble's own default is 4 MiB). A larger memtable answers more
-// Gets from memory and flushes less often. It must lie between 1 MiB and 4 GiB.
+// Gets from memory and flushes less often. It must be at least 1 MiB and less
+// than 4 GiB.
 func MemTableSize(bytes uint64) Option {
 	return optionFunc(func(c *config) { c.memTableSize = bytes })
 }

@@ -6,8 +6,9 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// maxPendingBytes commits a recovery batch early when its records are large,
-// bounding the memory it holds; records of goka tables are usually small.
+// maxPendingBytes commits a recovery batch early, amid a record if need be,
+// when its records are large or come without SetOffset, bounding the memory
+// it holds; records of goka tables are usually small.
 const maxPendingBytes = 4 << 20
 
 // pendingBatch collects recovery writes. goka replays a table's changelog with
@@ -33,7 +34,16 @@ func (s *Store) setPendingOffsetLocked(offset int64) error {
 	p := &s.mu.pending
 	p.offset, p.hasOffset = offset, true
 	p.records++
-	if p.records < s.cfg.recoveryBatchSize && p.batch.Len() < maxPendingBytes {
+	if p.records < s.cfg.recoveryBatchSize {
+		return nil
+	}
+	return s.flushLocked(pebble.NoSync)
+}
+
+// pendingWrittenLocked commits the pending batch, if any, once it holds
+// maxPendingBytes, even amid a record: the offset then lags its data.
+func (s *Store) pendingWrittenLocked() error {
+	if b := s.mu.pending.batch; b == nil || b.Len() < maxPendingBytes {
 		return nil
 	}
 	return s.flushLocked(pebble.NoSync)

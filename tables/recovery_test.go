@@ -87,19 +87,34 @@ func TestRecoveryBatch(t *testing.T) {
 	}
 }
 
-// TestRecoveryBatchBytes pins that large records commit the batch before it
-// holds RecoveryBatchSize records, bounding its memory.
+// TestRecoveryBatchBytes pins that large writes commit the batch before it
+// holds RecoveryBatchSize records, bounding its memory, with the offset of
+// the last complete record.
 func TestRecoveryBatchBytes(t *testing.T) {
 	s := mustOpen(t, t.TempDir())
-	big := bytes.Repeat([]byte("x"), maxPendingBytes)
-	if err := s.Set("big", big); err != nil {
-		t.Fatalf("Set(big) = %v, want nil", err)
-	}
-	if err := s.SetOffset(1); err != nil {
-		t.Fatalf("SetOffset(1) = %v, want nil", err)
-	}
-	if got := dbGet(t, s, string(offsetKey)); string(got) != "1" {
-		t.Fatalf("database offset after a 4 MiB record = %q, want 1", got)
+	half := bytes.Repeat([]byte("x"), maxPendingBytes/2)
+	for _, step := range []struct {
+		name   string
+		do     func() error
+		inDB   string // a key in the database after step
+		offset string // the database's offset key after step
+	}{
+		{"set a", func() error { return s.Set("a", half) }, "", ""},
+		{"offset 1", func() error { return s.SetOffset(1) }, "", ""},
+		{"set b commits", func() error { return s.Set("b", half) }, "b", "1"},
+		{"offset 2", func() error { return s.SetOffset(2) }, "b", "1"},
+		{"set c", func() error { return s.Set("c", half) }, "b", "1"},
+		{"set d commits", func() error { return s.Set("d", half) }, "d", "2"},
+	} {
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: got error %v, want nil", step.name, err)
+		}
+		if step.inDB != "" && dbGet(t, s, step.inDB) == nil {
+			t.Errorf("%s: database lacks %s, want it committed", step.name, step.inDB)
+		}
+		if got := dbGet(t, s, string(offsetKey)); string(got) != step.offset {
+			t.Errorf("%s: database offset = %q, want %q", step.name, got, step.offset)
+		}
 	}
 }
 

@@ -24,7 +24,7 @@ type Store struct {
 	cfg    config
 	logger *slog.Logger
 
-	// recovered is set by MarkRecovered after mu.pending is gone. From then
+	// recovered is set by MarkRecovered after mu.pending.batch is gone. From then
 	// on every operation holds mu shared, as pebble.DB is safe for concurrent
 	// use; before, every operation holds it exclusively, as the pending
 	// batch admits one user at a time. See lock.
@@ -34,8 +34,8 @@ type Store struct {
 		sync.RWMutex
 		// db is nil once the store is closed.
 		db *pebble.DB
-		// pending holds the recovery writes not yet committed; nil once
-		// recovered. See recovery.go.
+		// pending holds the recovery writes not yet committed; its batch is
+		// nil once recovered or closed. See recovery.go.
 		pending pendingBatch
 		// iters are the open iterators, closed by Close.
 		iters map[*iterator]struct{}
@@ -168,7 +168,7 @@ func (s *Store) Set(key string, value []byte) error {
 	if err := s.writerLocked().Set([]byte(key), value, pebble.NoSync); err != nil {
 		return fmt.Errorf("tables: set %q: %w", key, err)
 	}
-	return nil
+	return s.pendingWrittenLocked()
 }
 
 // Delete removes key; deleting a missing key is not an error. Like Set, it is
@@ -182,7 +182,7 @@ func (s *Store) Delete(key string) error {
 	if err := s.writerLocked().Delete([]byte(key), pebble.NoSync); err != nil {
 		return fmt.Errorf("tables: delete %q: %w", key, err)
 	}
-	return nil
+	return s.pendingWrittenLocked()
 }
 
 // Close commits the pending recovery writes, closes the open iterators and
