@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,8 +17,9 @@ import (
 // in latency, with concurrency calls at once per partition.
 type slowAgent struct {
 	addrs []string
-	cl    *kgo.Client // consumes the decisions
-	next  int         // the next application id
+	cl    *kgo.Client  // consumes the decisions
+	next  int          // the next application id
+	peak  atomic.Int64 // the most model calls in flight at once
 }
 
 var (
@@ -26,7 +28,13 @@ var (
 )
 
 func newSlowAgent(tb testing.TB, concurrency int, latency time.Duration) *slowAgent {
+	s := new(slowAgent)
+	var inFlight atomic.Int64
 	model := func(ctx context.Context, _ string, app string) (string, error) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+		}
 		select {
 		case <-time.After(latency):
 			return "approved:" + app, nil
@@ -60,7 +68,8 @@ func newSlowAgent(tb testing.TB, concurrency int, latency time.Duration) *slowAg
 	})
 	<-ready
 	cl := kafkatest.Client(tb, addrs, kgo.ConsumeTopics(slowDecisions.Name), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	return &slowAgent{addrs: addrs, cl: cl}
+	s.addrs, s.cl = addrs, cl
+	return s
 }
 
 // process writes n applications and waits until all n decisions are out; it
@@ -106,17 +115,15 @@ func BenchmarkSlowAgent(b *testing.B) {
 }
 
 // TestSlowAgentShort runs the benchmark's workload small inside `make test`, so it
-// never rots, and checks the one property worth a test: with concurrency the
-// model's latency no longer bounds a partition to one application per call.
+// never rots, and checks the property behind the benchmark's figure without timing
+// anything (timings flake on a busy machine): every application gets its decision,
+// and model calls really overlap, within the bound of 16 per partition.
 func TestSlowAgentShort(t *testing.T) {
-	const latency = 50 * time.Millisecond
-	s := newSlowAgent(t, 16, latency)
+	s := newSlowAgent(t, 16, 50*time.Millisecond)
 	s.process(t, 8)
-	n := 8 * 16 * 2
-	took := s.process(t, n)
-	// Sequentially, 8 partitions take n/8 calls of latency each.
-	if seq := time.Duration(n/8) * latency; took >= seq {
-		t.Fatalf("%d applications took %v with concurrency 16, no faster than sequential %v", n, took, seq)
+	s.process(t, 8*16*2)
+	if p := s.peak.Load(); p < 2 || p > 16*int64(slowApps.Partitions) {
+		t.Fatalf("peak model calls in flight = %d, want 2..%d", p, 16*slowApps.Partitions)
 	}
-	t.Logf("%d applications in %v (sequential would take %v)", n, took, time.Duration(n/8)*latency)
+	t.Logf("peak model calls in flight: %d", s.peak.Load())
 }
