@@ -15,7 +15,7 @@ DATA_DIR ?= sluice-data
 
 all help:
 	@echo "sluice make targets:"
-	@echo "  run         run the main example (click counter) on the embedded broker; Ctrl-C stops"
+	@echo "  run         run the visa pipeline on the embedded broker: 500 applications, progress, summary"
 	@echo "  test        install what tests need (kcat), then go test -race ./... (what CI runs)"
 	@echo "  test-short  go test -short ./... for the edit loop"
 	@echo "  cover       coverage profile and summary"
@@ -27,7 +27,7 @@ all help:
 	@echo "  clean       remove build output and data dirs"
 
 run:
-	$(GO) run ./examples/clickcount -data-dir $(DATA_DIR)/clickcount
+	$(GO) run ./examples/visa all --data-dir $(DATA_DIR)/visa
 
 # deps installs the system packages tests use. CI starts on a fresh machine.
 deps:

@@ -20,10 +20,42 @@
 //     then MarkRecovered (BenchmarkStorageRecovery, 1,000,000 records over
 //     100,000 keys, in records/s).
 //
+// # End to end
+//
+// The end-to-end benchmarks run sluice (topology.Run with its defaults) and
+// goka (a raw goka processor with goka.DefaultConfig and LevelDB storage) as
+// sub-benchmarks impl=sluice and impl=goka, on one embedded broker per
+// benchmark, kept in memory and with compaction off. goka's config differs
+// from its defaults only where the embedded broker requires it: groups start at
+// the oldest offset (goka's newest would skip the pre-produced input) and
+// topics get replication 1 (goka asks for 2; the broker has one node). Their
+// workloads live in the test files, as only tests may import goka:
+//
+//   - BenchmarkProcessorCount: a counting agent, 8 partitions, 1,000 keys,
+//     100-byte values, msgs/s from the first record processed until the last
+//     changelog write was acknowledged.
+//   - BenchmarkRecovery: a table restored from a changelog of 1,000,000
+//     records over 100,000 keys, records/s (first changelog fetch until the
+//     first input record is processed), restart_ms (start of the processor
+//     until then), and the process's peak heap and RSS meanwhile, with
+//     [MemorySampler] (the broker's copy of the changelog included).
+//   - BenchmarkPipelineLatency: 4 pass-through agents at 2,000 and 20,000
+//     records/s, p50_ms, p99_ms and max_ms from the producer to the consumer
+//     of the last topic.
+//   - BenchmarkEmitter: 300,000 records from outside the graph, msgs/s.
+//   - BenchmarkCeiling: raw franz-go consume->produce, msgs/s: what the broker
+//     and machine allow, to read the others as a share of.
+//
+// TestBenchmarksShort runs each of them with a few thousand records in
+// `make test`, so that they never rot.
+//
 // # Running
 //
 //	go test -run '^$' -bench Storage -benchtime 3x -count 5 ./benchmarks/ | tee new.txt
+//	go test -run '^$' -bench 'ProcessorCount|Recovery|PipelineLatency|Emitter|Ceiling' -benchtime 1x -count 3 ./benchmarks/ | tee -a new.txt
 //	benchstat new.txt
+//
+// Each end-to-end run takes seconds; on a shared machine compare medians.
 //
 // Setting up the memory store of BenchmarkStorageUpdate takes about 17 s:
 // goka's memory storage sorts all its keys for each new key.

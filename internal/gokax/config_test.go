@@ -26,6 +26,8 @@ func TestConfigReplacesGokaDefaults(t *testing.T) {
 		{"Consumer.MaxWaitTime", c.Consumer.MaxWaitTime, g.Consumer.MaxWaitTime, 10 * time.Millisecond},
 		{"Consumer.Group.Session.Timeout", c.Consumer.Group.Session.Timeout, g.Consumer.Group.Session.Timeout, 6 * time.Second},
 		{"Consumer.Group.Heartbeat.Interval", c.Consumer.Group.Heartbeat.Interval, g.Consumer.Group.Heartbeat.Interval, time.Second},
+		{"ChannelBufferSize", c.ChannelBufferSize, g.ChannelBufferSize, 1024},
+		{"Consumer.Fetch.Default", c.Consumer.Fetch.Default, g.Consumer.Fetch.Default, int32(64 << 10)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.got != tc.want {

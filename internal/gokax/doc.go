@@ -15,4 +15,11 @@
 // A [Group] is an untyped processor-group definition: input topics with callbacks
 // over [Msg], output topics, a state table, lookups and joins. [Processor] turns it
 // into a goka processor and runs it once; supervision lives above this package.
+//
+// # Table cache
+//
+// A processor's tables sit behind a write-behind cache (cache.go) once they have
+// recovered: writes stay in memory and reach the storage every thousand changelog
+// acknowledgements, each key once and the offset last; the changelog remains the
+// source of truth for whatever a crash loses.
 package gokax

@@ -64,6 +64,13 @@ type Options struct {
 	Tester goka.Tester
 }
 
+// PartitionChannelSize is how many records goka may queue between a partition's
+// consumer and its processing goroutine; goka's default is 10. With 256, and
+// sarama's ChannelBufferSize at 1024 (see [Config]), a counting agent on 8
+// partitions processed 56k instead of 41k msgs/s here (medians of 3, alternated
+// runs on a loaded 2-core machine): fewer hand-offs stall on a full channel.
+const PartitionChannelSize = 256
+
 // Processor is one goka processor built from a [Group]. Run it once.
 type Processor struct {
 	p         *goka.Processor
@@ -86,10 +93,12 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	m := msgTemplate(g)
+	oc := new(commits)
 	var edges []goka.Edge
 	for _, in := range g.Inputs {
 		handle := in.Handle
 		edges = append(edges, goka.Input(goka.Stream(in.Topic), new(codec.Bytes), func(ctx goka.Context, v any) {
+			oc.started(ctx)
 			b, _ := v.([]byte) // nil for a tombstone (NilProcess)
 			msg := m
 			msg.ctx = ctx
@@ -99,6 +108,7 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 	if g.Loop != nil {
 		loop := g.Loop
 		edges = append(edges, goka.Loop(new(codec.Bytes), func(ctx goka.Context, v any) {
+			oc.started(ctx)
 			b, _ := v.([]byte)
 			msg := m
 			msg.ctx = ctx
@@ -122,8 +132,12 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 		return nil, fmt.Errorf("group %q: %w", g.Name, err)
 	}
 	cons := new(consumers)
+	st := o.Storage
+	if st != nil {
+		st = cacheStorage(st)
+	}
 	opts := []goka.ProcessorOption{
-		goka.WithStorageBuilder(o.Storage),
+		goka.WithStorageBuilder(st),
 		goka.WithClientID("sluice-" + g.Name),
 		goka.WithLogger(logadapt.Goka(logger.With("agent", g.Name))),
 		goka.WithNilHandling(goka.NilProcess),
@@ -132,7 +146,7 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 		goka.WithConsumerGroupBuilder(func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
 			c := clone(cfg)
 			c.ClientID = clientID
-			return sarama.NewConsumerGroup(brokers, group, c)
+			return oc.wrap(sarama.NewConsumerGroup(brokers, group, c))
 		}),
 		goka.WithConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
 			c := clone(cfg)
@@ -143,6 +157,7 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 			return cons.trackManager(TopicManagerBuilder(cfg)(brokers))
 		}),
 	}
+	opts = append(opts, goka.WithPartitionChannelSize(PartitionChannelSize))
 	if o.OnAssign != nil {
 		onAssign := o.OnAssign
 		opts = append(opts, goka.WithRebalanceCallback(func(a goka.Assignment) {

@@ -1,0 +1,182 @@
+package benchmarks
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/topology"
+)
+
+// hops is the number of agents a record passes in the latency pipeline.
+const hops = 4
+
+// latencyResult is the end-to-end latency of the records of one run.
+type latencyResult struct {
+	samples       int
+	p50, p99, max time.Duration
+}
+
+// runLatency builds a pipeline of 4 stateless pass-through agents of impl
+// (topic 0 -> agent 1 -> topic 1 -> ... -> topic 4, 8 partitions each), waits
+// until it carries records end to end, then writes records at rate per second
+// for dur with a franz-go producer that sends at once, and measures each
+// record's latency at a franz-go consumer of the last topic: now minus the
+// send time the producer put in the value.
+func runLatency(tb testing.TB, addrs []string, impl, name string, rate int, dur time.Duration) latencyResult {
+	tb.Helper()
+	topics := make([]string, hops+1)
+	for i := range topics {
+		topics[i] = fmt.Sprintf("%s-t%d", name, i)
+	}
+	createTopics(tb, addrs, false, topics...)
+	var runners []*runner
+	switch impl {
+	case "sluice":
+		streams := make([]topology.Stream[[]byte], hops+1)
+		for i := range streams {
+			streams[i] = topology.Stream[[]byte]{Name: topics[i], Codec: topology.Bytes(), Partitions: partitions}
+		}
+		g := &topology.Graph{Name: name, Sources: []topology.Topic{streams[0]}, Sinks: []topology.Topic{streams[hops]}, Partitions: partitions}
+		for h := 1; h <= hops; h++ {
+			out := streams[h]
+			g.Agents = append(g.Agents, topology.Agent[struct{}]{
+				Name: fmt.Sprintf("%s-hop%d", name, h),
+				Inputs: []topology.Input[struct{}]{topology.Consume(streams[h-1], func(c *topology.Context[struct{}], key string, v []byte) error {
+					return topology.Emit(c, out, key, v)
+				})},
+				Outputs: []topology.Topic{out},
+			})
+		}
+		runners = append(runners, startSluice(tb, addrs, g))
+	case "goka":
+		for h := 1; h <= hops; h++ {
+			out := goka.Stream(topics[h])
+			gg := goka.DefineGroup(goka.Group(fmt.Sprintf("%s-hop%d", name, h)),
+				goka.Input(goka.Stream(topics[h-1]), new(codec.Bytes), func(ctx goka.Context, v any) {
+					ctx.Emit(out, ctx.Key(), v)
+				}),
+				goka.Output(out, new(codec.Bytes)),
+			)
+			runners = append(runners, startGoka(tb, addrs, gg))
+		}
+	default:
+		tb.Fatalf("unknown impl %q", impl)
+	}
+	defer func() {
+		for _, r := range runners {
+			r.stop(tb)
+		}
+		deleteTopics(tb, addrs, topics...)
+	}()
+
+	prod := newKgo(tb, addrs, kgo.DefaultProduceTopic(topics[0]), kgo.ProducerLinger(0))
+	defer prod.Close()
+	cons := newKgo(tb, addrs, kgo.ConsumeTopics(topics[hops]), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(time.Second))
+	defer cons.Close()
+
+	// Warm up: every agent has joined its group and every partition of every
+	// hop carries records once 64 keys (spread over all partitions by either
+	// hasher) arrive at the end.
+	const warmKeys = 64
+	send := func(key []byte, seq uint64) {
+		v := make([]byte, len(value100))
+		copy(v, value100)
+		binary.BigEndian.PutUint64(v, uint64(time.Now().UnixNano()))
+		binary.BigEndian.PutUint64(v[8:], seq)
+		prod.Produce(context.Background(), &kgo.Record{Key: key, Value: v}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				tb.Errorf("produce: %v", err)
+			}
+		})
+	}
+	ks := keys("k", 1000)
+	const warm = 1 << 62 // seq bit marking warm-up records
+	for i := range warmKeys {
+		send(ks[i], warm|uint64(i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for seen := 0; seen < warmKeys; {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			tb.Fatalf("warm-up: %d of %d records through %d hops before the deadline", seen, warmKeys, hops)
+		}
+		seen += fs.NumRecords()
+	}
+
+	// Measure: records at rate, each due at start + i/rate.
+	n := int(float64(rate) * dur.Seconds())
+	lat := make([]time.Duration, 0, n)
+	go func() {
+		start := time.Now()
+		for i := range n {
+			due := start.Add(time.Duration(i) * time.Second / time.Duration(rate))
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+			send(ks[i%len(ks)], uint64(i))
+		}
+	}()
+	for len(lat) < n {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			tb.Fatalf("%d of %d records through %d hops before the deadline", len(lat), n, hops)
+		}
+		now := time.Now()
+		fs.EachRecord(func(r *kgo.Record) {
+			if binary.BigEndian.Uint64(r.Value[8:])&warm != 0 {
+				return
+			}
+			lat = append(lat, now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(r.Value)))))
+		})
+	}
+	slices.Sort(lat)
+	return latencyResult{
+		samples: len(lat),
+		p50:     lat[len(lat)/2],
+		p99:     lat[len(lat)*99/100],
+		max:     lat[len(lat)-1],
+	}
+}
+
+// latencyRates are the input rates of BenchmarkPipelineLatency, in records per
+// second, and latencyDuration how long each run sends.
+var latencyRates = []int{2000, 20000}
+
+const latencyDuration = 3 * time.Second
+
+// BenchmarkPipelineLatency measures end-to-end latency through 4 pass-through
+// agents at a steady input rate: p50_ms, p99_ms and max_ms of the records sent
+// during 3 s, from the producer's send to the consumer of the last topic.
+func BenchmarkPipelineLatency(b *testing.B) {
+	addrs := startBroker(b).Addrs()
+	for _, impl := range Impls {
+		for _, rate := range latencyRates {
+			b.Run(fmt.Sprintf("impl=%s/rate=%d", impl, rate), func(b *testing.B) {
+				var res []latencyResult
+				i := 0
+				for b.Loop() {
+					res = append(res, runLatency(b, addrs, impl, fmt.Sprintf("lat-%s-%d-%d", impl, rate, i), rate, latencyDuration))
+					i++
+				}
+				// One run per iteration; with more, report the worst.
+				var worst latencyResult
+				for _, r := range res {
+					worst.p50, worst.p99, worst.max = max(worst.p50, r.p50), max(worst.p99, r.p99), max(worst.max, r.max)
+				}
+				b.ReportMetric(ms(worst.p50), "p50_ms")
+				b.ReportMetric(ms(worst.p99), "p99_ms")
+				b.ReportMetric(ms(worst.max), "max_ms")
+			})
+		}
+	}
+}

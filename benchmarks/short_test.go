@@ -1,0 +1,48 @@
+package benchmarks
+
+import (
+	"testing"
+	"time"
+)
+
+// TestBenchmarksShort runs every end-to-end workload of the benchmarks small
+// (a few thousand records) inside `make test`, so that they never rot: each
+// must complete, and with figures that make sense. It checks no speed.
+func TestBenchmarksShort(t *testing.T) {
+	b := startBroker(t)
+	addrs := b.Addrs()
+	for _, impl := range Impls {
+		t.Run("ProcessorCount/impl="+impl, func(t *testing.T) {
+			res := runCount(t, addrs, impl, "short-count-"+impl, 2000)
+			if res.took <= 0 {
+				t.Fatalf("counting 2000 records took %v, want > 0", res.took)
+			}
+		})
+		t.Run("Recovery/impl="+impl, func(t *testing.T) {
+			res := runRecovery(t, b, impl, "short-recover-"+impl, 3000, 1000)
+			if res.replay <= 0 || res.replay > res.restart {
+				t.Fatalf("replay %v, restart %v: want 0 < replay <= restart", res.replay, res.restart)
+			}
+			if res.peakHeap == 0 {
+				t.Fatalf("peak heap 0, want > 0")
+			}
+		})
+		t.Run("PipelineLatency/impl="+impl, func(t *testing.T) {
+			res := runLatency(t, addrs, impl, "short-lat-"+impl, 2000, 100*time.Millisecond)
+			if res.samples != 200 || res.p50 <= 0 || res.p50 > res.p99 || res.p99 > res.max {
+				t.Fatalf("%d samples, p50 %v, p99 %v, max %v: want 200 ordered samples", res.samples, res.p50, res.p99, res.max)
+			}
+			t.Logf("p50 %v, p99 %v, max %v", res.p50, res.p99, res.max)
+		})
+		t.Run("Emitter/impl="+impl, func(t *testing.T) {
+			if took := runEmitter(t, addrs, impl, "short-emit-"+impl, 2000); took <= 0 {
+				t.Fatalf("emitting 2000 records took %v, want > 0", took)
+			}
+		})
+	}
+	t.Run("Ceiling", func(t *testing.T) {
+		if took := runCeiling(t, addrs, "short-ceiling", 2000); took <= 0 {
+			t.Fatalf("piping 2000 records took %v, want > 0", took)
+		}
+	})
+}

@@ -1,0 +1,232 @@
+package gokax
+
+import (
+	"sync"
+
+	"github.com/lovoo/goka/storage"
+)
+
+// Write-behind limits of a [cachedStorage]. A counting agent on 1,000 keys and 8
+// partitions wrote each key about 8 times per flush with flushEvery 1000.
+const (
+	// flushEvery is how many changelog acknowledgements (SetOffset calls) a
+	// partition collects before it writes its dirty keys and the offset through.
+	flushEvery = 1000
+	// maxDirtyBytes flushes early when dirty values are large.
+	maxDirtyBytes = 4 << 20
+	// maxClean bounds the clean entries kept for reads; past it they are dropped.
+	maxClean = 16 << 10
+)
+
+// cacheStorage wraps a storage builder with a write-behind cache per partition
+// (see [cachedStorage]).
+func cacheStorage(b storage.Builder) storage.Builder {
+	return func(topic string, partition int32) (storage.Storage, error) {
+		st, err := b(topic, partition)
+		if err != nil {
+			return nil, err
+		}
+		return newCachedStorage(st), nil
+	}
+}
+
+// cachedStorage is a write-behind cache in front of a table partition's
+// storage, for the partition's hot keys once it has recovered. goka calls Get,
+// Set and, when the changelog write is acknowledged, SetOffset for every
+// message: three storage calls, two of them commits. Here Sets stay in memory
+// and reach the storage every flushEvery offsets, each dirty key once, followed
+// by the offset; Gets of keys written recently are answered from memory.
+//
+// The changelog stays the source of truth: a crash loses at most the writes
+// since the last flush, and goka replays them from the changelog after the
+// stored offset, as it replays what any unsynced write lost. The stored offset
+// never covers a lost write, because a flush writes all dirty keys (every write
+// of every record up to the offset was made before its changelog record was
+// even produced) and only then the offset.
+//
+// During recovery every call goes straight to the storage, which batches
+// recovery writes itself. Safe for concurrent use: goka reads from views and
+// acknowledges from the producer's goroutine while the partition writes.
+type cachedStorage struct {
+	storage.Storage
+
+	mu         sync.RWMutex
+	recovered  bool
+	dirty      map[string]cacheEntry // written since the last flush
+	dirtyBytes int
+	clean      map[string]cacheEntry // written through, kept for reads
+	offset     int64                 // the last offset set since the last flush, if pending > 0
+	pending    int
+}
+
+// cacheEntry is a value, or a deletion if deleted.
+type cacheEntry struct {
+	value   []byte
+	deleted bool
+}
+
+func newCachedStorage(st storage.Storage) *cachedStorage {
+	return &cachedStorage{Storage: st, dirty: map[string]cacheEntry{}, clean: map[string]cacheEntry{}}
+}
+
+func (c *cachedStorage) lookup(key string) (cacheEntry, bool) {
+	if e, ok := c.dirty[key]; ok {
+		return e, true
+	}
+	e, ok := c.clean[key]
+	return e, ok
+}
+
+// Get returns a copy of the value of key, nil if it does not exist.
+func (c *cachedStorage) Get(key string) ([]byte, error) {
+	c.mu.RLock()
+	e, ok := c.lookup(key)
+	c.mu.RUnlock()
+	if !ok {
+		return c.Storage.Get(key)
+	}
+	if e.deleted {
+		return nil, nil
+	}
+	return append([]byte{}, e.value...), nil
+}
+
+// Has reports whether key exists.
+func (c *cachedStorage) Has(key string) (bool, error) {
+	c.mu.RLock()
+	e, ok := c.lookup(key)
+	c.mu.RUnlock()
+	if !ok {
+		return c.Storage.Has(key)
+	}
+	return !e.deleted, nil
+}
+
+// Set stores value under key: a copy in memory once recovered.
+func (c *cachedStorage) Set(key string, value []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.recovered {
+		return c.Storage.Set(key, value)
+	}
+	return c.putLocked(key, cacheEntry{value: append([]byte{}, value...)})
+}
+
+// Delete deletes key: in memory once recovered.
+func (c *cachedStorage) Delete(key string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.recovered {
+		return c.Storage.Delete(key)
+	}
+	return c.putLocked(key, cacheEntry{deleted: true})
+}
+
+func (c *cachedStorage) putLocked(key string, e cacheEntry) error {
+	if old, ok := c.dirty[key]; ok {
+		c.dirtyBytes -= len(old.value)
+	}
+	c.dirty[key] = e
+	c.dirtyBytes += len(e.value)
+	if c.dirtyBytes > maxDirtyBytes {
+		return c.flushLocked()
+	}
+	return nil
+}
+
+// GetOffset returns the last offset set, whether or not it was written through.
+func (c *cachedStorage) GetOffset(def int64) (int64, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.pending > 0 {
+		return c.offset, nil
+	}
+	return c.Storage.GetOffset(def)
+}
+
+// SetOffset records offset and writes the dirty keys and then offset through
+// every flushEvery calls.
+func (c *cachedStorage) SetOffset(offset int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.recovered {
+		return c.Storage.SetOffset(offset)
+	}
+	c.offset = offset
+	c.pending++
+	if c.pending < flushEvery {
+		return nil
+	}
+	return c.flushLocked()
+}
+
+// flushLocked writes the dirty keys, then the offset, to the storage and keeps
+// the written entries as clean ones.
+func (c *cachedStorage) flushLocked() error {
+	if len(c.clean)+len(c.dirty) > maxClean {
+		clear(c.clean)
+	}
+	for k, e := range c.dirty {
+		var err error
+		if e.deleted {
+			err = c.Storage.Delete(k)
+		} else {
+			err = c.Storage.Set(k, e.value)
+		}
+		if err != nil {
+			return err // dirty kept: a later flush retries, the offset was not written
+		}
+		c.clean[k] = e
+		delete(c.dirty, k)
+	}
+	c.dirtyBytes = 0
+	if c.pending > 0 {
+		if err := c.Storage.SetOffset(c.offset); err != nil {
+			return err
+		}
+		c.pending = 0
+	}
+	return nil
+}
+
+// MarkRecovered ends recovery in the storage and starts caching.
+func (c *cachedStorage) MarkRecovered() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.Storage.MarkRecovered(); err != nil {
+		return err
+	}
+	c.recovered = true
+	return nil
+}
+
+// Iterator flushes, so that the storage's snapshot holds every write.
+func (c *cachedStorage) Iterator() (storage.Iterator, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.flushLocked(); err != nil {
+		return nil, err
+	}
+	return c.Storage.Iterator()
+}
+
+// IteratorWithRange flushes, like Iterator.
+func (c *cachedStorage) IteratorWithRange(start, limit []byte) (storage.Iterator, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.flushLocked(); err != nil {
+		return nil, err
+	}
+	return c.Storage.IteratorWithRange(start, limit)
+}
+
+// Close writes everything through and closes the storage.
+func (c *cachedStorage) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ferr := c.flushLocked()
+	if err := c.Storage.Close(); err != nil {
+		return err
+	}
+	return ferr
+}

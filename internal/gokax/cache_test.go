@@ -1,0 +1,169 @@
+package gokax
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/lovoo/goka/storage"
+)
+
+// recorder is a storage that logs every write, to pin the order in which the
+// cache writes through.
+type recorder struct {
+	storage.Storage
+	log  []string
+	fail bool // Set fails
+}
+
+func (r *recorder) Set(k string, v []byte) error {
+	if r.fail {
+		return errors.New("disk full")
+	}
+	r.log = append(r.log, "set "+k+"="+string(v))
+	return r.Storage.Set(k, v)
+}
+
+func (r *recorder) Delete(k string) error {
+	r.log = append(r.log, "delete "+k)
+	return r.Storage.Delete(k)
+}
+
+func (r *recorder) SetOffset(o int64) error {
+	r.log = append(r.log, fmt.Sprint("offset ", o))
+	return r.Storage.SetOffset(o)
+}
+
+func newRecorded(t *testing.T) (*cachedStorage, *recorder) {
+	t.Helper()
+	r := &recorder{Storage: storage.NewMemory()}
+	return newCachedStorage(r), r
+}
+
+func get(t *testing.T, st storage.Storage, k string) string {
+	t.Helper()
+	v, err := st.Get(k)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", k, err)
+	}
+	if v == nil {
+		return "<nil>"
+	}
+	return string(v)
+}
+
+// TestCacheRecoveryWritesThrough pins that before MarkRecovered every write
+// reaches the storage at once: the storage batches recovery itself.
+func TestCacheRecoveryWritesThrough(t *testing.T) {
+	c, r := newRecorded(t)
+	c.Set("a", []byte("1"))
+	c.SetOffset(0)
+	if want := []string{"set a=1", "offset 0"}; !slices.Equal(r.log, want) {
+		t.Fatalf("writes during recovery = %q, want %q", r.log, want)
+	}
+}
+
+// TestCacheWritesBehind pins the write-behind contract: reads see every write at
+// once, the storage gets each dirty key once per flush and only then the
+// offset, so a stored offset never covers a write the storage lacks.
+func TestCacheWritesBehind(t *testing.T) {
+	c, r := newRecorded(t)
+	if err := c.MarkRecovered(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range flushEvery - 1 {
+		c.Set("a", fmt.Append(nil, i))
+		c.SetOffset(int64(i))
+	}
+	c.Set("b", []byte("x"))
+	c.Delete("b")
+	if len(r.log) != 0 {
+		t.Fatalf("storage writes before a flush: %q", r.log)
+	}
+	if got, want := get(t, c, "a"), fmt.Sprint(flushEvery-2); got != want {
+		t.Fatalf("Get(a) before flush = %q, want %q", got, want)
+	}
+	if got := get(t, c, "b"); got != "<nil>" {
+		t.Fatalf("Get(b) after Delete = %q, want <nil>", got)
+	}
+	if o, _ := c.GetOffset(-1); o != flushEvery-2 {
+		t.Fatalf("GetOffset before flush = %d, want %d", o, flushEvery-2)
+	}
+	c.SetOffset(flushEvery - 1) // the flushEvery-th: flush
+	slices.Sort(r.log[:2])
+	want := []string{"delete b", fmt.Sprintf("set a=%d", flushEvery-2), fmt.Sprint("offset ", flushEvery-1)}
+	if !slices.Equal(r.log, want) {
+		t.Fatalf("writes of a flush = %q, want %q (keys in any order, offset last)", r.log, want)
+	}
+	if got := get(t, r, "a"); got != fmt.Sprint(flushEvery-2) {
+		t.Fatalf("storage Get(a) after flush = %q", got)
+	}
+}
+
+// TestCacheFailedFlushKeepsOffset pins that a failed write-through stores no
+// offset, and that the dirty keys are written by the next flush.
+func TestCacheFailedFlushKeepsOffset(t *testing.T) {
+	c, r := newRecorded(t)
+	c.MarkRecovered()
+	c.Set("a", []byte("1"))
+	r.fail = true
+	for i := range flushEvery {
+		if err := c.SetOffset(int64(i)); err != nil && i != flushEvery-1 {
+			t.Fatalf("SetOffset(%d) = %v before the flush", i, err)
+		}
+	}
+	if slices.ContainsFunc(r.log, func(s string) bool { return s[:6] == "offset" }) {
+		t.Fatalf("offset stored although its data was not: %q", r.log)
+	}
+	r.fail = false
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if want := []string{"set a=1", fmt.Sprint("offset ", flushEvery-1)}; !slices.Equal(r.log, want) {
+		t.Fatalf("writes after the failure = %q, want %q", r.log, want)
+	}
+}
+
+// TestCacheIteratorAndCloseWriteThrough pins that iterators and Close see, or
+// keep, every write.
+func TestCacheIteratorAndCloseWriteThrough(t *testing.T) {
+	c, r := newRecorded(t)
+	c.MarkRecovered()
+	c.Set("a", []byte("1"))
+	c.SetOffset(7)
+	it, err := c.Iterator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for it.Next() {
+		keys = append(keys, string(it.Key()))
+	}
+	it.Release()
+	if !slices.Contains(keys, "a") {
+		t.Fatalf("iterator keys %q, want a among them", keys)
+	}
+	c.Set("b", []byte("2"))
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"set a=1", "offset 7", "set b=2"}; !slices.Equal(r.log, want) {
+		t.Fatalf("writes = %q, want %q", r.log, want)
+	}
+}
+
+// TestCacheGetCopies pins that a caller changing a returned or a passed value
+// does not change the cached one.
+func TestCacheGetCopies(t *testing.T) {
+	c, _ := newRecorded(t)
+	c.MarkRecovered()
+	v := []byte("1")
+	c.Set("a", v)
+	v[0] = '9'
+	got, _ := c.Get("a")
+	got[0] = '8'
+	if s := get(t, c, "a"); s != "1" {
+		t.Fatalf("Get(a) = %q after callers changed their slices, want 1", s)
+	}
+}

@@ -1,0 +1,132 @@
+package gokax
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+)
+
+// commits keeps goka from committing past a record that is not done.
+//
+// goka marks a record's offset when the record's writes are acknowledged, in
+// the order the acknowledgements come, and sarama commits the highest offset
+// marked. A record whose write failed (the processor then stops) or is still in
+// flight is skipped by the commit of a later record that finished first, and is
+// never read again: a record after a failed write was committed past it on the
+// embedded broker every time (TestFailedWriteIsNotCommittedPast), and an outage
+// lost hundreds of records this way.
+//
+// commits wraps the consumer group goka runs on: goka's marks go to a session
+// that lets a mark through only up to the first record of its partition that is
+// not done. Records are registered as goka hands them to the group's callbacks,
+// which it does in offset order per partition.
+type commits struct {
+	cur atomic.Pointer[commitSession] // the current session; nil before the first
+}
+
+// wrap wraps the consumer group NewConsumerGroup returned.
+func (c *commits) wrap(cg sarama.ConsumerGroup, err error) (sarama.ConsumerGroup, error) {
+	if err != nil {
+		return nil, err
+	}
+	return orderedGroup{ConsumerGroup: cg, c: c}, nil
+}
+
+// started registers the record of ctx, which goka hands to a callback. Without a
+// session (goka's tester runs no consumer group) it does nothing.
+func (c *commits) started(ctx goka.Context) {
+	if s := c.cur.Load(); s != nil {
+		s.started(string(ctx.Topic()), ctx.Partition(), ctx.Offset())
+	}
+}
+
+type orderedGroup struct {
+	sarama.ConsumerGroup
+	c *commits
+}
+
+func (g orderedGroup) Consume(ctx context.Context, topics []string, h sarama.ConsumerGroupHandler) error {
+	return g.ConsumerGroup.Consume(ctx, topics, &orderedHandler{h: h, c: g.c})
+}
+
+// orderedHandler hands goka, for one session, a session whose MarkOffset keeps
+// commits in order.
+type orderedHandler struct {
+	h sarama.ConsumerGroupHandler
+	c *commits
+	s *commitSession
+}
+
+func (h *orderedHandler) Setup(s sarama.ConsumerGroupSession) error {
+	h.s = &commitSession{ConsumerGroupSession: s, parts: map[topicPartition]*inflight{}}
+	h.c.cur.Store(h.s)
+	return h.h.Setup(h.s)
+}
+
+func (h *orderedHandler) ConsumeClaim(_ sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	return h.h.ConsumeClaim(h.s, claim)
+}
+
+func (h *orderedHandler) Cleanup(sarama.ConsumerGroupSession) error { return h.h.Cleanup(h.s) }
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// inflight is a partition's records handed to callbacks and not yet committed.
+type inflight struct {
+	offsets []int64        // in order
+	done    map[int64]bool // those of offsets goka marked
+}
+
+// commitSession is a consumer group session whose MarkOffset marks only up to
+// the first record of the partition that is not done.
+type commitSession struct {
+	sarama.ConsumerGroupSession
+
+	mu    sync.Mutex
+	parts map[topicPartition]*inflight
+}
+
+func (s *commitSession) started(topic string, partition int32, offset int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tp := topicPartition{topic, partition}
+	p := s.parts[tp]
+	if p == nil {
+		p = &inflight{done: map[int64]bool{}}
+		s.parts[tp] = p
+	}
+	p.offsets = append(p.offsets, offset)
+}
+
+// MarkOffset is goka's commit of the record at offset-1: done. The mark passed
+// on is the offset after the last of the partition's records that are done with
+// all records before them.
+func (s *commitSession) MarkOffset(topic string, partition int32, offset int64, metadata string) {
+	s.mu.Lock()
+	p := s.parts[topicPartition{topic, partition}]
+	if p == nil { // never registered: nothing is known to be done before it
+		s.mu.Unlock()
+		return
+	}
+	p.done[offset-1] = true
+	n := 0
+	for n < len(p.offsets) && p.done[p.offsets[n]] {
+		delete(p.done, p.offsets[n])
+		n++
+	}
+	if n == 0 {
+		s.mu.Unlock()
+		return
+	}
+	mark := p.offsets[n-1] + 1
+	p.offsets = slices.Delete(p.offsets, 0, n)
+	s.mu.Unlock()
+	s.ConsumerGroupSession.MarkOffset(topic, partition, mark, metadata)
+}
