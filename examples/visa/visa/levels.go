@@ -85,6 +85,15 @@ func levelNames() string {
 	return strings.Join(names, ", ")
 }
 
+// queueLevels returns the names of the levels that read a scrutiny queue.
+func queueLevels() []string {
+	var names []string
+	for _, l := range Levels[1:] {
+		names = append(names, l.Name)
+	}
+	return names
+}
+
 // selectLevels returns the levels named, all of them if names is empty.
 func selectLevels(names []string) ([]Level, error) {
 	if len(names) == 0 {

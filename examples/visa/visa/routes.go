@@ -40,7 +40,7 @@ func (r Route) Check() error {
 	}
 	for i, h := range r.Hops {
 		if _, ok := levelOfQueue(h); !ok {
-			return fmt.Errorf("hop %d %q is no scrutiny queue (the levels after A are %s)", i+1, h, levelNames()[3:])
+			return fmt.Errorf("hop %d %q is no scrutiny queue (the levels after A are %s)", i+1, h, strings.Join(queueLevels(), ", "))
 		}
 		if slices.Contains(r.Hops[:i], h) {
 			return fmt.Errorf("hop %q appears twice", h)
@@ -49,7 +49,8 @@ func (r Route) Check() error {
 	return nil
 }
 
-// Levels returns the route's levels, A first: "A -> B -> D".
+// String returns the visa type and the route's levels, A first:
+// "student: A -> B -> D -> final-decisions-out".
 func (r Route) String() string {
 	names := []string{"A"}
 	for _, h := range r.Hops {

@@ -59,7 +59,7 @@ func (Rules) Decide(_ context.Context, level string, app Application) (Finding, 
 	case "E":
 		return ruleE(app), nil
 	}
-	return review(fmt.Sprintf("no rules for level %q", level)), nil
+	return review("no rules for level %q", level), nil
 }
 
 func pass(reasons ...string) Finding {

@@ -26,3 +26,10 @@ func DeadLetters(level string) topology.Stream[[]byte] {
 	l, _ := LevelOf(level)
 	return topology.Stream[[]byte]{Name: topology.DeadLetterName(l.Agent()), Codec: topology.Bytes()}
 }
+
+// MemoryTable returns the table of the level named level: its [Memory] of each
+// application, keyed by application ID.
+func MemoryTable(level string) topology.Table[Memory] {
+	l, _ := LevelOf(level)
+	return topology.Table[Memory]{Name: topology.TableName(l.Agent()), Codec: topology.JSON[Memory]()}
+}

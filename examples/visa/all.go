@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sluicehq/sluice/examples/visa/visa"
+	"github.com/sluicehq/sluice/topology"
+)
+
+// allConfig is the configuration of the all command.
+type allConfig struct {
+	gen      genFlags
+	g        *visa.Generator
+	brokers  []string
+	listen   string
+	dataDir  string
+	routes   []visa.Route
+	wait     time.Duration // for outcomes after the last record was sent
+	ready    time.Duration // for every agent to start
+	logLevel string
+}
+
+// allCommand returns the all command: broker, levels and generator in one
+// process, with progress and a summary.
+func allCommand(failed *error) *cobra.Command {
+	var (
+		c   allConfig
+		set []string
+	)
+	cmd := &cobra.Command{
+		Use:   "all",
+		Short: "Run broker, every level and the generator in one process, then print a summary (the default)",
+		Long: `All runs the whole pipeline in this process: the embedded broker (unless
+--brokers names a cluster), every level, and the generator. It writes the
+default routes (and those of --route) to the routing table, waits for every
+level to start, sends the applications, prints progress every second, and once
+every application has a final decision or a dead letter prints a summary and
+exits 0: applications per visa type and decision, latency per level and end to
+end, dead letters. Ctrl-C stops it earlier, cleanly, with the summary so far.
+
+Levels keep their memory in DIR/state and the broker its log in DIR/broker, so
+a second run goes on where the first stopped.`,
+		Example: "  visa all --count 2000 --rate 500 --mix tourist=40,business=30,student=20,work=10 --route work=B,E,D",
+	}
+	fs := cmd.Flags()
+	c.gen.add(fs)
+	fs.StringSliceVar(&c.brokers, "brokers", nil, "seed brokers of a Kafka cluster, as `host:port,...` (default: an embedded broker)")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:9092", "address of the embedded broker (port 0 picks a free one)")
+	fs.StringVar(&c.dataDir, "data-dir", "sluice-data/visa", "local state goes in `DIR`")
+	fs.StringArrayVar(&set, "route", nil, "a route to write besides the defaults, as `TYPE=LEVEL,...` (such as work=B,E,D)")
+	fs.DurationVar(&c.wait, "wait", 2*time.Minute, "how long to wait for outcomes after the last application was sent")
+	fs.StringVar(&c.logLevel, "log-level", "warn", "least severe log messages written to stderr (debug, info, warn, error)")
+	cmd.RunE = failing(failed, func() (err error) {
+		if c.g, err = c.gen.generator(); err != nil {
+			return err
+		}
+		c.routes = slices.Clone(visa.DefaultRoutes)
+		for _, s := range set {
+			r, err := visa.ParseRoute(s)
+			if err != nil {
+				return fmt.Errorf("--route: %w", err)
+			}
+			c.routes = append(c.routes, r)
+		}
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(c.logLevel)); err != nil {
+			return fmt.Errorf("--log-level: want debug, info, warn or error")
+		}
+		c.ready = 2 * time.Minute
+		return nil
+	}, func(cmd *cobra.Command) error {
+		var l slog.Level
+		_ = l.UnmarshalText([]byte(c.logLevel)) // checked above
+		log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: l}))
+		return runAll(cmd.Context(), c, cmd.OutOrStdout(), log)
+	})
+	return cmd
+}
+
+// runAll runs the pipeline until every application c.g sends has an outcome, or
+// ctx is done. It returns nil in both cases, and an error if the pipeline fails
+// or outcomes are missing c.wait after the last application was sent.
+func runAll(ctx context.Context, c allConfig, out io.Writer, log *slog.Logger) error {
+	g, err := visa.Graph(visa.Rules{})
+	if err != nil {
+		return err
+	}
+	tally := visa.NewTally()
+	var levels []string
+	for _, l := range visa.Levels {
+		levels = append(levels, l.Name)
+	}
+	g.Agents = append(g.Agents, tally.Watcher(levels...))
+
+	ready := make(chan []string, 1)
+	assigned := make(chan string, 64)
+	opts := []topology.Option{
+		topology.DataDir(c.dataDir),
+		topology.WithLogger(log),
+		topology.OnBroker(func(addrs []string) { ready <- addrs }),
+		topology.OnAssign(func(agent string, parts []int32) {
+			if len(parts) > 0 {
+				select {
+				case assigned <- agent:
+				default: // only the first assignment of each agent matters
+				}
+			}
+		}),
+	}
+	if len(c.brokers) > 0 {
+		opts = append(opts, topology.Brokers(c.brokers...))
+	} else {
+		opts = append(opts, topology.Listen(c.listen))
+	}
+
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return topology.Run(ctx, g, opts...) })
+	eg.Go(func() error {
+		defer stop() // done, or failed: either way the pipeline stops
+		var addrs []string
+		select {
+		case addrs = <-ready:
+		case <-ctx.Done():
+			return nil
+		}
+		fmt.Fprintf(out, "broker %s; data in %s\n", strings.Join(addrs, ","), c.dataDir)
+		if err := visa.WriteRoutes(ctx, c.routes, topology.Brokers(addrs...)); err != nil {
+			return ignoreStop(ctx, err)
+		}
+		for _, r := range c.routes {
+			fmt.Fprintf(out, "route %s\n", r)
+		}
+		if err := awaitAgents(ctx, g, assigned, c.ready); err != nil {
+			return ignoreStop(ctx, err)
+		}
+		fmt.Fprintf(out, "all %d agents running; sending %s\n", len(g.Agents), c.gen.String())
+		return follow(ctx, c, addrs, tally, out)
+	})
+	return eg.Wait()
+}
+
+// awaitAgents waits until every agent of g has been assigned partitions, so that
+// the first applications do not wait for consumer groups to form.
+func awaitAgents(ctx context.Context, g *topology.Graph, assigned <-chan string, timeout time.Duration) error {
+	waiting := map[string]bool{}
+	for _, a := range g.Agents {
+		waiting[a.AgentName()] = true
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for len(waiting) > 0 {
+		select {
+		case a := <-assigned:
+			delete(waiting, a)
+		case <-deadline.C:
+			var names []string
+			for a := range waiting {
+				names = append(names, a)
+			}
+			slices.Sort(names)
+			return fmt.Errorf("agents %s not running after %v", strings.Join(names, ", "), timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// follow sends the applications, prints progress every second, and prints the
+// summary when every application has an outcome, ctx is done, or c.wait has
+// passed since the last was sent.
+func follow(ctx context.Context, c allConfig, addrs []string, tally *visa.Tally, out io.Writer) error {
+	sent := make(chan error, 1)
+	go func() {
+		sent <- visa.Produce(ctx, c.g, c.gen.count, c.gen.rate, tally.Sent, topology.Brokers(addrs...))
+	}()
+	start := time.Now()
+	check := time.NewTicker(50 * time.Millisecond)
+	defer check.Stop()
+	lastPrint := start
+	var expire <-chan time.Time
+	summary := func(why string) {
+		fmt.Fprintf(out, "%s\n", why)
+		tally.Summary().WriteTo(out)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			if sent != nil {
+				<-sent
+			}
+			summary("interrupted; summary so far:")
+			return nil
+		case err := <-sent:
+			sent = nil
+			if err != nil {
+				return ignoreStop(ctx, fmt.Errorf("generator: %w", err))
+			}
+			tally.Seal()
+			t := time.NewTimer(c.wait)
+			defer t.Stop()
+			expire = t.C
+		case <-expire:
+			s := tally.Summary()
+			summary(fmt.Sprintf("gave up waiting %v after the last application was sent", c.wait))
+			return fmt.Errorf("%d of %d applications have no final decision or dead letter", s.Missing, s.Sent)
+		case now := <-check.C:
+			p := tally.Progress()
+			if p.Done {
+				fmt.Fprintf(out, "%5.1fs  %s\n", now.Sub(start).Seconds(), p)
+				summary("every application has an outcome")
+				return nil
+			}
+			if now.Sub(lastPrint) >= time.Second {
+				lastPrint = now
+				fmt.Fprintf(out, "%5.1fs  %s\n", now.Sub(start).Seconds(), p)
+			}
+		}
+	}
+}
+
+// ignoreStop returns nil for an error caused by ctx ending (Ctrl-C), err otherwise.
+func ignoreStop(ctx context.Context, err error) error {
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sluicehq/sluice/cli"
+)
+
+// binary is the visa binary TestMain builds for the tests that run processes;
+// "" in -short mode.
+var binary string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	if !testing.Short() {
+		dir, err := os.MkdirTemp("", "visa-test-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		binary = filepath.Join(dir, "visa")
+		args := []string{"build", "-o", binary}
+		if raceEnabled {
+			args = append(args, "-race") // reuses the packages compiled for this test
+		}
+		// go test puts its own go first in PATH.
+		if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+			return 1
+		}
+	}
+	code := m.Run()
+	if code == 0 {
+		// go-metrics (sarama's metrics registry) starts one process-wide ticker
+		// goroutine on first use and never stops it.
+		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick")); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutines leaked: %v\n", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers and readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var summaryRE = regexp.MustCompile(`summary: (\d+) applications sent, (\d+) decided, (\d+) dead-lettered, (\d+) missing, (\d+) duplicates`)
+
+// TestAllRunsToSummary runs the default command as 'make run' does, with a route
+// added by flag, and pins that it exits 0 by itself once every application has an
+// outcome, having printed progress and a summary that accounts for all of them,
+// level E included.
+func TestAllRunsToSummary(t *testing.T) {
+	var out, errOut syncBuffer
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	code := execute(ctx, []string{"all", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(),
+		"--count", "300", "--rate", "300", "--seed", "9", "--prefix", "T",
+		"--mix", "tourist=40,business=20,student=20,work=20", "--route", "work=B,E,D"}, &out, &errOut)
+	if code != cli.ExitOK {
+		t.Fatalf("exit status %d, want 0; stdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	s := out.String()
+	m := summaryRE.FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no summary line; stdout:\n%s", s)
+	}
+	if m[1] != "300" || m[4] != "0" || m[5] != "0" {
+		t.Errorf("summary %q: want 300 sent, 0 missing, 0 duplicates", m[0])
+	}
+	for _, want := range []string{
+		"route work: A -> B -> E -> D -> final-decisions-out",
+		"every application has an outcome",
+		"| decided ",
+		"(malformed)",
+		"level E",
+		"end to end",
+		"dead letters: " + m[3] + " (level-a-dlq " + m[3] + ")",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	t.Logf("output:\n%s", s)
+}
+
+// TestUsageErrors pins that a mistake on the command line exits 2 with one line
+// saying what is wrong, before anything runs.
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"all", "--mix", "tourist"}, `--mix: mix "tourist"`},
+		{[]string{"all", "--route", "work=B,F"}, `--route: route "work=B,F": hop 2 "F" is no scrutiny queue`},
+		{[]string{"demo", "--invalid", "120"}, "--invalid or --malformed"},
+		{[]string{"routes", "--set", "work"}, `--set: route "work"`},
+		{[]string{"demo", "extra"}, `unexpected argument "extra"`},
+		{[]string{"all", "--log-level", "loud"}, "--log-level"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errOut syncBuffer
+			code := execute(t.Context(), tc.args, &out, &errOut)
+			if code != cli.ExitUsage || !strings.Contains(errOut.String(), tc.want) || strings.Count(errOut.String(), "\n") != 1 {
+				t.Errorf("exit status %d, stderr %q; want %d and one line containing %q", code, errOut.String(), cli.ExitUsage, tc.want)
+			}
+		})
+	}
+}
+
+// TestFailureExitsOne pins that a command of this program that fails while
+// running (here: no broker to send to) exits 1, not 2.
+func TestFailureExitsOne(t *testing.T) {
+	var out, errOut syncBuffer
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	code := execute(ctx, []string{"demo", "--brokers", "127.0.0.1:1", "--count", "1"}, &out, &errOut)
+	if code != cli.ExitFailure {
+		t.Errorf("exit status %d, want %d; stderr %q", code, cli.ExitFailure, errOut.String())
+	}
+}

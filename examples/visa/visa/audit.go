@@ -1,0 +1,924 @@
+package visa
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/topology"
+)
+
+// Names are the names of one instance of the pipeline on a cluster: its topics,
+// and its agents and so their consumer groups, tables and dead-letter topics.
+// The zero Names are production's; a shadow run's (see [Replay]) carry Suffix,
+// so that the two never share a topic or a group: the topics' and agents' names
+// end in it, and the names derived from an agent's have it after the agent's
+// ("level-b-v2-dlq" for level B's dead letters with suffix "-v2").
+//
+// Routing slips and routes name queues by their production names whatever the
+// instance: a level maps a hop to its own instance's topic when it emits.
+type Names struct {
+	// Suffix marks every name of the instance; "" for production.
+	Suffix string
+}
+
+// Applications returns the pipeline's input topic.
+func (n Names) Applications() string { return Applications.Name + n.Suffix }
+
+// Queue returns the scrutiny queue of the level named level.
+func (n Names) Queue(level string) string { return QueueName(level) + n.Suffix }
+
+// Final returns the topic of final decisions.
+func (n Names) Final() string { return Final.Name + n.Suffix }
+
+// Routes returns the routing table's topic.
+func (n Names) Routes() string { return RoutesTable.Name + n.Suffix }
+
+// Agent returns the agent (and consumer group) of the level named level.
+func (n Names) Agent(level string) string {
+	l, _ := LevelOf(level)
+	return l.Agent() + n.Suffix
+}
+
+// DeadLetters returns the dead-letter topic of the level named level.
+func (n Names) DeadLetters(level string) string { return topology.DeadLetterName(n.Agent(level)) }
+
+// Topic returns the name in n of the topic named name in production.
+func (n Names) Topic(name string) string { return name + n.Suffix }
+
+// named returns s under its name in n.
+func named[T any](n Names, s topology.Stream[T]) topology.Stream[T] {
+	s.Name = n.Topic(s.Name)
+	return s
+}
+
+// namedTable returns t under its name in n.
+func namedTable[T any](n Names, t topology.Table[T]) topology.Table[T] {
+	t.Name = n.Topic(t.Name)
+	return t
+}
+
+// checkSuffix returns an error unless s can end a Kafka topic name and is not
+// empty: an empty suffix would be production's names.
+func checkSuffix(s string) error {
+	if s == "" {
+		return errors.New("empty shadow suffix: the shadow run would write production's topics")
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("shadow suffix %q: Kafka topic names allow only letters, digits, '.', '_' and '-'", s)
+		}
+	}
+	if len(s) > 100 {
+		return fmt.Errorf("shadow suffix %q is too long", s)
+	}
+	return nil
+}
+
+// Event kinds of a journey: what a record on a pipeline topic is.
+const (
+	// EventReceived is the application on the input topic.
+	EventReceived = "received"
+	// EventQueued is the document on a scrutiny queue: the level that wrote it
+	// passed the application on.
+	EventQueued = "queued"
+	// EventFinal is the final decision.
+	EventFinal = "final"
+	// EventDeadLetter is the record on a level's dead-letter topic: the level
+	// gave up on it.
+	EventDeadLetter = "dead-letter"
+)
+
+// Event is one record of an application's journey through the pipeline, as
+// the durable topics hold it.
+type Event struct {
+	// Kind is [EventReceived], [EventQueued], [EventFinal] or [EventDeadLetter].
+	Kind      string
+	Topic     string
+	Partition int32
+	Offset    int64
+	// Time is the record's timestamp.
+	Time time.Time
+	// Level is the level that wrote the record ("" for the received
+	// application); Next is the level that reads it ("" for a final decision
+	// or a dead letter).
+	Level, Next string
+	// Decision is the writer's finding (pass for a queued document), the final
+	// decision, or "dead-lettered".
+	Decision string
+	// Reasons are the finding's, the final decision's, or the dead letter's
+	// error.
+	Reasons []string
+	// Slip is what is left of the routing slip of a queued document.
+	Slip []string
+	// Err says why the record's value could not be read, if it could not.
+	Err string
+
+	seq int // the position on the path, to order records of one instant
+}
+
+// Trace returns the journey of the application id through the pipeline named n
+// on the cluster at brokers: every record keyed by id on its input, its
+// scrutiny queues, its final topic and its levels' dead-letter topics, in time
+// order (and path order within one millisecond). It reads the topics
+// themselves, nothing else: one partition of each, the one the id's key hashes
+// to with Kafka's default partitioner (murmur2, as every sluice agent and
+// every Kafka client partition by key), from its start to its end offset.
+// A topic that does not exist is skipped.
+func Trace(ctx context.Context, brokers []string, n Names, id string) ([]Event, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	topics := n.topics()
+	parts, err := partitionCounts(ctx, kadm.NewClient(cl), topics)
+	if err != nil {
+		return nil, err
+	}
+	key := []byte(id)
+	want := map[string][]int32{}
+	for _, t := range topics {
+		if np, ok := parts[t]; ok {
+			want[t] = []int32{PartitionOf(key, np)}
+		}
+	}
+	spans, err := listSpans(ctx, kadm.NewClient(cl), want)
+	if err != nil {
+		return nil, err
+	}
+	var events []Event
+	err = scan(ctx, brokers, spans, func(r *kgo.Record) {
+		if string(r.Key) == id {
+			events = append(events, n.event(r))
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(events, func(a, b Event) int {
+		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.seq, b.seq))
+	})
+	return events, nil
+}
+
+// PartitionOf returns the partition of key among n partitions as Kafka's
+// default partitioner computes it (franz-go's, the Java client's, and sluice's:
+// murmur2), so that a key's records and state are on the same partition of
+// every co-partitioned topic.
+func PartitionOf(key []byte, n int32) int32 {
+	return int32(kgo.StickyKeyPartitioner(nil).ForTopic("").Partition(&kgo.Record{Key: key}, int(n)))
+}
+
+// topics returns every topic of the pipeline named n that a journey may touch,
+// in path order: input, scrutiny queues, final, dead-letter topics.
+func (n Names) topics() []string {
+	out := []string{n.Applications()}
+	for _, l := range Levels[1:] {
+		out = append(out, n.Queue(l.Name))
+	}
+	out = append(out, n.Final())
+	for _, l := range Levels {
+		out = append(out, n.DeadLetters(l.Name))
+	}
+	return out
+}
+
+// event returns what r, a record of one of n's topics, says of its key.
+func (n Names) event(r *kgo.Record) Event {
+	e := Event{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Time: r.Timestamp}
+	switch r.Topic {
+	case n.Applications():
+		e.Kind, e.Next = EventReceived, "A"
+		var app Application
+		if err := json.Unmarshal(r.Value, &app); err != nil {
+			e.Err = "not an application: " + err.Error()
+		}
+		return e
+	case n.Final():
+		e.Kind = EventFinal
+		var f FinalDecision
+		if err := json.Unmarshal(r.Value, &f); err != nil {
+			e.Err = err.Error()
+			return e
+		}
+		e.Decision, e.Reasons, e.seq = f.Decision, f.Reasons, 2*len(f.Path)
+		if len(f.Path) > 0 {
+			e.Level = f.Path[len(f.Path)-1].Level
+		}
+		return e
+	}
+	for _, l := range Levels {
+		switch r.Topic {
+		case n.Queue(l.Name):
+			e.Kind, e.Next = EventQueued, l.Name
+			var d Document
+			if err := json.Unmarshal(r.Value, &d); err != nil {
+				e.Err = err.Error()
+			} else if len(d.Path) > 0 {
+				s := d.Path[len(d.Path)-1]
+				e.Level, e.Decision, e.Reasons, e.Slip, e.seq = s.Level, s.Finding.Decision, s.Finding.Reasons, d.Slip, 2*len(d.Path)
+			}
+			return e
+		case n.DeadLetters(l.Name):
+			e.Kind, e.Level, e.Decision = EventDeadLetter, l.Name, "dead-lettered"
+			e.Reasons = []string{header(r, topology.HeaderError)}
+			e.seq = 1 // after the received application
+			var d Document
+			if header(r, topology.HeaderTopic) != n.Applications() && json.Unmarshal(r.Value, &d) == nil {
+				e.seq = 2*len(d.Path) + 1 // after the queued document
+			}
+			return e
+		}
+	}
+	e.Kind = "unknown"
+	return e
+}
+
+// header returns the value of r's header key, "" if it has none.
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// WriteTrace writes the journey of the application id, from [Trace], to w as a
+// table: one line per record, in order, then the outcome.
+func WriteTrace(w io.Writer, id string, events []Event) error {
+	if len(events) == 0 {
+		_, err := fmt.Fprintf(w, "no record of application %q on any pipeline topic\n", id)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "TIME\tTOPIC\tPARTITION@OFFSET\tLEVEL\tEVENT\tDECISION\tREASONS\n")
+	for _, e := range events {
+		level := e.Level
+		switch {
+		case e.Next != "" && level != "":
+			level += " -> " + e.Next
+		case e.Next != "":
+			level = "-> " + e.Next
+		}
+		what := e.Kind
+		if e.Kind == EventQueued && len(e.Slip) > 0 {
+			var rest []string
+			for _, h := range e.Slip {
+				if l, ok := levelOfQueue(h); ok {
+					rest = append(rest, l.Name)
+				}
+			}
+			what += " (then " + strings.Join(rest, ", ") + ")"
+		}
+		reasons := strings.Join(e.Reasons, "; ")
+		if e.Err != "" {
+			reasons = strings.TrimPrefix(reasons+"; unreadable value: "+e.Err, "; ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d@%d\t%s\t%s\t%s\t%s\n",
+			e.Time.UTC().Format("2006-01-02T15:04:05.000Z"), e.Topic, e.Partition, e.Offset,
+			level, what, cmp.Or(e.Decision, "-"), reasons)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	last := events[len(events)-1]
+	var err error
+	switch last.Kind {
+	case EventFinal:
+		_, err = fmt.Fprintf(w, "outcome: %s at level %s\n", last.Decision, last.Level)
+	case EventDeadLetter:
+		_, err = fmt.Fprintf(w, "outcome: dead-lettered by level %s\n", last.Level)
+	default:
+		_, err = fmt.Fprintf(w, "outcome: none yet; last seen on %s\n", last.Topic)
+	}
+	return err
+}
+
+// partitionCounts returns the partition count of every topic of topics that
+// exists.
+func partitionCounts(ctx context.Context, adm *kadm.Client, topics []string) (map[string]int32, error) {
+	tds, err := adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list topics: %w", err)
+	}
+	out := map[string]int32{}
+	for _, t := range topics {
+		if tds.Has(t) {
+			if err := tds[t].Err; err != nil {
+				return nil, fmt.Errorf("topic %s: %w", t, err)
+			}
+			out[t] = int32(len(tds[t].Partitions))
+		}
+	}
+	return out, nil
+}
+
+// span is a range of offsets of one partition: [start, end).
+type span struct{ start, end int64 }
+
+// listSpans returns the span of every partition named in parts, from its start
+// offset to its end offset now.
+func listSpans(ctx context.Context, adm *kadm.Client, parts map[string][]int32) (map[string]map[int32]span, error) {
+	var topics []string
+	for t := range parts {
+		topics = append(topics, t)
+	}
+	if len(topics) == 0 {
+		return nil, nil
+	}
+	starts, err := adm.ListStartOffsets(ctx, topics...)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets: %w", err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets: %w", err)
+	}
+	out := map[string]map[int32]span{}
+	for t, ps := range parts {
+		for _, p := range ps {
+			s, _ := starts.Lookup(t, p)
+			e, _ := ends.Lookup(t, p)
+			if s.Offset < e.Offset {
+				if out[t] == nil {
+					out[t] = map[int32]span{}
+				}
+				out[t][p] = span{s.Offset, e.Offset}
+			}
+		}
+	}
+	return out, nil
+}
+
+// scanIdle bounds how long scan waits for the next record of a span it has not
+// read to its end: offsets missing at the end of a partition (compacted away,
+// or transaction markers) fail the scan instead of blocking it.
+const scanIdle = 10 * time.Second
+
+// scan reads every span, without a consumer group (so committing nothing), and
+// calls each with every record in it, in offset order per partition.
+func scan(ctx context.Context, brokers []string, spans map[string]map[int32]span, each func(*kgo.Record)) error {
+	offsets := map[string]map[int32]kgo.Offset{}
+	left := 0
+	for t, ps := range spans {
+		for p, s := range ps {
+			if s.start >= s.end {
+				continue
+			}
+			if offsets[t] == nil {
+				offsets[t] = map[int32]kgo.Offset{}
+			}
+			offsets[t][p] = kgo.NewOffset().At(s.start)
+			left++
+		}
+	}
+	if left == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(offsets),
+		kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	done := map[string]map[int32]bool{}
+	for left > 0 {
+		pctx, cancel := context.WithTimeout(ctx, scanIdle)
+		fs := cl.PollFetches(pctx)
+		idle := pctx.Err() != nil
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if idle {
+			var stuck []string
+			for t, ps := range spans {
+				for p, s := range ps {
+					if s.start < s.end && !done[t][p] {
+						stuck = append(stuck, fmt.Sprintf("%s/%d", t, p))
+					}
+				}
+			}
+			slices.Sort(stuck)
+			return fmt.Errorf("no record for %v while reading %s to the end offsets listed before", scanIdle, strings.Join(stuck, ", "))
+		}
+		if err := fetchError(fs); err != nil {
+			return err
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			s := spans[r.Topic][r.Partition]
+			if r.Offset >= s.end || done[r.Topic][r.Partition] {
+				return
+			}
+			each(r)
+			if r.Offset+1 >= s.end {
+				if done[r.Topic] == nil {
+					done[r.Topic] = map[int32]bool{}
+				}
+				done[r.Topic][r.Partition] = true
+				left--
+			}
+		})
+	}
+	return nil
+}
+
+// ShadowGraph returns the pipeline of [Graph] for a shadow run: every topic,
+// agent, consumer group, table and dead-letter topic is named as in production
+// plus suffix (see [Names]), so that running it touches no production topic and
+// no production consumer group's offsets. suffix must not be empty.
+func ShadowGraph(d Decider, suffix string, levels ...string) (*topology.Graph, error) {
+	if err := checkSuffix(suffix); err != nil {
+		return nil, err
+	}
+	return graph(d, Names{Suffix: suffix}, levels)
+}
+
+// ReplayConfig configures [Replay].
+type ReplayConfig struct {
+	// Brokers are the seed brokers of the cluster production runs on. Required.
+	Brokers []string
+	// From and To bound the window, by record timestamp on [Applications]:
+	// records at From or later and before To are replayed.
+	From, To time.Time
+	// Suffix names the shadow run (see [Names]). Required.
+	Suffix string
+	// Decider is the decider of the shadow run: the new version to compare with
+	// production. nil means [Rules].
+	Decider Decider
+	// DataDir holds the shadow levels' tables; "" means a temporary directory,
+	// removed afterwards (the tables are rebuilt from their changelogs anyway).
+	DataDir string
+	// Wait bounds the wait for the shadow run's decisions; 0 means 2 minutes.
+	Wait time.Duration
+	// Options are more options for running the shadow graph (topology.WithLogger,
+	// topology.Retries, ...); Brokers and DataDir are set by Replay.
+	Options []topology.Option
+}
+
+// Outcome is what became of an application in one run of the pipeline.
+type Outcome struct {
+	// Decision is the final decision, "dead-lettered", or "" if there is none.
+	Decision string
+	// Reasons are the final decision's, or the dead letter's error.
+	Reasons []string
+	// Levels is the path: the levels that handled the application, in order;
+	// for a dead letter, the level that gave up.
+	Levels []string
+}
+
+// String describes o in one line: "approved after A, B, D".
+func (o Outcome) String() string {
+	var what string
+	switch {
+	case o.Decision == "":
+		return "no decision"
+	case o.Decision == Approved:
+		what = fmt.Sprintf("approved after %s", strings.Join(o.Levels, ", "))
+	case len(o.Levels) > 0:
+		what = fmt.Sprintf("%s at %s", o.Decision, o.Levels[len(o.Levels)-1])
+	default:
+		what = o.Decision
+	}
+	if len(o.Reasons) > 0 {
+		what += ": " + strings.Join(o.Reasons, "; ")
+	}
+	return what
+}
+
+// Comparison is one replayed application's outcome in production and in the
+// shadow run.
+type Comparison struct {
+	ID, VisaType       string
+	Production, Shadow Outcome
+}
+
+// Differs reports whether the shadow run decided otherwise than production.
+func (c Comparison) Differs() bool { return c.Production.Decision != c.Shadow.Decision }
+
+// ReplayResult is what [Replay] found.
+type ReplayResult struct {
+	// Names are the shadow run's.
+	Names    Names
+	From, To time.Time
+	// Replayed is the number of records copied from production's input to the
+	// shadow run's.
+	Replayed int
+	// Comparisons are the replayed applications, by ID.
+	Comparisons []Comparison
+	// Missing are the IDs that had no outcome in the shadow run by the deadline.
+	Missing []string
+}
+
+// Replay re-runs the applications production received between cfg.From and
+// cfg.To through the current levels, with cfg.Decider, in a shadow run named by
+// cfg.Suffix, and compares the outcomes with production's. Production's topics
+// are only read, without a consumer group; every write goes to a shadow topic,
+// and the shadow levels have their own consumer groups (see [ShadowGraph]).
+//
+// In order, Replay creates the shadow topics, copies production's routes into
+// the shadow routing table (those of visa types it does not have yet: routes
+// written there beforehand are kept, to try a change of routes), copies the
+// window's application records to the shadow input (key, value, headers and
+// timestamp as they are, so that levels see the same submission time), runs the
+// shadow levels until each copied record has an outcome there (a final decision
+// or a dead letter) or cfg.Wait passes, and reads production's outcomes. With
+// records missing, it returns the result so far and an error.
+//
+// A second replay under the same suffix goes on where the first stopped: its
+// shadow levels read only the records copied since, with their memory of the
+// earlier ones.
+func Replay(ctx context.Context, cfg ReplayConfig) (*ReplayResult, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("replay: no brokers")
+	}
+	if !cfg.From.Before(cfg.To) {
+		return nil, fmt.Errorf("replay: the window from %s to %s is empty", cfg.From.Format(time.RFC3339), cfg.To.Format(time.RFC3339))
+	}
+	if cfg.Wait <= 0 {
+		cfg.Wait = 2 * time.Minute
+	}
+	g, err := ShadowGraph(cfg.Decider, cfg.Suffix)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	prod, shadow := Names{}, Names{Suffix: cfg.Suffix}
+	res := &ReplayResult{Names: shadow, From: cfg.From, To: cfg.To}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := topology.Provision(ctx, g, topology.Brokers(cfg.Brokers...)); err != nil {
+		return nil, fmt.Errorf("replay: create shadow topics: %w", err)
+	}
+	if err := copyRoutes(ctx, cl, cfg.Brokers, prod, shadow); err != nil {
+		return nil, fmt.Errorf("replay: copy routes: %w", err)
+	}
+	outcomes := append([]string{shadow.Final()}, deadLetterTopics(shadow)...)
+	from, err := adm.ListEndOffsets(ctx, outcomes...)
+	if err == nil {
+		err = from.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("replay: list shadow end offsets: %w", err)
+	}
+
+	// Copy the window.
+	recs, err := window(ctx, cfg.Brokers, adm, prod.Applications(), cfg.From, cfg.To)
+	if err != nil {
+		return nil, fmt.Errorf("replay: read %s: %w", prod.Applications(), err)
+	}
+	expect := map[string]int{} // ID -> records copied
+	types := map[string]string{}
+	var copies []*kgo.Record
+	for _, r := range recs {
+		id := string(r.Key)
+		expect[id]++
+		var app Application
+		if json.Unmarshal(r.Value, &app) == nil {
+			types[id] = app.VisaType
+		}
+		copies = append(copies, &kgo.Record{Topic: shadow.Applications(), Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp})
+	}
+	if err := cl.ProduceSync(ctx, copies...).FirstErr(); err != nil {
+		return nil, fmt.Errorf("replay: copy to %s: %w", shadow.Applications(), err)
+	}
+	res.Replayed = len(copies)
+	if len(copies) == 0 {
+		return res, nil
+	}
+
+	// Run the shadow levels until every copy has an outcome.
+	dir := cfg.DataDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "visa-replay-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+	}
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	waitCtx, stopWait := context.WithTimeout(ctx, cfg.Wait)
+	defer stopWait()
+	runDone := make(chan error, 1)
+	go func() {
+		err := topology.Run(runCtx, g, append(slices.Clone(cfg.Options), topology.Brokers(cfg.Brokers...), topology.DataDir(dir))...)
+		stopWait() // a run that ends by itself failed: stop waiting
+		runDone <- err
+	}()
+	got := map[string][]Outcome{}
+	followErr := follow(waitCtx, cfg.Brokers, from, func(r *kgo.Record) {
+		id := string(r.Key)
+		if expect[id] > len(got[id]) {
+			got[id] = append(got[id], outcomeOf(r, shadow))
+		}
+	}, func() bool {
+		for id, n := range expect {
+			if len(got[id]) < n {
+				return false
+			}
+		}
+		return true
+	})
+	stopRun()
+	runErr := <-runDone
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("replay interrupted: %w", err)
+	}
+	if runErr != nil {
+		return nil, fmt.Errorf("replay: shadow run: %w", runErr)
+	}
+
+	// Production's outcomes of the same applications.
+	prodOut, err := lastOutcomes(ctx, cfg.Brokers, prod, expect)
+	if err != nil {
+		return nil, fmt.Errorf("replay: read production outcomes: %w", err)
+	}
+	for id, n := range expect {
+		c := Comparison{ID: id, VisaType: types[id], Production: prodOut[id]}
+		if len(got[id]) < n {
+			res.Missing = append(res.Missing, id)
+		} else {
+			c.Shadow = got[id][n-1]
+		}
+		res.Comparisons = append(res.Comparisons, c)
+	}
+	slices.SortFunc(res.Comparisons, func(a, b Comparison) int { return strings.Compare(a.ID, b.ID) })
+	slices.Sort(res.Missing)
+	if followErr != nil || len(res.Missing) > 0 {
+		return res, fmt.Errorf("replay: %d of %d applications have no outcome in the shadow run after %v", len(res.Missing), len(expect), cfg.Wait)
+	}
+	return res, nil
+}
+
+// WriteDiff writes the result to w: a summary line, then each application the
+// shadow run decided otherwise than production, with both outcomes, then those
+// without a shadow outcome.
+func (r *ReplayResult) WriteDiff(w io.Writer) error {
+	differ, reasons := 0, 0
+	for _, c := range r.Comparisons {
+		switch {
+		case slices.Contains(r.Missing, c.ID):
+		case c.Differs():
+			differ++
+		case c.Shadow.Decision != "dead-lettered" && !slices.Equal(c.Production.Reasons, c.Shadow.Reasons):
+			reasons++ // dead letters' errors name their topics, which differ
+		}
+	}
+	bw := &errWriter{w: w}
+	fmt.Fprintf(bw, "replayed %d records of %s from %s to %s through shadow run %q\n",
+		r.Replayed, Applications.Name, r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), r.Names.Suffix)
+	fmt.Fprintf(bw, "%d applications: %d decided alike, %d differently", len(r.Comparisons), len(r.Comparisons)-differ-len(r.Missing), differ)
+	if reasons > 0 {
+		fmt.Fprintf(bw, " (%d alike with other reasons)", reasons)
+	}
+	if len(r.Missing) > 0 {
+		fmt.Fprintf(bw, ", %d without a shadow outcome", len(r.Missing))
+	}
+	fmt.Fprintln(bw)
+	for _, c := range r.Comparisons {
+		if !c.Differs() || slices.Contains(r.Missing, c.ID) {
+			continue
+		}
+		fmt.Fprintf(bw, "\n%s (%s): %s -> %s\n", c.ID, cmp.Or(c.VisaType, "?"), cmp.Or(c.Production.Decision, "none"), c.Shadow.Decision)
+		fmt.Fprintf(bw, "  production: %s\n", c.Production)
+		fmt.Fprintf(bw, "  shadow:     %s\n", c.Shadow)
+	}
+	if len(r.Missing) > 0 {
+		fmt.Fprintf(bw, "\nno outcome in the shadow run: %s\n", strings.Join(r.Missing, ", "))
+	}
+	return bw.err
+}
+
+// errWriter keeps the first error of its writes.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+// deadLetterTopics returns the dead-letter topics of every level in n.
+func deadLetterTopics(n Names) []string {
+	var out []string
+	for _, l := range Levels {
+		out = append(out, n.DeadLetters(l.Name))
+	}
+	return out
+}
+
+// outcomeOf returns the outcome r, a record of n's final or dead-letter
+// topics, records.
+func outcomeOf(r *kgo.Record, n Names) Outcome {
+	if r.Topic == n.Final() {
+		var f FinalDecision
+		if err := json.Unmarshal(r.Value, &f); err != nil {
+			return Outcome{Decision: "unreadable", Reasons: []string{err.Error()}}
+		}
+		o := Outcome{Decision: f.Decision, Reasons: f.Reasons}
+		for _, s := range f.Path {
+			o.Levels = append(o.Levels, s.Level)
+		}
+		return o
+	}
+	o := Outcome{Decision: "dead-lettered", Reasons: []string{header(r, topology.HeaderError)}}
+	for _, l := range Levels {
+		if r.Topic == n.DeadLetters(l.Name) {
+			o.Levels = []string{l.Name}
+		}
+	}
+	return o
+}
+
+// copyRoutes copies the routes of from's routing table that to's does not have
+// into to's.
+func copyRoutes(ctx context.Context, cl *kgo.Client, brokers []string, from, to Names) error {
+	src, err := tableContents(ctx, brokers, from.Routes())
+	if err != nil {
+		return err
+	}
+	dst, err := tableContents(ctx, brokers, to.Routes())
+	if err != nil {
+		return err
+	}
+	var recs []*kgo.Record
+	for k, v := range src {
+		if _, ok := dst[k]; !ok {
+			recs = append(recs, &kgo.Record{Topic: to.Routes(), Key: []byte(k), Value: v})
+		}
+	}
+	return cl.ProduceSync(ctx, recs...).FirstErr()
+}
+
+// tableContents returns the latest value of every key of the compacted topic,
+// without the deleted ones.
+func tableContents(ctx context.Context, brokers []string, topic string) (map[string][]byte, error) {
+	spans, err := allSpans(ctx, brokers, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	err = scan(ctx, brokers, spans, func(r *kgo.Record) {
+		if r.Value == nil {
+			delete(out, string(r.Key))
+		} else {
+			out[string(r.Key)] = r.Value
+		}
+	})
+	return out, err
+}
+
+// allSpans returns the spans of every partition of the topics that exist.
+func allSpans(ctx context.Context, brokers []string, topics ...string) (map[string]map[int32]span, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	counts, err := partitionCounts(ctx, adm, topics)
+	if err != nil {
+		return nil, err
+	}
+	parts := map[string][]int32{}
+	for t, n := range counts {
+		for p := range n {
+			parts[t] = append(parts[t], p)
+		}
+	}
+	return listSpans(ctx, adm, parts)
+}
+
+// window returns the records of topic whose timestamps are in [from, to), in
+// offset order per partition. It reads each partition from the first offset
+// Kafka finds at or after from to the first at or after to.
+func window(ctx context.Context, brokers []string, adm *kadm.Client, topic string, from, to time.Time) ([]*kgo.Record, error) {
+	starts, err := adm.ListOffsetsAfterMilli(ctx, from.UnixMilli(), topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, err
+	}
+	ends, err := adm.ListOffsetsAfterMilli(ctx, to.UnixMilli(), topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, err
+	}
+	spans := map[string]map[int32]span{topic: {}}
+	starts.Each(func(s kadm.ListedOffset) {
+		if e, ok := ends.Lookup(topic, s.Partition); ok && s.Offset >= 0 && s.Offset < e.Offset {
+			spans[topic][s.Partition] = span{s.Offset, e.Offset}
+		}
+	})
+	var out []*kgo.Record
+	err = scan(ctx, brokers, spans, func(r *kgo.Record) {
+		if !r.Timestamp.Before(from) && r.Timestamp.Before(to) {
+			out = append(out, r)
+		}
+	})
+	return out, err
+}
+
+// follow reads topics from the offsets in from (their end offsets, listed
+// before), calling each with every record, until done reports true or ctx ends.
+func follow(ctx context.Context, brokers []string, from kadm.ListedOffsets, each func(*kgo.Record), done func() bool) error {
+	offsets := map[string]map[int32]kgo.Offset{}
+	from.Each(func(o kadm.ListedOffset) {
+		if offsets[o.Topic] == nil {
+			offsets[o.Topic] = map[int32]kgo.Offset{}
+		}
+		offsets[o.Topic][o.Partition] = kgo.NewOffset().At(o.Offset)
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(offsets),
+		kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for !done() {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fetchError(fs); err != nil {
+			return err
+		}
+		fs.EachRecord(each)
+	}
+	return nil
+}
+
+// fetchError returns the first error of fs that retrying cannot fix; the client
+// retries the others itself.
+func fetchError(fs kgo.Fetches) error {
+	for _, fe := range fs.Errors() {
+		var ke *kerr.Error
+		if errors.As(fe.Err, &ke) && ke.Retriable {
+			continue
+		}
+		return fmt.Errorf("read %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
+	}
+	return nil
+}
+
+// lastOutcomes returns the latest outcome, in n's final and dead-letter topics,
+// of each application in ids.
+func lastOutcomes(ctx context.Context, brokers []string, n Names, ids map[string]int) (map[string]Outcome, error) {
+	topics := append([]string{n.Final()}, deadLetterTopics(n)...)
+	spans, err := allSpans(ctx, brokers, topics...)
+	if err != nil {
+		return nil, err
+	}
+	type timed struct {
+		o Outcome
+		t time.Time
+	}
+	last := map[string]timed{}
+	err = scan(ctx, brokers, spans, func(r *kgo.Record) {
+		id := string(r.Key)
+		if _, ok := ids[id]; !ok {
+			return
+		}
+		if prev, ok := last[id]; !ok || !r.Timestamp.Before(prev.t) {
+			last[id] = timed{outcomeOf(r, n), r.Timestamp}
+		}
+	})
+	out := map[string]Outcome{}
+	for id, t := range last {
+		out[id] = t.o
+	}
+	return out, err
+}

@@ -1,0 +1,243 @@
+package visa_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/examples/visa/visa"
+	"github.com/sluicehq/sluice/internal/kafkatest"
+	"github.com/sluicehq/sluice/topology"
+)
+
+// The helpers in this file run the pipeline on the embedded broker.
+
+// setUp starts a broker, creates the topics of g on it and writes routes to the
+// routing table before any level starts, so that level A finds them when it
+// first looks. It returns the broker's addresses.
+func setUp(t *testing.T, g *topology.Graph, routes []visa.Route) []string {
+	t.Helper()
+	addrs := kafkatest.Start(t).Addrs()
+	if _, err := topology.Provision(t.Context(), g, topology.Brokers(addrs...)); err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	if err := visa.WriteRoutes(t.Context(), routes, topology.Brokers(addrs...)); err != nil {
+		t.Fatalf("write routes: %v", err)
+	}
+	return addrs
+}
+
+// running runs g on addrs with its tables in dir until stop is called or the
+// test ends; stop waits for Run and fails the test if it returned an error.
+func running(t *testing.T, g *topology.Graph, addrs []string, dir string) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- topology.Run(ctx, g, topology.Brokers(addrs...), topology.DataDir(dir),
+			topology.RestartBackoff(100*time.Millisecond, time.Second))
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run = %v, want nil after cancel", err)
+				}
+			case <-time.After(60 * time.Second):
+				t.Errorf("Run did not return within 60 s of cancel")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// produce sends count records of gen, as fast as the producer takes them, and
+// returns them by ID.
+func produce(t *testing.T, addrs []string, gen *visa.Generator, count int) map[string]visa.Item {
+	t.Helper()
+	items := map[string]visa.Item{}
+	if err := visa.Produce(t.Context(), gen, count, 0, func(it visa.Item) { items[it.ID] = it }, topology.Brokers(addrs...)); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	return items
+}
+
+// sendApp sends one application.
+func sendApp(t *testing.T, addrs []string, app visa.Application) {
+	t.Helper()
+	em, err := topology.NewEmitter(visa.Applications, topology.Brokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Close()
+	if err := em.Emit(t.Context(), app.ApplicationID, app); err != nil {
+		t.Fatalf("send %s: %v", app.ApplicationID, err)
+	}
+}
+
+// tail reads topics from their start in the background, until the test ends,
+// keeping every record by topic and key.
+type tail struct {
+	adm    *kadm.Client
+	topics []string
+	mu     struct {
+		sync.Mutex
+		byKey map[string]map[string][]*kgo.Record // topic -> key -> records
+		next  map[string]map[int32]int64          // topic -> partition -> next offset
+		err   error
+	}
+}
+
+func newTail(t *testing.T, addrs []string, topics ...string) *tail {
+	t.Helper()
+	tl := &tail{adm: kafkatest.Admin(t, addrs), topics: topics}
+	tl.mu.byKey = map[string]map[string][]*kgo.Record{}
+	tl.mu.next = map[string]map[int32]int64{}
+	for _, tp := range topics {
+		tl.mu.byKey[tp] = map[string][]*kgo.Record{}
+		tl.mu.next[tp] = map[int32]int64{}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			fs := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			tl.mu.Lock()
+			if err := fs.Err0(); err != nil && tl.mu.err == nil {
+				tl.mu.err = err
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				tl.mu.byKey[r.Topic][string(r.Key)] = append(tl.mu.byKey[r.Topic][string(r.Key)], r)
+				tl.mu.next[r.Topic][r.Partition] = r.Offset + 1
+			})
+			tl.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		cl.Close()
+	})
+	return tl
+}
+
+// has reports whether every key of keys has a record on topic.
+func (tl *tail) has(topic string, keys []string) bool {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	for _, k := range keys {
+		if len(tl.mu.byKey[topic][k]) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// wait waits until every key of keys has a record on topic.
+func (tl *tail) wait(t *testing.T, timeout time.Duration, topic string, keys []string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	kafkatest.WaitFor(t, timeout+time.Second, func() bool {
+		if tl.has(topic, keys) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			var missing []string
+			tl.mu.Lock()
+			for _, k := range keys {
+				if len(tl.mu.byKey[topic][k]) == 0 && len(missing) < 10 {
+					missing = append(missing, k)
+				}
+			}
+			tl.mu.Unlock()
+			t.Fatalf("%s: no record within %v for %v (and maybe more)", topic, timeout, missing)
+		}
+		return false
+	})
+}
+
+// drain waits until the tail has read every topic to its current end: after the
+// writers stopped, it then holds everything they wrote.
+func (tl *tail) drain(t *testing.T) {
+	t.Helper()
+	ends, err := tl.adm.ListEndOffsets(t.Context(), tl.topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		t.Fatalf("list end offsets: %v", err)
+	}
+	kafkatest.WaitFor(t, 30*time.Second, func() bool {
+		tl.mu.Lock()
+		defer tl.mu.Unlock()
+		if tl.mu.err != nil {
+			t.Fatalf("tail: %v", tl.mu.err)
+		}
+		reached := true
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Offset > 0 && tl.mu.next[o.Topic][o.Partition] < o.Offset {
+				reached = false
+			}
+		})
+		return reached
+	})
+}
+
+// records returns the records of key on topic.
+func (tl *tail) records(topic, key string) []*kgo.Record {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.mu.byKey[topic][key]
+}
+
+// keys returns the number of keys and records on topic.
+func (tl *tail) count(topic string) (keys, records int) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	for _, rs := range tl.mu.byKey[topic] {
+		keys++
+		records += len(rs)
+	}
+	return keys, records
+}
+
+// finals decodes the final decisions of id.
+func (tl *tail) finals(t *testing.T, id string) []visa.FinalDecision {
+	t.Helper()
+	var out []visa.FinalDecision
+	for _, r := range tl.records(visa.Final.Name, id) {
+		var d visa.FinalDecision
+		if err := json.Unmarshal(r.Value, &d); err != nil {
+			t.Fatalf("final decision of %s: %v", id, err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// kgoHeader is a record header.
+type kgoHeader = kgo.RecordHeader
+
+// waitUntil waits up to a minute for cond.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	kafkatest.WaitFor(t, time.Minute, cond)
+}

@@ -1,0 +1,92 @@
+// Package visa is sluice's flagship example: a multi-level visa scrutiny
+// pipeline in which each level is an agent that decides where an application
+// goes next from data.
+//
+// # Pipeline
+//
+// Applications (JSON keyed by application_id) enter on visa-applications-in.
+// Level A checks the passport and completeness, levels B (funds against stay
+// length), C (invitation letter), D (prior refusals and final risk) and E
+// (medical certificate) each read their scrutiny queue, scrutiny-queue-B to
+// scrutiny-queue-E. Every application ends with exactly one [FinalDecision] on
+// final-decisions-out: approved, rejected or needs_review, with its reasons and
+// its path, the [Step] of every level that handled it, in order, with the time
+// and the level's [Finding]. With the [DefaultRoutes]:
+//
+//	tourist:  A -> final-decisions-out
+//	business: A -> B -> C -> D -> final-decisions-out
+//	student:  A -> B -> D -> final-decisions-out
+//
+// A level may end a path early only with a reason: a rejection or a
+// needs_review. A visa type without a route ends at A as needs_review, saying
+// so. A record that is not an application at all (broken JSON) goes to level A's
+// dead-letter topic, level-a-dlq. Nothing is dropped: every record ends in
+// final-decisions-out or in a dead-letter topic.
+//
+// # Routing slip
+//
+// Routes are data. The routing table, [RoutesTable], is the compacted topic
+// visa-routes: one [Route] per visa type, keyed by the type, listing the queues
+// after level A. Level A looks the route up (a goka lookup table, see
+// topology.Lookup) and writes it into the [Document] as its routing slip; each
+// level pops the next hop off the slip and routes with topology.EmitTo, and the
+// level that finds the slip empty approves. Changing a route, or adding one for
+// a new visa type, is writing one record ([WriteRoutes], or 'visa routes --set
+// work=B,E,D'); level A applies it to the applications it reads after its view
+// of the table has caught up, a moment later. A route that names a queue
+// outside the catalog, or a slip that does, ends the path as needs_review.
+//
+// No agent owns the table: its topic is the table. An owning agent would add a
+// consumer group between the operator's write and level A's view, and a race at
+// start: level A could read applications before that agent had read the
+// routes. Written directly, routes that exist when level A starts are in its
+// view before it reads its first application, because goka recovers lookup
+// tables before it processes anything.
+//
+// # Routing universe
+//
+// topology checks every emit against the agent's declared Outputs (an emit
+// elsewhere is dead-lettered with topology.ErrUndeclaredOutput), and an agent's
+// outputs are fixed when it starts. So that a new route needs no restart, every
+// level declares every other level's queue of the catalog, [Levels], as an
+// output: any level may route to any other. A graph that does not run a level
+// still declares its queue, as a sink ([Graph]): applications routed there wait
+// in Kafka until the level's agent runs, in this process or another.
+//
+// Adding level E and a work visa type (A -> B -> E -> D) to a running pipeline is
+// therefore data plus one agent: write the work route, and start level E
+// (Graph(d, "E") in a run of its own, or 'visa run --agents level-e'); levels A
+// to D keep running, unchanged. TestAddLevelE does exactly that. Adding a level
+// beyond the catalog, F, is a code change: F joins [Levels], and the other
+// levels pick up its queue as an output when they next restart (a rolling
+// restart; no topic, partition or state changes).
+//
+// # Memory
+//
+// Each level has its own consumer group (level-a, level-b, ...) and a table, a
+// Pebble store backed by a compacted changelog (level-b-table, ...), holding its
+// [Memory] of each application: what it saw, what it decided, how many times it
+// has seen it. A level restarted elsewhere rebuilds its table from the
+// changelog and goes on with that context. An application seen again (sent
+// twice, or delivered again after a crash: delivery is at least once) is
+// recognised: its step says times_seen 2 and notes the earlier decision.
+//
+// # Deciders
+//
+// What a level concludes comes from a [Decider]: [Rules] is the deterministic,
+// rule-based one, used by default. [ByLevel] gives levels different deciders.
+// A Decider's error fails the record, which is retried and then dead-lettered;
+// a finding the level cannot act on (an unknown decision, an ending without a
+// reason) ends the path as needs_review.
+//
+// # Usage
+//
+//	g, err := visa.Graph(visa.Rules{})             // every level; or Graph(d, "A", "B")
+//	...
+//	err = topology.Run(ctx, g, topology.Brokers(addrs...))
+//
+// with the routes written once ([WriteRoutes]) and applications sent by any
+// Kafka client, or by the [Generator] through [Produce]. The command in the
+// parent directory runs all of it in one process and prints a [Summary] of a
+// [Tally].
+package visa

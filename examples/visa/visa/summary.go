@@ -1,0 +1,187 @@
+package visa
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Summary is the outcome of a run, from a [Tally].
+type Summary struct {
+	Sent, Decided, DeadLettered, Duplicates, Missing int
+	// MissingIDs are the first few applications without an outcome, sorted.
+	MissingIDs []string
+	// Elapsed runs from the first record sent to the last final decision.
+	Elapsed time.Duration
+	// ByType counts final decisions per visa type and decision; malformed records
+	// count under the type "(malformed)" and the decision "dead-lettered".
+	ByType map[string]map[string]int
+	// Levels holds the latency of each level, from the previous step (or the
+	// submission, for level A) to its own: queueing and handling.
+	Levels map[string]Latency
+	// EndToEnd is the latency from submission to final decision.
+	EndToEnd Latency
+	// DeadLetters counts dead letters per topic.
+	DeadLetters map[string]int
+}
+
+// maxMissingIDs bounds [Summary.MissingIDs].
+const maxMissingIDs = 10
+
+// Latency summarises durations.
+type Latency struct {
+	N             int
+	P50, P99, Max time.Duration
+}
+
+// latency returns the summary of ds, which it sorts.
+func latency(ds []time.Duration) Latency {
+	if len(ds) == 0 {
+		return Latency{}
+	}
+	slices.Sort(ds)
+	rank := func(p float64) time.Duration { // nearest rank
+		i := int(p*float64(len(ds))+0.999999) - 1
+		return ds[min(max(i, 0), len(ds)-1)]
+	}
+	return Latency{N: len(ds), P50: rank(0.50), P99: rank(0.99), Max: ds[len(ds)-1]}
+}
+
+// Summary returns the run's summary so far.
+func (t *Tally) Summary() Summary {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := Summary{
+		Sent: len(t.mu.sent), Decided: len(t.mu.decided), DeadLettered: len(t.mu.dead),
+		Duplicates: t.mu.dups, Missing: len(t.mu.sent) - t.accountedLocked(),
+		ByType: map[string]map[string]int{}, Levels: map[string]Latency{}, DeadLetters: map[string]int{},
+	}
+	if !t.mu.lastFinal.IsZero() {
+		s.Elapsed = t.mu.lastFinal.Sub(t.mu.start)
+	}
+	count := func(typ, decision string) {
+		if s.ByType[typ] == nil {
+			s.ByType[typ] = map[string]int{}
+		}
+		s.ByType[typ][decision]++
+	}
+	perLevel := map[string][]time.Duration{}
+	var e2e []time.Duration
+	for _, d := range t.mu.decided {
+		count(d.VisaType, d.Decision)
+		prev := d.SubmittedAt
+		for _, st := range d.Path {
+			perLevel[st.Level] = append(perLevel[st.Level], st.Time.Sub(prev))
+			prev = st.Time
+		}
+		e2e = append(e2e, d.DecidedAt.Sub(d.SubmittedAt))
+	}
+	for id, topic := range t.mu.dead {
+		s.DeadLetters[topic]++
+		if _, ok := t.mu.decided[id]; ok {
+			continue
+		}
+		typ := t.mu.sent[id]
+		if typ == "" {
+			typ = "(malformed)"
+		}
+		count(typ, "dead-lettered")
+	}
+	for id := range t.mu.sent {
+		_, decided := t.mu.decided[id]
+		_, dead := t.mu.dead[id]
+		if !decided && !dead {
+			s.MissingIDs = append(s.MissingIDs, id)
+		}
+	}
+	slices.Sort(s.MissingIDs)
+	s.MissingIDs = s.MissingIDs[:min(len(s.MissingIDs), maxMissingIDs)]
+	for l, ds := range perLevel {
+		s.Levels[l] = latency(ds)
+	}
+	s.EndToEnd = latency(e2e)
+	return s
+}
+
+// WriteTo writes s as tables for people.
+func (s Summary) WriteTo(w io.Writer) (int64, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "summary: %d applications sent, %d decided, %d dead-lettered, %d missing, %d duplicates; last decision %.1fs after the first was sent\n",
+		s.Sent, s.Decided, s.DeadLettered, s.Missing, s.Duplicates, s.Elapsed.Seconds())
+
+	decisions := map[string]bool{}
+	for _, m := range s.ByType {
+		for d := range m {
+			decisions[d] = true
+		}
+	}
+	cols := decisionOrder(decisions)
+	// Names are padded to one width, so that the right-aligning tabwriter leaves
+	// them aligned left.
+	width := len("end to end")
+	for typ := range s.ByType {
+		width = max(width, len(typ))
+	}
+	left := func(name string) string { return fmt.Sprintf("%-*s", width, name) }
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%s\t%s\ttotal\t\n", left("visa type"), strings.Join(cols, "\t"))
+	totals := map[string]int{}
+	for _, typ := range slices.Sorted(maps.Keys(s.ByType)) {
+		row, n := []string{left(typ)}, 0
+		for _, d := range cols {
+			row = append(row, itoa(s.ByType[typ][d]))
+			n += s.ByType[typ][d]
+			totals[d] += s.ByType[typ][d]
+		}
+		fmt.Fprintf(tw, "%s\t%d\t\n", strings.Join(row, "\t"), n)
+	}
+	row, n := []string{left("total")}, 0
+	for _, d := range cols {
+		row = append(row, itoa(totals[d]))
+		n += totals[d]
+	}
+	fmt.Fprintf(tw, "%s\t%d\t\n", strings.Join(row, "\t"), n)
+	tw.Flush()
+
+	b.WriteString("latency (ms; a level's includes its queue wait)\n")
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%s\tn\tp50\tp99\tmax\t\n", left(""))
+	lat := func(name string, l Latency) {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t\n", left(name), l.N, ms(l.P50), ms(l.P99), ms(l.Max))
+	}
+	for _, l := range slices.Sorted(maps.Keys(s.Levels)) {
+		lat("level "+l, s.Levels[l])
+	}
+	lat("end to end", s.EndToEnd)
+	tw.Flush()
+
+	var dl []string
+	for _, topic := range slices.Sorted(maps.Keys(s.DeadLetters)) {
+		dl = append(dl, fmt.Sprintf("%s %d", topic, s.DeadLetters[topic]))
+	}
+	fmt.Fprintf(&b, "dead letters: %d", s.DeadLettered)
+	if len(dl) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(dl, ", "))
+	}
+	b.WriteString("\n")
+	if len(s.MissingIDs) > 0 {
+		fmt.Fprintf(&b, "missing: %s", strings.Join(s.MissingIDs, ", "))
+		if s.Missing > len(s.MissingIDs) {
+			fmt.Fprintf(&b, " and %d more", s.Missing-len(s.MissingIDs))
+		}
+		b.WriteString("\n")
+	}
+	n2, err := io.WriteString(w, b.String())
+	return int64(n2), err
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
