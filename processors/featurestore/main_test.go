@@ -1,0 +1,15 @@
+package featurestore_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if a test leaves a goroutine running: harnesses,
+// agents, views and servers must stop when their test ends. The one
+// exception is go-metrics' meter ticker, a process-wide singleton that sarama
+// starts with its first client and nothing stops.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"))
+}
