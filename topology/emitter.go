@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluicehq/sluice/internal/gokax"
 )
@@ -23,7 +24,6 @@ type Emitter[T any] struct {
 	stream Stream[T]
 	p      *gokax.Producer
 
-	wg sync.WaitGroup // sends in flight
 	// closing guards closed: sends hold it shared while they hand a record to the
 	// producer, Close exclusively, because goka's producer panics on a send after
 	// Close. Callbacks never take it.
@@ -31,8 +31,13 @@ type Emitter[T any] struct {
 	closed  bool
 	mu      struct {
 		sync.Mutex
-		failed int
-		errs   []error // the first few failures since the last Flush
+		// pending counts the sends not yet acknowledged or failed; idle is closed
+		// when it drops to 0, and nil while it is 0. (A sync.WaitGroup cannot be
+		// waited on while sends add to it from 0, as a concurrent Flush would.)
+		pending int
+		idle    chan struct{}
+		failed  int
+		errs    []error // the first few failures since the last Flush
 	}
 }
 
@@ -42,7 +47,7 @@ const maxReportedErrors = 10
 
 // NewEmitter connects an emitter for s to the cluster named by [Brokers]
 // (required); the other options that apply are [KafkaConfig]. Its producer uses
-// acks=all and the idempotent producer, as agents do.
+// acks=all with one request in flight, as agents do.
 func NewEmitter[T any](s Stream[T], opts ...Option) (*Emitter[T], error) {
 	c := newRunConfig(opts)
 	if s.Name == "" {
@@ -65,17 +70,47 @@ func NewEmitter[T any](s Stream[T], opts ...Option) (*Emitter[T], error) {
 // producer gave up (the error says why), or ctx is done. After ctx is done the
 // write may still succeed; its outcome is then reported by the next Flush.
 func (e *Emitter[T]) Emit(ctx context.Context, key string, v T) error {
-	done := make(chan error, 1)
-	if err := e.send(key, v, func(err error) { done <- err }); err != nil {
+	w := &waiter{outcome: make(chan error, 1)}
+	if err := e.send(key, v, w.deliver); err != nil {
 		return err
 	}
 	select {
-	case err := <-done:
+	case err := <-w.outcome:
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		if w.abandon() {
+			return ctx.Err()
+		}
+		return <-w.outcome // delivered meanwhile: report it here, not in Flush
 	}
 }
+
+// waiter hands the outcome of one write to the Emit waiting for it, unless that
+// Emit has stopped waiting: then the outcome goes to the next Flush.
+type waiter struct {
+	state   atomic.Int32 // waiting, then delivered or abandoned
+	outcome chan error
+}
+
+const (
+	waiting int32 = iota
+	delivered
+	abandoned
+)
+
+// deliver passes err to the Emit and reports true, or reports false if the Emit
+// stopped waiting.
+func (w *waiter) deliver(err error) bool {
+	if !w.state.CompareAndSwap(waiting, delivered) {
+		return false
+	}
+	w.outcome <- err
+	return true
+}
+
+// abandon stops waiting and reports true, or reports false if the outcome was
+// delivered first.
+func (w *waiter) abandon() bool { return w.state.CompareAndSwap(waiting, abandoned) }
 
 // Send writes v under key without waiting. An encoding error is returned at once;
 // a failed write is reported by the next [Emitter.Flush] or [Emitter.Close].
@@ -83,7 +118,9 @@ func (e *Emitter[T]) Send(key string, v T) error {
 	return e.send(key, v, nil)
 }
 
-func (e *Emitter[T]) send(key string, v T, done func(error)) error {
+// send hands the record to the producer. done, if not nil, is offered the
+// outcome; a failure it does not take is reported by the next Flush.
+func (e *Emitter[T]) send(key string, v T, done func(error) bool) error {
 	b, err := e.stream.Codec.Encode(v)
 	if err != nil {
 		return fmt.Errorf("emitter for %q: encode: %w", e.stream.Name, err)
@@ -93,28 +130,43 @@ func (e *Emitter[T]) send(key string, v T, done func(error)) error {
 	if e.closed {
 		return ErrEmitterClosed
 	}
-	e.wg.Add(1)
+	e.begin()
 	e.p.Send(e.stream.Name, key, b, nil, func(err error) {
 		if err != nil {
 			err = fmt.Errorf("emitter for %q: key %q: %w", e.stream.Name, key, err)
-			if done == nil {
-				e.record(err)
-			}
 		}
-		if done != nil {
-			done(err)
+		if done != nil && done(err) {
+			err = nil // reported by Emit
 		}
-		e.wg.Done()
+		e.end(err)
 	})
 	return nil
 }
 
-func (e *Emitter[T]) record(err error) {
+// begin counts a send in flight.
+func (e *Emitter[T]) begin() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.mu.failed++
-	if len(e.mu.errs) < maxReportedErrors {
-		e.mu.errs = append(e.mu.errs, err)
+	if e.mu.pending == 0 {
+		e.mu.idle = make(chan struct{})
+	}
+	e.mu.pending++
+}
+
+// end counts a send done, recording err, if not nil, for the next Flush.
+func (e *Emitter[T]) end(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		e.mu.failed++
+		if len(e.mu.errs) < maxReportedErrors {
+			e.mu.errs = append(e.mu.errs, err)
+		}
+	}
+	e.mu.pending--
+	if e.mu.pending == 0 {
+		close(e.mu.idle)
+		e.mu.idle = nil
 	}
 }
 
@@ -123,12 +175,15 @@ func (e *Emitter[T]) record(err error) {
 // many writes failed, joined with the first few of them. It returns ctx.Err() if
 // ctx is done first.
 func (e *Emitter[T]) Flush(ctx context.Context) error {
-	idle := make(chan struct{})
-	go func() { e.wg.Wait(); close(idle) }()
-	select {
-	case <-idle:
-	case <-ctx.Done():
-		return ctx.Err()
+	e.mu.Lock()
+	idle := e.mu.idle
+	e.mu.Unlock()
+	if idle != nil {
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

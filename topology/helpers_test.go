@@ -199,11 +199,12 @@ func maxValues(t *testing.T, addrs []string, topic string) map[string]int64 {
 // Its client retries without limit, so a broker outage delays records rather
 // than failing them.
 type steadyProducer struct {
-	t     *testing.T
-	cl    *kgo.Client
-	stopc chan struct{}
-	done  chan struct{}
-	total atomic.Int64 // acknowledged
+	t      *testing.T
+	cl     *kgo.Client
+	stopc  chan struct{}
+	done   chan struct{}
+	bursts chan int
+	total  atomic.Int64 // acknowledged
 
 	mu     sync.Mutex
 	acked  map[string]int64
@@ -213,24 +214,22 @@ type steadyProducer struct {
 func produceSteadily(t *testing.T, addrs []string, topic string, keys int, every time.Duration) *steadyProducer {
 	t.Helper()
 	p := &steadyProducer{
-		t:     t,
-		cl:    kafkatest.Client(t, addrs, kgo.DefaultProduceTopic(topic)),
-		stopc: make(chan struct{}),
-		done:  make(chan struct{}),
-		acked: map[string]int64{},
+		t:      t,
+		cl:     kafkatest.Client(t, addrs, kgo.DefaultProduceTopic(topic)),
+		stopc:  make(chan struct{}),
+		done:   make(chan struct{}),
+		acked:  map[string]int64{},
+		bursts: make(chan int),
 	}
 	go func() {
 		defer close(p.done)
 		tick := time.NewTicker(every)
 		defer tick.Stop()
 		seq := make([]int64, keys)
-		for i := 0; ; i++ {
-			select {
-			case <-p.stopc:
-				return
-			case <-tick.C:
-			}
+		i := 0
+		produce := func() {
 			k := i % keys
+			i++
 			key := fmt.Sprintf("user-%d", k)
 			r := &kgo.Record{Key: []byte(key), Value: strconv.AppendInt(nil, seq[k], 10)}
 			seq[k]++
@@ -245,9 +244,24 @@ func produceSteadily(t *testing.T, addrs []string, topic string, keys int, every
 				p.total.Add(1)
 			})
 		}
+		for {
+			select {
+			case <-p.stopc:
+				return
+			case n := <-p.bursts:
+				for range n {
+					produce()
+				}
+			case <-tick.C:
+				produce()
+			}
+		}
 	}()
 	return p
 }
+
+// burst produces n records at once, on top of the steady stream.
+func (p *steadyProducer) burst(n int) { p.bursts <- n }
 
 // stop stops producing, waits until every record is acknowledged, and returns
 // the number of records per key. It fails t if any record failed.

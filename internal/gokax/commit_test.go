@@ -1,0 +1,59 @@
+package gokax
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/IBM/sarama"
+)
+
+// markLog is a consumer group session that records the offsets marked.
+type markLog struct {
+	sarama.ConsumerGroupSession
+	marks []string
+}
+
+func (m *markLog) MarkOffset(topic string, partition int32, offset int64, _ string) {
+	m.marks = append(m.marks, fmt.Sprintf("%s/%d@%d", topic, partition, offset))
+}
+
+// TestCommitSessionMarksInOrder pins that a mark passes only up to the first
+// record of its partition that is not done, whatever order goka marks in, and
+// that records never done (a failed write) hold every later mark back.
+func TestCommitSessionMarksInOrder(t *testing.T) {
+	log := new(markLog)
+	s := &commitSession{ConsumerGroupSession: log, parts: map[topicPartition]*inflight{}}
+	for _, o := range []int64{10, 11, 12, 20, 25} { // offsets may have gaps (compaction)
+		s.started("in", 0, o)
+	}
+	s.started("in", 1, 5)
+	s.started("other", 0, 7)
+
+	for _, step := range []struct {
+		mark int64 // goka marks a record by the offset after it
+		want []string
+	}{
+		{12 + 1, nil},                 // 10 and 11 still in flight
+		{11 + 1, nil},                 // 10 still in flight
+		{10 + 1, []string{"in/0@13"}}, // 10, 11, 12 done
+		{25 + 1, []string{"in/0@13"}}, // 20 still in flight
+		{20 + 1, []string{"in/0@13", "in/0@26"}},
+	} {
+		s.MarkOffset("in", 0, step.mark, "")
+		if !slices.Equal(log.marks, step.want) {
+			t.Fatalf("after goka marked in/0@%d: marks %v, want %v", step.mark, log.marks, step.want)
+		}
+	}
+
+	// A record never done holds back the partition's later ones, and only them.
+	s.started("in", 0, 30)
+	s.started("in", 0, 31)
+	s.MarkOffset("in", 0, 32, "")
+	s.MarkOffset("in", 1, 6, "")
+	s.MarkOffset("nope", 0, 1, "") // never started: ignored
+	want := []string{"in/0@13", "in/0@26", "in/1@6"}
+	if !slices.Equal(log.marks, want) {
+		t.Fatalf("marks %v, want %v: in/0@30 was never done", log.marks, want)
+	}
+}
