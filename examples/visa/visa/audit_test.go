@@ -74,6 +74,19 @@ func endOffsets(t *testing.T, adm *kadm.Client, topics []string) map[string]int6
 	return out
 }
 
+// productionCommitted reports whether every level's group has committed up to the
+// end offset of each partition of its input that has records.
+func productionCommitted(got, ends map[string]int64) bool {
+	for _, l := range visa.Levels {
+		for tp, end := range ends {
+			if end > 0 && strings.HasPrefix(tp, l.Input+"/") && got[l.Agent()+":"+tp] < end {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // committed returns the committed offsets of the consumer groups.
 func committed(t *testing.T, adm *kadm.Client, groups []string) map[string]int64 {
 	t.Helper()
@@ -212,6 +225,16 @@ func TestAuditOnBroker(t *testing.T) {
 			groups = append(groups, l.Agent())
 		}
 		endsBefore := endOffsets(t, adm, prodTopics)
+		// Production commits its offsets asynchronously (sarama, once a second):
+		// wait until each level has committed up to the end of its input, or a late
+		// production commit would look like a change made by the replay.
+		deadline := time.Now().Add(30 * time.Second)
+		for !productionCommitted(committed(t, adm, groups), endsBefore) {
+			if time.Now().After(deadline) {
+				t.Fatalf("production did not commit to the end of its inputs within 30 s: %v", committed(t, adm, groups))
+			}
+			time.Sleep(100 * time.Millisecond) // polling the broker's offsets, not waiting for a result
+		}
 		offsetsBefore := committed(t, adm, groups)
 		if len(offsetsBefore) == 0 {
 			t.Fatal("production groups have no committed offsets")
