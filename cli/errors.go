@@ -35,6 +35,16 @@ func flagError(c *cobra.Command, err error) error {
 // error (see [explain]).
 type failure struct{ err error }
 
+// Failure marks err, returned by a command added to [Command]'s root, as a
+// failure while running (exit status 1, [ExitFailure]) rather than a mistake in
+// the command line (status 2). It returns nil for a nil err.
+func Failure(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &failure{err: err}
+}
+
 func (e *failure) Error() string { return e.err.Error() }
 func (e *failure) Unwrap() error { return e.err }
 

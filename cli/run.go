@@ -56,9 +56,8 @@ flight, closes the tables and the embedded broker, and exits 0.`,
 			}),
 		}
 		if embedded {
-			opts = append(opts,
-				topology.Listen(string(bf.listen)),
-				topology.OnBroker(func(addrs []string) { logBroker(log, addrs) }))
+			// Run logs the embedded broker's address (addr=HOST:PORT) itself.
+			opts = append(opts, topology.Listen(string(bf.listen)))
 		} else {
 			opts = append(opts, topology.Brokers(bf.brokers...))
 		}

@@ -49,7 +49,8 @@ func Run(ctx context.Context, g *Graph, opts ...Option) (err error) {
 		}
 		defer func() { err = errors.Join(err, b.Close()) }()
 		brokers = b.Addrs()
-		c.logger.Info("embedded broker listening", "addr", brokers[0], "data_dir", filepath.Join(c.dataDir, "broker"))
+		c.logger.Info("embedded broker listening: any Kafka client can connect to it, kcat for one",
+			"addr", brokers[0], "kcat", "kcat -b "+brokers[0]+" -L", "data_dir", filepath.Join(c.dataDir, "broker"))
 	}
 	if err := provisionUntil(ctx, r, brokers, c); err != nil {
 		if ctx.Err() != nil {

@@ -32,7 +32,7 @@ type allConfig struct {
 
 // allCommand returns the all command: broker, levels and generator in one
 // process, with progress and a summary.
-func allCommand(failed *error) *cobra.Command {
+func allCommand() *cobra.Command {
 	var (
 		c   allConfig
 		set []string
@@ -60,7 +60,7 @@ a second run goes on where the first stopped.`,
 	fs.StringArrayVar(&set, "route", nil, "a route to write besides the defaults, as `TYPE=LEVEL,...` (such as work=B,E,D)")
 	fs.DurationVar(&c.wait, "wait", 2*time.Minute, "how long to wait for outcomes after the last application was sent")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "least severe log messages written to stderr (debug, info, warn, error)")
-	cmd.RunE = failing(failed, func() (err error) {
+	cmd.RunE = failing(func() (err error) {
 		if c.g, err = c.gen.generator(); err != nil {
 			return err
 		}

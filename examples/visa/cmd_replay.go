@@ -15,7 +15,7 @@ import (
 // replayCommand returns the replay command, which re-runs a time window of
 // applications through the current levels in shadow topics and prints how
 // their decisions differ from production's.
-func replayCommand(failed *error) *cobra.Command {
+func replayCommand() *cobra.Command {
 	var (
 		brokers  []string
 		from, to string
@@ -53,7 +53,7 @@ A second replay under the same suffix goes on where the first stopped.`,
 	df.add(fs)
 
 	var cfg visa.ReplayConfig
-	c.RunE = failing(failed, func() (err error) {
+	c.RunE = failing(func() (err error) {
 		if err := df.applyEnv(fs); err != nil {
 			return err
 		}

@@ -6,12 +6,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/examples/visa/visa"
 )
 
 // traceCommand returns the trace command, which prints an application's journey
 // as the pipeline's topics hold it.
-func traceCommand(failed *error) *cobra.Command {
+func traceCommand() *cobra.Command {
 	var (
 		brokers []string
 		shadow  string
@@ -42,7 +43,7 @@ instead of production.`,
 	fs.StringVar(&shadow, "shadow", "", "trace the shadow run with this `suffix` (see 'replay') instead of production")
 	c.RunE = func(c *cobra.Command, args []string) error {
 		id := args[0]
-		*failed = func() error {
+		return cli.Failure(func() error {
 			events, err := visa.Trace(c.Context(), brokers, visa.Names{Suffix: shadow}, id)
 			if err != nil {
 				return fmt.Errorf("trace %s: %w", id, err)
@@ -54,8 +55,7 @@ instead of production.`,
 				return errors.New("application not found")
 			}
 			return nil
-		}()
-		return nil
+		}())
 	}
 	return c
 }

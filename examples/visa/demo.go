@@ -12,7 +12,7 @@ import (
 
 // demoCommand returns the demo command: the generator alone, for a running
 // pipeline.
-func demoCommand(failed *error) *cobra.Command {
+func demoCommand() *cobra.Command {
 	var (
 		gen     genFlags
 		brokers []string
@@ -30,7 +30,7 @@ acknowledged every record.`,
 	fs := c.Flags()
 	gen.add(fs)
 	fs.StringSliceVar(&brokers, "brokers", []string{"127.0.0.1:9092"}, "seed brokers, as `host:port,...`")
-	c.RunE = failing(failed, func() (err error) {
+	c.RunE = failing(func() (err error) {
 		g, err = gen.generator()
 		return err
 	}, func(c *cobra.Command) error {
@@ -45,7 +45,7 @@ acknowledged every record.`,
 
 // routesCommand returns the routes command, which writes routes to the routing
 // table.
-func routesCommand(g *topology.Graph, failed *error) *cobra.Command {
+func routesCommand(g *topology.Graph) *cobra.Command {
 	var (
 		brokers []string
 		set     []string
@@ -64,7 +64,7 @@ applications it reads after the record.`,
 	fs := c.Flags()
 	fs.StringSliceVar(&brokers, "brokers", []string{"127.0.0.1:9092"}, "seed brokers, as `host:port,...`")
 	fs.StringArrayVar(&set, "set", nil, "a route to write, as `TYPE=LEVEL,...` (levels after A, such as work=B,E,D; tourist= for A alone)")
-	c.RunE = failing(failed, func() error {
+	c.RunE = failing(func() error {
 		routes = visa.DefaultRoutes
 		if len(set) > 0 {
 			routes = nil

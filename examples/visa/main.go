@@ -51,50 +51,43 @@ func main() {
 	os.Exit(code)
 }
 
-// execute runs the command line args and returns the exit status: that of
-// cli.Execute, or cli.ExitFailure when one of this program's own commands failed
-// while running. With no arguments it runs the all command.
+// execute runs the command line args and returns the exit status of
+// cli.Execute. With no arguments it runs the all command.
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		args = []string{"all"}
 	}
-	root, failed, err := command()
+	root, err := command()
 	if err != nil {
 		fmt.Fprintf(stderr, "visa: %v\n", err)
 		return cli.ExitUsage
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	code := cli.Execute(ctx, root, args)
-	if code == cli.ExitOK && *failed != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", root.Name(), *failed)
-		return cli.ExitFailure
-	}
-	return code
+	return cli.Execute(ctx, root, args)
 }
 
 // command returns the root command: the sluice command line of the whole visa
 // graph plus all, demo, routes, trace and replay, with run's --decider flags
-// (see cmd_llm.go). An error of those while running is stored in
-// *failed rather than returned: package cli reports the errors of commands it
-// did not make as usage errors (exit status 2), and a failure is not one.
-func command() (root *cobra.Command, failed *error, err error) {
+// (see cmd_llm.go). Their errors while running are wrapped in cli.Failure
+// (exit status 1); package cli treats other errors as usage errors (status 2).
+func command() (root *cobra.Command, err error) {
 	slot := new(deciderSlot) // the rules, unless run's --decider says otherwise
 	g, err := visa.Graph(slot)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	failed = new(error)
 	root = cli.Command(g)
-	root.AddCommand(allCommand(failed), demoCommand(failed), routesCommand(g, failed))
-	root.AddCommand(traceCommand(failed), replayCommand(failed))
+	root.AddCommand(allCommand(), demoCommand(), routesCommand(g))
+	root.AddCommand(traceCommand(), replayCommand())
 	wireDecider(root, slot)
-	return root, failed, nil
+	return root, nil
 }
 
-// failing returns a cobra RunE that runs run and stores its error in *failed.
-// Flag mistakes are found before run is called and returned as usage errors.
-func failing(failed *error, check func() error, run func(c *cobra.Command) error) func(*cobra.Command, []string) error {
+// failing returns a cobra RunE that runs run and returns its error as a
+// cli.Failure. Flag mistakes are found before run is called and returned as usage
+// errors.
+func failing(check func() error, run func(c *cobra.Command) error) func(*cobra.Command, []string) error {
 	return func(c *cobra.Command, args []string) error {
 		if len(args) > 0 {
 			return fmt.Errorf("unexpected argument %q: '%s' takes flags only", args[0], c.CommandPath())
@@ -104,7 +97,6 @@ func failing(failed *error, check func() error, run func(c *cobra.Command) error
 				return err
 			}
 		}
-		*failed = run(c)
-		return nil
+		return cli.Failure(run(c))
 	}
 }

@@ -1,6 +1,7 @@
 package gokax
 
 import (
+	"errors"
 	"io"
 	"sync"
 
@@ -9,8 +10,8 @@ import (
 )
 
 // consumers tracks the sarama consumers and topic managers goka builds for a
-// processor, so that they can be closed when it stops. goka's View (which a
-// processor creates for each lookup table) never closes either: without this,
+// processor or a view, so that they can be closed when it stops. goka's View
+// (also the one a processor creates for each lookup table) never closes either: without this,
 // every run of a processor with lookups leaked two sarama clients with their
 // broker connections and goroutines, and each restart by the supervisor leaked
 // two more.
@@ -37,14 +38,19 @@ func (c *consumers) track(sc sarama.Consumer, err error) (sarama.Consumer, error
 	return sc, err
 }
 
-// closeAll closes everything tracked. What goka closed itself answers
-// sarama.ErrClosedClient, which is ignored.
-func (c *consumers) closeAll() {
+// closeAll closes everything tracked, once, and returns the errors of those that
+// failed. What goka closed itself answers sarama.ErrClosedClient, which is not
+// an error here.
+func (c *consumers) closeAll() error {
 	c.mu.Lock()
 	list := c.list
 	c.list = nil
 	c.mu.Unlock()
+	var errs []error
 	for _, sc := range list {
-		_ = sc.Close() // nil, or ErrClosedClient for one goka closed
+		if err := sc.Close(); err != nil && !errors.Is(err, sarama.ErrClosedClient) {
+			errs = append(errs, err)
+		}
 	}
+	return errors.Join(errs...)
 }

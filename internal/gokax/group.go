@@ -185,11 +185,10 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 // shutdown caused by ctx.
 func (p *Processor) Run(ctx context.Context) error {
 	err := p.p.Run(ctx)
-	p.consumers.closeAll()
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		return nil
+		err = nil
 	}
-	return err
+	return errors.Join(err, p.consumers.closeAll())
 }
 
 // WaitForReady waits until the processor has recovered its tables and consumes its

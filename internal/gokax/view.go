@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
@@ -22,10 +21,8 @@ import (
 // closes either: every view leaked a client and its goroutines. View keeps what
 // its builders opened and closes it when [View.Run] returns.
 type View struct {
-	v *goka.View
-
-	mu      sync.Mutex
-	closers []interface{ Close() error } // consumers and topic managers goka opened
+	v       *goka.View
+	clients consumers // the consumers and topic managers goka opened
 }
 
 // NewView builds the goka view of table with o's brokers, sarama configuration
@@ -51,18 +48,10 @@ func NewView(table string, o Options) (*View, error) {
 		goka.WithViewConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
 			c := clone(cfg)
 			c.ClientID = clientID
-			cons, err := sarama.NewConsumer(brokers, c)
-			if err == nil {
-				v.keep(cons)
-			}
-			return cons, err
+			return v.clients.track(sarama.NewConsumer(brokers, c))
 		}),
 		goka.WithViewTopicManagerBuilder(func(brokers []string) (goka.TopicManager, error) {
-			tm, err := TopicManagerBuilder(cfg)(brokers)
-			if err == nil {
-				v.keep(tm)
-			}
-			return tm, err
+			return v.clients.trackManager(TopicManagerBuilder(cfg)(brokers))
 		}),
 	}
 	if o.Tester != nil {
@@ -70,32 +59,10 @@ func NewView(table string, o Options) (*View, error) {
 	}
 	gv, err := goka.NewView(o.Brokers, goka.Table(table), new(codec.Bytes), opts...)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("view of %q: %w", table, err), v.close())
+		return nil, errors.Join(fmt.Errorf("view of %q: %w", table, err), v.clients.closeAll())
 	}
 	v.v = gv
 	return v, nil
-}
-
-func (v *View) keep(c interface{ Close() error }) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.closers = append(v.closers, c)
-}
-
-// close closes what goka's builders opened, once. goka closes the topic manager
-// it uses to list partitions itself; closing it twice is harmless.
-func (v *View) close() error {
-	v.mu.Lock()
-	cs := v.closers
-	v.closers = nil
-	v.mu.Unlock()
-	var errs []error
-	for _, c := range cs {
-		if err := c.Close(); err != nil && !errors.Is(err, sarama.ErrClosedClient) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // Run recovers the table from its changelog and follows it until ctx is done.
@@ -106,7 +73,7 @@ func (v *View) Run(ctx context.Context) error {
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		err = nil
 	}
-	return errors.Join(err, v.close())
+	return errors.Join(err, v.clients.closeAll())
 }
 
 // Get returns the value of key, nil if the table has none. It fails while the

@@ -16,13 +16,16 @@ func Goka(l *slog.Logger) goka.Logger { return gokaLogger{l} }
 
 type gokaLogger struct{ l *slog.Logger }
 
-func (g gokaLogger) log(msg string) {
-	if !g.l.Enabled(context.Background(), slog.LevelDebug) {
-		return
+// log formats with format only if debug logging is on: goka logs a line per
+// partition on every rebalance, which a discarding logger should not format.
+func (g gokaLogger) log(format func() string) {
+	if g.l.Enabled(context.Background(), slog.LevelDebug) {
+		g.l.Debug(strings.TrimSpace(format()), "source", "goka")
 	}
-	g.l.Debug(strings.TrimSpace(msg), "source", "goka")
 }
 
-func (g gokaLogger) Print(v ...any)                 { g.log(fmt.Sprint(v...)) }
-func (g gokaLogger) Println(v ...any)               { g.log(fmt.Sprintln(v...)) }
-func (g gokaLogger) Printf(format string, v ...any) { g.log(fmt.Sprintf(format, v...)) }
+func (g gokaLogger) Print(v ...any)   { g.log(func() string { return fmt.Sprint(v...) }) }
+func (g gokaLogger) Println(v ...any) { g.log(func() string { return fmt.Sprintln(v...) }) }
+func (g gokaLogger) Printf(format string, v ...any) {
+	g.log(func() string { return fmt.Sprintf(format, v...) })
+}
