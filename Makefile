@@ -10,8 +10,9 @@ BENCHTIME ?= 1x
 FUZZTIME ?= 30s
 TIMEOUT  ?= 14m
 DATA_DIR ?= sluice-data
+CHAOS    ?=
 
-.PHONY: all help run test test-short cover lint bench fuzz tidy-check examples clean deps
+.PHONY: all help run test test-short cover lint bench chaos fuzz tidy-check examples clean deps
 
 all help:
 	@echo "sluice make targets:"
@@ -21,6 +22,8 @@ all help:
 	@echo "  cover       coverage profile and summary"
 	@echo "  lint        gofmt, go vet, the import-graph test"
 	@echo "  bench       benchmarks into bench-<date>.txt for benchstat (BENCH, COUNT, BENCHTIME)"
+	@echo "  chaos       long soak: 200k records through agent kills, broker bounces and rebalances;"
+	@echo "              prints the verifier's line (CHAOS=--exactly-once for that mode)"
 	@echo "  fuzz        each Fuzz target for FUZZTIME"
 	@echo "  tidy-check  go mod tidy leaves no diff"
 	@echo "  examples    build every example"
@@ -29,13 +32,19 @@ all help:
 run:
 	$(GO) run ./examples/visa all --data-dir $(DATA_DIR)/visa
 
-# deps installs the system packages tests use. CI starts on a fresh machine.
+# deps installs the system packages tests use: kcat (a librdkafka client, for the
+# interoperability test) and chromium (headless, for the live page's browser test).
+# CI starts on a fresh machine.
 deps:
-	@command -v kcat >/dev/null 2>&1 || { \
-		echo "installing kcat (librdkafka client, for the interoperability test)"; \
+	@missing=""; \
+	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq >/dev/null && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq kcat >/dev/null; }
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 test: deps
 	$(GO) test -race -timeout $(TIMEOUT) -run '$(TESTS)' $(PKG)
@@ -54,6 +63,9 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -count $(COUNT) -timeout 60m ./benchmarks/... | tee bench-$$(date +%Y%m%d-%H%M%S).txt
+
+chaos:
+	$(GO) run ./cmd/sluice-soak run --records 200000 --keys 100 --kills 5 --broker-bounces 2 --rebalances 4 --duration-cap 10m $(CHAOS)
 
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \

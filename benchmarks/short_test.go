@@ -40,6 +40,25 @@ func TestBenchmarksShort(t *testing.T) {
 			}
 		})
 	}
+	for _, model := range inferenceModels {
+		t.Run("Inference/model="+model, func(t *testing.T) {
+			res := runInference(t, addrs, "short-inf-"+model, model, 50, 500, 500, 200*time.Millisecond)
+			if res.took <= 0 || res.flagged != 0 || res.samples != 100 || res.p50 <= 0 || res.p50 > res.p99 || res.p99 > res.max {
+				t.Fatalf("%+v: want 500 requests scored in > 0 s, none flagged, 100 ordered latency samples", res)
+			}
+			t.Logf("%.0f requests/s, p50 %v, p99 %v", perSecond(res.requests, res.took), res.p50, res.p99)
+		})
+	}
+	for _, store := range windowStores {
+		t.Run("WindowAggregate/store="+store, func(t *testing.T) {
+			w := startWindow(t, addrs, store, "short-win-"+store)
+			w.process(t, 1000)
+			w.process(t, 1000)
+			if r, u := w.metrics.Records(), w.metrics.Updates(); r != 2000 || u != 6*r {
+				t.Fatalf("%d records aggregated, %d results: want 2000 and 6 per record", r, u)
+			}
+		})
+	}
 	t.Run("Ceiling", func(t *testing.T) {
 		if took := runCeiling(t, addrs, "short-ceiling", 2000); took <= 0 {
 			t.Fatalf("piping 2000 records took %v, want > 0", took)

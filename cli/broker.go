@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -11,7 +12,10 @@ import (
 
 // brokerCommand returns the broker command, which runs the embedded broker alone.
 func brokerCommand() *cobra.Command {
-	var bf brokerFlags
+	var (
+		bf      brokerFlags
+		cleaner time.Duration
+	)
 	c := &cobra.Command{
 		Use:   "broker",
 		Short: "Run the embedded Kafka-protocol broker until SIGINT or SIGTERM",
@@ -25,10 +29,16 @@ directory. On SIGINT or SIGTERM the broker writes its state, closes, and the
 command exits 0.`,
 	}
 	bf.add(c.Flags(), false /* withCluster */)
+	c.Flags().DurationVar(&cleaner, "cleaner-interval", broker.DefaultCleanerInterval,
+		"how often the log cleaner compacts compacted topics and applies retention (at least 1ms)")
 	return leaf(c, func(c *cobra.Command) error {
+		if cleaner < time.Millisecond {
+			return usagef("--cleaner-interval %v: want at least 1ms", cleaner)
+		}
 		log := newLogger(c.ErrOrStderr(), level(bf.logLevel))
 		dir := filepath.Join(bf.dataDir, "broker")
-		b, err := broker.Start(broker.DataDir(dir), broker.Listen(string(bf.listen)), broker.WithLogger(log))
+		b, err := broker.Start(broker.DataDir(dir), broker.Listen(string(bf.listen)),
+			broker.CleanerInterval(cleaner), broker.WithLogger(log))
 		if err != nil {
 			return fmt.Errorf("embedded broker: %w", err)
 		}

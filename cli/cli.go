@@ -33,14 +33,22 @@ const (
 // SIGTERM; a second one kills the process. With a nil g, only the commands that
 // need no topology exist (broker, version). Main does not return.
 func Main(g *topology.Graph) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := SignalContext()
+	code := Execute(ctx, Command(g), os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// SignalContext returns a context that the first SIGINT or SIGTERM cancels,
+// for a main that runs a command with [Execute]; a second signal kills the
+// process. Call stop when the command has returned.
+func SignalContext() (ctx context.Context, stop context.CancelFunc) {
+	ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
 		stop() // restore the default handling, so a second signal kills at once
 	}()
-	code := Execute(ctx, Command(g), os.Args[1:])
-	stop()
-	os.Exit(code)
+	return ctx, stop
 }
 
 // Execute runs cmd, a command from [Command], with ctx and args (not including
@@ -87,7 +95,7 @@ func Command(g *topology.Graph) *cobra.Command {
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(brokerCommand(), versionCommand())
 	if g != nil {
-		root.AddCommand(runCommand(g), describeCommand(g), graphCommand(g), topicsCommand(g))
+		root.AddCommand(runCommand(g), describeCommand(g), graphCommand(g), topicsCommand(g), lagCommand(g))
 	}
 	root.Long = long(g, envNames(root))
 	return root

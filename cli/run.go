@@ -14,6 +14,7 @@ func runCommand(g *topology.Graph) *cobra.Command {
 	var (
 		agents []string
 		bf     brokerFlags
+		obs    Observe
 	)
 	c := &cobra.Command{
 		Use:   "run",
@@ -28,12 +29,20 @@ produce to the topology's sources and read its sinks there with any Kafka
 client. Agent tables live in DIR/state/AGENT and are rebuilt from their
 changelogs if deleted.
 
+With --http (default ` + defaultHTTP + `), run serves a live page of the topology
+at http://ADDR/ (the graph with each agent's throughput, lag and dead letters,
+and a table lookup), the JSON it polls under /api/, and Prometheus metrics on
+/metrics; --http "" turns it off. If the default address is taken (another
+run on this machine), run serves on a free port instead and logs it; an
+address given with --http or SLUICE_HTTP that is taken stops run (status 1).
+
 On SIGINT or SIGTERM run stops taking records, finishes and commits those in
 flight, closes the tables and the embedded broker, and exits 0.`,
 	}
 	fs := c.Flags()
 	fs.StringSliceVar(&agents, "agents", nil, "agents to run, as `name,...` (default all; 'describe' lists them)")
 	bf.add(fs, true /* withCluster */)
+	obs.AddFlags(c)
 	return leaf(c, func(c *cobra.Command) error {
 		if err := g.Validate(); err != nil {
 			return invalidGraph(err)
@@ -65,8 +74,15 @@ flight, closes the tables and the embedded broker, and exits 0.`,
 		if len(run) == 0 {
 			run = agentNames(g)
 		}
+		more, stop, err := obs.Start(c.Context(), c, g, log)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, more...)
 		log.Info("starting", "topology", g.Name, "agents", run, "data_dir", bf.dataDir)
-		if err := topology.Run(c.Context(), g, opts...); err != nil {
+		err = topology.Run(c.Context(), g, opts...)
+		stop()
+		if err != nil {
 			return err
 		}
 		log.Info("stopped", "topology", g.Name)

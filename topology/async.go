@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/gokax"
 )
@@ -164,9 +165,10 @@ func submit[S any](rt *agentRuntime, in *asyncInput[S], m asyncMsg, value []byte
 		return
 	}
 	p := &pending{commit: m.DeferCommit()}
-	key, topic, partition, offset := m.Key(), m.Topic(), m.Partition(), m.Offset()
+	key, topic, partition, offset, ts := m.Key(), m.Topic(), m.Partition(), m.Offset(), m.Timestamp()
 	value = append([]byte(nil), value...)
 	headers := maps.Clone(m.Headers())
+	wctx, span, trace := rt.tracer.start(ctx, headers, topic, partition, offset, key)
 	mine := make(chan struct{})
 	q.mu.Lock()
 	prev := q.tails[key]
@@ -178,6 +180,7 @@ func submit[S any](rt *agentRuntime, in *asyncInput[S], m asyncMsg, value []byte
 	go func() {
 		defer ar.wg.Done()
 		done := func(err error) {
+			endSpan(span, err)
 			q.mu.Lock()
 			if q.tails[key] == mine {
 				delete(q.tails, key)
@@ -195,15 +198,17 @@ func submit[S any](rt *agentRuntime, in *asyncInput[S], m asyncMsg, value []byte
 				return
 			}
 		}
-		res, attempts, err := runWork(ctx, rt, in, key, value, partition, offset)
+		res, attempts, err := runWork(workContext(wctx, ts), rt, in, key, value, partition, offset)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			done(ctx.Err()) // stopping: leave the record uncommitted
 		case err != nil:
 			h := deadLetterHeaders(rt, headers, topic, partition, offset, err, attempts)
+			maps.Copy(h, trace)
 			ar.producer.Send(rt.dlq, key, value, h, func(perr error) {
 				if perr == nil {
 					rt.countDeadLetter(topic, partition, offset, key, err)
+					rt.metrics.counted(topic)
 				}
 				done(perr)
 			})
@@ -212,6 +217,7 @@ func submit[S any](rt *agentRuntime, in *asyncInput[S], m asyncMsg, value []byte
 			if h == nil {
 				h = map[string][]byte{}
 			}
+			maps.Copy(h, trace)
 			h[HeaderInput] = []byte(topic)
 			ar.producer.Send(ar.loop, key, res, h, done)
 		}
@@ -221,20 +227,43 @@ func submit[S any](rt *agentRuntime, in *asyncInput[S], m asyncMsg, value []byte
 // submitInline runs work in goka's partition goroutine and loops the result back.
 func submitInline[S any](rt *agentRuntime, in *asyncInput[S], m asyncMsg, value []byte) {
 	ctx := m.Context()
-	res, attempts, err := runWork(ctx, rt, in, m.Key(), value, m.Partition(), m.Offset())
+	wctx, span, trace := rt.tracer.start(ctx, m.Headers(), m.Topic(), m.Partition(), m.Offset(), m.Key())
+	res, attempts, err := runWork(workContext(wctx, m.Timestamp()), rt, in, m.Key(), value, m.Partition(), m.Offset())
+	defer func() { endSpan(span, err) }()
 	switch {
 	case err != nil && ctx.Err() != nil:
 		m.Abort(ctx.Err())
 	case err != nil:
-		deadLetter(rt, m, value, err, attempts)
+		deadLetterTraced(rt, m, value, err, attempts, trace)
+		rt.metrics.counted(m.Topic())
 	default:
 		h := maps.Clone(m.Headers())
 		if h == nil {
 			h = map[string][]byte{}
 		}
+		maps.Copy(h, trace)
 		h[HeaderInput] = []byte(m.Topic())
 		m.Loopback(m.Key(), res, h)
 	}
+}
+
+// workTimestampKey is the context key under which a [Work] call's ctx holds the
+// timestamp of its record.
+type workTimestampKey struct{}
+
+// workContext returns ctx carrying ts, the timestamp of the record the work is for.
+func workContext(ctx context.Context, ts time.Time) context.Context {
+	return context.WithValue(ctx, workTimestampKey{}, ts)
+}
+
+// WorkTimestamp returns the timestamp (event time) of the record that a [Work]
+// call is for, from the call's ctx: what [Context.Timestamp] returns to a
+// handler of the same record. The apply handler of [ConsumeAsync] sees the loop
+// record's timestamp instead, so work that needs the original one passes it on in
+// its result. ok is false for a ctx that is not a Work call's.
+func WorkTimestamp(ctx context.Context) (ts time.Time, ok bool) {
+	ts, ok = ctx.Value(workTimestampKey{}).(time.Time)
+	return ts, ok
 }
 
 // runWork calls the work, retrying as process retries a handler.

@@ -42,6 +42,8 @@ type Context[S any] struct {
 	stateBytes []byte
 	emits      []pendingEmit
 	err        error // the first emit error, reported even if the handler ignores it
+	// trace is the trace headers of every record the handling writes, nil if none.
+	trace map[string][]byte
 }
 
 type stateOp int
@@ -199,6 +201,9 @@ func (c *Context[S]) fail(err error) error {
 
 // commit applies the buffered state change and emits.
 func (c *Context[S]) commit() error {
+	if err := c.checkSizes(); err != nil {
+		return err
+	}
 	switch c.stateOp {
 	case stateSet:
 		if err := c.rec.SetValue(c.stateBytes, nil); err != nil {
@@ -210,9 +215,10 @@ func (c *Context[S]) commit() error {
 		}
 	}
 	for _, e := range c.emits {
-		if err := c.rec.Emit(e.topic, e.key, e.value, e.headers); err != nil {
+		if err := c.rec.Emit(e.topic, e.key, e.value, withTrace(e.headers, c.trace)); err != nil {
 			return err
 		}
+		c.agent.metrics.emitted(e.topic)
 	}
 	return nil
 }

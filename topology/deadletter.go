@@ -13,7 +13,7 @@ import (
 const (
 	// HeaderError is the error, as text.
 	HeaderError = "sluice-error"
-	// HeaderCause is one of "decode", "handler", "panic" or "route".
+	// HeaderCause is one of "decode", "handler", "panic", "route" or "size".
 	HeaderCause = "sluice-cause"
 	// HeaderTopic, HeaderPartition and HeaderOffset locate the source record.
 	HeaderTopic     = "sluice-source-topic"
@@ -25,6 +25,11 @@ const (
 	HeaderTime = "sluice-time"
 	// HeaderAttempts is how many times the handler was called.
 	HeaderAttempts = "sluice-attempts"
+	// HeaderValueDropped is set, to the value's size in bytes, on a dead
+	// letter whose value was left out because the record would not fit the
+	// dead-letter topic (an input near the size limit plus these headers).
+	// The source headers locate the original.
+	HeaderValueDropped = "sluice-value-dropped"
 )
 
 // Cause names why a record was dead-lettered, the value of [HeaderCause].
@@ -38,6 +43,8 @@ func Cause(err error) string {
 		return "panic"
 	case errors.Is(err, ErrUndeclaredOutput), errors.Is(err, ErrCodecMismatch):
 		return "route"
+	case errors.Is(err, ErrTooLarge):
+		return "size"
 	}
 	return "handler"
 }
@@ -63,7 +70,21 @@ func deadLetterHeaders(rt *agentRuntime, src map[string][]byte, topic string, pa
 // deadLetter sends the record to the agent's dead-letter topic. If even that
 // fails, the record is aborted: not committed, so it is read again after restart.
 func deadLetter(rt *agentRuntime, m msg, value []byte, cause error, attempts int) {
+	deadLetterTraced(rt, m, value, cause, attempts, nil)
+}
+
+// deadLetterTraced is deadLetter with the trace headers of the handling that gave
+// up (see [Tracing]) in place of the record's own.
+func deadLetterTraced(rt *agentRuntime, m msg, value []byte, cause error, attempts int, trace map[string][]byte) {
 	h := deadLetterHeaders(rt, m.Headers(), m.Topic(), m.Partition(), m.Offset(), cause, attempts)
+	for k, v := range trace {
+		h[k] = v
+	}
+	if rt.checkSize(rt.dlq, recordSize(m.Key(), value, h)) != nil {
+		// Writing it would fail for good and the record be read again forever.
+		h[HeaderValueDropped] = strconv.AppendInt(nil, int64(len(value)), 10)
+		value = nil
+	}
 	if err := m.Emit(rt.dlq, m.Key(), value, h); err != nil {
 		m.Abort(fmt.Errorf("agent %q: dead-letter %s/%d@%d: %w", rt.name, m.Topic(), m.Partition(), m.Offset(), err))
 		return
@@ -75,6 +96,7 @@ func deadLetter(rt *agentRuntime, m msg, value []byte, cause error, attempts int
 // line per bad record, which a flood would drown the log in.
 func (rt *agentRuntime) countDeadLetter(topic string, partition int32, offset int64, key string, cause error) {
 	n := rt.deadLettered.Add(1)
+	rt.metrics.agent.DeadLetter(Cause(cause))
 	if n == 1 || n%1000 == 0 {
 		rt.log.Warn("record dead-lettered", "topic", topic, "partition", partition,
 			"offset", offset, "key", key, "cause", Cause(cause), "error", cause, "dead_lettered", n)

@@ -68,10 +68,11 @@ func NewEmitter[T any](s Stream[T], opts ...Option) (*Emitter[T], error) {
 
 // Emit writes v under key and waits until the broker acknowledged it, the
 // producer gave up (the error says why), or ctx is done. After ctx is done the
-// write may still succeed; its outcome is then reported by the next Flush.
+// write may still succeed; its outcome is then reported by the next Flush. The
+// record carries the trace context of ctx, if any (see [Tracing]).
 func (e *Emitter[T]) Emit(ctx context.Context, key string, v T) error {
 	w := &waiter{outcome: make(chan error, 1)}
-	if err := e.send(key, v, w.deliver); err != nil {
+	if err := e.send(key, v, traceHeaders(ctx), w.deliver); err != nil {
 		return err
 	}
 	select {
@@ -115,12 +116,18 @@ func (w *waiter) abandon() bool { return w.state.CompareAndSwap(waiting, abandon
 // Send writes v under key without waiting. An encoding error is returned at once;
 // a failed write is reported by the next [Emitter.Flush] or [Emitter.Close].
 func (e *Emitter[T]) Send(key string, v T) error {
-	return e.send(key, v, nil)
+	return e.send(key, v, nil, nil)
 }
 
-// send hands the record to the producer. done, if not nil, is offered the
-// outcome; a failure it does not take is reported by the next Flush.
-func (e *Emitter[T]) send(key string, v T, done func(error) bool) error {
+// SendContext is [Emitter.Send] for a record that carries the trace context of
+// ctx, if any (see [Tracing]); ctx does not bound the write.
+func (e *Emitter[T]) SendContext(ctx context.Context, key string, v T) error {
+	return e.send(key, v, traceHeaders(ctx), nil)
+}
+
+// send hands the record with headers h to the producer. done, if not nil, is
+// offered the outcome; a failure it does not take is reported by the next Flush.
+func (e *Emitter[T]) send(key string, v T, h map[string][]byte, done func(error) bool) error {
 	b, err := e.stream.Codec.Encode(v)
 	if err != nil {
 		return fmt.Errorf("emitter for %q: encode: %w", e.stream.Name, err)
@@ -131,7 +138,7 @@ func (e *Emitter[T]) send(key string, v T, done func(error) bool) error {
 		return ErrEmitterClosed
 	}
 	e.begin()
-	e.p.Send(e.stream.Name, key, b, nil, func(err error) {
+	e.p.Send(e.stream.Name, key, b, h, func(err error) {
 		if err != nil {
 			err = fmt.Errorf("emitter for %q: key %q: %w", e.stream.Name, key, err)
 		}

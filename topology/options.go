@@ -6,7 +6,10 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sluicehq/sluice/internal/gokax"
+	"github.com/sluicehq/sluice/metrics"
 )
 
 // An Option configures [Run]. Later options override earlier ones.
@@ -30,6 +33,10 @@ type runConfig struct {
 	kafka        *sarama.Config
 	onAssign     func(agent string, partitions []int32)
 	onBroker     func(addrs []string)
+	storage      storageFunc
+	exactlyOnce  bool // see ExactlyOnce
+	metrics      *metrics.Registry
+	tracer       trace.Tracer
 }
 
 func newRunConfig(opts []Option) *runConfig {
@@ -128,15 +135,30 @@ func KafkaConfig(cfg *sarama.Config) Option {
 	})
 }
 
-// OnAssign sets a function called with an agent's partitions on this instance
-// after each rebalance. It must not block.
+// OnAssign adds a function called with an agent's partitions on this instance
+// after each rebalance. It must not block. Unlike other options, each OnAssign
+// adds to those before it: all are called, in order.
 func OnAssign(fn func(agent string, partitions []int32)) Option {
-	return optionFunc(func(c *runConfig) { c.onAssign = fn })
+	return optionFunc(func(c *runConfig) {
+		if prev := c.onAssign; prev != nil && fn != nil {
+			c.onAssign = func(agent string, partitions []int32) { prev(agent, partitions); fn(agent, partitions) }
+		} else if fn != nil {
+			c.onAssign = fn
+		}
+	})
 }
 
-// OnBroker sets a function called with the brokers' addresses (the embedded
+// OnBroker adds a function called with the brokers' addresses (the embedded
 // broker's, or those of [Brokers]) once the graph's topics exist, before any agent
 // starts: the moment an emitter feeding the graph can start. It must not block.
+// Unlike other options, each OnBroker adds to those before it: all are called,
+// in order.
 func OnBroker(fn func(addrs []string)) Option {
-	return optionFunc(func(c *runConfig) { c.onBroker = fn })
+	return optionFunc(func(c *runConfig) {
+		if prev := c.onBroker; prev != nil && fn != nil {
+			c.onBroker = func(addrs []string) { prev(addrs); fn(addrs) }
+		} else if fn != nil {
+			c.onBroker = fn
+		}
+	})
 }

@@ -28,6 +28,13 @@ type agentRuntime struct {
 	// async is the in-flight work of asynchronous inputs during one run of the
 	// processor; set by runOnce before the processor starts, nil in the harness.
 	async *asyncRun
+
+	// maxRecord is the largest record the agent's producer may send (see
+	// checkSize), 0 for no limit.
+	maxRecord int
+
+	metrics *agentMetrics
+	tracer  *spanTracer // nil when tracing is off
 }
 
 func newAgentRuntime(a agentSpec, c *runConfig) *agentRuntime {
@@ -39,6 +46,11 @@ func newAgentRuntime(a agentSpec, c *runConfig) *agentRuntime {
 		backoff: c.retryBackoff,
 		log:     c.logger.With("agent", a.name),
 		now:     time.Now,
+		metrics: newAgentMetrics(a, c),
+	}
+	rt.maxRecord = c.kafka.Producer.MaxMessageBytes
+	if c.tracer != nil {
+		rt.tracer = &spanTracer{tracer: c.tracer, name: a.name}
 	}
 	for _, o := range a.outputs {
 		rt.outputs[o.name] = o
@@ -94,11 +106,22 @@ type msg interface {
 // dead-letter the record when it cannot succeed. Only a shutdown during a retry
 // leaves it unprocessed (and uncommitted, so it is read again).
 func process[S any](rt *agentRuntime, state Codec[S], in Input[S], m msg, value []byte) {
+	start := time.Now()
+	ctx, span, trace := rt.tracer.start(m.Context(), m.Headers(), m.Topic(), m.Partition(), m.Offset(), m.Key())
 	var err error
+	handled := true // false if aborted: the record is read again
+	defer func() {
+		if handled {
+			rt.metrics.latency.Observe(time.Since(start).Seconds())
+			rt.metrics.counted(in.topic.name)
+		}
+		endSpan(span, err)
+	}()
 	attempts := 0
 	for {
 		attempts++
 		c := newContext(m, rt, state)
+		c.Context, c.trace = ctx, trace
 		err = call(func() error { return in.handle(c, value) })
 		if err == nil {
 			err = c.err
@@ -113,11 +136,12 @@ func process[S any](rt *agentRuntime, state Codec[S], in Input[S], m msg, value 
 			break
 		}
 		if !sleep(m.Context(), rt.retryWait(attempts)) {
+			handled = false
 			m.Abort(fmt.Errorf("agent %q: stopped while retrying %s/%d@%d: %w", rt.name, m.Topic(), m.Partition(), m.Offset(), err))
 			return
 		}
 	}
-	deadLetter(rt, m, value, err, attempts)
+	deadLetterTraced(rt, m, value, err, attempts, trace)
 }
 
 // maxRetryWait caps the doubling wait between handler retries.

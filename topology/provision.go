@@ -85,7 +85,7 @@ func provision(ctx context.Context, r *resolved, brokers []string, c *runConfig)
 			out = append(out, st)
 			continue
 		}
-		resp, err := adm.CreateTopic(ctx, t.partitions, int16(rf), topicConfigs(t, rf), name)
+		resp, err := adm.CreateTopic(ctx, t.partitions, int16(rf), withMaxMessageBytes(topicConfigs(t, rf), c.kafka), name)
 		if err == nil {
 			err = resp.Err
 		}
@@ -104,6 +104,15 @@ func provision(ctx context.Context, r *resolved, brokers []string, c *runConfig)
 	}
 	if err := errors.Join(append(mismatches, errs...)...); err != nil {
 		return out, fmt.Errorf("provision: %w", err)
+	}
+	before := c.kafka.Producer.MaxMessageBytes
+	lowest, err := fitMaxMessageBytes(ctx, adm, r.order, c.kafka)
+	if err != nil {
+		return out, fmt.Errorf("provision: %w", err)
+	}
+	if lowest != "" {
+		c.logger.Warn("a topic accepts smaller records than the producer would send: records above its limit go to the dead-letter topic",
+			"topic", lowest, "producer_max_message_bytes", before, "now", c.kafka.Producer.MaxMessageBytes)
 	}
 	return out, nil
 }

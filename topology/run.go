@@ -37,6 +37,9 @@ func Run(ctx context.Context, g *Graph, opts ...Option) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := checkExactlyOnce(c, agents); err != nil {
+		return err
+	}
 	brokers := c.brokers
 	if len(brokers) == 0 {
 		b, err := broker.Start(

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/gokax"
-	"github.com/sluicehq/sluice/tables"
 )
 
 // healthyAfter is how long an agent must run before a failure is treated as new
@@ -21,6 +20,10 @@ func supervise(ctx context.Context, a agentSpec, brokers []string, c *runConfig)
 	rt := newAgentRuntime(a, c)
 	group := a.newGroup(rt)
 	log := rt.log
+	if a.state != nil {
+		dir := filepath.Join(c.dataDir, "state", group.Name)
+		rt.metrics.agent.TableSize(func() (int64, error) { return dirSize(dir) })
+	}
 	wait := c.restartMin
 	for restarts := 0; ; restarts++ {
 		start := time.Now()
@@ -33,6 +36,7 @@ func supervise(ctx context.Context, a agentSpec, brokers []string, c *runConfig)
 			wait = c.restartMin
 		}
 		log.Warn("agent failed; restarting", "error", err, "in", wait, "restarts", restarts+1)
+		rt.metrics.agent.Restarted()
 		if !sleep(ctx, wait) {
 			return nil
 		}
@@ -47,11 +51,18 @@ func runOnce(ctx context.Context, a agentSpec, rt *agentRuntime, group groupDef,
 	o := gokax.Options{
 		Brokers: brokers,
 		Config:  c.kafka,
-		Storage: tables.Builder(filepath.Join(c.dataDir, "state", group.Name)),
+		Storage: c.storageBuilder(filepath.Join(c.dataDir, "state", group.Name)),
 		Logger:  c.logger,
 	}
-	if c.onAssign != nil {
-		o.OnAssign = func(parts []int32) { c.onAssign(group.Name, parts) }
+	o.Config = rt.fitSizes(ctx, a, brokers, c.kafka)
+	if c.exactlyOnce {
+		o.ExactlyOnce = &gokax.ExactlyOnce{}
+	}
+	o.OnAssign = func(parts []int32) {
+		rt.metrics.agent.Assigned(len(parts))
+		if c.onAssign != nil {
+			c.onAssign(group.Name, parts)
+		}
 	}
 	if a.loop != nil {
 		prod, err := gokax.NewProducer(brokers, "sluice-"+a.name+"-async", c.kafka)
@@ -69,6 +80,9 @@ func runOnce(ctx context.Context, a agentSpec, rt *agentRuntime, group groupDef,
 	p, err := gokax.NewProcessor(group, o)
 	if err != nil {
 		return err
+	}
+	if group.Stateful {
+		defer watchRecovery(ctx, rt, p, recoveryPoll)()
 	}
 	return p.Run(ctx)
 }

@@ -1,6 +1,7 @@
 package topology_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/internal/gokax"
 	"github.com/sluicehq/sluice/internal/kafkatest"
@@ -408,22 +411,31 @@ func lastLine(s string) string {
 }
 
 // TestFailedWriteIsNotCommittedPast pins at-least-once across a failed write:
-// when a record's output cannot be written (here: larger than the producer
-// accepts), the records after it may be processed and written, but the
+// when a record's output cannot be written (here: the broker refuses it for
+// good, a non-retriable INVALID_RECORD), the records after it may be processed and written, but the
 // committed offset must not pass the failed record, or it is lost for good.
 // goka commits each record when its writes are acknowledged, through sarama's
 // MarkOffset, which commits the highest offset marked.
 func TestFailedWriteIsNotCommittedPast(t *testing.T) {
-	addrs := kafkatest.Start(t).Addrs()
+	b := kafkatest.Start(t)
+	addrs := b.Addrs()
+	b.Fail(kmsg.Produce, kerr.InvalidRecord, -1, func(req kmsg.Request) bool {
+		// Records are not compressed (gokax.Config), so the value shows.
+		for _, t := range req.(*kmsg.ProduceRequest).Topics {
+			for _, p := range t.Partitions {
+				if t.Topic == "out" && bytes.Contains(p.Records, []byte("big")) {
+					return true
+				}
+			}
+		}
+		return false
+	})
 	in := topology.Stream[string]{Name: "in", Codec: topology.String()}
 	out := topology.Stream[string]{Name: "out", Codec: topology.String()}
 	a := topology.Agent[struct{}]{
 		Name: "copy",
 		Inputs: []topology.Input[struct{}]{topology.Consume(in,
 			func(c *topology.Context[struct{}], key string, v string) error {
-				if v == "big" {
-					v = strings.Repeat("x", 2<<20) // over sarama's Producer.MaxMessageBytes
-				}
 				return topology.Emit(c, out, key, v)
 			})},
 		Outputs: []topology.Topic{out},

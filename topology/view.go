@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/gokax"
-	"github.com/sluicehq/sluice/tables"
 )
 
 // ErrViewNotRunning is returned by [View.Get] before [View.Run] has started the
@@ -45,7 +44,8 @@ type View[T any] struct {
 // NewView returns a view of t for the cluster named by [Brokers] (required).
 // The other options that apply are [DataDir] (its storage is
 // DataDir/views/TABLE; two views of one table must not share a DataDir),
-// [KafkaConfig] and [WithLogger]. NewView validates and does not dial: [View.Run]
+// [KafkaConfig], [WithLogger] and [ExactlyOnce] (read committed updates only:
+// use it for tables of agents in that mode). NewView validates and does not dial: [View.Run]
 // connects. It fails with [ErrNoName], [ErrNoCodec] or [ErrNoBrokers].
 func NewView[T any](t Table[T], opts ...Option) (*View[T], error) {
 	c := newRunConfig(opts)
@@ -86,9 +86,9 @@ func (v *View[T]) Run(ctx context.Context) error {
 	gv, err := gokax.NewView(v.table.Name, gokax.Options{
 		Brokers: v.c.brokers,
 		Config:  v.c.kafka,
-		Storage: tables.Builder(filepath.Join(v.c.dataDir, "views", v.table.Name)),
+		Storage: v.c.storageBuilder(filepath.Join(v.c.dataDir, "views", v.table.Name)),
 		Logger:  v.c.logger,
-	})
+	}.WithExactlyOnce(v.c.exactlyOnce))
 	if err != nil {
 		return err
 	}

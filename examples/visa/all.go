@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/examples/visa/visa"
 	"github.com/sluicehq/sluice/topology"
 )
@@ -28,6 +29,9 @@ type allConfig struct {
 	wait     time.Duration // for outcomes after the last record was sent
 	ready    time.Duration // for every agent to start
 	logLevel string
+	df       deciderFlags
+	decider  visa.Decider
+	obs      cli.Observe // --http and --trace
 }
 
 // allCommand returns the all command: broker, levels and generator in one
@@ -46,7 +50,11 @@ default routes (and those of --route) to the routing table, waits for every
 level to start, sends the applications, prints progress every second, and once
 every application has a final decision or a dead letter prints a summary and
 exits 0: applications per visa type and decision, latency per level and end to
-end, dead letters. Ctrl-C stops it earlier, cleanly, with the summary so far.
+end, dead letters, and each level's consumer lag read from the broker (waiting
+up to 10 s for the levels to commit their last records). The levels decide by
+the rules unless --decider llm asks a model (see 'visa run --help'); with
+--concurrency above 1 each level has that many decider calls in flight per
+partition. Ctrl-C stops it earlier, cleanly, with the summary so far.
 
 Levels keep their memory in DIR/state and the broker its log in DIR/broker, so
 a second run goes on where the first stopped.`,
@@ -60,7 +68,15 @@ a second run goes on where the first stopped.`,
 	fs.StringArrayVar(&set, "route", nil, "a route to write besides the defaults, as `TYPE=LEVEL,...` (such as work=B,E,D)")
 	fs.DurationVar(&c.wait, "wait", 2*time.Minute, "how long to wait for outcomes after the last application was sent")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "least severe log messages written to stderr (debug, info, warn, error)")
+	c.df.add(fs)
+	c.obs.AddFlags(cmd)
 	cmd.RunE = failing(func() (err error) {
+		if err := c.df.applyEnv(fs); err != nil {
+			return err
+		}
+		if c.decider, err = c.df.decider(); err != nil {
+			return err
+		}
 		if c.g, err = c.gen.generator(); err != nil {
 			return err
 		}
@@ -82,16 +98,18 @@ a second run goes on where the first stopped.`,
 		var l slog.Level
 		_ = l.UnmarshalText([]byte(c.logLevel)) // checked above
 		log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: l}))
-		return runAll(cmd.Context(), c, cmd.OutOrStdout(), log)
+		return runAll(cmd, c, log)
 	})
 	return cmd
 }
 
 // runAll runs the pipeline until every application c.g sends has an outcome, or
-// ctx is done. It returns nil in both cases, and an error if the pipeline fails
-// or outcomes are missing c.wait after the last application was sent.
-func runAll(ctx context.Context, c allConfig, out io.Writer, log *slog.Logger) error {
-	g, err := visa.Graph(visa.Rules{})
+// cmd's context is done, with the live page and tracing of c.obs. It returns
+// nil in both cases, and an error if the pipeline fails or outcomes are
+// missing c.wait after the last application was sent.
+func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
+	ctx, out := cmd.Context(), cmd.OutOrStdout()
+	g, err := visa.GraphConcurrent(c.decider, c.df.conc())
 	if err != nil {
 		return err
 	}
@@ -101,6 +119,11 @@ func runAll(ctx context.Context, c allConfig, out io.Writer, log *slog.Logger) e
 		levels = append(levels, l.Name)
 	}
 	g.Agents = append(g.Agents, tally.Watcher(levels...))
+	more, stopObs, err := c.obs.Start(ctx, cmd, g, log)
+	if err != nil {
+		return err
+	}
+	defer stopObs()
 
 	ready := make(chan []string, 1)
 	assigned := make(chan string, 64)
@@ -122,6 +145,7 @@ func runAll(ctx context.Context, c allConfig, out io.Writer, log *slog.Logger) e
 	} else {
 		opts = append(opts, topology.Listen(c.listen))
 	}
+	opts = append(opts, more...)
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -145,7 +169,7 @@ func runAll(ctx context.Context, c allConfig, out io.Writer, log *slog.Logger) e
 		if err := awaitAgents(ctx, g, assigned, c.ready); err != nil {
 			return ignoreStop(ctx, err)
 		}
-		fmt.Fprintf(out, "all %d agents running; sending %s\n", len(g.Agents), c.gen.String())
+		fmt.Fprintf(out, "all %d agents running, deciding with %s; sending %s\n", len(g.Agents), c.df.describe(), c.gen.String())
 		return follow(ctx, c, addrs, tally, out)
 	})
 	return eg.Wait()
@@ -191,9 +215,15 @@ func follow(ctx context.Context, c allConfig, addrs []string, tally *visa.Tally,
 	defer check.Stop()
 	lastPrint := start
 	var expire <-chan time.Time
-	summary := func(why string) {
+	summary := func(why string, settle time.Duration) {
 		fmt.Fprintf(out, "%s\n", why)
-		tally.Summary().WriteTo(out)
+		s := tally.Summary()
+		lag, err := settledLag(ctx, addrs, settle)
+		s.Lag = lag
+		s.WriteTo(out)
+		if err != nil {
+			fmt.Fprintf(out, "lag unknown: %v\n", err)
+		}
 	}
 	for {
 		select {
@@ -201,7 +231,7 @@ func follow(ctx context.Context, c allConfig, addrs []string, tally *visa.Tally,
 			if sent != nil {
 				<-sent
 			}
-			summary("interrupted; summary so far:")
+			summary("interrupted; summary so far:", 0)
 			return nil
 		case err := <-sent:
 			sent = nil
@@ -214,13 +244,13 @@ func follow(ctx context.Context, c allConfig, addrs []string, tally *visa.Tally,
 			expire = t.C
 		case <-expire:
 			s := tally.Summary()
-			summary(fmt.Sprintf("gave up waiting %v after the last application was sent", c.wait))
+			summary(fmt.Sprintf("gave up waiting %v after the last application was sent", c.wait), 0)
 			return fmt.Errorf("%d of %d applications have no final decision or dead letter", s.Missing, s.Sent)
 		case now := <-check.C:
 			p := tally.Progress()
 			if p.Done {
 				fmt.Fprintf(out, "%5.1fs  %s\n", now.Sub(start).Seconds(), p)
-				summary("every application has an outcome")
+				summary("every application has an outcome", lagSettle)
 				return nil
 			}
 			if now.Sub(lastPrint) >= time.Second {
@@ -228,6 +258,34 @@ func follow(ctx context.Context, c allConfig, addrs []string, tally *visa.Tally,
 				fmt.Fprintf(out, "%5.1fs  %s\n", now.Sub(start).Seconds(), p)
 			}
 		}
+	}
+}
+
+// lagSettle bounds the wait for every level's lag to reach 0 once every
+// application has an outcome: levels commit what they processed within about a
+// second, so the lag trails the outcomes.
+const lagSettle = 10 * time.Second
+
+// settledLag returns the lag of every level (see visa.Lag), waiting up to settle
+// for it to reach 0. With ctx done (Ctrl-C, and the embedded broker stopping) it
+// still tries, for a second at most.
+func settledLag(ctx context.Context, addrs []string, settle time.Duration) (map[string]int64, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settle+time.Second)
+	defer cancel()
+	deadline := time.Now().Add(settle)
+	for {
+		lag, err := visa.Lag(ctx, addrs)
+		if err != nil {
+			return nil, err
+		}
+		var total int64
+		for _, n := range lag {
+			total += n
+		}
+		if total == 0 || time.Now().After(deadline) {
+			return lag, nil
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

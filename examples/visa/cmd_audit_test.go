@@ -173,6 +173,10 @@ func TestDeciderFlags(t *testing.T) {
 		{[]string{"replay", "--from", "2026-03-02T09:00:00Z", "--to", "2026-03-02T08:00:00Z", "--shadow", "-x"}, "is not before"},
 		{[]string{"replay", "--from", "2026-03-02T09:00:00Z", "--shadow", "a/b"}, "--shadow: shadow suffix"},
 		{[]string{"replay", "--from", "2026-03-02T09:00:00Z", "--shadow", "-x", "--decider", "llm"}, "no model"},
+		{[]string{"run", "--concurrency", "-2"}, "--concurrency -2: want 1 or more"},
+		{[]string{"all", "--concurrency", "-1"}, "--concurrency -1: want 1 or more"},
+		{[]string{"all", "--decider", "llm"}, "no model: set --llm-model or SLUICE_LLM_MODEL"},
+		{[]string{"all", "--decider", "llm", "--llm-model", "m", "--llm-levels", "Z"}, `--llm-levels: unknown level "Z"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errOut syncBuffer
@@ -199,8 +203,19 @@ func TestDeciderFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := f.describe(), `model "from-env" at http://127.0.0.1:1/v1 for levels B, D`; got != want {
+	if got, want := f.describe(), `model "from-env" at http://127.0.0.1:1/v1 for levels B, D, 16 calls at once per partition`; got != want {
 		t.Errorf("decider %q, want %q: the flag wins over SLUICE_LLM_LEVELS, the environment fills the rest", got, want)
+	}
+	if got := f.conc(); got != defaultLLMConcurrency {
+		t.Errorf("concurrency with --decider llm = %d, want its default %d", got, defaultLLMConcurrency)
+	}
+	for _, tc := range []struct {
+		kind       string
+		flag, want int
+	}{{"rules", 0, 1}, {"rules", 8, 8}, {"llm", 0, 16}, {"llm", 1, 1}} {
+		if got := (&deciderFlags{kind: tc.kind, concurrency: tc.flag}).conc(); got != tc.want {
+			t.Errorf("concurrency of --decider %s --concurrency %d = %d, want %d", tc.kind, tc.flag, got, tc.want)
+		}
 	}
 	by, ok := d.(visa.ByLevel)
 	if !ok {
@@ -211,5 +226,50 @@ func TestDeciderFlags(t *testing.T) {
 		if llm != (l.Name == "B" || l.Name == "D") {
 			t.Errorf("level %s uses %T", l.Name, by[l.Name])
 		}
+	}
+}
+
+// TestRunConcurrency pins that run's --concurrency (default 1 with the rules,
+// 16 with --decider llm) makes the levels of the graph concurrent before run
+// starts them: the graph the binary's commands share then has the levels' loop
+// topics, which 'topics' creates and lists.
+func TestRunConcurrency(t *testing.T) {
+	addrs := kafkatest.Start(t).Addrs()
+	for _, tc := range []struct {
+		args  []string
+		loops bool
+	}{
+		{nil, false},
+		{[]string{"--concurrency", "4"}, true},
+		{[]string{"--decider", "llm", "--llm-model", "m"}, true},
+		{[]string{"--decider", "llm", "--llm-model", "m", "--concurrency", "1"}, false},
+	} {
+		t.Run(strings.Join(append([]string{"run"}, tc.args...), " "), func(t *testing.T) {
+			root, err := command()
+			if err != nil {
+				t.Fatal(err)
+			}
+			run, _, err := root.Find([]string{"run"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := run.ParseFlags(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			if err := run.PreRunE(run, nil); err != nil {
+				t.Fatalf("run's PreRunE: %v", err)
+			}
+			var out, errOut syncBuffer
+			root.SetOut(&out)
+			root.SetErr(&errOut)
+			if code := cli.Execute(t.Context(), root, []string{"topics", "--brokers", addrs[0]}); code != cli.ExitOK {
+				t.Fatalf("topics: exit status %d; stderr:\n%s", code, errOut.String())
+			}
+			for _, l := range visa.Levels {
+				if got := strings.Contains(out.String(), topology.LoopName(l.Agent())+" "); got != tc.loops {
+					t.Errorf("topics lists %s: %v, want %v:\n%s", topology.LoopName(l.Agent()), got, tc.loops, out.String())
+				}
+			}
+		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sluicehq/sluice/examples/visa/visa"
+	"github.com/sluicehq/sluice/topology"
 )
 
 // deciderFlags are the flags that choose how levels decide: by the rules, or by
@@ -27,7 +28,18 @@ type deciderFlags struct {
 	attempts  int
 	onFailure string
 	format    string
+	// concurrency is --concurrency; 0 means the decider's default, see conc.
+	concurrency int
 }
+
+// Default concurrencies: the rules answer in microseconds, and a level handling
+// one record at a time is the fastest way to run them; a model answers in
+// hundreds of milliseconds, and 16 calls in flight per partition keep a level
+// busy.
+const (
+	defaultRulesConcurrency = 1
+	defaultLLMConcurrency   = 16
+)
 
 // deciderEnv lists, per flag, the environment variables read when the command
 // line leaves the flag unset, in order of preference.
@@ -41,6 +53,7 @@ var deciderEnv = map[string][]string{
 	"llm-attempts":        {"SLUICE_LLM_ATTEMPTS"},
 	"llm-on-failure":      {"SLUICE_LLM_ON_FAILURE"},
 	"llm-response-format": {"SLUICE_LLM_RESPONSE_FORMAT"},
+	"concurrency":         {"SLUICE_CONCURRENCY"},
 }
 
 // add declares the flags on fs.
@@ -55,6 +68,8 @@ func (f *deciderFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.onFailure, "llm-on-failure", visa.OnFailureReview,
 		"when every attempt failed, `needs_review|dead_letter`: end the application's path for an officer, or send it to the level's dead-letter topic")
 	fs.StringVar(&f.format, "llm-response-format", "json_schema", "`json_schema|json_object`: ask for a JSON schema (structured outputs), or any JSON object for servers without them")
+	fs.IntVar(&f.concurrency, "concurrency", 0, fmt.Sprintf("decider calls in flight at once per partition of each level, `N` (default %d with --decider rules, %d with llm)",
+		defaultRulesConcurrency, defaultLLMConcurrency))
 	for name, envs := range deciderEnv {
 		if fl := fs.Lookup(name); fl != nil {
 			fl.Usage += fmt.Sprintf(" (env %s)", strings.Join(envs, ", else "))
@@ -82,9 +97,24 @@ func (f *deciderFlags) applyEnv(fs *pflag.FlagSet) error {
 	return nil
 }
 
+// conc returns the concurrency of the levels: --concurrency, or the default of
+// the decider.
+func (f *deciderFlags) conc() int {
+	switch {
+	case f.concurrency > 0:
+		return f.concurrency
+	case f.kind == "llm":
+		return defaultLLMConcurrency
+	}
+	return defaultRulesConcurrency
+}
+
 // decider returns the Decider the flags describe, or an error saying which
 // flag is wrong.
 func (f *deciderFlags) decider() (visa.Decider, error) {
+	if f.concurrency < 0 {
+		return nil, fmt.Errorf("--concurrency %d: want 1 or more (or 0 for the decider's default)", f.concurrency)
+	}
 	switch f.kind {
 	case "rules":
 		return visa.Rules{}, nil
@@ -129,15 +159,19 @@ func (f *deciderFlags) decider() (visa.Decider, error) {
 
 // describe says in a few words how levels decide, for a command's output.
 func (f *deciderFlags) describe() string {
+	conc := ""
+	if n := f.conc(); n > 1 {
+		conc = fmt.Sprintf(", %d calls at once per partition", n)
+	}
 	if f.kind != "llm" {
-		return "the rules"
+		return "the rules" + conc
 	}
 	where := cmp.Or(f.baseURL, "OpenAI's API")
 	levels := "every level"
 	if len(f.levels) > 0 {
 		levels = "levels " + strings.Join(f.levels, ", ")
 	}
-	return fmt.Sprintf("model %q at %s for %s", f.model, where, levels)
+	return fmt.Sprintf("model %q at %s for %s%s", f.model, where, levels, conc)
 }
 
 // deciderSlot is the Decider of the graph the binary is built around, whose
@@ -160,9 +194,11 @@ func (s *deciderSlot) Decide(ctx context.Context, level string, app visa.Applica
 }
 
 // wireDecider adds the decider flags to the run command of root, the one
-// package cli makes around the graph whose Decider is slot, and sets slot from
-// them before run starts the agents. A mistake in them is a usage error.
-func wireDecider(root *cobra.Command, slot *deciderSlot) {
+// package cli makes around g, the graph whose Decider is slot, and sets slot
+// from them before run starts the agents; with a concurrency above 1 it makes
+// g's levels concurrent (visa.GraphConcurrent) in place, as run reads g only
+// when it starts. A mistake in them is a usage error.
+func wireDecider(root *cobra.Command, g *topology.Graph, slot *deciderSlot) {
 	for _, c := range root.Commands() {
 		if c.Name() != "run" {
 			continue
@@ -184,6 +220,13 @@ func wireDecider(root *cobra.Command, slot *deciderSlot) {
 				return err
 			}
 			slot.set(d)
+			if n := f.conc(); n > 1 {
+				cg, err := visa.GraphConcurrent(slot, n)
+				if err != nil {
+					return err
+				}
+				*g = *cg
+			}
 			return nil
 		}
 	}

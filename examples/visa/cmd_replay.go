@@ -78,13 +78,14 @@ A second replay under the same suffix goes on where the first stopped.`,
 		if cfg.Decider, err = df.decider(); err != nil {
 			return err
 		}
-		cfg.Brokers, cfg.Suffix, cfg.Wait, cfg.DataDir = brokers, suffix, wait, dataDir
+		cfg.Brokers, cfg.Suffix, cfg.Wait, cfg.DataDir, cfg.Concurrency = brokers, suffix, wait, dataDir, df.conc()
 		return nil
 	}, func(c *cobra.Command) error {
 		log := slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 		cfg.Options = []topology.Option{topology.WithLogger(log)}
 		fmt.Fprintf(c.OutOrStdout(), "replaying %s to %s from %s into shadow run %q, deciding with %s\n",
 			cfg.From.Format(time.RFC3339), cfg.To.Format(time.RFC3339), strings.Join(brokers, ","), suffix, df.describe())
+		cfg.Progress = c.ErrOrStderr()
 		res, err := visa.Replay(c.Context(), cfg)
 		if res != nil {
 			if werr := res.WriteDiff(c.OutOrStdout()); werr != nil && err == nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/examples/visa/visa"
 	"github.com/sluicehq/sluice/topology"
 )
@@ -36,7 +37,9 @@ acknowledged every record.`,
 	}, func(c *cobra.Command) error {
 		fmt.Fprintf(c.OutOrStdout(), "sending %s to %s\n", gen.String(), strings.Join(brokers, ","))
 		n := 0
-		err := visa.Produce(c.Context(), g, gen.count, gen.rate, func(visa.Item) { n++ }, topology.Brokers(brokers...))
+		bar := cli.StartProgress(c.ErrOrStderr(), "sending applications", int64(gen.count))
+		err := visa.Produce(c.Context(), g, gen.count, gen.rate, func(visa.Item) { n++; bar.Add(1) }, topology.Brokers(brokers...))
+		bar.Done()
 		fmt.Fprintf(c.OutOrStdout(), "sent %d applications\n", n)
 		return err
 	})

@@ -23,7 +23,8 @@
 //
 // Besides the commands of every sluice binary (run, describe, graph, topics,
 // broker, version; see package cli), it has all, demo, routes, trace and replay;
-// run --decider llm has the levels ask a model on an OpenAI-compatible server.
+// all, run and replay --decider llm have the levels ask a model on an
+// OpenAI-compatible server, with --concurrency calls in flight per partition.
 package main
 
 import (
@@ -31,8 +32,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -41,11 +40,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop() // a second signal kills at once
-	}()
+	ctx, stop := cli.SignalContext()
 	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -68,8 +63,8 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // command returns the root command: the sluice command line of the whole visa
-// graph plus all, demo, routes, trace and replay, with run's --decider flags
-// (see cmd_llm.go). Their errors while running are wrapped in cli.Failure
+// graph plus all, demo, routes, trace and replay, with run's --decider and
+// --concurrency flags (see cmd_llm.go). Their errors while running are wrapped in cli.Failure
 // (exit status 1); package cli treats other errors as usage errors (status 2).
 func command() (root *cobra.Command, err error) {
 	slot := new(deciderSlot) // the rules, unless run's --decider says otherwise
@@ -80,7 +75,7 @@ func command() (root *cobra.Command, err error) {
 	root = cli.Command(g)
 	root.AddCommand(allCommand(), demoCommand(), routesCommand(g))
 	root.AddCommand(traceCommand(), replayCommand())
-	wireDecider(root, slot)
+	wireDecider(root, g, slot)
 	return root, nil
 }
 

@@ -109,6 +109,8 @@ func TestAllRunsToSummary(t *testing.T) {
 		"level E",
 		"end to end",
 		"dead letters: " + m[3] + " (level-a-dlq " + m[3] + ")",
+		"deciding with the rules;",
+		"lag (records not yet committed per level): A 0, B 0, C 0, D 0, E 0\n",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
@@ -150,5 +152,38 @@ func TestFailureExitsOne(t *testing.T) {
 	code := execute(ctx, []string{"demo", "--brokers", "127.0.0.1:1", "--count", "1"}, &out, &errOut)
 	if code != cli.ExitFailure {
 		t.Errorf("exit status %d, want %d; stderr %q", code, cli.ExitFailure, errOut.String())
+	}
+}
+
+// TestAllWithModel pins that 'all' takes the decider flags of 'run': with
+// --decider llm the levels ask the model (here one that rejects everything at
+// level B), with the concurrency of --concurrency, and the run still ends with
+// every application accounted for and no lag.
+func TestAllWithModel(t *testing.T) {
+	var out, errOut syncBuffer
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	code := execute(ctx, []string{"all", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(),
+		"--count", "60", "--rate", "300", "--seed", "3", "--prefix", "M", "--invalid", "0", "--malformed", "0",
+		"--mix", "business=50,student=50",
+		"--decider", "llm", "--llm-base-url", modelSaysNo(t), "--llm-model", "m", "--concurrency", "4"}, &out, &errOut)
+	s := out.String()
+	if code != cli.ExitOK {
+		t.Fatalf("exit status %d, want 0; stdout:\n%s\nstderr:\n%s", code, s, errOut.String())
+	}
+	m := summaryRE.FindStringSubmatch(s)
+	if m == nil || m[1] != "60" || m[2] != "60" || m[4] != "0" {
+		t.Fatalf("summary %q, want 60 sent, 60 decided, 0 missing; stdout:\n%s", m, s)
+	}
+	for _, want := range []string{
+		`deciding with model "m" at http://127.0.0.1:`,
+		"for every level, 4 calls at once per partition;",
+		// The model rejects every application at level B: no approvals.
+		"sent 60 | decided 60: rejected 60 | dead letters 0 | in flight 0",
+		"lag (records not yet committed per level): A 0, B 0, C 0, D 0, E 0\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
 	}
 }

@@ -5,11 +5,11 @@ import (
 	"time"
 )
 
-// Defaults of the options; each option's doc repeats the one it overrides.
-const (
-	defaultListen          = "127.0.0.1:0"
-	defaultCleanerInterval = 5 * time.Second
-)
+// defaultListen is the default of [Listen].
+const defaultListen = "127.0.0.1:0"
+
+// DefaultCleanerInterval is the default of [CleanerInterval].
+const DefaultCleanerInterval = 5 * time.Second
 
 type config struct {
 	dataDir         string
@@ -22,7 +22,7 @@ type config struct {
 func newConfig(opts []Option) config {
 	c := config{
 		listen:          defaultListen,
-		cleanerInterval: defaultCleanerInterval,
+		cleanerInterval: DefaultCleanerInterval,
 		logger:          slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {

@@ -2,6 +2,7 @@ package gokax
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,7 @@ import (
 // which it does in offset order per partition.
 type commits struct {
 	cur atomic.Pointer[commitSession] // the current session; nil before the first
+	tx  *txns                         // exactly-once mode: marks go to transactions
 }
 
 // wrap wraps the consumer group NewConsumerGroup returned.
@@ -62,16 +64,30 @@ type orderedHandler struct {
 }
 
 func (h *orderedHandler) Setup(s sarama.ConsumerGroupSession) error {
-	h.s = &commitSession{ConsumerGroupSession: s, parts: map[topicPartition]*inflight{}}
+	h.s = &commitSession{ConsumerGroupSession: s, parts: map[topicPartition]*inflight{}, tx: h.c.tx}
 	h.c.cur.Store(h.s)
+	if h.c.tx != nil {
+		if err := h.c.tx.open(s.Context(), s.Claims()); err != nil {
+			return err
+		}
+	}
 	return h.h.Setup(h.s)
 }
 
 func (h *orderedHandler) ConsumeClaim(_ sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	if h.c.tx != nil {
+		h.c.tx.checkClaim(claim.Topic(), claim.Partition(), claim.InitialOffset())
+	}
 	return h.h.ConsumeClaim(h.s, claim)
 }
 
-func (h *orderedHandler) Cleanup(sarama.ConsumerGroupSession) error { return h.h.Cleanup(h.s) }
+func (h *orderedHandler) Cleanup(sarama.ConsumerGroupSession) error {
+	err := h.h.Cleanup(h.s)
+	if h.c.tx != nil {
+		err = errors.Join(err, h.c.tx.close())
+	}
+	return err
+}
 
 type topicPartition struct {
 	topic     string
@@ -91,6 +107,7 @@ type commitSession struct {
 
 	mu    sync.Mutex
 	parts map[topicPartition]*inflight
+	tx    *txns // exactly-once mode: marks go to the partition's transaction
 }
 
 func (s *commitSession) started(topic string, partition int32, offset int64) {
@@ -128,5 +145,9 @@ func (s *commitSession) MarkOffset(topic string, partition int32, offset int64, 
 	mark := p.offsets[n-1] + 1
 	p.offsets = slices.Delete(p.offsets, 0, n)
 	s.mu.Unlock()
+	if s.tx != nil {
+		s.tx.marked(topic, partition, mark) // committed with the transaction, never by sarama
+		return
+	}
 	s.ConsumerGroupSession.MarkOffset(topic, partition, mark, metadata)
 }

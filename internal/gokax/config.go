@@ -19,6 +19,8 @@ var KafkaVersion = sarama.V2_8_0_0
 const (
 	DefaultSessionTimeout    = 6 * time.Second
 	DefaultHeartbeatInterval = 1 * time.Second
+	// DefaultRebalanceTimeout bounds a rebalance: see [Config].
+	DefaultRebalanceTimeout = 20 * time.Second
 )
 
 // Config returns a new sarama configuration with sluice's defaults. Each setting that
@@ -41,6 +43,14 @@ func Config() *sarama.Config {
 
 	c.Consumer.Group.Session.Timeout = DefaultSessionTimeout
 	c.Consumer.Group.Heartbeat.Interval = DefaultHeartbeatInterval
+	// sarama: 60 s, the longest the coordinator holds a JoinGroup answer while it
+	// waits for the other members to rejoin; but sarama waits for any answer at
+	// most Net.ReadTimeout (30 s), then drops the connection and joins again. When
+	// a killed member never rejoins, every JoinGroup times out that way, and the
+	// soak saw agents fail every 30 s with "i/o timeout" and a partition unowned
+	// for up to 8 minutes (4 of ~11 runs). The rebalance timeout must stay below
+	// the read timeout, and above goka's 5 s sleep before a member rejoins.
+	c.Consumer.Group.Rebalance.Timeout = DefaultRebalanceTimeout
 
 	// goka: acks=1 (WaitForLocal): a leader failover loses acknowledged records.
 	// acks=all waits for every in-sync replica (min.insync.replicas=min(2, rf)).
@@ -55,11 +65,21 @@ func Config() *sarama.Config {
 	// and in none of ~20 without it. A lost acknowledged record is worse than a
 	// duplicate, which at-least-once processing produces anyway.
 	c.Producer.Idempotent = false
-	// One request in flight per broker keeps a partition's records in order when a
-	// write is retried (otherwise a retried batch may land after a later one).
+	// Fewer requests in flight per broker, fewer batches a failure can reorder. It
+	// does not make retries safe: sarama still has a second request on the wire
+	// (see orderedProducerBuilder).
 	c.Net.MaxOpenRequests = 1
+	// Emitters (and the transactional producers, whose idempotence needs retries)
+	// retry; processors' producers do not, and stop at their first failed write,
+	// because sarama's retries can reorder a partition (see orderedProducerBuilder).
 	c.Producer.Retry.Max = 10
 	c.Producer.Retry.Backoff = 100 * time.Millisecond
+	// sarama: 1 MiB. A batch of records may be that large plus its 61-byte header,
+	// which is above Kafka's default max.message.bytes (1048588): the broker refuses
+	// it for good and the processor stops on every retry. sluice creates topics with
+	// max.message.bytes = MaxMessageBytes + 61 and lowers MaxMessageBytes to fit
+	// existing topics; a record above it goes to the dead-letter topic.
+	c.Producer.MaxMessageBytes = 1048588 - 61
 
 	// goka: flush every 100 ms or 64 KiB. That adds up to 100 ms at every producer on a
 	// path: a 4-hop pipeline at 2k msgs/s had p99 509 ms; sending immediately gave

@@ -25,6 +25,7 @@ func TestConfigReplacesGokaDefaults(t *testing.T) {
 		{"Consumer.MaxWaitTime", c.Consumer.MaxWaitTime, g.Consumer.MaxWaitTime, 10 * time.Millisecond},
 		{"Consumer.Group.Session.Timeout", c.Consumer.Group.Session.Timeout, g.Consumer.Group.Session.Timeout, 6 * time.Second},
 		{"Consumer.Group.Heartbeat.Interval", c.Consumer.Group.Heartbeat.Interval, g.Consumer.Group.Heartbeat.Interval, time.Second},
+		{"Consumer.Group.Rebalance.Timeout", c.Consumer.Group.Rebalance.Timeout, g.Consumer.Group.Rebalance.Timeout, 20 * time.Second},
 		{"ChannelBufferSize", c.ChannelBufferSize, g.ChannelBufferSize, 1024},
 		{"Consumer.Fetch.Default", c.Consumer.Fetch.Default, g.Consumer.Fetch.Default, int32(64 << 10)},
 	} {
@@ -48,6 +49,12 @@ func TestConfigReplacesGokaDefaults(t *testing.T) {
 	// The session must outlast goka's hard-coded 5 s sleep before it rejoins.
 	if c.Consumer.Group.Session.Timeout <= 5*time.Second {
 		t.Errorf("session timeout %v is not above goka's 5 s rejoin sleep", c.Consumer.Group.Session.Timeout)
+	}
+	// sarama waits for a JoinGroup answer at most the read timeout, and the
+	// coordinator may hold it for the rebalance timeout: a group whose rebalance
+	// outlasts the read timeout never settles while a member is missing.
+	if rt := c.Consumer.Group.Rebalance.Timeout; rt >= c.Net.ReadTimeout || rt <= 5*time.Second {
+		t.Errorf("rebalance timeout %v is not between goka's 5 s rejoin sleep and the read timeout %v", rt, c.Net.ReadTimeout)
 	}
 	// Callers get their own copy.
 	Config().Producer.RequiredAcks = sarama.NoResponse

@@ -57,6 +57,9 @@ type Options struct {
 	// OnAssign, if set, is called with the input partitions assigned to this
 	// instance after each rebalance.
 	OnAssign func(partitions []int32)
+	// ExactlyOnce, if set, processes exactly once with Kafka transactions;
+	// nil means at-least-once.
+	ExactlyOnce *ExactlyOnce
 	// Tester, if set, runs the processor on goka's in-memory Kafka mock (a
 	// *tester.Tester of github.com/lovoo/goka/tester) instead of brokers: it
 	// replaces the producer, consumers, topic manager, storage and client ID, so
@@ -94,6 +97,13 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 	}
 	m := msgTemplate(g)
 	oc := new(commits)
+	var tx *txns
+	if o.ExactlyOnce != nil && o.Tester == nil {
+		tx = newTxns(g.Name, o.Brokers, cfg, *o.ExactlyOnce, logger.With("agent", g.Name))
+		cfg = tx.cfg // read committed everywhere
+		oc.tx = tx
+		m.txn = true
+	}
 	var edges []goka.Edge
 	for _, in := range g.Inputs {
 		handle := in.Handle
@@ -102,6 +112,10 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 			b, _ := v.([]byte) // nil for a tombstone (NilProcess)
 			msg := m
 			msg.ctx = ctx
+			if tx != nil {
+				tx.handle(ctx, func() { handle(&msg, b) })
+				return
+			}
 			handle(&msg, b)
 		}))
 	}
@@ -112,6 +126,10 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 			b, _ := v.([]byte)
 			msg := m
 			msg.ctx = ctx
+			if tx != nil {
+				tx.handle(ctx, func() { loop(&msg, b) })
+				return
+			}
 			loop(&msg, b)
 		}))
 	}
@@ -133,8 +151,15 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 	}
 	cons := new(consumers)
 	st := o.Storage
-	if st != nil {
+	switch {
+	case st != nil && tx != nil:
+		st = txnStorageBuilder(st, tx, string(goka.GroupTable(gg.Group())))
+	case st != nil:
 		st = cacheStorage(st)
+	}
+	producers := orderedProducerBuilder(cfg) // stops at its first failed write; see there
+	if tx != nil {
+		producers = func([]string, string, func() hash.Hash32) (goka.Producer, error) { return txnProducer{tx}, nil }
 	}
 	opts := []goka.ProcessorOption{
 		goka.WithStorageBuilder(st),
@@ -142,7 +167,7 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 		goka.WithLogger(logadapt.Goka(logger.With("agent", g.Name))),
 		goka.WithNilHandling(goka.NilProcess),
 		goka.WithHasher(Hasher),
-		goka.WithProducerBuilder(ProducerBuilder(cfg)),
+		goka.WithProducerBuilder(producers),
 		goka.WithConsumerGroupBuilder(func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
 			c := clone(cfg)
 			c.ClientID = clientID
@@ -151,6 +176,13 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 		goka.WithConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
 			c := clone(cfg)
 			c.ClientID = clientID
+			if tx != nil {
+				sc, err := sarama.NewConsumer(brokers, c)
+				if err != nil {
+					return nil, err
+				}
+				return cons.track(markerConsumer{Consumer: sc, brokers: brokers, cfg: c}, nil)
+			}
 			return cons.track(sarama.NewConsumer(brokers, c))
 		}),
 		goka.WithTopicManagerBuilder(func(brokers []string) (goka.TopicManager, error) {

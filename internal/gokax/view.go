@@ -39,15 +39,26 @@ func NewView(table string, o Options) (*View, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	v := &View{}
+	eo := o.ExactlyOnce != nil && o.Tester == nil
+	if eo {
+		cfg = txnConfig(cfg) // read committed; see markerConsumer
+	}
 	opts := []goka.ViewOption{
 		goka.WithViewClientID("sluice-view-" + table),
 		goka.WithViewHasher(Hasher),
-		goka.WithViewLogger(logadapt.Goka(logger.With("view", table))),
+		goka.WithViewLogger(logadapt.Goka(logger.With("topic", table))),
 		goka.WithViewAutoReconnect(),
 		goka.WithViewStorageBuilder(o.Storage),
 		goka.WithViewConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
 			c := clone(cfg)
 			c.ClientID = clientID
+			if eo {
+				sc, err := sarama.NewConsumer(brokers, c)
+				if err != nil {
+					return nil, err
+				}
+				return v.clients.track(markerConsumer{Consumer: sc, brokers: brokers, cfg: c}, nil)
+			}
 			return v.clients.track(sarama.NewConsumer(brokers, c))
 		}),
 		goka.WithViewTopicManagerBuilder(func(brokers []string) (goka.TopicManager, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -451,7 +452,15 @@ func ShadowGraph(d Decider, suffix string, levels ...string) (*topology.Graph, e
 	if err := checkSuffix(suffix); err != nil {
 		return nil, err
 	}
-	return graph(d, Names{Suffix: suffix}, levels)
+	return graph(d, Names{Suffix: suffix}, 1, levels)
+}
+
+// shadowGraph is [ShadowGraph] with the concurrency of [GraphConcurrent].
+func shadowGraph(d Decider, suffix string, concurrency int) (*topology.Graph, error) {
+	if err := checkSuffix(suffix); err != nil {
+		return nil, err
+	}
+	return graph(d, Names{Suffix: suffix}, max(concurrency, 1), nil)
 }
 
 // ReplayConfig configures [Replay].
@@ -466,6 +475,9 @@ type ReplayConfig struct {
 	// Decider is the decider of the shadow run: the new version to compare with
 	// production. nil means [Rules].
 	Decider Decider
+	// Concurrency is the shadow levels' concurrency (see [GraphConcurrent]); 0
+	// means 1.
+	Concurrency int
 	// DataDir holds the shadow levels' tables; "" means a temporary directory,
 	// removed afterwards (the tables are rebuilt from their changelogs anyway).
 	DataDir string
@@ -474,6 +486,9 @@ type ReplayConfig struct {
 	// Options are more options for running the shadow graph (topology.WithLogger,
 	// topology.Retries, ...); Brokers and DataDir are set by Replay.
 	Options []topology.Option
+	// Progress, if not nil, shows the shadow decisions coming in: a bar on a
+	// terminal, log lines otherwise (see cli.StartProgress).
+	Progress io.Writer
 }
 
 // Outcome is what became of an application in one run of the pipeline.
@@ -558,7 +573,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (*ReplayResult, error) {
 	if cfg.Wait <= 0 {
 		cfg.Wait = 2 * time.Minute
 	}
-	g, err := ShadowGraph(cfg.Decider, cfg.Suffix)
+	g, err := shadowGraph(cfg.Decider, cfg.Suffix, cfg.Concurrency)
 	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
@@ -630,10 +645,17 @@ func Replay(ctx context.Context, cfg ReplayConfig) (*ReplayResult, error) {
 		runDone <- err
 	}()
 	got := map[string][]Outcome{}
+	var bar *cli.Progress
+	if cfg.Progress != nil {
+		bar = cli.StartProgress(cfg.Progress, "replay: shadow decisions", int64(len(copies)))
+	}
 	followErr := follow(waitCtx, cfg.Brokers, from, func(r *kgo.Record) {
 		id := string(r.Key)
 		if expect[id] > len(got[id]) {
 			got[id] = append(got[id], outcomeOf(r, shadow))
+			if bar != nil {
+				bar.Add(1)
+			}
 		}
 	}, func() bool {
 		for id, n := range expect {
@@ -643,6 +665,9 @@ func Replay(ctx context.Context, cfg ReplayConfig) (*ReplayResult, error) {
 		}
 		return true
 	})
+	if bar != nil {
+		bar.Done()
+	}
 	stopRun()
 	runErr := <-runDone
 	if err := ctx.Err(); err != nil {

@@ -20,8 +20,8 @@
 // A level may end a path early only with a reason: a rejection or a
 // needs_review. A visa type without a route ends at A as needs_review, saying
 // so. A record that is not an application at all (broken JSON) goes to level A's
-// dead-letter topic, level-a-dlq. Nothing is dropped: every record ends in
-// final-decisions-out or in a dead-letter topic.
+// dead-letter topic, level-a-dlq (see Bad input below). Nothing is dropped: every
+// record ends in final-decisions-out or in a dead-letter topic.
 //
 // # Routing slip
 //
@@ -78,6 +78,34 @@
 // A Decider's error fails the record, which is retried and then dead-lettered;
 // a finding the level cannot act on (an unknown decision, an ending without a
 // reason) ends the path as needs_review.
+//
+// # Slow deciders
+//
+// A level handles the records of a partition one at a time, calling its
+// Decider in between: fine for the rules, which answer in microseconds, but a
+// model answering in 200 ms would hold each partition to 5 applications a
+// second. [GraphConcurrent] gives each level up to N decider calls in flight
+// per partition (topology.ConsumeAsync): calls of one application stay in
+// order, each finding passes through the level's loop topic (level-a-loop, ...)
+// to the step that updates the level's memory and routes the document, and an
+// input offset is committed only once everything before it is done.
+//
+// # Bad input
+//
+// A record that is not a document of the pipeline goes to the dead-letter
+// topic of the level that reads it, with a sluice-error header saying why:
+// broken JSON or JSON of the wrong shape (cause decode), a document on a
+// scrutiny queue without a path, which did not pass level A, and a document
+// larger than [MaxDocumentBytes] (cause handler). An unusable record of the
+// routing table is no dead letter, as the table is looked up, not consumed:
+// each application of its visa type ends at level A as needs_review, saying
+// the route is unreadable or unusable.
+//
+// # Lag
+//
+// [Lag] reads each level's consumer lag from the cluster: the records of its
+// queue (and loop topic) past its group's committed offsets, the whole queue for
+// a level that never ran.
 //
 // # Usage
 //

@@ -1,6 +1,7 @@
 package visa
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/sluicehq/sluice/topology"
@@ -16,14 +17,38 @@ import (
 // cluster, and a level added later finds its queue already in use. Graph fails
 // for a level name not in the catalog.
 func Graph(d Decider, levels ...string) (*topology.Graph, error) {
-	return graph(d, Names{}, levels)
+	return graph(d, Names{}, 1, levels)
 }
 
-// graph is [Graph] with the topic and agent names of n: production's, or a
-// shadow run's (see [ShadowGraph]).
-func graph(d Decider, n Names, levels []string) (*topology.Graph, error) {
+// GraphConcurrent is [Graph] with up to concurrency decider calls in flight at
+// once per partition of each level, for a slow [Decider] such as the
+// [LLMDecider]: a level handles the records of a partition one at a time, so a
+// model answering in 200 ms would hold each partition to 5 applications a
+// second.
+//
+// With concurrency 1 it is [Graph]. Above 1 each level reads its input with
+// topology.ConsumeAsync: the decider's calls overlap, those of one application
+// (one key) in order; each finding then passes through the level's loop topic
+// (level-a-loop, ...) to the step that updates the level's memory and routes the
+// document, as [Graph]'s levels do in one step. An input offset is committed only
+// once its finding is in the loop topic and every earlier record's too.
+//
+// Lowering a level's concurrency to 1 while its loop topic holds findings not yet
+// applied leaves them there until the level runs with concurrency above 1
+// again: stop a level cleanly, with its lag at 0 (see [Lag]), before lowering
+// it. GraphConcurrent fails for a concurrency below 1 and as Graph does.
+func GraphConcurrent(d Decider, concurrency int, levels ...string) (*topology.Graph, error) {
+	return graph(d, Names{}, concurrency, levels)
+}
+
+// graph is [GraphConcurrent] with the topic and agent names of n: production's,
+// or a shadow run's (see [ShadowGraph]).
+func graph(d Decider, n Names, concurrency int, levels []string) (*topology.Graph, error) {
 	if d == nil {
 		d = Rules{}
+	}
+	if concurrency < 1 {
+		return nil, fmt.Errorf("concurrency %d: want 1 or more", concurrency)
 	}
 	ls, err := selectLevels(levels)
 	if err != nil {
@@ -32,7 +57,7 @@ func graph(d Decider, n Names, levels []string) (*topology.Graph, error) {
 	g := &topology.Graph{Name: "visa"}
 	running := map[string]bool{}
 	for _, l := range ls {
-		lv := &level{Level: l, decider: d, now: time.Now, names: n}
+		lv := &level{Level: l, decider: d, now: time.Now, names: n, concurrency: concurrency}
 		g.Agents = append(g.Agents, lv.agent())
 		running[l.Name] = true
 	}

@@ -1,6 +1,8 @@
 package visa
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,6 +19,17 @@ type level struct {
 	// names are the pipeline's topic and agent names: production's, or a
 	// shadow run's. Routing slips hold production's queue names either way.
 	names Names
+	// concurrency bounds the decider calls in flight per partition; above 1 the
+	// level decides through topology.ConsumeAsync (see [GraphConcurrent]).
+	concurrency int
+}
+
+// decided is what the asynchronous form of a level passes from its decider
+// call to the step that applies it (through the agent's loop topic): the
+// document as read, and the decider's finding.
+type decided struct {
+	Doc     Document `json:"doc"`
+	Finding Finding  `json:"finding"`
 }
 
 // agent returns the level's agent: it reads the level's input, keeps a [Memory]
@@ -29,14 +42,9 @@ func (lv *level) agent() topology.Agent[Memory] {
 		Name:  lv.names.Agent(lv.Name),
 		State: topology.JSON[Memory](),
 	}
+	a.Inputs = []topology.Input[Memory]{lv.input()}
 	if lv.Name == "A" {
-		a.Inputs = []topology.Input[Memory]{topology.Consume(named(lv.names, Applications),
-			func(c *topology.Context[Memory], id string, app Application) error {
-				return lv.handle(c, id, Document{Application: app, ReceivedAt: c.Timestamp()})
-			})}
 		a.Lookups = []topology.Topic{namedTable(lv.names, RoutesTable)}
-	} else {
-		a.Inputs = []topology.Input[Memory]{topology.Consume(named(lv.names, Queue(lv.Name)), lv.handle)}
 	}
 	for _, q := range queues() {
 		if q.Name != lv.Input {
@@ -47,18 +55,95 @@ func (lv *level) agent() topology.Agent[Memory] {
 	return a
 }
 
+// input returns the level's input: its input stream, read with
+// topology.Consume (the decider is called in goka's partition goroutine, one
+// record at a time), or with concurrency above 1 with topology.ConsumeAsync (up
+// to concurrency decider calls at once per partition, those of one application
+// in order, each applied to the level's memory and routed as Consume would).
+func (lv *level) input() topology.Input[Memory] {
+	if lv.concurrency <= 1 {
+		if lv.Name == "A" {
+			return topology.Consume(named(lv.names, Applications),
+				func(c *topology.Context[Memory], id string, app Application) error {
+					return lv.handle(c, id, Document{Application: app, ReceivedAt: c.Timestamp()})
+				})
+		}
+		return topology.Consume(named(lv.names, Queue(lv.Name)), lv.handle)
+	}
+	apply := func(c *topology.Context[Memory], id string, d decided) error {
+		return lv.settle(c, id, d.Doc, d.Finding)
+	}
+	if lv.Name == "A" {
+		return topology.ConsumeAsync(named(lv.names, Applications), lv.concurrency, topology.JSON[decided](),
+			func(ctx context.Context, id string, app Application) (decided, error) {
+				ts, _ := topology.WorkTimestamp(ctx) // the submission, not the loop record's time
+				return lv.work(ctx, id, Document{Application: app, ReceivedAt: ts})
+			}, apply)
+	}
+	return topology.ConsumeAsync(named(lv.names, Queue(lv.Name)), lv.concurrency, topology.JSON[decided](), lv.work, apply)
+}
+
+// work is the slow half of an asynchronous level: the decider's call.
+func (lv *level) work(ctx context.Context, id string, doc Document) (decided, error) {
+	if err := lv.check(doc); err != nil {
+		return decided{}, err
+	}
+	f, err := lv.decide(ctx, id, doc.Application)
+	return decided{Doc: doc, Finding: f}, err
+}
+
 // handle is the level's handler for the document of the application id.
 func (lv *level) handle(c *topology.Context[Memory], id string, doc Document) error {
+	if err := lv.check(doc); err != nil {
+		return err
+	}
+	f, err := lv.decide(c, id, doc.Application)
+	if err != nil {
+		return err
+	}
+	return lv.settle(c, id, doc, f)
+}
+
+// MaxDocumentBytes bounds the size of a document, as JSON, that a level
+// accepts: a real application is a few kilobytes. A larger one is
+// dead-lettered before the level writes anything, because the level's writes
+// carry the application (its memory, the document it sends on) and a write
+// larger than the broker takes (1 MiB by default) would fail the level's agent
+// on every attempt.
+const MaxDocumentBytes = 256 << 10
+
+// check returns an error wrapping topology.ErrPermanent, which dead-letters the
+// record at once, for a document the level must not handle: one larger than
+// [MaxDocumentBytes], and one on a scrutiny queue that did not come from level
+// A (valid JSON, such as {}, but no document of the pipeline), which a level
+// would otherwise judge alone: the last level of a route would approve an
+// application that no level checked.
+func (lv *level) check(doc Document) error {
+	if lv.Name != "A" && len(doc.Path) == 0 {
+		return fmt.Errorf("level %s: the document has no path, so it did not pass level A: %w", lv.Name, topology.ErrPermanent)
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("level %s: encode the document: %v: %w", lv.Name, err, topology.ErrPermanent)
+	}
+	if len(b) > MaxDocumentBytes {
+		return fmt.Errorf("level %s: the document of %d bytes is larger than the pipeline's limit of %d: %w",
+			lv.Name, len(b), MaxDocumentBytes, topology.ErrPermanent)
+	}
+	return nil
+}
+
+// settle applies the finding f about the document of the application id: it
+// routes level A's passes by the routing table, records the level's step in its
+// memory and the document's path, and sends the document to its next hop or
+// ends its path in [Final].
+func (lv *level) settle(c *topology.Context[Memory], id string, doc Document, f Finding) error {
 	mem, seen, err := c.State()
 	if err != nil {
 		return err
 	}
 	app := doc.Application
 	now := lv.now().UTC()
-	f, err := lv.decide(c, id, app)
-	if err != nil {
-		return err
-	}
 	if f.Decision == Pass && lv.Name == "A" {
 		if f, err = lv.route(c, &doc, f); err != nil {
 			return err
@@ -109,11 +194,11 @@ func (lv *level) handle(c *topology.Context[Memory], id string, doc Document) er
 // decide returns the decider's finding, or an ending one when the application
 // cannot be decided: its ID and record key disagree, or the decider's answer
 // cannot be acted on.
-func (lv *level) decide(c *topology.Context[Memory], id string, app Application) (Finding, error) {
+func (lv *level) decide(ctx context.Context, id string, app Application) (Finding, error) {
 	if app.ApplicationID != "" && app.ApplicationID != id {
 		return review("record key %q and application_id %q differ", id, app.ApplicationID), nil
 	}
-	f, err := lv.decider.Decide(c, lv.Name, app)
+	f, err := lv.decider.Decide(ctx, lv.Name, app)
 	if err != nil {
 		return Finding{}, fmt.Errorf("level %s: decide %q: %w", lv.Name, id, err)
 	}

@@ -203,10 +203,11 @@ func TestRoutingTableIsData(t *testing.T) {
 		{[]string{"orders"}, `routing slip names "orders", which is no scrutiny queue`},
 		{[]string{visa.QueueName("B")}, "routing slip sends the application back to level B"},
 	} {
-		doc := visa.Document{Application: valid("x3", "student"), Slip: tc.slip}
+		passedA := []visa.Step{{Level: "A", Time: submitted, Finding: visa.Finding{Decision: visa.Pass, Confidence: 1}, TimesSeen: 1}}
+		doc := visa.Document{Application: valid("x3", "student"), Slip: tc.slip, Path: passedA}
 		topologytest.Consume(h, visa.Queue("B"), "x3", doc)
 		d := decision(t, h)
-		if d.Decision != visa.NeedsReview || !slices.Equal(pathLevels(d.Path), []string{"B"}) || !slices.Contains(d.Reasons, "B: "+tc.reason) {
+		if d.Decision != visa.NeedsReview || !slices.Equal(pathLevels(d.Path), []string{"A", "B"}) || !slices.Contains(d.Reasons, "B: "+tc.reason) {
 			t.Errorf("slip %v: %s via %v with reasons %q, want needs_review at B saying %q", tc.slip, d.Decision, pathLevels(d.Path), d.Reasons, tc.reason)
 		}
 	}
@@ -225,6 +226,17 @@ func TestMalformedApplication(t *testing.T) {
 	}
 	if d := decision(t, h); d.ApplicationID != "x1" {
 		t.Errorf("decision for %s, want x1 only", d.ApplicationID)
+	}
+
+	// A document on a queue that did not pass level A (valid JSON, no path) is
+	// dead-lettered, not judged by the level alone.
+	topologytest.Consume(h, visa.Queue("D"), "x2", visa.Document{Application: valid("x2", "student")})
+	dl = topologytest.DeadLetters(h, "level-d")
+	if len(dl) != 1 || dl[0].Key != "x2" || dl[0].Cause != "handler" || !strings.Contains(dl[0].Err, "did not pass level A") {
+		t.Errorf("level-d dead letters = %+v, want x2, which did not pass level A", dl)
+	}
+	if out := topologytest.Output(h, visa.Final); len(out) != 0 {
+		t.Errorf("final decisions %+v for a document that did not pass level A, want none", out)
 	}
 }
 

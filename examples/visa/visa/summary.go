@@ -28,6 +28,10 @@ type Summary struct {
 	EndToEnd Latency
 	// DeadLetters counts dead letters per topic.
 	DeadLetters map[string]int
+	// Lag is the consumer lag of each level's group, by level name, when the
+	// summary was made (see [Lag]); nil if unknown. A [Tally] sees only outcomes,
+	// so it leaves Lag nil: the caller reads it from the cluster.
+	Lag map[string]int64
 }
 
 // maxMissingIDs bounds [Summary.MissingIDs].
@@ -169,6 +173,13 @@ func (s Summary) WriteTo(w io.Writer) (int64, error) {
 		fmt.Fprintf(&b, " (%s)", strings.Join(dl, ", "))
 	}
 	b.WriteString("\n")
+	if s.Lag != nil {
+		var lag []string
+		for _, l := range slices.Sorted(maps.Keys(s.Lag)) {
+			lag = append(lag, fmt.Sprintf("%s %d", l, s.Lag[l]))
+		}
+		fmt.Fprintf(&b, "lag (records not yet committed per level): %s\n", strings.Join(lag, ", "))
+	}
 	if len(s.MissingIDs) > 0 {
 		fmt.Fprintf(&b, "missing: %s", strings.Join(s.MissingIDs, ", "))
 		if s.Missing > len(s.MissingIDs) {

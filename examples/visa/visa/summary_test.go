@@ -68,7 +68,14 @@ func TestTally(t *testing.T) {
 	}
 	var b strings.Builder
 	s.WriteTo(&b)
-	for _, want := range []string{"3 applications sent, 2 decided, 1 dead-lettered, 0 missing, 1 duplicates", "level-a-dlq 1", "end to end"} {
+	if strings.Contains(b.String(), "lag") {
+		t.Errorf("summary without lag figures prints a lag:\n%s", b.String())
+	}
+	s.Lag = map[string]int64{"B": 7, "A": 0}
+	b.Reset()
+	s.WriteTo(&b)
+	for _, want := range []string{"3 applications sent, 2 decided, 1 dead-lettered, 0 missing, 1 duplicates", "level-a-dlq 1", "end to end",
+		"lag (records not yet committed per level): A 0, B 7\n"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, b.String())
 		}

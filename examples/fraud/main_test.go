@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sluicehq/sluice/cli"
+	"github.com/sluicehq/sluice/internal/kafkatest"
+	"github.com/sluicehq/sluice/processors/inference"
+)
+
+// binary is the fraud binary TestMain builds for the tests that run a
+// process; "" in -short mode.
+var binary string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	if !testing.Short() {
+		dir, err := os.MkdirTemp("", "fraud-test-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		binary = filepath.Join(dir, "fraud")
+		args := []string{"build", "-o", binary}
+		if raceEnabled {
+			args = append(args, "-race") // reuses the packages compiled for this test
+		}
+		// go test puts its own go first in PATH.
+		if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+			return 1
+		}
+	}
+	code := m.Run()
+	if code == 0 {
+		// go-metrics (sarama's metrics registry) starts one process-wide ticker
+		// goroutine on first use and never stops it.
+		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick")); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutines leaked: %v\n", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers and readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var (
+	summaryRE = regexp.MustCompile(`summary: (\d+) requests sent, (\d+) scored, (\d+) missing, (\d+) duplicates, (\d+) flagged`)
+	latencyRE = regexp.MustCompile(`latency, request sent -> prediction read: p50 [0-9.]+ ms, p99 [0-9.]+ ms`)
+	bucketRE  = regexp.MustCompile(`(?m)^  \[\d\.\d, \d\.\d[)\]] +(\d+)`)
+)
+
+// TestAllRunsToSummary runs the default command, flags only, on a broker of
+// the test's, and pins that it exits 0 by itself once every request is scored,
+// having printed a summary that accounts for all of them; then it reads the
+// predictions topic and checks that every request got exactly one prediction.
+func TestAllRunsToSummary(t *testing.T) {
+	const count = 150
+	b := kafkatest.Start(t)
+	var out, errOut syncBuffer
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	code := execute(ctx, []string{"--brokers", strings.Join(b.Addrs(), ","), "--data-dir", t.TempDir(),
+		"--count", strconv.Itoa(count), "--rate", "150", "--users", "40", "--fraud", "20", "--seed", "3", "--prefix", "T"}, &out, &errOut)
+	if code != cli.ExitOK {
+		t.Fatalf("exit status %d, want 0; stdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	s := out.String()
+	m := summaryRE.FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no summary line; stdout:\n%s", s)
+	}
+	if want := strconv.Itoa(count); m[1] != want || m[2] != want || m[3] != "0" || m[4] != "0" {
+		t.Errorf("summary %q: want %d sent and scored, 0 missing, 0 duplicates", m[0], count)
+	}
+	inBuckets := 0
+	for _, b := range bucketRE.FindAllStringSubmatch(s, -1) {
+		n, _ := strconv.Atoi(b[1])
+		inBuckets += n
+	}
+	if inBuckets != count {
+		t.Errorf("score histogram holds %d requests, want %d:\n%s", inBuckets, count, s)
+	}
+	for _, want := range []string{"every request is scored", "all 6 agents running", "fraud-ish", "score distribution"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	if !latencyRE.MatchString(s) {
+		t.Errorf("output lacks the latency line:\n%s", s)
+	}
+
+	// Exactly one prediction per request, read from the topic itself.
+	seen := map[string]int{}
+	for _, r := range kafkatest.ConsumeAll(t, b.Addrs(), Predictions.Name) {
+		var p inference.Prediction
+		if err := json.Unmarshal(r.Value, &p); err != nil {
+			t.Fatalf("prediction %q: %v", r.Value, err)
+		}
+		if string(r.Key) != p.Entity {
+			t.Errorf("prediction of %s under key %q, want its entity %q", p.RequestID, r.Key, p.Entity)
+		}
+		seen[p.RequestID]++
+	}
+	if len(seen) != count {
+		t.Errorf("predictions for %d requests, want %d", len(seen), count)
+	}
+	for i := 1; i <= count; i++ {
+		if id := fmt.Sprintf("T-%06d", i); seen[id] != 1 {
+			t.Errorf("request %s has %d predictions, want 1", id, seen[id])
+		}
+	}
+	t.Logf("output:\n%s", s)
+}
+
+// TestUsageErrors pins that a mistake on the command line exits 2 with one
+// line saying what is wrong, before anything runs.
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--count", "x"}, `invalid argument "x" for "--count"`},
+		{[]string{"--count", "0"}, "--count 0: want at least 1"},
+		{[]string{"--rate", "-5"}, "--rate -5: want at least 1"},
+		{[]string{"--users", "0"}, "--users 0: want at least 1"},
+		{[]string{"--fraud", "120"}, "--fraud 120: want a percentage"},
+		{[]string{"--frod", "5"}, "unknown flag: --frod"},
+		{[]string{"--listen", "nowhere", "--count", "1"}, "--listen"},
+		{[]string{"--model", "no-such-model.json"}, "--model: model no-such-model.json"},
+		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"all", "extra"}, `unknown command "extra"`},
+		{[]string{"run", "--agents", "nobody"}, `unknown agent "nobody"`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errOut syncBuffer
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			code := execute(ctx, tc.args, &out, &errOut)
+			if code != cli.ExitUsage || !strings.Contains(errOut.String(), tc.want) || strings.Count(errOut.String(), "\n") != 1 {
+				t.Errorf("exit status %d, stderr %q; want %d and one line containing %q", code, errOut.String(), cli.ExitUsage, tc.want)
+			}
+		})
+	}
+}
+
+// TestInterruptStopsCleanly runs the binary, interrupts it while it sends,
+// and pins that it stops by itself with exit status 0 and the summary so far.
+// In -short mode, which builds no binary, it cancels the command in-process
+// instead, as the signal does.
+func TestInterruptStopsCleanly(t *testing.T) {
+	args := []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--count", "100000", "--rate", "100", "--seed", "5"}
+	if binary == "" {
+		var out, errOut syncBuffer
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		defer cancel()
+		go func() { // Ctrl-C once it prints progress
+			defer cancel()
+			for !strings.Contains(out.String(), "| scored") {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		}()
+		if code := execute(ctx, args, &out, &errOut); code != cli.ExitOK {
+			t.Fatalf("exit status %d after the stop, want 0; stderr:\n%s", code, errOut.String())
+		}
+		if s := out.String(); !strings.Contains(s, "| scored") || !strings.Contains(s, "interrupted; summary so far:") || !summaryRE.MatchString(s) {
+			t.Errorf("output lacks the summary so far:\n%s", s)
+		}
+		return
+	}
+	var out, errOut syncBuffer
+	cmd := exec.CommandContext(t.Context(), binary, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.WaitFor(t, 2*time.Minute, func() bool { return strings.Contains(out.String(), "| scored") })
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("after SIGINT: %v; stdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+		}
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("still running a minute after SIGINT; stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	}
+	if s := out.String(); !strings.Contains(s, "interrupted; summary so far:") || !summaryRE.MatchString(s) {
+		t.Errorf("output lacks the summary so far:\n%s", s)
+	}
+}

@@ -1,0 +1,192 @@
+package gokax
+
+import (
+	"errors"
+	"fmt"
+	"hash"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+)
+
+// ErrProducerStopped is the error of every write a processor's producer attempts
+// after one of its writes failed: see [orderedProducerBuilder].
+var ErrProducerStopped = errors.New("gokax: producer stopped after a failed write")
+
+// orderedRetryBackoff is how long sarama's partition producer waits, after its
+// broker connection failed, before it connects again (Producer.Retry.Backoff,
+// which with Retry.Max = 0 is used for nothing else). The failed write's error
+// reaches the gate through goka's promise in microseconds; this is the margin
+// for a scheduler under load.
+const orderedRetryBackoff = 500 * time.Millisecond
+
+// orderedProducerBuilder returns the producer builder of processors: goka's
+// producer on a clone of cfg that stops for good at its first failed write, so
+// that the records it writes to each partition are always a prefix of the
+// records emitted to it.
+//
+// sarama v1.46.3 keeps a partition's order only while nothing fails. With
+// Net.MaxOpenRequests = 1 a broker connection still has two produce requests
+// on the wire (the second is written before sarama waits for the first's
+// response slot) and a third batch filling. When the connection dies, the
+// first request's error retries its batch and the filling one, the second's
+// error arrives after and retries its batch behind them: batches 1, 3, 2. The
+// soak saw exactly that after a broker kill (k000 seq 145-151 before 141-144).
+// Without retries those batches fail instead, but sarama goes on writing the
+// partition's next records on a new connection, and after the processor's
+// restart the replay writes the failed ones behind them: a reordering too.
+//
+// So processors' producers never retry (a failed write fails the processor,
+// the supervisor restarts it, and ordered commits replay from before the
+// failed record), and the first error trips a gate in the producer's dialer:
+// its connections refuse every later write and it opens no new one, so nothing
+// after the failed record reaches the log before the replay. The error reaches
+// the gate before sarama reconnects (it waits [orderedRetryBackoff] first). One
+// window remains: a partition-level error (not a broken connection) on one
+// request while the next is already on the wire: the next may be written. The
+// soak's single broker has not answered so; a real cluster does on leader
+// changes.
+//
+// A record the broker refuses for good (see [refused]) does not trip the
+// gate: no replay writes it, so nothing can overtake it.
+//
+// Emitters do not use it: a stopped producer would fail every later emit of a
+// long-lived emitter, which nothing replays.
+func orderedProducerBuilder(cfg *sarama.Config) goka.ProducerBuilder {
+	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
+		c := clone(cfg)
+		c.ClientID = clientID
+		c.Producer.Partitioner = sarama.NewCustomHashPartitioner(hasher)
+		c.Producer.Retry.Max = 0
+		c.Producer.Retry.Backoff = orderedRetryBackoff
+		g := &gate{dial: c.Net.Proxy.Dialer}
+		// Once the gate tripped, nothing waits: closing the producer fails what
+		// is left at once instead of retrying metadata against a refusing dialer.
+		c.Producer.Retry.BackoffFunc = g.backoff(c.Producer.Retry.Backoff, c.Producer.Retry.BackoffFunc)
+		c.Metadata.Retry.BackoffFunc = g.backoff(c.Metadata.Retry.Backoff, c.Metadata.Retry.BackoffFunc)
+		if !c.Net.Proxy.Enable || g.dial == nil {
+			g.dial = &net.Dialer{Timeout: c.Net.DialTimeout, KeepAlive: c.Net.KeepAlive, LocalAddr: c.Net.LocalAddr}
+		}
+		c.Net.Proxy.Enable = true
+		c.Net.Proxy.Dialer = g
+		p, err := goka.NewProducer(brokers, c)
+		if err != nil {
+			return nil, err
+		}
+		return &orderedProducer{Producer: p, gate: g}, nil
+	}
+}
+
+// orderedProducer trips its gate at the first failed write.
+type orderedProducer struct {
+	goka.Producer
+	gate *gate
+}
+
+func (p *orderedProducer) Emit(topic string, key string, value []byte) *goka.Promise {
+	if err := p.gate.closed(); err != nil {
+		return failed(err)
+	}
+	return p.Producer.Emit(topic, key, value).Then(p.gate.fail)
+}
+
+func (p *orderedProducer) EmitWithHeaders(topic string, key string, value []byte, headers goka.Headers) *goka.Promise {
+	if err := p.gate.closed(); err != nil {
+		return failed(err)
+	}
+	return p.Producer.EmitWithHeaders(topic, key, value, headers).Then(p.gate.fail)
+}
+
+// failed returns a promise finished with err.
+func failed(err error) *goka.Promise {
+	_, finish := goka.NewPromiseWithFinisher()
+	return finish(nil, err)
+}
+
+// gate is a producer's dialer. Once tripped it dials nothing and its
+// connections write nothing.
+type gate struct {
+	dial interface {
+		Dial(network, addr string) (net.Conn, error)
+	}
+	tripped atomic.Pointer[error] // the first failed write's error
+}
+
+// backoff returns a retry backoff function that waits as f does (d if f is
+// nil) while g is open, and not at all once it tripped.
+func (g *gate) backoff(d time.Duration, f func(retries, maxRetries int) time.Duration) func(int, int) time.Duration {
+	return func(retries, maxRetries int) time.Duration {
+		switch {
+		case g.tripped.Load() != nil:
+			return 0
+		case f != nil:
+			return f(retries, maxRetries)
+		}
+		return d
+	}
+}
+
+// fail trips g if err is a failed write that a replay may write: anything but
+// a broker's answer that the record can never be written.
+func (g *gate) fail(err error) {
+	if err != nil && !refused(err) {
+		g.tripped.CompareAndSwap(nil, &err)
+	}
+}
+
+// refused reports whether err is a broker's per-record answer that retrying
+// cannot change (an invalid or too large record): the record is never written,
+// by this producer or a replay, so the records after it cannot overtake it,
+// and a processor that writes them gets as far as it can. Every other error
+// (broken connections, timeouts, the errors sarama itself retries) is one a
+// replay may get past.
+func refused(err error) bool {
+	var k sarama.KError
+	if !errors.As(err, &k) {
+		return false
+	}
+	switch k {
+	case sarama.ErrInvalidMessage, sarama.ErrUnknownTopicOrPartition, sarama.ErrLeaderNotAvailable,
+		sarama.ErrNotLeaderForPartition, sarama.ErrRequestTimedOut, sarama.ErrNotEnoughReplicas,
+		sarama.ErrNotEnoughReplicasAfterAppend, sarama.ErrKafkaStorageError:
+		return false // sarama's retriable produce errors
+	}
+	return true
+}
+
+// closed returns the error a tripped gate gives, nil if it is open.
+func (g *gate) closed() error {
+	if e := g.tripped.Load(); e != nil {
+		return fmt.Errorf("%w: %w", ErrProducerStopped, *e)
+	}
+	return nil
+}
+
+// Dial implements sarama's proxy dialer.
+func (g *gate) Dial(network, addr string) (net.Conn, error) {
+	if err := g.closed(); err != nil {
+		return nil, err
+	}
+	conn, err := g.dial.Dial(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &gatedConn{Conn: conn, g: g}, nil
+}
+
+// gatedConn refuses writes once its gate tripped, and closes itself then.
+type gatedConn struct {
+	net.Conn
+	g *gate
+}
+
+func (c *gatedConn) Write(b []byte) (int, error) {
+	if err := c.g.closed(); err != nil {
+		_ = c.Conn.Close()
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}

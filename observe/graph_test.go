@@ -1,0 +1,147 @@
+package observe_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/sluicehq/sluice/observe"
+	"github.com/sluicehq/sluice/topology"
+)
+
+// TestReadTopology pins what the page draws of a graph: every agent and topic
+// with its kind, and every edge with its kind, read from topology's Drawing.
+func TestReadTopology(t *testing.T) {
+	top, err := observe.ReadTopology(testGraph())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top.Name != "clicks" {
+		t.Errorf("name = %q, want clicks", top.Name)
+	}
+	kinds := map[string]observe.NodeKind{}
+	for _, n := range top.Nodes {
+		kinds[n.ID] = n.Kind
+	}
+	want := map[string]observe.NodeKind{
+		"topic:clicks":        observe.NodeStream,
+		"agent:counter":       observe.NodeAgent,
+		"topic:counter-table": observe.NodeTable,
+		"topic:counts":        observe.NodeStream,
+		"topic:counter-dlq":   observe.NodeDLQ,
+		"agent:auditor":       observe.NodeAgent,
+		"topic:auditor-dlq":   observe.NodeDLQ,
+	}
+	if len(kinds) != len(want) {
+		t.Errorf("nodes = %v, want %v", kinds, want)
+	}
+	for id, k := range want {
+		if kinds[id] != k {
+			t.Errorf("node %s kind = %q, want %q", id, kinds[id], k)
+		}
+	}
+	edges := map[observe.Edge]bool{}
+	for _, e := range top.Edges {
+		edges[e] = true
+	}
+	for _, e := range []observe.Edge{
+		{From: "topic:clicks", To: "agent:counter", Kind: "input"},
+		{From: "agent:counter", To: "topic:counter-table", Kind: "state"},
+		{From: "agent:counter", To: "topic:counts", Kind: "output"},
+		{From: "agent:counter", To: "topic:counter-dlq", Kind: "dlq"},
+		{From: "topic:counts", To: "agent:auditor", Kind: "input"},
+		{From: "topic:counter-table", To: "agent:auditor", Kind: "lookup"},
+		{From: "agent:auditor", To: "topic:auditor-dlq", Kind: "dlq"},
+	} {
+		if !edges[e] {
+			t.Errorf("missing edge %+v in %+v", e, top.Edges)
+		}
+	}
+	if got := top.Agents(); !slices.Equal(got, []string{"counter", "auditor"}) {
+		t.Errorf("Agents() = %q, want [counter auditor]", got)
+	}
+	if got := top.Inputs("auditor"); !slices.Equal(got, []string{"counts"}) {
+		t.Errorf("Inputs(auditor) = %q, want [counts]: lookups are not inputs", got)
+	}
+	if got := top.Tables(); !slices.Equal(got, []string{"counter-table"}) {
+		t.Errorf("Tables() = %q, want [counter-table]", got)
+	}
+}
+
+// TestReadTopologyLayout pins the drawing's invariants: boxes inside the
+// drawing, no two overlapping, and every edge of an acyclic graph running
+// left to right, as in Mermaid's flowchart LR.
+func TestReadTopologyLayout(t *testing.T) {
+	top, err := observe.ReadTopology(testGraph())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := map[string]observe.Node{}
+	for i, a := range top.Nodes {
+		pos[a.ID] = a
+		if a.X < 0 || a.Y < 0 || a.X+a.W > top.Width || a.Y+a.H > top.Height || a.W <= 0 || a.H <= 0 {
+			t.Errorf("node %s at (%v,%v) size %vx%v is outside the %vx%v drawing", a.ID, a.X, a.Y, a.W, a.H, top.Width, top.Height)
+		}
+		for _, b := range top.Nodes[i+1:] {
+			if a.X < b.X+b.W && b.X < a.X+a.W && a.Y < b.Y+b.H && b.Y < a.Y+a.H {
+				t.Errorf("nodes %s and %s overlap", a.ID, b.ID)
+			}
+		}
+	}
+	for _, e := range top.Edges {
+		if from, to := pos[e.From], pos[e.To]; from.X+from.W >= to.X {
+			t.Errorf("edge %s -> %s does not run left to right: %v+%v >= %v", e.From, e.To, from.X, from.W, to.X)
+		}
+	}
+}
+
+// TestReadTopologyNames pins that names needing DOT escapes (quotes,
+// backslashes, colons) come back as declared.
+func TestReadTopologyNames(t *testing.T) {
+	in := topology.Stream[string]{Name: `in"put\x:1`, Codec: topology.String()}
+	a := topology.Agent[struct{}]{Name: `odd "agent"`, Inputs: []topology.Input[struct{}]{
+		topology.Consume(in, func(*topology.Context[struct{}], string, string) error { return nil })}}
+	top, err := observe.ReadTopology(&topology.Graph{Name: `the "graph"`, Sources: []topology.Topic{in}, Agents: []topology.AgentDecl{a}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top.Name != `the "graph"` {
+		t.Errorf("name = %q", top.Name)
+	}
+	if got := top.Agents(); !slices.Equal(got, []string{`odd "agent"`}) {
+		t.Errorf("Agents() = %q", got)
+	}
+	if got := top.Inputs(`odd "agent"`); !slices.Equal(got, []string{`in"put\x:1`}) {
+		t.Errorf("Inputs() = %q", got)
+	}
+}
+
+// TestReadTopologyCycle pins that a cycle (two agents feeding each other)
+// still lays out, with boxes apart.
+func TestReadTopologyCycle(t *testing.T) {
+	ping := topology.Stream[string]{Name: "ping", Codec: topology.String()}
+	pong := topology.Stream[string]{Name: "pong", Codec: topology.String()}
+	nop := func(*topology.Context[struct{}], string, string) error { return nil }
+	g := &topology.Graph{Name: "loop", Sources: []topology.Topic{ping}, Agents: []topology.AgentDecl{
+		topology.Agent[struct{}]{Name: "a", Inputs: []topology.Input[struct{}]{topology.Consume(ping, nop)}, Outputs: []topology.Topic{pong}},
+		topology.Agent[struct{}]{Name: "b", Inputs: []topology.Input[struct{}]{topology.Consume(pong, nop)}, Outputs: []topology.Topic{ping}},
+	}}
+	top, err := observe.ReadTopology(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range top.Nodes {
+		for _, b := range top.Nodes[i+1:] {
+			if a.X < b.X+b.W && b.X < a.X+a.W && a.Y < b.Y+b.H && b.Y < a.Y+a.H {
+				t.Errorf("nodes %s and %s overlap", a.ID, b.ID)
+			}
+		}
+	}
+}
+
+// TestNewServerNilGraph pins the error for a nil graph.
+func TestNewServerNilGraph(t *testing.T) {
+	if _, err := observe.NewServer(nil); !errors.Is(err, observe.ErrBadGraph) {
+		t.Fatalf("NewServer(nil) = %v, want ErrBadGraph", err)
+	}
+}

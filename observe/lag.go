@@ -1,0 +1,266 @@
+package observe
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/topology"
+)
+
+// ageTimeout bounds the reads of the records whose timestamps give the age of
+// the lag; a partition not read by then has an unknown age (-1).
+const ageTimeout = 5 * time.Second
+
+// LagRow is the lag of one consumer group (an agent) on one partition.
+type LagRow struct {
+	// Group is the consumer group: the agent's name.
+	Group     string `json:"group"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	// Committed is the group's committed offset, the next record it will
+	// process; -1 if the group has committed nothing on this partition.
+	Committed int64 `json:"committed"`
+	// End is the log end offset: the offset the next record produced will get.
+	End int64 `json:"end"`
+	// Lag is the number of records the group has yet to process: End minus
+	// Committed, or minus the log start offset when nothing was committed. It
+	// is -1 when it could not be computed (see Err).
+	Lag int64 `json:"lag"`
+	// Age is how long ago the oldest unprocessed record (the one at the
+	// committed offset) was produced, by its timestamp: 0 when Lag is 0, -1
+	// when the record could not be read in time.
+	Age time.Duration `json:"age"`
+	// Member is the client id and host of the group member that has the
+	// partition ("" when no member has it: the agent is not running).
+	Member string `json:"member,omitempty"`
+	// Err is why the partition's offsets could not be read, or nil.
+	Err error `json:"-"`
+}
+
+// Lag returns the lag of the consumer groups named groups (agents' names) on
+// every partition they are assigned or have committed to, sorted by group,
+// topic and partition, with the age of each lagging partition read from the
+// record at its committed offset. A group that does not exist, or has
+// committed nothing and runs no member, has no rows; without groups, Lag
+// returns none (kadm's Lag would describe every group). It fails if the broker
+// cannot be asked, with the group's error if one group cannot be described.
+func Lag(ctx context.Context, adm *kadm.Client, groups ...string) ([]LagRow, error) {
+	return lag(ctx, adm, groups, nil)
+}
+
+// GraphLag returns the lag of every agent of g as [Lag] does, and also a row
+// for each partition of an agent's input streams that the agent has not
+// committed to: its lag counts every record from the log start, which is
+// where an agent that never ran starts.
+func GraphLag(ctx context.Context, adm *kadm.Client, g *topology.Graph) ([]LagRow, error) {
+	t, err := ReadTopology(g)
+	if err != nil {
+		return nil, err
+	}
+	return topologyLag(ctx, adm, t)
+}
+
+func topologyLag(ctx context.Context, adm *kadm.Client, t *Topology) ([]LagRow, error) {
+	expect := map[string][]string{}
+	for _, a := range t.Agents() {
+		expect[a] = t.Inputs(a)
+	}
+	return lag(ctx, adm, t.Agents(), expect)
+}
+
+// lag computes the rows of groups; expect names the topics each group should
+// have a row for on every partition, committed or not.
+func lag(ctx context.Context, adm *kadm.Client, groups []string, expect map[string][]string) ([]LagRow, error) {
+	if len(groups) == 0 {
+		return nil, nil
+	}
+	lags, err := adm.Lag(ctx, groups...)
+	if err != nil {
+		return nil, fmt.Errorf("lag of %q: %w", groups, err)
+	}
+	var rows []LagRow
+	starts := map[string]map[int32]int64{}
+	have := map[string]bool{}
+	for _, l := range lags.Sorted() {
+		if err := l.Error(); err != nil {
+			if errors.Is(err, kerr.GroupIDNotFound) {
+				continue // never committed, no member: nothing to show
+			}
+			return nil, fmt.Errorf("lag of group %q: %w", l.Group, err)
+		}
+		for _, m := range l.Lag.Sorted() {
+			r := LagRow{
+				Group: l.Group, Topic: m.Topic, Partition: m.Partition,
+				Committed: m.Commit.At, End: m.End.Offset, Lag: m.Lag, Err: m.Err,
+			}
+			if m.Member != nil {
+				r.Member = m.Member.ClientID + "/" + m.Member.ClientHost
+			}
+			if m.Commit.At < 0 {
+				r.Committed = -1
+			}
+			rows = append(rows, r)
+			have[rowKey(r.Group, r.Topic, r.Partition)] = true
+			if starts[m.Topic] == nil {
+				starts[m.Topic] = map[int32]int64{}
+			}
+			starts[m.Topic][m.Partition] = m.Start.Offset
+		}
+	}
+	missing, err := uncommitted(ctx, adm, expect, have, starts)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, missing...)
+	slices.SortFunc(rows, func(a, b LagRow) int {
+		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	if err := readAges(ctx, adm, rows, starts); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+func rowKey(group, topic string, p int32) string {
+	return group + "\x00" + topic + "\x00" + strconv.Itoa(int(p))
+}
+
+// uncommitted returns a row for each partition of the expected topics that has
+// none in have, and records their start offsets in starts.
+func uncommitted(ctx context.Context, adm *kadm.Client, expect map[string][]string, have map[string]bool, starts map[string]map[int32]int64) ([]LagRow, error) {
+	var topics []string
+	for _, ts := range expect {
+		for _, t := range ts {
+			if !slices.Contains(topics, t) {
+				topics = append(topics, t)
+			}
+		}
+	}
+	if len(topics) == 0 {
+		return nil, nil
+	}
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("end offsets of %q: %w", topics, err)
+	}
+	begins, err := adm.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("start offsets of %q: %w", topics, err)
+	}
+	var rows []LagRow
+	for group, ts := range expect {
+		for _, topic := range ts {
+			for p, end := range ends[topic] {
+				if p < 0 || have[rowKey(group, topic, p)] {
+					continue // p -1: the topic does not exist (yet)
+				}
+				r := LagRow{Group: group, Topic: topic, Partition: p, Committed: -1, End: end.Offset, Lag: -1, Err: end.Err}
+				start, ok := begins.Lookup(topic, p)
+				if end.Err == nil && ok && start.Err == nil {
+					r.Lag = end.Offset - start.Offset
+					if starts[topic] == nil {
+						starts[topic] = map[int32]int64{}
+					}
+					starts[topic][p] = start.Offset
+				} else if r.Err == nil {
+					r.Err = start.Err
+				}
+				rows = append(rows, r)
+			}
+		}
+	}
+	return rows, nil
+}
+
+// readAges sets the Age of every row: 0 without lag, else the age of the record
+// at the committed offset (the log start when nothing was committed), -1 if
+// it could not be read within ageTimeout.
+func readAges(ctx context.Context, adm *kadm.Client, rows []LagRow, starts map[string]map[int32]int64) error {
+	want := map[string]map[int32]kgo.Offset{}
+	for i := range rows {
+		r := &rows[i]
+		if r.Lag <= 0 {
+			r.Age = 0
+			continue
+		}
+		r.Age = -1
+		at := r.Committed
+		if at < 0 {
+			at = starts[r.Topic][r.Partition]
+		}
+		if want[r.Topic] == nil {
+			want[r.Topic] = map[int32]kgo.Offset{}
+		}
+		want[r.Topic][r.Partition] = kgo.NewOffset().At(at)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	stamps, err := readTimestamps(ctx, adm, want)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for i := range rows {
+		r := &rows[i]
+		if ts, ok := stamps[topicPartition{r.Topic, r.Partition}]; ok && r.Lag > 0 {
+			r.Age = max(now.Sub(ts), 0)
+		}
+	}
+	return nil
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// readTimestamps reads the first record at or after each offset of want and
+// returns its timestamp. Partitions not read within ageTimeout are missing.
+func readTimestamps(ctx context.Context, adm *kadm.Client, want map[string]map[int32]kgo.Offset) (map[topicPartition]time.Time, error) {
+	meta, err := adm.BrokerMetadata(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("broker metadata: %w", err)
+	}
+	var seeds []string
+	for _, b := range meta.Brokers {
+		seeds = append(seeds, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))))
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(seeds...),
+		kgo.ConsumePartitions(want),
+		kgo.FetchMaxWait(50*time.Millisecond),
+		kgo.FetchMaxPartitionBytes(64<<10), // one record is all we need
+	)
+	if err != nil {
+		return nil, fmt.Errorf("age reader: %w", err)
+	}
+	defer cl.Close()
+	n := 0
+	for _, ps := range want {
+		n += len(ps)
+	}
+	ctx, cancel := context.WithTimeout(ctx, ageTimeout)
+	defer cancel()
+	stamps := make(map[topicPartition]time.Time, n)
+	for len(stamps) < n && ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) {
+			tp := topicPartition{r.Topic, r.Partition}
+			if _, ok := stamps[tp]; !ok {
+				stamps[tp] = r.Timestamp
+			}
+		})
+	}
+	return stamps, nil
+}

@@ -1,0 +1,60 @@
+package observe
+
+import (
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// An Option configures [NewServer]. Later options override earlier ones.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	brokers  []string
+	logger   *slog.Logger
+	interval time.Duration
+	metrics  http.Handler
+}
+
+func newConfig(opts []Option) config {
+	c := config{logger: slog.New(slog.DiscardHandler), interval: time.Second}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	return c
+}
+
+// Brokers sets the seed brokers to watch. Without it the server waits for
+// [Server.SetBrokers]: its page loads, and says it is waiting for the broker.
+func Brokers(addrs ...string) Option {
+	return optionFunc(func(c *config) { c.brokers = slices.Clone(addrs) })
+}
+
+// WithLogger sets the logger, overriding the default that discards everything.
+// The server logs failed samples (once per change of error), never per request.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	})
+}
+
+// Interval sets how often the server samples offsets and how often the page
+// refreshes, overriding the default of one second.
+func Interval(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.interval = max(d, 50*time.Millisecond) })
+}
+
+// Metrics mounts h at /metrics, for example the Prometheus handler of the
+// process; by default /metrics is not served.
+func Metrics(h http.Handler) Option {
+	return optionFunc(func(c *config) { c.metrics = h })
+}
