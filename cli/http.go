@@ -49,9 +49,9 @@ func (a *httpAddr) Set(s string) error {
 // something else is a failure if the user chose it; the default falls back to
 // a free port, so that several run processes on one machine (instances of
 // agents) all start.
-func startHTTP(ctx context.Context, c *cobra.Command, g *topology.Graph, addr httpAddr, log *slog.Logger, opts *[]topology.Option) (wait func(), err error) {
+func startHTTP(ctx context.Context, c *cobra.Command, g *topology.Graph, addr httpAddr, log *slog.Logger, opts *[]topology.Option) (url string, wait func(), err error) {
 	if addr == "" {
-		return func() {}, nil
+		return "", func() {}, nil
 	}
 	explicit := c.Flags().Changed("http") || os.Getenv(envName("http")) != ""
 	ln, err := net.Listen("tcp", string(addr))
@@ -64,21 +64,22 @@ func startHTTP(ctx context.Context, c *cobra.Command, g *topology.Graph, addr ht
 	}
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
-		return nil, &failure{err: &hint{
+		return "", nil, &failure{err: &hint{
 			msg: fmt.Sprintf(`--http %s: address already in use: use another --http address (port 0 picks a free one), --http "" to turn the page off, or stop what listens there`, addr),
 			err: errHTTPInUse,
 		}}
 	case err != nil:
-		return nil, usagef("--http %s: %w", addr, err)
+		return "", nil, usagef("--http %s: %w", addr, err)
 	}
 	srv, err := observe.NewServer(g, observe.WithLogger(log), observe.Metrics(metrics.Handler()))
 	if err != nil {
 		ln.Close()
-		return nil, err
+		return "", nil, err
 	}
 	metrics.SetLagSource(lagSource(srv))
 	*opts = append(*opts, topology.OnBroker(srv.SetBrokers))
-	log.Info("live page: open it in a browser; Prometheus metrics on /metrics", "http", "http://"+displayAddr(ln.Addr())+"/")
+	url = "http://" + displayAddr(ln.Addr()) + "/"
+	log.Info("live page: open it in a browser; Prometheus metrics on /metrics", "http", url)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -86,7 +87,7 @@ func startHTTP(ctx context.Context, c *cobra.Command, g *topology.Graph, addr ht
 			log.Error("live page stopped", "error", err)
 		}
 	}()
-	return func() {
+	return url, func() {
 		<-done
 		metrics.SetLagSource(nil)
 	}, nil

@@ -18,7 +18,12 @@ import (
 type Observe struct {
 	web httpAddr
 	tf  traceFlags
+	url string // of the live page, once started
 }
+
+// URL returns the address of the live page once [Observe.Start] has started
+// it, "" if it is off.
+func (o *Observe) URL() string { return o.url }
 
 // AddFlags declares --http, --trace and --trace-endpoint on c.
 func (o *Observe) AddFlags(c *cobra.Command) {
@@ -42,12 +47,13 @@ func (o *Observe) Start(ctx context.Context, c *cobra.Command, g *topology.Graph
 		opts = append(opts, tracing)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	wait, err := startHTTP(ctx, c, g, o.web, log, &opts)
+	url, wait, err := startHTTP(ctx, c, g, o.web, log, &opts)
 	if err != nil {
 		cancel()
 		_ = stopTracing()
 		return nil, nil, err
 	}
+	o.url = url
 	return opts, func() {
 		cancel()
 		wait()

@@ -24,7 +24,7 @@ type AgentConfig struct {
 	Mode    Mode
 	Logger  *slog.Logger
 	// RebalanceTimeout, if set, overrides the consumer group rebalance
-	// timeout of sluice's Kafka configuration (sarama's 60 s), for
+	// timeout of sluice's Kafka configuration (gokax.DefaultRebalanceTimeout, 20 s), for
 	// diagnosing group coordination under faults.
 	RebalanceTimeout time.Duration
 }

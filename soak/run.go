@@ -54,7 +54,7 @@ type Config struct {
 	Logger *slog.Logger
 	Out    io.Writer
 	// AgentArgs are added to the command line of every agent instance, for
-	// diagnosis (e.g. --rebalance-timeout=20s).
+	// diagnosis (e.g. --rebalance-timeout=10s).
 	AgentArgs []string
 	// ClientLog makes the agents log what their Kafka client does (sarama's
 	// log: retries, reconnections) to their log files.

@@ -66,7 +66,7 @@ SIGINT or SIGTERM; then it commits what it processed and exits 0. It logs
 	fs.StringVar(&instance, "instance", "", "name of this instance, added to the events it forwards (for diagnosis)")
 	fs.StringSliceVar(&brokers, "brokers", nil, "seed brokers, as `host:port,...`")
 	fs.StringVar(&dataDir, "data-dir", "", "directory of this instance's tables")
-	fs.DurationVar(&rebal, "rebalance-timeout", 0, "consumer group rebalance timeout, overriding sluice's (sarama's 60s), for diagnosis")
+	fs.DurationVar(&rebal, "rebalance-timeout", 0, "consumer group rebalance timeout, overriding sluice's (20s), for diagnosis")
 	fs.BoolVar(&sarLog, "sarama-log", false, "log what the Kafka client (sarama) does: retries, reconnections (verbose)")
 	f.add(fs)
 	return c

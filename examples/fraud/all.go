@@ -164,6 +164,9 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 			return nil
 		}
 		fmt.Fprintf(out, "broker %s; data in %s; model %s version %s\n", strings.Join(addrs, ","), c.dataDir, c.model.Name(), c.model.Version())
+		if u := c.obs.URL(); u != "" {
+			fmt.Fprintf(out, "live page %s (metrics on %smetrics)\n", u, u)
+		}
 		if err := awaitAgents(ctx, g, assigned, c.ready); err != nil {
 			return ignoreStop(ctx, err)
 		}

@@ -160,6 +160,9 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 			return nil
 		}
 		fmt.Fprintf(out, "broker %s; data in %s\n", strings.Join(addrs, ","), c.dataDir)
+		if u := c.obs.URL(); u != "" {
+			fmt.Fprintf(out, "live page %s (metrics on %smetrics)\n", u, u)
+		}
 		if err := visa.WriteRoutes(ctx, c.routes, topology.Brokers(addrs...)); err != nil {
 			return ignoreStop(ctx, err)
 		}

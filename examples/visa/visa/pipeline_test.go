@@ -1,6 +1,7 @@
 package visa_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -245,10 +246,13 @@ func TestMemorySurvivesRestart(t *testing.T) {
 	if !slices.Equal(pathLevels(second.Path), []string{"A", "B", "C", "D"}) || second.Decision != visa.Approved {
 		t.Fatalf("second decision %s via %v, want approved via A, B, C, D", second.Decision, pathLevels(second.Path))
 	}
+	// At least twice: at-least-once processing may handle a record again (a
+	// processor restarts at its first failed write, and replays what it had
+	// not committed), and memory counts every handling.
 	for i, s := range second.Path {
-		want := "seen 2 times, first at " + first.Path[i].Time.Format(time.RFC3339)
-		if s.TimesSeen != 2 || !strings.HasPrefix(s.Note, want) || !strings.HasSuffix(s.Note, "application unchanged") {
-			t.Errorf("level %s after restart: times_seen %d, note %q, want 2 and %q...", s.Level, s.TimesSeen, s.Note, want)
+		want := fmt.Sprintf("seen %d times, first at %s", s.TimesSeen, first.Path[i].Time.Format(time.RFC3339))
+		if s.TimesSeen < 2 || !strings.HasPrefix(s.Note, want) || !strings.HasSuffix(s.Note, "application unchanged") {
+			t.Errorf("level %s after restart: times_seen %d, note %q, want at least 2 and %q...", s.Level, s.TimesSeen, s.Note, want)
 		}
 	}
 }
