@@ -58,7 +58,7 @@ func startHTTP(ctx context.Context, c *cobra.Command, g *topology.Graph, addr ht
 	if errors.Is(err, syscall.EADDRINUSE) && !explicit {
 		host, _, _ := net.SplitHostPort(string(addr))
 		if ln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err == nil {
-			log.Warn("the default --http address is in use (another run?): serving on a free port instead; choose one with --http",
+			log.Info("the default --http address is in use (another run?): serving on a free port instead; choose one with --http",
 				"default", string(addr), "http", ln.Addr().String())
 		}
 	}

@@ -113,7 +113,7 @@ func TestRunHTTPErrors(t *testing.T) {
 		p := start(t, "", nil, "run", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
 		m := p.waitLog(liveURL, 20*time.Second)
 		if strings.Contains(m[1], ":8080/") || !strings.Contains(p.stderr.String(), "default --http address is in use") {
-			t.Errorf("run with the default --http taken serves on %s; want another port and a warning; stderr:\n%s", m[1], p.stderr.String())
+			t.Errorf("run with the default --http taken serves on %s; want another port and a log line saying so; stderr:\n%s", m[1], p.stderr.String())
 		}
 		if code := p.stop(30 * time.Second); code != 0 {
 			t.Errorf("exit status after SIGTERM = %d, want 0", code)
