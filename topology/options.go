@@ -33,6 +33,7 @@ type runConfig struct {
 	kafka        *sarama.Config
 	onAssign     func(agent string, partitions []int32)
 	onBroker     func(addrs []string)
+	onReady      func()
 	storage      storageFunc
 	exactlyOnce  bool // see ExactlyOnce
 	metrics      *metrics.Registry

@@ -22,3 +22,27 @@ func TestCallbacksAdd(t *testing.T) {
 		t.Errorf("calls = %q, want %q", calls, want)
 	}
 }
+
+// TestReadyWatch pins that OnReady fires once, after every agent got
+// partitions, and not for empty assignments.
+func TestReadyWatch(t *testing.T) {
+	n := 0
+	w := readyWatch([]string{"a", "b"}, func() { n++ })
+	for _, step := range []struct {
+		agent string
+		parts []int32
+		want  int
+	}{
+		{"a", []int32{0}, 0},
+		{"b", nil, 0},
+		{"a", []int32{1}, 0},
+		{"b", []int32{0}, 1},
+		{"b", []int32{1}, 1},
+		{"a", []int32{0}, 1},
+	} {
+		w(step.agent, step.parts)
+		if n != step.want {
+			t.Fatalf("after %s %v: ready called %d times, want %d", step.agent, step.parts, n, step.want)
+		}
+	}
+}

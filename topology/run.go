@@ -40,6 +40,13 @@ func Run(ctx context.Context, g *Graph, opts ...Option) (err error) {
 	if err := checkExactlyOnce(c, agents); err != nil {
 		return err
 	}
+	if c.onReady != nil {
+		names := make([]string, len(agents))
+		for i, a := range agents {
+			names[i] = a.name
+		}
+		OnAssign(readyWatch(names, c.onReady)).apply(c)
+	}
 	brokers := c.brokers
 	if len(brokers) == 0 {
 		b, err := broker.Start(

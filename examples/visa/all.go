@@ -126,19 +126,12 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 	defer stopObs()
 
 	ready := make(chan []string, 1)
-	assigned := make(chan string, 64)
+	running := make(chan struct{}) // closed once every agent has partitions
 	opts := []topology.Option{
 		topology.DataDir(c.dataDir),
 		topology.WithLogger(log),
 		topology.OnBroker(func(addrs []string) { ready <- addrs }),
-		topology.OnAssign(func(agent string, parts []int32) {
-			if len(parts) > 0 {
-				select {
-				case assigned <- agent:
-				default: // only the first assignment of each agent matters
-				}
-			}
-		}),
+		topology.OnReady(func() { close(running) }),
 	}
 	if len(c.brokers) > 0 {
 		opts = append(opts, topology.Brokers(c.brokers...))
@@ -169,7 +162,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 		for _, r := range c.routes {
 			fmt.Fprintf(out, "route %s\n", r)
 		}
-		if err := awaitAgents(ctx, g, assigned, c.ready); err != nil {
+		if err := awaitAgents(ctx, running, c.ready); err != nil {
 			return ignoreStop(ctx, err)
 		}
 		fmt.Fprintf(out, "all %d agents running, deciding with %s; sending %s\n", len(g.Agents), c.df.describe(), c.gen.String())
@@ -178,31 +171,19 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 	return eg.Wait()
 }
 
-// awaitAgents waits until every agent of g has been assigned partitions, so that
-// the first applications do not wait for consumer groups to form.
-func awaitAgents(ctx context.Context, g *topology.Graph, assigned <-chan string, timeout time.Duration) error {
-	waiting := map[string]bool{}
-	for _, a := range g.Agents {
-		waiting[a.AgentName()] = true
+// awaitAgents waits until running is closed: every agent has been assigned
+// partitions, so that the first applications do not wait for consumer groups to form.
+func awaitAgents(ctx context.Context, running <-chan struct{}, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-running:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("not every agent has partitions after %v: see the log (--log-level info)", timeout)
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for len(waiting) > 0 {
-		select {
-		case a := <-assigned:
-			delete(waiting, a)
-		case <-deadline.C:
-			var names []string
-			for a := range waiting {
-				names = append(names, a)
-			}
-			slices.Sort(names)
-			return fmt.Errorf("agents %s not running after %v", strings.Join(names, ", "), timeout)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
 }
 
 // follow sends the applications, prints progress every second, and prints the
