@@ -28,23 +28,7 @@ func runCountMode(tb testing.TB, addrs []string, mode, name string, records int)
 	produce(tb, addrs, in, records, func(i int) ([]byte, []byte) { return ks[i%len(ks)], value(i) })
 
 	p := newProgress(records)
-	stream := topology.Stream[[]byte]{Name: in, Codec: topology.Bytes(), Partitions: partitions}
-	agent := topology.Agent[int64]{
-		Name:  group,
-		State: topology.Int64(),
-		Inputs: []topology.Input[int64]{topology.Consume(stream, func(c *topology.Context[int64], _ string, _ []byte) error {
-			n, _, err := c.State()
-			if err != nil {
-				return err
-			}
-			if err := c.SetState(n + 1); err != nil {
-				return err
-			}
-			p.mark()
-			return nil
-		})},
-	}
-	g := &topology.Graph{Name: name, Sources: []topology.Topic{stream}, Agents: []topology.AgentDecl{agent}, Partitions: partitions}
+	g := countingGraph(name, in, group, p)
 	var opts []topology.Option
 	if mode == "exactly-once" {
 		opts = append(opts, topology.ExactlyOnce())

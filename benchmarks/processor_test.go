@@ -40,23 +40,7 @@ func runCount(tb testing.TB, addrs []string, impl, name string, records int) cou
 	var r *runner
 	switch impl {
 	case "sluice":
-		stream := topology.Stream[[]byte]{Name: in, Codec: topology.Bytes(), Partitions: partitions}
-		agent := topology.Agent[int64]{
-			Name:  group,
-			State: topology.Int64(),
-			Inputs: []topology.Input[int64]{topology.Consume(stream, func(c *topology.Context[int64], _ string, _ []byte) error {
-				n, _, err := c.State()
-				if err != nil {
-					return err
-				}
-				if err := c.SetState(n + 1); err != nil {
-					return err
-				}
-				p.mark()
-				return nil
-			})},
-		}
-		g := &topology.Graph{Name: name, Sources: []topology.Topic{stream}, Agents: []topology.AgentDecl{agent}, Partitions: partitions}
+		g := countingGraph(name, in, group, p)
 		r = startSluice(tb, addrs, g)
 	case "goka":
 		gg := goka.DefineGroup(goka.Group(group),
@@ -106,4 +90,27 @@ func BenchmarkProcessorCount(b *testing.B) {
 			b.ReportMetric(perSecond(n, took), "msgs/s")
 		})
 	}
+}
+
+// countingGraph is the counting agent of BenchmarkProcessorCount and
+// BenchmarkExactlyOnce: group counts the records of topic in per key in its
+// table, and marks each on p.
+func countingGraph(name, in, group string, p *progress) *topology.Graph {
+	stream := topology.Stream[[]byte]{Name: in, Codec: topology.Bytes(), Partitions: partitions}
+	agent := topology.Agent[int64]{
+		Name:  group,
+		State: topology.Int64(),
+		Inputs: []topology.Input[int64]{topology.Consume(stream, func(c *topology.Context[int64], _ string, _ []byte) error {
+			n, _, err := c.State()
+			if err != nil {
+				return err
+			}
+			if err := c.SetState(n + 1); err != nil {
+				return err
+			}
+			p.mark()
+			return nil
+		})},
+	}
+	return &topology.Graph{Name: name, Sources: []topology.Topic{stream}, Agents: []topology.AgentDecl{agent}, Partitions: partitions}
 }
