@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,25 +21,17 @@ import (
 // agents of two processes each while at least 3 agent instances are killed,
 // one instance added or stopped, and the broker killed twice; it fails on
 // any loss, reordering or table entry at-least-once does not allow, and in
-// exactly-once mode on any duplicate or table difference too. The
-// exactly-once subtest runs when topology has the mode.
+// exactly-once mode on any duplicate or table difference too.
 func TestSoakShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a broker and four agent processes through faults for about a minute")
 	}
-	bin := build(t)
 	for _, mode := range []soak.Mode{soak.AtLeastOnce, soak.ExactlyOnce} {
 		t.Run("mode="+mode.String(), func(t *testing.T) {
 			if mode == soak.ExactlyOnce && !soak.ExactlyOnceAvailable() {
 				t.Skip("topology has no exactly-once mode in this build")
 			}
-			if mode == soak.ExactlyOnce && os.Getenv("SLUICE_SOAK_EXACTLY_ONCE") == "" {
-				// Known to fail (issue 6): after broker bounces and fencing, a
-				// partition's output stalls and records are missing from it
-				// (lost=1163 table_mismatches=178 in the last run). Run it with
-				// SLUICE_SOAK_EXACTLY_ONCE=1 while fixing that.
-				t.Skip("exactly-once soak is known to fail (records stall after fencing, issue 6); set SLUICE_SOAK_EXACTLY_ONCE=1 to run it")
-			}
+			bin := build(t)
 			dir := filepath.Join(t.TempDir(), "work")
 			args := []string{"run", "--records", "20000", "--keys", "100",
 				"--kills", "3", "--broker-bounces", "2", "--rebalances", "2", "--interval", "4s",
@@ -91,26 +82,26 @@ func TestSoakShort(t *testing.T) {
 	}
 }
 
-// build builds cmd/sluice-soak into a temporary directory, with the race
-// detector if this test has it, and returns the binary's path.
+// build builds cmd/sluice-soak into a temporary directory and returns the
+// binary's path.
+//
+// It is built without the race detector, even under go test -race: the
+// soak's broker bounces and kills make sarama v1.46.3 race with itself, in
+// its consumer when a connection is re-established (IBM/sarama#3017, see
+// topology/fault_test.go) and in its transaction manager when a connection
+// fails mid-transaction (see TestExactlyOnceBrokerBounce). An agent process
+// then exits with the detector's status 66 and the soak fails on a race that
+// is sarama's. sluice's own code runs under the detector in the in-process
+// tests of topology, internal/gokax and the examples.
 func build(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "sluice-soak")
 	args := []string{"build", "-o", bin}
-	if raceEnabled() {
-		args = append(args, "-race")
-	}
 	// go test puts its own go first in PATH.
 	if out, err := exec.Command("go", append(args, "github.com/sluicehq/sluice/cmd/sluice-soak")...).CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
-}
-
-// raceEnabled reports whether this test binary was built with -race.
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	return ok && slices.Contains(bi.Settings, debug.BuildSetting{Key: "-race", Value: "true"})
 }
 
 // runSoak runs bin with args and returns the key=value pairs of the last line

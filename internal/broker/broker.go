@@ -13,9 +13,10 @@ import (
 // Broker is an embedded single-node Kafka-protocol broker (kfake), kept in
 // memory or persisted to a [DataDir]. Its methods are safe for concurrent use.
 type Broker struct {
-	c     *kfake.Cluster
-	addrs []string
-	log   *closeLog
+	c      *kfake.Cluster
+	addrs  []string
+	log    *closeLog
+	reaper *reaper
 
 	mu struct {
 		// RWMutex rather than Mutex: Compact holds it shared while kfake
@@ -59,6 +60,17 @@ func Start(opts ...Option) (*Broker, error) {
 			"log.cleaner.backoff.ms": strconv.FormatInt(cfg.cleanerInterval.Milliseconds(), 10),
 		}),
 	}
+	if cfg.dataDir != "" && uncleanDataDir(cfg.dataDir) {
+		// A failure here is logged, not returned: the broker serves its data
+		// either way, and read-committed readers of the partition it failed
+		// on may skip records or wait, as without this step.
+		n, err := abortOrphans(cfg)
+		if err != nil {
+			cfg.logger.Warn("broker did not close: could not abort every transaction it left open", "data_dir", cfg.dataDir, "markers", n, "error", err)
+		} else {
+			cfg.logger.Info("broker did not close: aborted the transactions it left open", "data_dir", cfg.dataDir, "markers", n)
+		}
+	}
 	if cfg.dataDir != "" {
 		kopts = append(kopts, kfake.DataDir(cfg.dataDir))
 		if cfg.syncWrites {
@@ -71,6 +83,9 @@ func Start(opts ...Option) (*Broker, error) {
 		return nil, fmt.Errorf("broker: start: %w", err)
 	}
 	b := &Broker{c: c, addrs: c.ListenAddrs(), log: log}
+	if b.reaper, err = startReaper(c, b.addrs[0], reapInterval); err != nil {
+		return nil, errors.Join(fmt.Errorf("broker: start: %w", err), b.Close())
+	}
 	if cfg.dataDir != "" {
 		if err := kickCleaner(b.addrs[0]); err != nil {
 			return nil, errors.Join(fmt.Errorf("broker: start: %w", err), b.Close())
@@ -108,6 +123,9 @@ func (b *Broker) Close() error {
 		return nil
 	}
 	b.mu.closed = true
+	if b.reaper != nil {
+		b.reaper.close()
+	}
 	b.log.closing.Store(true)
 	b.c.Close()
 	if err := b.log.errs(); err != nil {
