@@ -6,6 +6,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
+	"github.com/rcrowley/go-metrics"
 )
 
 // TestConfigReplacesGokaDefaults pins each default sluice changes, against goka's.
@@ -60,5 +61,47 @@ func TestConfigReplacesGokaDefaults(t *testing.T) {
 	Config().Producer.RequiredAcks = sarama.NoResponse
 	if Config().Producer.RequiredAcks != sarama.WaitForAll {
 		t.Error("Config returns a shared value")
+	}
+}
+
+// TestNoMetrics pins that sarama gets a registry that keeps nothing: the
+// constructors sarama passes yield go-metrics' no-op metrics without being
+// called, and nothing is registered.
+func TestNoMetrics(t *testing.T) {
+	r := Config().MetricRegistry
+	called := false
+	for _, tc := range []struct {
+		name string
+		m    any
+		want any
+	}{
+		{"meter constructor", func() metrics.Meter { called = true; return metrics.NewMeter() }, metrics.NilMeter{}},
+		{"histogram constructor", func() metrics.Histogram {
+			called = true
+			return metrics.NewHistogram(metrics.NewUniformSample(1))
+		}, metrics.NilHistogram{}},
+		{"counter constructor", func() metrics.Counter { called = true; return metrics.NewCounter() }, metrics.NilCounter{}},
+		{"meter value", metrics.NewMeter(), metrics.NilMeter{}},
+		{"constructor of a concrete meter", func() *metrics.StandardMeter { called = true; return nil }, metrics.NilMeter{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := r.GetOrRegister("m", tc.m); got != tc.want {
+				t.Errorf("GetOrRegister = %T, want %T", got, tc.want)
+			}
+		})
+	}
+	if called {
+		t.Error("a constructor was called")
+	}
+	// sarama's own helpers, as its brokers and producers call them.
+	metrics.GetOrRegisterMeter("request-rate", r).Mark(1)
+	metrics.GetOrRegisterCounter("requests-in-flight", r).Inc(1)
+	if got := r.Get("request-rate"); got != nil {
+		t.Errorf("Get after GetOrRegister = %v, want nil", got)
+	}
+	n := 0
+	r.Each(func(string, any) { n++ })
+	if n != 0 {
+		t.Errorf("Each visited %d metrics, want 0", n)
 	}
 }
