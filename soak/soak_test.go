@@ -26,12 +26,12 @@ func TestSoakShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a broker and four agent processes through faults for about a minute")
 	}
+	bin := build(t)
 	for _, mode := range []soak.Mode{soak.AtLeastOnce, soak.ExactlyOnce} {
 		t.Run("mode="+mode.String(), func(t *testing.T) {
 			if mode == soak.ExactlyOnce && !soak.ExactlyOnceAvailable() {
 				t.Skip("topology has no exactly-once mode in this build")
 			}
-			bin := build(t)
 			dir := filepath.Join(t.TempDir(), "work")
 			args := []string{"run", "--records", "20000", "--keys", "100",
 				"--kills", "3", "--broker-bounces", "2", "--rebalances", "2", "--interval", "4s",

@@ -95,6 +95,12 @@ func abortOrphans(cfg config) (int, error) {
 	return n, errors.Join(errs...)
 }
 
+// Attribute bits of a record batch (Kafka's RecordBatch format).
+const (
+	batchTransactional = 0x10
+	batchControl       = 0x20
+)
+
 // scanOrphans reads the partition from its start and returns the producers
 // whose last transactional records have no marker after them, with the
 // epoch they wrote them with.
@@ -117,9 +123,9 @@ func scanOrphans(ctx context.Context, cl *kgo.Client, id [16]byte, topic string,
 				continue
 			}
 			switch {
-			case b.Attributes&0x20 != 0: // a control batch: a marker
+			case b.Attributes&batchControl != 0: // a marker
 				delete(open, b.ProducerID)
-			case b.Attributes&0x10 != 0: // transactional data
+			case b.Attributes&batchTransactional != 0: // data
 				open[b.ProducerID] = b.ProducerEpoch
 			}
 			next, moved = last+1, true

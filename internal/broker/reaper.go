@@ -21,6 +21,9 @@ import (
 // its session timeout (plus its rebalance timeout while it waits in a join
 // or sync) is removed with a LeaveGroup, which rebalances the group.
 
+// reapInterval is how often the reaper looks for dead members.
+const reapInterval = time.Second
+
 // reapGrace is added to a member's deadline before it is removed.
 const reapGrace = time.Second
 
@@ -31,9 +34,23 @@ const unknownDeadline = 45 * time.Second
 
 // member is what the reaper knows of a group member.
 type member struct {
-	group    string
-	seen     time.Time
-	deadline time.Duration // from seen
+	seen      time.Time     // its last request
+	session   time.Duration // from its last JoinGroup; 0 if not seen
+	rebalance time.Duration // likewise
+	joining   bool          // its last request was a JoinGroup or SyncGroup
+}
+
+// deadline is how long the member may stay silent after its last request:
+// its session timeout, plus its rebalance timeout while it waits in a join
+// or sync.
+func (m member) deadline() time.Duration {
+	if m.session <= 0 {
+		return unknownDeadline
+	}
+	if m.joining {
+		return m.session + m.rebalance
+	}
+	return m.session
 }
 
 type reaper struct {
@@ -44,8 +61,6 @@ type reaper struct {
 
 	mu      sync.Mutex
 	members map[string]member // by member ID
-	session map[string]time.Duration
-	rebal   map[string]time.Duration
 }
 
 // startReaper watches the group requests c serves at addr and removes dead
@@ -55,10 +70,7 @@ func startReaper(c *kfake.Cluster, addr string, interval time.Duration) (*reaper
 	if err != nil {
 		return nil, err
 	}
-	r := &reaper{
-		start: time.Now(), cl: cl, stop: make(chan struct{}), done: make(chan struct{}),
-		members: map[string]member{}, session: map[string]time.Duration{}, rebal: map[string]time.Duration{},
-	}
+	r := &reaper{start: time.Now(), cl: cl, stop: make(chan struct{}), done: make(chan struct{}), members: map[string]member{}}
 	for _, k := range []kmsg.Key{kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat, kmsg.OffsetCommit, kmsg.LeaveGroup} {
 		c.ControlKey(int16(k), func(req kmsg.Request) (kmsg.Response, error, bool) {
 			r.observe(req)
@@ -71,34 +83,34 @@ func startReaper(c *kfake.Cluster, addr string, interval time.Duration) (*reaper
 
 // observe notes a group request of a member.
 func (r *reaper) observe(req kmsg.Request) {
-	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	seen := func(id string, joining bool) member {
+		m := r.members[id]
+		m.seen, m.joining = time.Now(), joining
+		return m
+	}
 	switch req := req.(type) {
 	case *kmsg.JoinGroupRequest:
 		if req.MemberID == "" {
-			return
+			return // the first join of a new member only gets its ID
 		}
-		r.session[req.MemberID] = time.Duration(req.SessionTimeoutMillis) * time.Millisecond
-		r.rebal[req.MemberID] = time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond
-		r.members[req.MemberID] = member{req.Group, now, r.session[req.MemberID] + r.rebal[req.MemberID]}
+		m := seen(req.MemberID, true)
+		m.session = time.Duration(req.SessionTimeoutMillis) * time.Millisecond
+		m.rebalance = time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond
+		r.members[req.MemberID] = m
 	case *kmsg.SyncGroupRequest:
-		r.members[req.MemberID] = member{req.Group, now, r.session[req.MemberID] + r.rebal[req.MemberID]}
+		r.members[req.MemberID] = seen(req.MemberID, true)
 	case *kmsg.HeartbeatRequest:
-		r.members[req.MemberID] = member{req.Group, now, r.session[req.MemberID]}
+		r.members[req.MemberID] = seen(req.MemberID, false)
 	case *kmsg.OffsetCommitRequest:
 		if req.MemberID != "" {
-			r.members[req.MemberID] = member{req.Group, now, r.session[req.MemberID]}
+			r.members[req.MemberID] = seen(req.MemberID, false)
 		}
 	case *kmsg.LeaveGroupRequest:
-		ids := []string{req.MemberID}
+		delete(r.members, req.MemberID)
 		for _, m := range req.Members {
-			ids = append(ids, m.MemberID)
-		}
-		for _, id := range ids {
-			delete(r.members, id)
-			delete(r.session, id)
-			delete(r.rebal, id)
+			delete(r.members, m.MemberID)
 		}
 	}
 }
@@ -139,12 +151,9 @@ func (r *reaper) reap() {
 			present[m.MemberID] = true
 			known, ok := r.members[m.MemberID]
 			if !ok {
-				known = member{g.Group, r.start, unknownDeadline}
+				known.seen = r.start
 			}
-			if known.deadline <= 0 {
-				known.deadline = unknownDeadline
-			}
-			if now.Sub(known.seen) > known.deadline+reapGrace {
+			if now.Sub(known.seen) > known.deadline()+reapGrace {
 				dead = append(dead, m.MemberID)
 				delete(r.members, m.MemberID)
 			}
@@ -163,10 +172,8 @@ func (r *reaper) forget(present map[string]bool, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, m := range r.members {
-		if !present[id] && now.Sub(m.seen) > m.deadline+reapGrace {
+		if !present[id] && now.Sub(m.seen) > m.deadline()+reapGrace {
 			delete(r.members, id)
-			delete(r.session, id)
-			delete(r.rebal, id)
 		}
 	}
 }
@@ -188,6 +195,3 @@ func (r *reaper) close() {
 	<-r.done
 	r.cl.Close()
 }
-
-// reapInterval is how often the reaper looks for dead members.
-const reapInterval = time.Second
