@@ -1,6 +1,7 @@
 # sluice: `make` lists the targets. Variables let one target serve many uses:
 #   make test PKG=./tables TESTS=TestConformance
 #   make bench BENCH=StorageUpdate COUNT=5
+#   make run VISA=--exactly-once
 GO       ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 PKG      ?= ./...
 TESTS    ?= .
@@ -11,12 +12,14 @@ FUZZTIME ?= 30s
 TIMEOUT  ?= 14m
 DATA_DIR ?= sluice-data
 CHAOS    ?=
+VISA     ?=
 
 .PHONY: all help run test test-short cover lint bench chaos fuzz tidy-check examples clean deps
 
 all help:
 	@echo "sluice make targets:"
 	@echo "  run         run the visa pipeline on the embedded broker: 500 applications, progress, summary"
+	@echo "              (VISA=--exactly-once, or any other flag of 'visa all')"
 	@echo "  test        install what tests need (kcat), then go test -race ./... (what CI runs)"
 	@echo "  test-short  go test -short ./... for the edit loop"
 	@echo "  cover       coverage profile and summary"
@@ -30,7 +33,7 @@ all help:
 	@echo "  clean       remove build output and data dirs"
 
 run:
-	$(GO) run ./examples/visa all --data-dir $(DATA_DIR)/visa
+	$(GO) run ./examples/visa all --data-dir $(DATA_DIR)/visa $(VISA)
 
 # deps installs the system packages tests use: kcat (a librdkafka client, for the
 # interoperability test) and chromium (headless, for the live page's browser test).

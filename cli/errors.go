@@ -75,6 +75,8 @@ func explain(root *cobra.Command, err error) (string, int) {
 		return oneLine(err), ExitUsage
 	case errors.Is(err, topology.ErrUnknownAgent):
 		return oneLine(err) + ": use --agents with names from 'describe'", ExitUsage
+	case errors.Is(err, topology.ErrExactlyOnce):
+		return oneLine(err) + ": run those agents without --exactly-once", ExitUsage
 	case errors.Is(err, broker.ErrBadListen):
 		return oneLine(err) + ": use --listen host:port, such as 127.0.0.1:9092", ExitUsage
 	case isDeclaration(err):

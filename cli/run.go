@@ -12,9 +12,10 @@ import (
 // runCommand returns the run command, which runs g's agents with topology.Run.
 func runCommand(g *topology.Graph) *cobra.Command {
 	var (
-		agents []string
-		bf     brokerFlags
-		obs    Observe
+		agents      []string
+		exactlyOnce bool
+		bf          brokerFlags
+		obs         Observe
 	)
 	c := &cobra.Command{
 		Use:   "run",
@@ -36,11 +37,21 @@ and a table lookup), the JSON it polls under /api/, and Prometheus metrics on
 run on this machine), run serves on a free port instead and logs it; an
 address given with --http or SLUICE_HTTP that is taken stops run (status 1).
 
+Agents run at-least-once: a crash or a rebalance replays the records since the
+last committed offset, so outputs may be duplicated and state updated twice.
+With --exactly-once they run in exactly-once mode with Kafka transactions: each
+input record's outputs, state change and offset commit together, and
+downstream consumers reading with isolation.level=read_committed see each
+output once (see topology.ExactlyOnce for what it covers and costs). Every
+instance of an agent must run in the same mode.
+
 On SIGINT or SIGTERM run stops taking records, finishes and commits those in
 flight, closes the tables and the embedded broker, and exits 0.`,
 	}
 	fs := c.Flags()
 	fs.StringSliceVar(&agents, "agents", nil, "agents to run, as `name,...` (default all; 'describe' lists them)")
+	fs.BoolVar(&exactlyOnce, "exactly-once", false,
+		"run the agents in exactly-once mode with Kafka transactions (default at-least-once)")
 	bf.add(fs, true /* withCluster */)
 	obs.AddFlags(c)
 	return leaf(c, func(c *cobra.Command) error {
@@ -64,6 +75,9 @@ flight, closes the tables and the embedded broker, and exits 0.`,
 				log.Info("agent running", "agent", agent, "partitions", partitions)
 			}),
 		}
+		if exactlyOnce {
+			opts = append(opts, topology.ExactlyOnce())
+		}
 		if embedded {
 			// Run logs the embedded broker's address (addr=HOST:PORT) itself.
 			opts = append(opts, topology.Listen(string(bf.listen)))
@@ -79,7 +93,7 @@ flight, closes the tables and the embedded broker, and exits 0.`,
 			return err
 		}
 		opts = append(opts, more...)
-		log.Info("starting", "topology", g.Name, "agents", run, "data_dir", bf.dataDir)
+		log.Info("starting", "topology", g.Name, "agents", run, "data_dir", bf.dataDir, "exactly_once", exactlyOnce)
 		err = topology.Run(c.Context(), g, opts...)
 		stop()
 		if err != nil {

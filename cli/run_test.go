@@ -1,23 +1,44 @@
 package cli_test
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/kafkatest"
 )
 
-// TestRunEmbedded pins the whole life of 'run' on its embedded broker: it logs
-// the broker's address and the agents' start, processes records produced by an
-// outside client into the sink, and exits 0 soon after SIGTERM.
+// TestRunEmbedded pins the whole life of 'run' on its embedded broker, in both
+// modes: it logs the broker's address and the agents' start, processes records
+// produced by an outside client into the sink (in transactions, with markers,
+// only with --exactly-once or its variable), and exits 0 soon after SIGTERM.
 func TestRunEmbedded(t *testing.T) {
 	t.Parallel()
-	p := start(t, "", []string{"SLUICE_LOG_LEVEL=info"},
-		"run", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		txns bool // whether the sink is written in transactions
+	}{
+		{name: "at-least-once"},
+		{name: "exactly-once", args: []string{"--exactly-once"}, txns: true},
+		{name: "exactly-once from env", env: []string{"SLUICE_EXACTLY_ONCE=true"}, txns: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			runEmbedded(t, tc.env, tc.args, tc.txns)
+		})
+	}
+}
+
+func runEmbedded(t *testing.T, env, args []string, txns bool) {
+	p := start(t, "", append([]string{"SLUICE_LOG_LEVEL=info"}, env...),
+		append([]string{"run", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...)...)
 	addrs := []string{p.waitLog(brokerAddr, 20*time.Second)[1]}
 	p.waitLog(regexp.MustCompile(`msg="agent running" agent=counter`), 30*time.Second)
 
@@ -32,6 +53,9 @@ func TestRunEmbedded(t *testing.T) {
 	if last["u1"] != "3" || last["u2"] != "1" {
 		t.Errorf("last counts = %v, want u1:3 u2:1", last)
 	}
+	if markers := controlRecords(t, addrs, "counts"); (markers > 0) != txns {
+		t.Errorf("counts holds %d transaction markers, want them only in exactly-once mode (%v)", markers, txns)
+	}
 
 	begin := time.Now()
 	if code := p.stop(15 * time.Second); code != 0 {
@@ -45,4 +69,40 @@ func TestRunEmbedded(t *testing.T) {
 	if !strings.Contains(stderr, "kcat") {
 		t.Errorf("the broker's address line does not mention kcat:\n%s", stderr)
 	}
+}
+
+// controlRecords returns the number of transaction markers in topic, reading
+// up to the end offsets it has now.
+func controlRecords(t *testing.T, addrs []string, topic string) int {
+	t.Helper()
+	ends, err := kafkatest.Admin(t, addrs).ListEndOffsets(t.Context(), topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", topic, err)
+	}
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	cl := kafkatest.Client(t, addrs, kgo.ConsumeTopics(topic), kgo.KeepControlRecords(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	markers := 0
+	kafkatest.WaitFor(t, 20*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if r.Attrs.IsControl() {
+				markers++
+			}
+			if r.Offset+1 >= left[r.Partition] {
+				delete(left, r.Partition)
+			}
+		})
+		return len(left) == 0
+	})
+	return markers
 }

@@ -33,12 +33,14 @@ type LagRow struct {
 	// End is the log end offset: the offset the next record produced will get.
 	End int64 `json:"end"`
 	// Lag is the number of records the group has yet to process: End minus
-	// Committed, or minus the log start offset when nothing was committed. It
-	// is -1 when it could not be computed (see Err).
+	// Committed, or minus the log start offset when nothing was committed,
+	// less the transaction markers that come before the first such record
+	// (those after it still count: offsets are all the broker tells). It is
+	// -1 when it could not be computed (see Err).
 	Lag int64 `json:"lag"`
-	// Age is how long ago the oldest unprocessed record (the one at the
-	// committed offset) was produced, by its timestamp: 0 when Lag is 0, -1
-	// when the record could not be read in time.
+	// Age is how long ago the oldest unprocessed record (the first at or
+	// after the committed offset) was produced, by its timestamp: 0 when Lag
+	// is 0, -1 when the record could not be read in time.
 	Age time.Duration `json:"age"`
 	// Member is the client id and host of the group member that has the
 	// partition ("" when no member has it: the agent is not running).
@@ -182,11 +184,15 @@ func uncommitted(ctx context.Context, adm *kadm.Client, expect map[string][]stri
 	return rows, nil
 }
 
-// readAges sets the Age of every row: 0 without lag, else the age of the record
-// at the committed offset (the log start when nothing was committed), -1 if
-// it could not be read within ageTimeout.
+// readAges sets the Age of every row: 0 without lag, else the age of the first
+// record at or after the committed offset (the log start when nothing was
+// committed), -1 if it could not be read within ageTimeout. Transaction markers
+// (an exactly-once producer writes one after each transaction) take offsets
+// but are no records to process: those among the first [exactLag] offsets of
+// the lag are taken off it, so an agent that has processed every record of a
+// transactional input has lag 0, not 1, and a lag that small is exact.
 func readAges(ctx context.Context, adm *kadm.Client, rows []LagRow, starts map[string]map[int32]int64) error {
-	want := map[string]map[int32]kgo.Offset{}
+	want := map[topicPartition]span{}
 	for i := range rows {
 		r := &rows[i]
 		if r.Lag <= 0 {
@@ -198,23 +204,31 @@ func readAges(ctx context.Context, adm *kadm.Client, rows []LagRow, starts map[s
 		if at < 0 {
 			at = starts[r.Topic][r.Partition]
 		}
-		if want[r.Topic] == nil {
-			want[r.Topic] = map[int32]kgo.Offset{}
-		}
-		want[r.Topic][r.Partition] = kgo.NewOffset().At(at)
+		// Groups reading the same partition share one read, from the offset
+		// of the last of them; the others' lag stays unknown in age.
+		want[topicPartition{r.Topic, r.Partition}] = span{from: at, end: r.End}
 	}
 	if len(want) == 0 {
 		return nil
 	}
-	stamps, err := readTimestamps(ctx, adm, want)
+	heads, err := readHeads(ctx, adm, want)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
 	for i := range rows {
 		r := &rows[i]
-		if ts, ok := stamps[topicPartition{r.Topic, r.Partition}]; ok && r.Lag > 0 {
-			r.Age = max(now.Sub(ts), 0)
+		tp := topicPartition{r.Topic, r.Partition}
+		h, ok := heads[tp]
+		if !ok || r.Lag <= 0 || want[tp].end-want[tp].from != r.Lag {
+			continue
+		}
+		r.Lag = max(r.Lag-h.markers, 0)
+		switch {
+		case r.Lag == 0:
+			r.Age = 0
+		case !h.stamp.IsZero():
+			r.Age = max(now.Sub(h.stamp), 0)
 		}
 	}
 	return nil
@@ -225,9 +239,25 @@ type topicPartition struct {
 	partition int32
 }
 
-// readTimestamps reads the first record at or after each offset of want and
-// returns its timestamp. Partitions not read within ageTimeout are missing.
-func readTimestamps(ctx context.Context, adm *kadm.Client, want map[string]map[int32]kgo.Offset) (map[topicPartition]time.Time, error) {
+// span is the offsets [from, end) of a partition.
+type span struct{ from, end int64 }
+
+// exactLag is how many offsets of a lag readAges reads to count the
+// transaction markers among them.
+const exactLag = 1000
+
+// head is what a partition holds at the start of a span: the transaction
+// markers among its first exactLag offsets, and the timestamp of its first
+// record that is no marker (zero when those offsets hold markers only).
+type head struct {
+	markers int64
+	stamp   time.Time
+}
+
+// readHeads reads the first exactLag offsets of each span of want, or the
+// whole span if it is shorter. Partitions not read within ageTimeout are
+// missing.
+func readHeads(ctx context.Context, adm *kadm.Client, want map[topicPartition]span) (map[topicPartition]head, error) {
 	meta, err := adm.BrokerMetadata(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("broker metadata: %w", err)
@@ -236,31 +266,51 @@ func readTimestamps(ctx context.Context, adm *kadm.Client, want map[string]map[i
 	for _, b := range meta.Brokers {
 		seeds = append(seeds, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))))
 	}
+	offsets := map[string]map[int32]kgo.Offset{}
+	for tp, sp := range want {
+		if offsets[tp.topic] == nil {
+			offsets[tp.topic] = map[int32]kgo.Offset{}
+		}
+		offsets[tp.topic][tp.partition] = kgo.NewOffset().At(sp.from)
+	}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(seeds...),
-		kgo.ConsumePartitions(want),
+		kgo.ConsumePartitions(offsets),
+		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(50*time.Millisecond),
-		kgo.FetchMaxPartitionBytes(64<<10), // one record is all we need
+		kgo.FetchMaxPartitionBytes(256<<10), // the first exactLag records are all we need
 	)
 	if err != nil {
 		return nil, fmt.Errorf("age reader: %w", err)
 	}
 	defer cl.Close()
-	n := 0
-	for _, ps := range want {
-		n += len(ps)
-	}
 	ctx, cancel := context.WithTimeout(ctx, ageTimeout)
 	defer cancel()
-	stamps := make(map[topicPartition]time.Time, n)
-	for len(stamps) < n && ctx.Err() == nil {
-		fs := cl.PollFetches(ctx)
-		fs.EachRecord(func(r *kgo.Record) {
+	heads := make(map[topicPartition]head, len(want))
+	done := map[topicPartition]bool{}
+	for len(done) < len(want) && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
 			tp := topicPartition{r.Topic, r.Partition}
-			if _, ok := stamps[tp]; !ok {
-				stamps[tp] = r.Timestamp
+			if done[tp] {
+				return
+			}
+			h, sp := heads[tp], want[tp]
+			switch {
+			case r.Attrs.IsControl():
+				h.markers++
+			case h.stamp.IsZero():
+				h.stamp = r.Timestamp
+			}
+			heads[tp] = h
+			if r.Offset+1 >= min(sp.end, sp.from+exactLag) {
+				done[tp] = true
 			}
 		})
 	}
-	return stamps, nil
+	for tp := range heads {
+		if !done[tp] {
+			delete(heads, tp) // markers seen, but not the whole head: unknown
+		}
+	}
+	return heads, nil
 }

@@ -2,9 +2,14 @@ package observe_test
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/kafkatest"
 	"github.com/sluicehq/sluice/observe"
 )
 
@@ -100,4 +105,55 @@ func TestLagRisesAndFalls(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestLagSkipsTransactionMarkers pins the lag of a group reading a topic an
+// exactly-once producer writes: the marker after each transaction takes an
+// offset but is no record to process. A group that has processed every record
+// lags by 0 (not by the last marker), and a small lag counts records only.
+func TestLagSkipsTransactionMarkers(t *testing.T) {
+	t.Parallel()
+	addrs := kafkatest.Start(t).Addrs()
+	kafkatest.CreateTopic(t, addrs, "txns", 1, nil)
+	prod := kafkatest.Client(t, addrs, kgo.TransactionalID("writer"), kgo.DefaultProduceTopic("txns"))
+	for _, n := range []int{3, 2} { // offsets 0-2, marker 3; 4-5, marker 6
+		if err := prod.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for range n {
+			if err := prod.ProduceSync(t.Context(), &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := prod.EndTransaction(t.Context(), kgo.TryCommit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adm := kafkatest.Admin(t, addrs)
+	for _, tc := range []struct {
+		name      string
+		committed int64
+		want      int64
+	}{
+		{"processed all", 6, 0}, // the next record would be at 7; 6 is the marker
+		{"processed the first transaction", 3, 2},
+		{"processed part of the first transaction", 1, 4},
+		{"processed the second's first record", 5, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var offs kadm.Offsets
+			offs.AddOffset("txns", 0, tc.committed, -1)
+			group := "g-" + strconv.Itoa(int(tc.committed))
+			if err := adm.CommitAllOffsets(t.Context(), group, offs); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := observe.Lag(t.Context(), adm, group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lag, agesOK := sumLag(rows, group); lag != tc.want || !agesOK || len(rows) != 1 {
+				t.Errorf("committed %d: lag %d (ages ok %v), want %d: %+v", tc.committed, lag, agesOK, tc.want, rows)
+			}
+		})
+	}
 }

@@ -109,6 +109,16 @@ func (f *deciderFlags) conc() int {
 	return defaultRulesConcurrency
 }
 
+// checkExactlyOnce returns an error saying what to change when exactly-once
+// mode is asked for with decider calls in flight at once: their results are
+// written outside the record's transaction (topology.ErrExactlyOnce).
+func (f *deciderFlags) checkExactlyOnce(on bool) error {
+	if n := f.conc(); on && n > 1 {
+		return fmt.Errorf("--exactly-once with %d decider calls at once per partition: the calls' results would be written outside the records' transactions; add --concurrency 1, or drop --exactly-once", n)
+	}
+	return nil
+}
+
 // decider returns the Decider the flags describe, or an error saying which
 // flag is wrong.
 func (f *deciderFlags) decider() (visa.Decider, error) {
@@ -217,6 +227,10 @@ func wireDecider(root *cobra.Command, g *topology.Graph, slot *deciderSlot) {
 			}
 			d, err := f.decider()
 			if err != nil {
+				return err
+			}
+			eos, _ := c.Flags().GetBool("exactly-once") // false where run has no such flag
+			if err := f.checkExactlyOnce(eos); err != nil {
 				return err
 			}
 			slot.set(d)

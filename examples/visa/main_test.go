@@ -80,16 +80,33 @@ func (s *syncBuffer) String() string {
 var summaryRE = regexp.MustCompile(`summary: (\d+) applications sent, (\d+) decided, (\d+) dead-lettered, (\d+) missing, (\d+) duplicates`)
 
 // TestAllRunsToSummary runs the default command as 'make run' does, with a route
-// added by flag, and pins that it exits 0 by itself once every application has an
-// outcome, having printed progress and a summary that accounts for all of them,
-// level E included.
+// added by flag, in both modes, and pins that it exits 0 by itself once every
+// application has an outcome, having printed progress and a summary that
+// accounts for all of them, level E included, with no duplicate and lag 0
+// (exactly-once levels' transaction markers are no lag).
 func TestAllRunsToSummary(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		args []string
+	}{
+		{"at-least-once", nil},
+		{"exactly-once", []string{"--exactly-once"}},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			t.Parallel()
+			allRunsToSummary(t, tc.mode, tc.args...)
+		})
+	}
+}
+
+func allRunsToSummary(t *testing.T, mode string, more ...string) {
 	var out, errOut syncBuffer
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	code := execute(ctx, []string{"all", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(),
+	args := append([]string{"all", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(),
 		"--count", "300", "--rate", "300", "--seed", "9", "--prefix", "T",
-		"--mix", "tourist=40,business=20,student=20,work=20", "--route", "work=B,E,D"}, &out, &errOut)
+		"--mix", "tourist=40,business=20,student=20,work=20", "--route", "work=B,E,D"}, more...)
+	code := execute(ctx, args, &out, &errOut)
 	if code != cli.ExitOK {
 		t.Fatalf("exit status %d, want 0; stdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
 	}
@@ -109,7 +126,7 @@ func TestAllRunsToSummary(t *testing.T) {
 		"level E",
 		"end to end",
 		"dead letters: " + m[3] + " (level-a-dlq " + m[3] + ")",
-		"deciding with the rules;",
+		"agents running " + mode + ", deciding with the rules;",
 		"lag (records not yet committed per level): A 0, B 0, C 0, D 0, E 0\n",
 	} {
 		if !strings.Contains(s, want) {
@@ -132,6 +149,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"routes", "--set", "work"}, `--set: route "work"`},
 		{[]string{"demo", "extra"}, `unexpected argument "extra"`},
 		{[]string{"all", "--log-level", "loud"}, "--log-level"},
+		{[]string{"all", "--exactly-once", "--concurrency", "4"}, "--exactly-once with 4 decider calls at once per partition"},
+		{[]string{"run", "--exactly-once", "--decider", "llm", "--llm-base-url", "http://127.0.0.1:1", "--llm-model", "m"}, "--exactly-once with 16 decider calls"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errOut syncBuffer

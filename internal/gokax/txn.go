@@ -164,7 +164,12 @@ func (t *txns) open(ctx context.Context, claims map[string][]int32) error {
 // handle runs f, the callback of the record of ctx, inside the transaction of
 // the record's partition (at-least-once when t is nil). If the partition's
 // transaction failed, or the commit due before the record fails, the record
-// is not handled, its offset is not committed, and the processor stops.
+// is not handled, its offset is not committed, and the processor stops;
+// unless the session is ending (a rebalance, or a stop), which is no failure:
+// the record is left unhandled and finished without an error, and the
+// partition's transaction, failed, aborts when the session closes, so the
+// record and those before it since the last commit are read again by the
+// partition's next owner.
 func (t *txns) handle(ctx goka.Context, f func()) {
 	if t == nil {
 		f()
@@ -178,6 +183,9 @@ func (t *txns) handle(ctx goka.Context, f func()) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	if err := tp.before(ctx.Context(), string(ctx.Topic()), ctx.Offset()); err != nil {
+		if ctx.Context().Err() != nil {
+			err = nil // the session ends: see above
+		}
 		ctx.DeferCommit()(err)
 		return
 	}

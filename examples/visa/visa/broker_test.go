@@ -34,13 +34,14 @@ func setUp(t *testing.T, g *topology.Graph, routes []visa.Route) []string {
 
 // running runs g on addrs with its tables in dir until stop is called or the
 // test ends; stop waits for Run and fails the test if it returned an error.
-func running(t *testing.T, g *topology.Graph, addrs []string, dir string) (stop func()) {
+func running(t *testing.T, g *topology.Graph, addrs []string, dir string, opts ...topology.Option) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	opts = append([]topology.Option{topology.Brokers(addrs...), topology.DataDir(dir),
+		topology.RestartBackoff(100*time.Millisecond, time.Second)}, opts...)
 	go func() {
-		done <- topology.Run(ctx, g, topology.Brokers(addrs...), topology.DataDir(dir),
-			topology.RestartBackoff(100*time.Millisecond, time.Second))
+		done <- topology.Run(ctx, g, opts...)
 	}()
 	var once sync.Once
 	stop = func() {
@@ -85,9 +86,12 @@ func sendApp(t *testing.T, addrs []string, app visa.Application) {
 }
 
 // tail reads topics from their start in the background, until the test ends,
-// keeping every record by topic and key.
+// keeping every record by topic and key. It reads committed records only, as a
+// downstream consumer of an exactly-once pipeline must (records of other
+// producers are visible at once).
 type tail struct {
 	adm    *kadm.Client
+	addrs  []string
 	topics []string
 	mu     struct {
 		sync.Mutex
@@ -99,7 +103,7 @@ type tail struct {
 
 func newTail(t *testing.T, addrs []string, topics ...string) *tail {
 	t.Helper()
-	tl := &tail{adm: kafkatest.Admin(t, addrs), topics: topics}
+	tl := &tail{adm: kafkatest.Admin(t, addrs), addrs: addrs, topics: topics}
 	tl.mu.byKey = map[string]map[string][]*kgo.Record{}
 	tl.mu.next = map[string]map[int32]int64{}
 	for _, tp := range topics {
@@ -107,7 +111,8 @@ func newTail(t *testing.T, addrs []string, topics ...string) *tail {
 		tl.mu.next[tp] = map[int32]int64{}
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +130,11 @@ func newTail(t *testing.T, addrs []string, topics ...string) *tail {
 				tl.mu.err = err
 			}
 			fs.EachRecord(func(r *kgo.Record) {
-				tl.mu.byKey[r.Topic][string(r.Key)] = append(tl.mu.byKey[r.Topic][string(r.Key)], r)
 				tl.mu.next[r.Topic][r.Partition] = r.Offset + 1
+				if r.Attrs.IsControl() {
+					return // a transaction's marker: kept only to know how far the tail has read
+				}
+				tl.mu.byKey[r.Topic][string(r.Key)] = append(tl.mu.byKey[r.Topic][string(r.Key)], r)
 			})
 			tl.mu.Unlock()
 		}
@@ -139,39 +147,46 @@ func newTail(t *testing.T, addrs []string, topics ...string) *tail {
 	return tl
 }
 
-// has reports whether every key of keys has a record on topic.
-func (tl *tail) has(topic string, keys []string) bool {
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	for _, k := range keys {
-		if len(tl.mu.byKey[topic][k]) == 0 {
-			return false
+// wait waits until every key of keys has a record on topic, logging how many
+// have one every 30 s. It fails the test once stall passes with no key getting
+// its first record: a pipeline that is slow (the race detector on a busy
+// machine) passes, one that stopped does not.
+func (tl *tail) wait(t *testing.T, stall time.Duration, topic string, keys []string) {
+	t.Helper()
+	begin := time.Now()
+	nextLog, lastMove, left := begin.Add(30*time.Second), begin, len(keys)
+	for {
+		missing := tl.missing(topic, keys)
+		now := time.Now()
+		switch {
+		case len(missing) == 0:
+			return
+		case len(missing) < left:
+			lastMove, left = now, len(missing)
+		case now.Sub(lastMove) > stall:
+			logPipeline(t, tl.adm, tl.addrs)
+			t.Fatalf("%s: %d of %d keys have no record, and none got one in the last %v, such as %v",
+				topic, len(missing), len(keys), stall, missing[:min(10, len(missing))])
 		}
+		if now.After(nextLog) {
+			nextLog = now.Add(30 * time.Second)
+			t.Logf("%s: %d of %d keys have a record after %v", topic, len(keys)-len(missing), len(keys), now.Sub(begin).Round(time.Second))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return true
 }
 
-// wait waits until every key of keys has a record on topic.
-func (tl *tail) wait(t *testing.T, timeout time.Duration, topic string, keys []string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	kafkatest.WaitFor(t, timeout+time.Second, func() bool {
-		if tl.has(topic, keys) {
-			return true
+// missing returns the keys of keys that have no record on topic.
+func (tl *tail) missing(topic string, keys []string) []string {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	var out []string
+	for _, k := range keys {
+		if len(tl.mu.byKey[topic][k]) == 0 {
+			out = append(out, k)
 		}
-		if time.Now().After(deadline) {
-			var missing []string
-			tl.mu.Lock()
-			for _, k := range keys {
-				if len(tl.mu.byKey[topic][k]) == 0 && len(missing) < 10 {
-					missing = append(missing, k)
-				}
-			}
-			tl.mu.Unlock()
-			t.Fatalf("%s: no record within %v for %v (and maybe more)", topic, timeout, missing)
-		}
-		return false
-	})
+	}
+	return out
 }
 
 // drain waits until the tail has read every topic to its current end: after the

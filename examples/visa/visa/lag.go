@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/observe"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -16,9 +17,11 @@ import (
 // consumer lag of its agent's consumer group, read from the cluster at brokers:
 // how many records of the level's inputs (its input topic, and its loop topic
 // when it runs with a concurrency above 1) lie past the group's committed
-// offsets. A partition the group never committed counts from the start of its
-// log, where a new group starts; so a level that never ran has the whole of its
-// queue as lag, and a stopped level's lag grows with its queue.
+// offsets, as [observe.Lag] counts them (transaction markers of exactly-once
+// levels are no records). A partition the group never committed counts from
+// the start of its log, where a new group starts; so a level that never ran
+// has the whole of its queue as lag, and a stopped level's lag grows with its
+// queue.
 //
 // The lag is what has not been committed: a running level commits what it has
 // processed within about a second, so its lag lags too. Lag fails on a broker
@@ -35,9 +38,10 @@ func Lag(ctx context.Context, brokers []string, levels ...string) (map[string]in
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 
-	var topics []string
+	var topics, groups []string
 	for _, l := range ls {
 		topics = append(topics, l.Input, topology.LoopName(l.Agent()))
+		groups = append(groups, l.Agent())
 	}
 	starts, err := listOffsets(ctx, adm.ListStartOffsets, topics)
 	if err != nil {
@@ -47,26 +51,33 @@ func Lag(ctx context.Context, brokers []string, levels ...string) (map[string]in
 	if err != nil {
 		return nil, fmt.Errorf("lag: end offsets: %w", err)
 	}
+	rows, err := observe.Lag(ctx, adm, groups...)
+	if err != nil {
+		return nil, fmt.Errorf("lag: %w", err)
+	}
+	type part struct {
+		group, topic string
+		p            int32
+	}
+	committed := map[part]int64{}
+	for _, r := range rows {
+		if r.Err != nil {
+			return nil, fmt.Errorf("lag: %s on %s/%d: %w", r.Group, r.Topic, r.Partition, r.Err)
+		}
+		if r.Committed >= starts[r.Topic][r.Partition] { // else from the log start, as never committed
+			committed[part{r.Group, r.Topic, r.Partition}] = r.Lag
+		}
+	}
 	out := map[string]int64{}
 	for _, l := range ls {
-		committed, err := adm.FetchOffsets(ctx, l.Agent())
-		if err == nil {
-			err = committed.Error()
-		}
-		if errors.Is(err, kerr.GroupIDNotFound) {
-			committed, err = nil, nil // never committed: everything is lag
-		}
-		if err != nil {
-			return nil, fmt.Errorf("lag: committed offsets of %s: %w", l.Agent(), err)
-		}
 		var lag int64
 		for _, topic := range []string{l.Input, topology.LoopName(l.Agent())} {
 			for p, end := range ends[topic] {
-				from := starts[topic][p]
-				if c, ok := committed.Lookup(topic, p); ok && c.At >= from {
-					from = c.At
+				if n, ok := committed[part{l.Agent(), topic, p}]; ok {
+					lag += n
+				} else {
+					lag += max(end-starts[topic][p], 0) // never committed
 				}
-				lag += max(end-from, 0)
 			}
 		}
 		out[l.Name] = lag
