@@ -29,6 +29,17 @@ func openTxns(t *testing.T, addrs []string, group string) *txns {
 	return tx
 }
 
+// partitionTxn starts a broker with topics "in" and out, one partition each,
+// and opens the transactions of group "g" for partition 0 of "in".
+func partitionTxn(t *testing.T, out string) ([]string, *txns, *txnPart) {
+	t.Helper()
+	addrs := kafkatest.Start(t).Addrs()
+	kafkatest.CreateTopic(t, addrs, "in", 1, nil)
+	kafkatest.CreateTopic(t, addrs, out, 1, nil)
+	tx := openTxns(t, addrs, "g")
+	return addrs, tx, tx.part(0)
+}
+
 // emitN writes n records to topic in partition 0's transaction and waits for
 // their acknowledgements.
 func emitN(t *testing.T, tx *txns, topic string, n int) {
@@ -85,11 +96,7 @@ func countRecords(t *testing.T, addrs []string, topic string, level kgo.Isolatio
 // closes), they are in the log but no read_committed consumer sees them and
 // the offset stays.
 func TestTxnCommitAndAbort(t *testing.T) {
-	addrs := kafkatest.Start(t).Addrs()
-	kafkatest.CreateTopic(t, addrs, "in", 1, nil)
-	kafkatest.CreateTopic(t, addrs, "out", 1, nil)
-	tx := openTxns(t, addrs, "g")
-	tp := tx.part(0)
+	addrs, tx, tp := partitionTxn(t, "out")
 
 	tp.mu.Lock()
 	if err := tp.before(t.Context(), "in", 0); err != nil {
@@ -127,11 +134,7 @@ func TestTxnCommitAndAbort(t *testing.T) {
 // TestTxnFencing pins that a new owner of a partition fences the old one: the
 // old owner's open transaction is aborted and it can no longer commit.
 func TestTxnFencing(t *testing.T) {
-	addrs := kafkatest.Start(t).Addrs()
-	kafkatest.CreateTopic(t, addrs, "in", 1, nil)
-	kafkatest.CreateTopic(t, addrs, "out", 1, nil)
-	old := openTxns(t, addrs, "g")
-	tp := old.part(0)
+	addrs, old, tp := partitionTxn(t, "out")
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	if err := tp.before(t.Context(), "in", 0); err != nil {
@@ -183,11 +186,7 @@ func TestTxnProducerRefusesStrayWrites(t *testing.T) {
 // offset, so that the last offset delivered is the high watermark minus one
 // (goka's recovery waits for it).
 func TestMarkerConsumer(t *testing.T) {
-	addrs := kafkatest.Start(t).Addrs()
-	kafkatest.CreateTopic(t, addrs, "in", 1, nil)
-	kafkatest.CreateTopic(t, addrs, "g-table", 1, nil)
-	tx := openTxns(t, addrs, "g")
-	tp := tx.part(0)
+	addrs, tx, tp := partitionTxn(t, "g-table")
 	tp.mu.Lock()
 	for i, n := range []int{3, 2} { // two committed transactions: 3 + marker, 2 + marker
 		if err := tp.before(t.Context(), "in", int64(i)); err != nil {
@@ -309,11 +308,7 @@ func TestTxnStorage(t *testing.T) {
 // open transaction is aborted), and a table consumer then reads every
 // committed record and no aborted one, up to the high watermark.
 func TestMarkerConsumerAfterFencing(t *testing.T) {
-	addrs := kafkatest.Start(t).Addrs()
-	kafkatest.CreateTopic(t, addrs, "in", 1, nil)
-	kafkatest.CreateTopic(t, addrs, "g-table", 1, nil)
-	old := openTxns(t, addrs, "g")
-	tp := old.part(0)
+	addrs, old, tp := partitionTxn(t, "g-table")
 	tp.mu.Lock()
 	for i := range 3 {
 		if err := tp.before(t.Context(), "in", int64(i)); err != nil {
@@ -435,11 +430,7 @@ func TestKfakeCompactsOpenTransactions(t *testing.T) {
 // a claim that starts below the offset committed at fencing fails its
 // partition, one that starts at it does not.
 func TestTxnCheckClaim(t *testing.T) {
-	addrs := kafkatest.Start(t).Addrs()
-	kafkatest.CreateTopic(t, addrs, "in", 1, nil)
-	kafkatest.CreateTopic(t, addrs, "out", 1, nil)
-	old := openTxns(t, addrs, "g")
-	tp := old.part(0)
+	addrs, old, tp := partitionTxn(t, "out")
 	tp.mu.Lock()
 	if err := tp.before(t.Context(), "in", 0); err != nil {
 		t.Fatal(err)
@@ -492,11 +483,7 @@ func (c endingCtx) DeferCommit() func(error) { return func(err error) { c.finish
 // handled, and the open transaction aborts at close, so that the partition's
 // next owner reads both records again.
 func TestTxnSessionEnds(t *testing.T) {
-	addrs := kafkatest.Start(t).Addrs()
-	kafkatest.CreateTopic(t, addrs, "in", 1, nil)
-	kafkatest.CreateTopic(t, addrs, "out", 1, nil)
-	tx := openTxns(t, addrs, "g")
-	tp := tx.part(0)
+	addrs, tx, tp := partitionTxn(t, "out")
 
 	tp.mu.Lock()
 	if err := tp.before(t.Context(), "in", 0); err != nil {
