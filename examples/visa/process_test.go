@@ -26,10 +26,11 @@ import (
 // other only through Kafka.
 
 // TestLevelsAsProcesses runs level A, two instances of level B, and levels C to E
-// in processes of their own against a broker process, sends generated
-// applications with the demo command, and pins that the two B instances share
-// B's partitions and its work, that every application gets exactly one final
-// decision along its route, and that every process exits 0 on SIGTERM.
+// in processes of their own against a broker process, exactly-once, sends
+// generated applications with the demo command, and pins that the two B
+// instances share B's partitions and its work, that every application gets
+// exactly one final decision along its route (read committed), and that every
+// process exits 0 on SIGTERM.
 func TestLevelsAsProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts eight processes")
@@ -41,7 +42,7 @@ func TestLevelsAsProcesses(t *testing.T) {
 		t.Fatalf("routes exited %d, want 0", code)
 	}
 	level := func(name string, agents ...string) *proc {
-		return start(t, name, "run", "--agents", strings.Join(agents, ","), "--brokers", addr, "--data-dir", filepath.Join(dir, name))
+		return start(t, name, "run", "--agents", strings.Join(agents, ","), "--brokers", addr, "--data-dir", filepath.Join(dir, name), "--exactly-once")
 	}
 	a := level("a", "level-a")
 	b1 := level("b1", "level-b")
@@ -61,6 +62,9 @@ func TestLevelsAsProcesses(t *testing.T) {
 		t.Fatalf("the two B instances did not split B's partitions: %v and %v", b1.assigned("level-b"), b2.assigned("level-b"))
 	}
 	t.Logf("level B split: b1 has %v, b2 has %v", b1.assigned("level-b"), b2.assigned("level-b"))
+	for _, p := range []*proc{a, b1, b2, cde} {
+		p.waitLine(regexp.MustCompile(`msg=starting .* exactly_once=true`), time.Second)
+	}
 
 	const n = 2000
 	args := []string{"--count", strconv.Itoa(n), "--rate", "0", "--seed", "11", "--prefix", "X",
@@ -172,7 +176,8 @@ func levelsOf(path []visa.Step) []string {
 func consumeFinals(t *testing.T, addr string, want map[string]visa.Item, timeout time.Duration) map[string]visa.FinalDecision {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(visa.Final.Name),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if err != nil {
 		t.Fatal(err)
 	}
