@@ -15,9 +15,16 @@ var KafkaVersion = sarama.V2_8_0_0
 // rebalance error, so a session timeout at or below that lets members expire while
 // they sleep. Measured on kfake (FINDINGS.md): join/leave 6.6 s and kill -9 takeover
 // 11.6 s with 6 s/1 s, against 8.6 s and 17.6 s with sarama's 10 s/3 s; with
-// 2 s/300 ms the group never settled.
+// 2 s/300 ms the group never settled. 6 s was the default until a process
+// starved of CPU (the visa pipeline's 10k test with -race and 12 busy loops on
+// 2 cores) missed it: its groups rebalanced together, again and again (seen in
+// the log of an exactly-once run), and at-least-once levels replayed records up
+// to 7 times (12,762 final decisions for 9,915 applications, 3m8s). With 10 s
+// the same run gave one decision each in 1m23s (with 20 s, too). A crash takes
+// ~4 s longer to take over; Kafka raised its own default to 45 s for the same
+// reason (KIP-735).
 const (
-	DefaultSessionTimeout    = 6 * time.Second
+	DefaultSessionTimeout    = 10 * time.Second
 	DefaultHeartbeatInterval = 1 * time.Second
 	// DefaultRebalanceTimeout bounds a rebalance: see [Config].
 	DefaultRebalanceTimeout = 20 * time.Second

@@ -32,7 +32,8 @@ func deadLetterTopics() []string {
 // mode promises. At-least-once levels replay the records since their last
 // committed offset after a rebalance, which a busy machine brings about: with
 // -race and 12 busy loops on 2 cores, at-least-once gave 12,762 final
-// decisions for 9,915 applications (up to 7 for one).
+// decisions for 9,915 applications (up to 7 for one) with a 6 s session
+// timeout, and one each with today's 10 s, but nothing promises that.
 func TestTenThousandOnBroker(t *testing.T) {
 	n := 10_000
 	if testing.Short() {
