@@ -34,9 +34,10 @@ type LagRow struct {
 	End int64 `json:"end"`
 	// Lag is the number of records the group has yet to process: End minus
 	// Committed, or minus the log start offset when nothing was committed,
-	// less the transaction markers that come before the first such record
-	// (those after it still count: offsets are all the broker tells). It is
-	// -1 when it could not be computed (see Err).
+	// less the transaction markers among those offsets: all of them in a lag
+	// of up to 1,000 offsets, which is then exact, and those before the first
+	// record in a longer one (offsets are all the broker tells of the rest).
+	// It is -1 when it could not be computed (see Err).
 	Lag int64 `json:"lag"`
 	// Age is how long ago the oldest unprocessed record (the first at or
 	// after the committed offset) was produced, by its timestamp: 0 when Lag
@@ -188,9 +189,10 @@ func uncommitted(ctx context.Context, adm *kadm.Client, expect map[string][]stri
 // record at or after the committed offset (the log start when nothing was
 // committed), -1 if it could not be read within ageTimeout. Transaction markers
 // (an exactly-once producer writes one after each transaction) take offsets
-// but are no records to process: those among the first [exactLag] offsets of
-// the lag are taken off it, so an agent that has processed every record of a
-// transactional input has lag 0, not 1, and a lag that small is exact.
+// but are no records to process: those read are taken off the lag, which is
+// all of them in a lag of up to [exactLag] offsets (so an agent that has
+// processed every record of a transactional input has lag 0, not 1, and a lag
+// that small is exact), and those before the first record of a longer one.
 func readAges(ctx context.Context, adm *kadm.Client, rows []LagRow, starts map[string]map[int32]int64) error {
 	want := map[topicPartition]span{}
 	for i := range rows {
@@ -242,21 +244,21 @@ type topicPartition struct {
 // span is the offsets [from, end) of a partition.
 type span struct{ from, end int64 }
 
-// exactLag is how many offsets of a lag readAges reads to count the
-// transaction markers among them.
+// exactLag is the longest lag readAges reads whole to count the transaction
+// markers in it; of a longer one it reads up to the first record.
 const exactLag = 1000
 
 // head is what a partition holds at the start of a span: the transaction
-// markers among its first exactLag offsets, and the timestamp of its first
-// record that is no marker (zero when those offsets hold markers only).
+// markers read, and the timestamp of the first record that is no marker (zero
+// when the span holds markers only).
 type head struct {
 	markers int64
 	stamp   time.Time
 }
 
-// readHeads reads the first exactLag offsets of each span of want, or the
-// whole span if it is shorter. Partitions not read within ageTimeout are
-// missing.
+// readHeads reads each span of want whole if it is at most exactLag offsets
+// long, and up to its first record that is no marker otherwise. Partitions not
+// read within ageTimeout are missing.
 func readHeads(ctx context.Context, adm *kadm.Client, want map[topicPartition]span) (map[topicPartition]head, error) {
 	meta, err := adm.BrokerMetadata(ctx)
 	if err != nil {
@@ -278,7 +280,7 @@ func readHeads(ctx context.Context, adm *kadm.Client, want map[topicPartition]sp
 		kgo.ConsumePartitions(offsets),
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(50*time.Millisecond),
-		kgo.FetchMaxPartitionBytes(256<<10), // the first exactLag records are all we need
+		kgo.FetchMaxPartitionBytes(64<<10), // a short lag, or a long one's first records
 	)
 	if err != nil {
 		return nil, fmt.Errorf("age reader: %w", err)
@@ -302,7 +304,8 @@ func readHeads(ctx context.Context, adm *kadm.Client, want map[topicPartition]sp
 				h.stamp = r.Timestamp
 			}
 			heads[tp] = h
-			if r.Offset+1 >= min(sp.end, sp.from+exactLag) {
+			long := sp.end-sp.from > exactLag
+			if r.Offset+1 >= sp.end || long && !h.stamp.IsZero() {
 				done[tp] = true
 			}
 		})
