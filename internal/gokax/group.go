@@ -78,6 +78,7 @@ const PartitionChannelSize = 256
 type Processor struct {
 	p         *goka.Processor
 	consumers *consumers
+	gate      *lookupGate
 }
 
 // NewProcessor builds the goka processor of g. goka checks that every topic exists
@@ -210,13 +211,17 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("group %q: %w", g.Name, err)
 	}
-	return &Processor{p: p, consumers: cons}, nil
+	return &Processor{p: p, consumers: cons, gate: m.gate}, nil
 }
 
 // Run runs the processor until ctx is done or it fails. It returns nil after a
 // shutdown caused by ctx.
 func (p *Processor) Run(ctx context.Context) error {
-	err := p.p.Run(ctx)
+	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	// goka's context ends after the gate closes (see lookupGate).
+	defer context.AfterFunc(ctx, func() { p.gate.stop(); cancel() })()
+	err := p.p.Run(gctx)
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		err = nil
 	}
@@ -271,7 +276,7 @@ func msgTemplate(g Group) Msg {
 		}
 		return m
 	}
-	return Msg{outputs: set(g.Outputs), lookups: set(g.Lookups), joins: set(g.Joins), stateful: g.Stateful}
+	return Msg{outputs: set(g.Outputs), lookups: set(g.Lookups), joins: set(g.Joins), stateful: g.Stateful, gate: new(lookupGate)}
 }
 
 var errNoInputs = errors.New("gokax: group has no inputs")

@@ -20,7 +20,8 @@ type Msg struct {
 	lookups  map[string]bool
 	joins    map[string]bool
 	stateful bool
-	txn      bool // exactly-once mode: writes name their transaction (txnHeader)
+	txn      bool        // exactly-once mode: writes name their transaction (txnHeader)
+	gate     *lookupGate // the processor's
 }
 
 // Context returns the processor's context: it is cancelled when the processor stops.
@@ -91,6 +92,10 @@ func (m *Msg) Lookup(table, key string) ([]byte, error) {
 	if !m.lookups[table] {
 		return nil, fmt.Errorf("lookup in %q: %w", table, ErrUndeclared)
 	}
+	if !m.gate.enter() {
+		return nil, fmt.Errorf("lookup in %q: %w", table, errStopping)
+	}
+	defer m.gate.leave()
 	return asBytes(m.ctx.Lookup(goka.Table(table), key))
 }
 
