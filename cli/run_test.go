@@ -1,13 +1,11 @@
 package cli_test
 
 import (
-	"context"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/kafkatest"
@@ -53,7 +51,7 @@ func runEmbedded(t *testing.T, env, args []string, txns bool) {
 	if last["u1"] != "3" || last["u2"] != "1" {
 		t.Errorf("last counts = %v, want u1:3 u2:1", last)
 	}
-	if markers := controlRecords(t, addrs, "counts"); (markers > 0) != txns {
+	if _, markers := kafkatest.ReadCommitted(t, addrs, "counts"); (markers > 0) != txns {
 		t.Errorf("counts holds %d transaction markers, want them only in exactly-once mode (%v)", markers, txns)
 	}
 
@@ -69,40 +67,4 @@ func runEmbedded(t *testing.T, env, args []string, txns bool) {
 	if !strings.Contains(stderr, "kcat") {
 		t.Errorf("the broker's address line does not mention kcat:\n%s", stderr)
 	}
-}
-
-// controlRecords returns the number of transaction markers in topic, reading
-// up to the end offsets it has now.
-func controlRecords(t *testing.T, addrs []string, topic string) int {
-	t.Helper()
-	ends, err := kafkatest.Admin(t, addrs).ListEndOffsets(t.Context(), topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		t.Fatalf("end offsets of %s: %v", topic, err)
-	}
-	left := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			left[o.Partition] = o.Offset
-		}
-	})
-	cl := kafkatest.Client(t, addrs, kgo.ConsumeTopics(topic), kgo.KeepControlRecords(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
-	markers := 0
-	kafkatest.WaitFor(t, 20*time.Second, func() bool {
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-		defer cancel()
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-			if r.Attrs.IsControl() {
-				markers++
-			}
-			if r.Offset+1 >= left[r.Partition] {
-				delete(left, r.Partition)
-			}
-		})
-		return len(left) == 0
-	})
-	return markers
 }

@@ -82,54 +82,12 @@ func produceEOKeys(t *testing.T, addrs []string, n, keys int) map[string]int64 {
 	return want
 }
 
-// readCommitted reads topic from the start to its current end as a
-// read_committed consumer does and returns its data records. It knows it
-// reached the end by keeping transaction markers, which occupy offsets: every
-// partition has delivered its last offset. markers counts those.
-func readCommitted(t *testing.T, addrs []string, topic string) (recs []*kgo.Record, markers int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	ends, err := kafkatest.Admin(t, addrs).ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		t.Fatalf("end offsets of %s: %v", topic, err)
-	}
-	left := map[int32]int64{} // partition -> end offset not yet reached
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			left[o.Partition] = o.Offset
-		}
-	})
-	cl := kafkatest.Client(t, addrs, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %s: %d partitions not at their end after a minute: %v", topic, len(left), left)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Attrs.IsControl() {
-				markers++
-			} else {
-				recs = append(recs, r)
-			}
-			if end, ok := left[r.Partition]; ok && r.Offset >= end-1 {
-				delete(left, r.Partition)
-			}
-		})
-	}
-	return recs, markers
-}
-
 // checkExactlyOnce fails t unless eo-counts, read committed, holds each key's
 // counts 1..want[key] exactly once and in order, and was written in
 // transactions; it returns the number of records it holds.
 func checkExactlyOnceOutput(t *testing.T, addrs []string, want map[string]int64) int {
 	t.Helper()
-	recs, markers := readCommitted(t, addrs, eoCounts.Name)
+	recs, markers := kafkatest.ReadCommitted(t, addrs, eoCounts.Name)
 	if markers == 0 {
 		t.Errorf("%s has no transaction markers: it was not written in transactions", eoCounts.Name)
 	}
@@ -440,7 +398,7 @@ func TestExactlyOnceSIGKILL(t *testing.T) {
 		t.Errorf("%s holds %d committed counts, want 4000", eoCounts.Name, n)
 	}
 	last := map[string]int64{}
-	changelog, _ := readCommitted(t, addrs, "eo-counter-table")
+	changelog, _ := kafkatest.ReadCommitted(t, addrs, "eo-counter-table")
 	for _, r := range changelog {
 		n, err := topology.Int64().Decode(r.Value)
 		if err != nil {

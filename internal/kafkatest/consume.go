@@ -90,3 +90,46 @@ func consume(t testing.TB, addrs []string, topic string, each func(*kgo.Record),
 		fs.EachRecord(each)
 	}
 }
+
+// ReadCommitted reads topic from the start to the end offsets it has now as a
+// read_committed consumer does, and returns its data records (in offset order
+// within each partition) and the number of transaction markers it passed. It
+// knows it reached an end by keeping the markers, which occupy offsets. It
+// fails t if the ends are not reached within a minute.
+func ReadCommitted(t testing.TB, addrs []string, topic string) (recs []*kgo.Record, markers int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	ends, err := Admin(t, addrs).ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", topic, err)
+	}
+	left := map[int32]int64{} // partition -> end offset not yet reached
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	cl := Client(t, addrs, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	for len(left) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %s: %d partitions not at their end after a minute: %v", topic, len(left), left)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Attrs.IsControl() {
+				markers++
+			} else {
+				recs = append(recs, r)
+			}
+			if end, ok := left[r.Partition]; ok && r.Offset >= end-1 {
+				delete(left, r.Partition)
+			}
+		})
+	}
+	return recs, markers
+}
