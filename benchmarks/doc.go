@@ -41,7 +41,8 @@
 //     [MemorySampler] (the broker's copy of the changelog included).
 //   - BenchmarkPipelineLatency: 4 pass-through agents at 2,000 and 20,000
 //     records/s, p50_ms, p99_ms and max_ms from the producer to the consumer
-//     of the last topic.
+//     of the last topic. A third impl, franz-go, runs each hop as a bare
+//     franz-go client: the latency floor of this broker and machine.
 //   - BenchmarkEmitter: 300,000 records from outside the graph, msgs/s.
 //   - BenchmarkCeiling: raw franz-go consume->produce, msgs/s: what the broker
 //     and machine allow, to read the others as a share of.

@@ -84,6 +84,10 @@ func runLatency(tb testing.TB, addrs []string, impl, name string, rate int, dur 
 			)
 			runners = append(runners, startGoka(tb, addrs, gg))
 		}
+	case rawImpl:
+		for h := 1; h <= hops; h++ {
+			runners = append(runners, startRawHop(tb, addrs, fmt.Sprintf("%s-hop%d", name, h), topics[h-1], topics[h]))
+		}
 	default:
 		tb.Fatalf("unknown impl %q", impl)
 	}
@@ -168,6 +172,43 @@ func runLatency(tb testing.TB, addrs []string, impl, name string, rate int, dur 
 	}
 }
 
+// rawImpl is the third impl of BenchmarkPipelineLatency: each hop a bare
+// franz-go client, the latency floor of any Kafka client on this broker and
+// machine (see [startRawHop]).
+const rawImpl = "franz-go"
+
+// startRawHop runs one hop of the latency floor: a franz-go client in
+// consumer group group that reads in, writes each record to out as it comes,
+// and commits every second. It is what an agent does with no framework, no
+// per-record bookkeeping and no offset order to keep, with the settings that
+// matter for latency as sluice sets them: no linger, fetches that wait at
+// most 10 ms, acks=all.
+func startRawHop(tb testing.TB, addrs []string, group, in, out string) *runner {
+	tb.Helper()
+	cl := newKgo(tb, addrs, kgo.ConsumerGroup(group), kgo.ConsumeTopics(in),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(10*time.Millisecond),
+		kgo.DefaultProduceTopic(out), kgo.ProducerLinger(0), kgo.AutoCommitInterval(time.Second))
+	return start(tb, func(ctx context.Context) error {
+		defer cl.Close()
+		for {
+			fs := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err := fs.Err0(); err != nil {
+				return fmt.Errorf("raw hop %s: %w", group, err)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				cl.Produce(ctx, &kgo.Record{Key: r.Key, Value: r.Value}, func(_ *kgo.Record, err error) {
+					if err != nil && ctx.Err() == nil {
+						tb.Errorf("raw hop %s: produce: %v", group, err)
+					}
+				})
+			})
+		}
+	})
+}
+
 // latencyRates are the input rates of BenchmarkPipelineLatency, in records per
 // second, and latencyDuration how long each run sends.
 var latencyRates = []int{2000, 20000}
@@ -178,9 +219,11 @@ const latencyDuration = 3 * time.Second
 // agents at a steady input rate: p50_ms, p99_ms and max_ms of the records sent
 // during 3 s, from the producer's send to the consumer of the last topic; and
 // cpu_us/hop, the process's CPU time per record and hop (see latencyResult).
+// Beside sluice and goka it runs impl=franz-go, the same pipeline of bare
+// franz-go clients: the floor (see [startRawHop]).
 func BenchmarkPipelineLatency(b *testing.B) {
 	addrs := startBroker(b).Addrs()
-	for _, impl := range Impls {
+	for _, impl := range append(Impls[:len(Impls):len(Impls)], rawImpl) {
 		for _, rate := range latencyRates {
 			b.Run(fmt.Sprintf("impl=%s/rate=%d", impl, rate), func(b *testing.B) {
 				var res []latencyResult
