@@ -1,7 +1,6 @@
 package topology
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sluicehq/sluice/internal/gokax"
+	"github.com/sluicehq/sluice/internal/proctest"
 	"github.com/sluicehq/sluice/metrics"
 )
 
@@ -35,23 +35,6 @@ func (f *fakeRecovery) called() int {
 	return f.calls
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // TestWatchRecovery feeds watchRecovery a recovery of two partitions that
 // progresses and ends: the metrics follow every partition, and the progress
 // log ends with one "restoring table done" line counting every restored record
@@ -62,7 +45,7 @@ func TestWatchRecovery(t *testing.T) {
 		{{Partition: 0, Restored: 60, Remaining: 40}, {Partition: 1, Restored: 30, Done: true}},
 		{{Partition: 0, Restored: 100, Done: true}, {Partition: 1, Restored: 30, Done: true}},
 	}}
-	var logs lockedBuffer
+	var logs proctest.Buffer
 	reg := metrics.New()
 	c := newRunConfig([]Option{Metrics(reg), WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))})
 	rt := newAgentRuntime(agentSpec{name: "a"}, c)

@@ -5,28 +5,11 @@ import (
 	"context"
 	"regexp"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/proctest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the printer and the test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var totalRE = regexp.MustCompile(`total (\d+):`)
 
@@ -46,7 +29,7 @@ func TestRunShowsLiveCounts(t *testing.T) {
 	}
 	runFor := func(wantOver int) string {
 		t.Helper()
-		var out syncBuffer
+		var out proctest.Buffer
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() { done <- run(ctx, cfg, &out) }()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/processors/inference"
@@ -128,60 +126,28 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ready := make(chan []string, 1)
-	running := make(chan struct{}) // closed once every agent has partitions
-	opts := []topology.Option{
-		topology.DataDir(c.dataDir),
-		topology.WithLogger(log),
-		topology.OnBroker(func(addrs []string) { ready <- addrs }),
-		topology.OnReady(func() { close(running) }),
-	}
+	opts := []topology.Option{topology.DataDir(c.dataDir), topology.WithLogger(log)}
 	if len(c.brokers) > 0 {
 		opts = append(opts, topology.Brokers(c.brokers...))
 	} else {
 		opts = append(opts, topology.Listen(c.listen))
 	}
 	opts = append(opts, more...)
-
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	eg, ctx := errgroup.WithContext(ctx)
-	eg.Go(func() error { return topology.Run(ctx, g, opts...) })
-	eg.Go(func() error {
-		defer stop() // done, or failed: either way the pipeline stops
-		var addrs []string
-		select {
-		case addrs = <-ready:
-		case <-ctx.Done():
+	return cli.Drive(ctx, g, cli.Driver{
+		Broker: func(_ context.Context, addrs []string) error {
+			fmt.Fprintf(out, "broker %s; data in %s; model %s version %s\n", strings.Join(addrs, ","), c.dataDir, c.model.Name(), c.model.Version())
+			if u := c.obs.URL(); u != "" {
+				fmt.Fprintf(out, "live page %s (metrics on %smetrics)\n", u, u)
+			}
 			return nil
-		}
-		fmt.Fprintf(out, "broker %s; data in %s; model %s version %s\n", strings.Join(addrs, ","), c.dataDir, c.model.Name(), c.model.Version())
-		if u := c.obs.URL(); u != "" {
-			fmt.Fprintf(out, "live page %s (metrics on %smetrics)\n", u, u)
-		}
-		if err := awaitAgents(ctx, running, c.ready); err != nil {
-			return ignoreStop(ctx, err)
-		}
-		fmt.Fprintf(out, "all %d agents running; sending %d payment requests at %d/s from %d users, %g%% of them fraud-ish (seed %d)\n",
-			len(g.Agents), c.gen.Count, c.gen.Rate, c.gen.Users, c.gen.Fraud, c.gen.Seed)
-		return follow(ctx, c, gen, addrs, tally, out)
-	})
-	return eg.Wait()
-}
-
-// awaitAgents waits until running is closed: every agent has been assigned
-// partitions, so that the first requests do not wait for consumer groups to form.
-func awaitAgents(ctx context.Context, running <-chan struct{}, timeout time.Duration) error {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-running:
-		return nil
-	case <-t.C:
-		return fmt.Errorf("not every agent has partitions after %v: see the log (--log-level info)", timeout)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+		},
+		Ready: c.ready,
+		Run: func(ctx context.Context, addrs []string) error {
+			fmt.Fprintf(out, "all %d agents running; sending %d payment requests at %d/s from %d users, %g%% of them fraud-ish (seed %d)\n",
+				len(g.Agents), c.gen.Count, c.gen.Rate, c.gen.Users, c.gen.Fraud, c.gen.Seed)
+			return follow(ctx, c, gen, addrs, tally, out)
+		},
+	}, opts...)
 }
 
 // follow sends the requests, prints progress every second, and prints the
@@ -241,12 +207,4 @@ func follow(ctx context.Context, c allConfig, gen *Generator, addrs []string, ta
 			}
 		}
 	}
-}
-
-// ignoreStop returns nil for an error caused by ctx ending (Ctrl-C), err otherwise.
-func ignoreStop(ctx context.Context, err error) error {
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
 }

@@ -1,26 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/internal/kafkatest"
+	"github.com/sluicehq/sluice/internal/proctest"
 	"github.com/sluicehq/sluice/processors/inference"
 )
 
@@ -30,56 +26,7 @@ var binary string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(testMain(m))
-}
-
-func testMain(m *testing.M) int {
-	if !testing.Short() {
-		dir, err := os.MkdirTemp("", "fraud-test-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		binary = filepath.Join(dir, "fraud")
-		args := []string{"build", "-o", binary}
-		if raceEnabled {
-			args = append(args, "-race") // reuses the packages compiled for this test
-		}
-		// go test puts its own go first in PATH.
-		if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-			return 1
-		}
-	}
-	code := m.Run()
-	if code == 0 {
-		// go-metrics (sarama's metrics registry) starts one process-wide ticker
-		// goroutine on first use and never stops it.
-		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick")); err != nil {
-			fmt.Fprintf(os.Stderr, "goroutines leaked: %v\n", err)
-			return 1
-		}
-	}
-	return code
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers and readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	os.Exit(proctest.Main(m, &binary))
 }
 
 var (
@@ -95,7 +42,7 @@ var (
 func TestAllRunsToSummary(t *testing.T) {
 	const count = 150
 	b := kafkatest.Start(t)
-	var out, errOut syncBuffer
+	var out, errOut proctest.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	code := execute(ctx, []string{"--brokers", strings.Join(b.Addrs(), ","), "--data-dir", t.TempDir(),
@@ -171,7 +118,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--agents", "nobody"}, `unknown agent "nobody"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			var out, errOut syncBuffer
+			var out, errOut proctest.Buffer
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			code := execute(ctx, tc.args, &out, &errOut)
@@ -189,7 +136,7 @@ func TestUsageErrors(t *testing.T) {
 func TestInterruptStopsCleanly(t *testing.T) {
 	args := []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--count", "100000", "--rate", "100", "--seed", "5"}
 	if binary == "" {
-		var out, errOut syncBuffer
+		var out, errOut proctest.Buffer
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 		defer cancel()
 		go func() { // Ctrl-C once it prints progress
@@ -210,7 +157,7 @@ func TestInterruptStopsCleanly(t *testing.T) {
 		}
 		return
 	}
-	var out, errOut syncBuffer
+	var out, errOut proctest.Buffer
 	cmd := exec.CommandContext(t.Context(), binary, args...)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/examples/visa/visa"
@@ -138,14 +136,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 	}
 	defer stopObs()
 
-	ready := make(chan []string, 1)
-	running := make(chan struct{}) // closed once every agent has partitions
-	opts := []topology.Option{
-		topology.DataDir(c.dataDir),
-		topology.WithLogger(log),
-		topology.OnBroker(func(addrs []string) { ready <- addrs }),
-		topology.OnReady(func() { close(running) }),
-	}
+	opts := []topology.Option{topology.DataDir(c.dataDir), topology.WithLogger(log)}
 	if c.eos {
 		opts = append(opts, topology.ExactlyOnce())
 	}
@@ -155,55 +146,30 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 		opts = append(opts, topology.Listen(c.listen))
 	}
 	opts = append(opts, more...)
-
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	eg, ctx := errgroup.WithContext(ctx)
-	eg.Go(func() error { return topology.Run(ctx, g, opts...) })
-	eg.Go(func() error {
-		defer stop() // done, or failed: either way the pipeline stops
-		var addrs []string
-		select {
-		case addrs = <-ready:
-		case <-ctx.Done():
+	return cli.Drive(ctx, g, cli.Driver{
+		Broker: func(ctx context.Context, addrs []string) error {
+			fmt.Fprintf(out, "broker %s; data in %s\n", strings.Join(addrs, ","), c.dataDir)
+			if u := c.obs.URL(); u != "" {
+				fmt.Fprintf(out, "live page %s (metrics on %smetrics)\n", u, u)
+			}
+			if err := visa.WriteRoutes(ctx, c.routes, topology.Brokers(addrs...)); err != nil {
+				return err
+			}
+			for _, r := range c.routes {
+				fmt.Fprintf(out, "route %s\n", r)
+			}
 			return nil
-		}
-		fmt.Fprintf(out, "broker %s; data in %s\n", strings.Join(addrs, ","), c.dataDir)
-		if u := c.obs.URL(); u != "" {
-			fmt.Fprintf(out, "live page %s (metrics on %smetrics)\n", u, u)
-		}
-		if err := visa.WriteRoutes(ctx, c.routes, topology.Brokers(addrs...)); err != nil {
-			return ignoreStop(ctx, err)
-		}
-		for _, r := range c.routes {
-			fmt.Fprintf(out, "route %s\n", r)
-		}
-		if err := awaitAgents(ctx, running, c.ready); err != nil {
-			return ignoreStop(ctx, err)
-		}
-		mode := "at-least-once"
-		if c.eos {
-			mode = "exactly-once"
-		}
-		fmt.Fprintf(out, "all %d agents running %s, deciding with %s; sending %s\n", len(g.Agents), mode, c.df.describe(), c.gen.String())
-		return follow(ctx, c, addrs, tally, out)
-	})
-	return eg.Wait()
-}
-
-// awaitAgents waits until running is closed: every agent has been assigned
-// partitions, so that the first applications do not wait for consumer groups to form.
-func awaitAgents(ctx context.Context, running <-chan struct{}, timeout time.Duration) error {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-running:
-		return nil
-	case <-t.C:
-		return fmt.Errorf("not every agent has partitions after %v: see the log (--log-level info)", timeout)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+		},
+		Ready: c.ready,
+		Run: func(ctx context.Context, addrs []string) error {
+			mode := "at-least-once"
+			if c.eos {
+				mode = "exactly-once"
+			}
+			fmt.Fprintf(out, "all %d agents running %s, deciding with %s; sending %s\n", len(g.Agents), mode, c.df.describe(), c.gen.String())
+			return follow(ctx, c, addrs, tally, out)
+		},
+	}, opts...)
 }
 
 // follow sends the applications, prints progress every second, and prints the
@@ -240,7 +206,7 @@ func follow(ctx context.Context, c allConfig, addrs []string, tally *visa.Tally,
 		case err := <-sent:
 			sent = nil
 			if err != nil {
-				return ignoreStop(ctx, fmt.Errorf("generator: %w", err))
+				return fmt.Errorf("generator: %w", err)
 			}
 			tally.Seal()
 			t := time.NewTimer(c.wait)
@@ -291,12 +257,4 @@ func settledLag(ctx context.Context, addrs []string, settle time.Duration) (map[
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// ignoreStop returns nil for an error caused by ctx ending (Ctrl-C), err otherwise.
-func ignoreStop(ctx context.Context, err error) error {
-	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())) {
-		return nil
-	}
-	return err
 }

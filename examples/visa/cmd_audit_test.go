@@ -17,6 +17,7 @@ import (
 	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/examples/visa/visa"
 	"github.com/sluicehq/sluice/internal/kafkatest"
+	"github.com/sluicehq/sluice/internal/proctest"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -107,7 +108,7 @@ func TestTraceAndReplayCommands(t *testing.T) {
 	})
 
 	run := func(args ...string) (int, string, string) {
-		var out, errOut syncBuffer
+		var out, errOut proctest.Buffer
 		code := execute(t.Context(), args, &out, &errOut)
 		return code, out.String(), errOut.String()
 	}
@@ -179,7 +180,7 @@ func TestDeciderFlags(t *testing.T) {
 		{[]string{"all", "--decider", "llm", "--llm-model", "m", "--llm-levels", "Z"}, `--llm-levels: unknown level "Z"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			var out, errOut syncBuffer
+			var out, errOut proctest.Buffer
 			code := execute(t.Context(), tc.args, &out, &errOut)
 			if code != cli.ExitUsage || !strings.Contains(errOut.String(), tc.want) || strings.Count(errOut.String(), "\n") != 1 {
 				t.Errorf("exit status %d, stderr %q; want %d and one line containing %q", code, errOut.String(), cli.ExitUsage, tc.want)
@@ -259,7 +260,7 @@ func TestRunConcurrency(t *testing.T) {
 			if err := run.PreRunE(run, nil); err != nil {
 				t.Fatalf("run's PreRunE: %v", err)
 			}
-			var out, errOut syncBuffer
+			var out, errOut proctest.Buffer
 			root.SetOut(&out)
 			root.SetErr(&errOut)
 			if code := cli.Execute(t.Context(), root, []string{"topics", "--brokers", addrs[0]}); code != cli.ExitOK {

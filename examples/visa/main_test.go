@@ -1,22 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/sluicehq/sluice/cli"
+	"github.com/sluicehq/sluice/internal/proctest"
 )
 
 // binary is the visa binary TestMain builds for the tests that run processes;
@@ -25,56 +19,7 @@ var binary string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(testMain(m))
-}
-
-func testMain(m *testing.M) int {
-	if !testing.Short() {
-		dir, err := os.MkdirTemp("", "visa-test-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		binary = filepath.Join(dir, "visa")
-		args := []string{"build", "-o", binary}
-		if raceEnabled {
-			args = append(args, "-race") // reuses the packages compiled for this test
-		}
-		// go test puts its own go first in PATH.
-		if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-			return 1
-		}
-	}
-	code := m.Run()
-	if code == 0 {
-		// go-metrics (sarama's metrics registry) starts one process-wide ticker
-		// goroutine on first use and never stops it.
-		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick")); err != nil {
-			fmt.Fprintf(os.Stderr, "goroutines leaked: %v\n", err)
-			return 1
-		}
-	}
-	return code
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers and readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	os.Exit(proctest.Main(m, &binary))
 }
 
 var summaryRE = regexp.MustCompile(`summary: (\d+) applications sent, (\d+) decided, (\d+) dead-lettered, (\d+) missing, (\d+) duplicates`)
@@ -100,7 +45,7 @@ func TestAllRunsToSummary(t *testing.T) {
 }
 
 func allRunsToSummary(t *testing.T, mode string, more ...string) {
-	var out, errOut syncBuffer
+	var out, errOut proctest.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	args := append([]string{"all", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(),
@@ -153,7 +98,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--exactly-once", "--decider", "llm", "--llm-base-url", "http://127.0.0.1:1", "--llm-model", "m"}, "--exactly-once with 16 decider calls"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			var out, errOut syncBuffer
+			var out, errOut proctest.Buffer
 			code := execute(t.Context(), tc.args, &out, &errOut)
 			if code != cli.ExitUsage || !strings.Contains(errOut.String(), tc.want) || strings.Count(errOut.String(), "\n") != 1 {
 				t.Errorf("exit status %d, stderr %q; want %d and one line containing %q", code, errOut.String(), cli.ExitUsage, tc.want)
@@ -165,7 +110,7 @@ func TestUsageErrors(t *testing.T) {
 // TestFailureExitsOne pins that a command of this program that fails while
 // running (here: no broker to send to) exits 1, not 2.
 func TestFailureExitsOne(t *testing.T) {
-	var out, errOut syncBuffer
+	var out, errOut proctest.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	code := execute(ctx, []string{"demo", "--brokers", "127.0.0.1:1", "--count", "1"}, &out, &errOut)
@@ -179,7 +124,7 @@ func TestFailureExitsOne(t *testing.T) {
 // level B), with the concurrency of --concurrency, and the run still ends with
 // every application accounted for and no lag.
 func TestAllWithModel(t *testing.T) {
-	var out, errOut syncBuffer
+	var out, errOut proctest.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	code := execute(ctx, []string{"all", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(),

@@ -1,31 +1,14 @@
 package progress
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/proctest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the tracker's goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // clock returns a fake clock that starts at t0 and advances step at each call
 // after the first.
@@ -44,7 +27,7 @@ func clock(step time.Duration) func() time.Time {
 }
 
 // textLogger logs to w as text without the time, so lines compare exactly.
-func textLogger(w *syncBuffer) *slog.Logger {
+func textLogger(w *proctest.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey {
@@ -59,7 +42,7 @@ func textLogger(w *syncBuffer) *slog.Logger {
 // log line per interval with count, total, percent, rate and ETA, and a final
 // "done" line with the average rate.
 func TestLogLines(t *testing.T) {
-	var out, logs syncBuffer
+	var out, logs proctest.Buffer
 	p := New(&out, "replaying", 100, WithLogger(textLogger(&logs)), Interval(time.Hour), withClock(clock(time.Second)))
 	p.Add(50)
 	p.showNow() // 1 s in: 50/s, 50 to go
@@ -79,17 +62,11 @@ level=INFO msg="replaying done" done=60 rate_per_s=20 elapsed=3s
 	}
 }
 
-func (b *syncBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Len()
-}
-
 // TestBarOnTerminal pins the bar as a terminal receives it: each redraw starts
 // with a carriage return and ends by clearing the rest of the line, and Done
 // leaves the final state on its own line.
 func TestBarOnTerminal(t *testing.T) {
-	var term syncBuffer
+	var term proctest.Buffer
 	p := New(nil, "restoring", 200, Terminal(&term, 72), Interval(time.Hour), withClock(clock(time.Second)))
 	p.Add(50)
 	p.showNow()
@@ -105,7 +82,7 @@ func TestBarOnTerminal(t *testing.T) {
 // TestTicker runs the real ticker: lines appear without showNow being called,
 // and Done stops the goroutine (goleak checks it has exited).
 func TestTicker(t *testing.T) {
-	var logs syncBuffer
+	var logs proctest.Buffer
 	p := New(nil, "generating", 0, WithLogger(textLogger(&logs)), Interval(time.Millisecond))
 	p.Add(3)
 	deadline := time.Now().Add(30 * time.Second)

@@ -1,6 +1,0 @@
-//go:build !race
-
-package main
-
-// raceEnabled reports whether the test runs with the race detector.
-const raceEnabled = false
