@@ -2,11 +2,10 @@ package cli_test
 
 import (
 	"encoding/json"
-	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -92,47 +91,24 @@ func graphNamed(name string) *topology.Graph {
 
 // proc is a running CLI process.
 type proc struct {
+	*proctest.Proc
 	t              *testing.T
-	cmd            *exec.Cmd
 	stdout, stderr proctest.Buffer
-	done           chan struct{}
-	err            error // of Wait; read after done is closed
 }
 
 // start starts the CLI built around the graph named graph (see graphNamed) with
-// args, in an environment without the caller's SLUICE_ variables plus env. The
-// process is killed when the test ends, if it is still running.
+// args and env added to the environment (see proctest.Start).
 func start(t *testing.T, graph string, env []string, args ...string) *proc {
 	t.Helper()
 	js, err := json.Marshal(args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{t: t, cmd: exec.Command(os.Args[0]), done: make(chan struct{})}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SLUICE_") {
-			p.cmd.Env = append(p.cmd.Env, kv)
-		}
-	}
-	p.cmd.Env = append(p.cmd.Env, envArgs+"="+string(js), envGraph+"="+graph)
-	p.cmd.Env = append(p.cmd.Env, env...)
-	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %v: %v", args, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Kill()
-			<-p.done
-			t.Logf("killed %v; stderr:\n%s", args, p.stderr.String())
-		}
-	})
+	p := &proc{t: t}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append([]string{envArgs + "=" + string(js), envGraph + "=" + graph}, env...)
+	cmd.Stdout, cmd.Stderr = &p.stdout, &p.stderr
+	p.Proc = proctest.Start(t, fmt.Sprintf("sluice %v", args), cmd, &p.stderr)
 	return p
 }
 
@@ -144,33 +120,22 @@ func run(t *testing.T, graph string, env []string, args ...string) (stdout, stde
 	return p.stdout.String(), p.stderr.String(), code
 }
 
-// wait waits up to timeout for the process to exit and returns its status.
+// wait waits up to timeout for the process to exit and returns its status,
+// failing the test if a signal killed it.
 func (p *proc) wait(timeout time.Duration) int {
 	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		p.t.Fatalf("process still running after %v; stderr:\n%s", timeout, p.stderr.String())
+	code := p.Wait(timeout)
+	if code == -1 {
+		p.t.Fatalf("process did not exit normally: %s; stderr:\n%s", p.State(), p.stderr.String())
 	}
-	var ee *exec.ExitError
-	switch {
-	case p.err == nil:
-		return 0
-	case errors.As(p.err, &ee) && ee.Exited():
-		return ee.ExitCode()
-	default:
-		p.t.Fatalf("process did not exit normally: %v; stderr:\n%s", p.err, p.stderr.String())
-		return -1
-	}
+	return code
 }
 
 // stop sends SIGTERM and returns the exit status, failing if the process takes
 // longer than timeout to exit.
 func (p *proc) stop(timeout time.Duration) int {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		p.t.Fatalf("SIGTERM: %v", err)
-	}
+	p.Signal(syscall.SIGTERM)
 	return p.wait(timeout)
 }
 
@@ -187,11 +152,11 @@ func (p *proc) waitLog(re *regexp.Regexp, timeout time.Duration) []string {
 			return m
 		}
 		select {
-		case <-p.done:
+		case <-p.Done():
 			if m := re.FindStringSubmatch(p.stderr.String()); m != nil {
 				return m
 			}
-			p.t.Fatalf("process exited (%v) before logging %q; stderr:\n%s", p.err, re, p.stderr.String())
+			p.t.Fatalf("process exited (%s) before logging %q; stderr:\n%s", p.State(), re, p.stderr.String())
 		case <-deadline.C:
 			p.t.Fatalf("no log line matching %q within %v; stderr:\n%s", re, timeout, p.stderr.String())
 		case <-p.t.Context().Done():

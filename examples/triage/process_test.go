@@ -78,7 +78,7 @@ func TestRoutedPipelineAsProcesses(t *testing.T) {
 		agents = append(agents, start(t, name, "run", "--agents", name, "--brokers", addr, "--data-dir", filepath.Join(dir, name)))
 	}
 	for _, p := range agents {
-		p.waitAssigned(p.name, 0, 45*time.Second, func(parts []int32) bool { return slices.Equal(parts, allPartitions()) })
+		p.waitAssigned(p.Name(), 0, 45*time.Second, func(parts []int32) bool { return slices.Equal(parts, allPartitions()) })
 	}
 
 	const n = 2000
@@ -98,12 +98,12 @@ func TestRoutedPipelineAsProcesses(t *testing.T) {
 	t.Logf("%d tickets resolved in %d records, %d duplicates", n, got.records, got.duplicates)
 
 	for _, p := range agents {
-		p.signal(syscall.SIGTERM) // all at once: they stop in parallel
+		p.Signal(syscall.SIGTERM) // all at once: they stop in parallel
 	}
 	for _, p := range agents {
 		p.waitStopped(30 * time.Second)
 	}
-	broker.signal(syscall.SIGTERM)
+	broker.Signal(syscall.SIGTERM)
 	broker.waitStopped(30 * time.Second)
 }
 
@@ -140,7 +140,7 @@ func TestTwoInstancesShareAndTakeOver(t *testing.T) {
 	waitProcessed(t, addr, split[0], prod.sent(), 30*time.Second)
 	from := b.lines()
 	begin := time.Now()
-	a.signal(syscall.SIGTERM)
+	a.Signal(syscall.SIGTERM)
 	sent := prod.sent()
 	l := b.waitAssigned("triage", from, 45*time.Second, all)
 	graceful := l.at.Sub(begin)
@@ -160,14 +160,14 @@ func TestTwoInstancesShareAndTakeOver(t *testing.T) {
 	waitProcessed(t, addr, split[1], prod.sent(), 30*time.Second)
 	from = a.lines()
 	begin = time.Now()
-	b.signal(syscall.SIGKILL)
+	b.Signal(syscall.SIGKILL)
 	sent = prod.sent()
 	l = a.waitAssigned("triage", from, 60*time.Second, all)
 	crash := l.at.Sub(begin)
 	resumed = waitProcessed(t, addr, split[1], sent, 30*time.Second).Sub(begin)
 	t.Logf("crash takeover: SIGKILL b -> a2 assigned all %d partitions in %v, a2 resolving b's tickets again after ~%v",
 		topology.DefaultPartitions, crash.Round(time.Millisecond), resumed.Round(100*time.Millisecond))
-	if code := b.wait(10 * time.Second); code != -1 {
+	if code := b.Wait(10 * time.Second); code != -1 {
 		t.Errorf("b exited with status %d after SIGKILL, want death by signal", code)
 	}
 
@@ -182,11 +182,11 @@ func TestTwoInstancesShareAndTakeOver(t *testing.T) {
 	// caught up on the backlog of the rebalance that gave a its share back.
 	t.Logf("%d tickets produced, all resolved, in %d records: %d duplicates (at-least-once)", len(want), got.records, got.duplicates)
 
-	a.signal(syscall.SIGTERM)
-	queues.signal(syscall.SIGTERM)
+	a.Signal(syscall.SIGTERM)
+	queues.Signal(syscall.SIGTERM)
 	a.waitStopped(30 * time.Second)
 	queues.waitStopped(30 * time.Second)
-	broker.signal(syscall.SIGTERM)
+	broker.Signal(syscall.SIGTERM)
 	broker.waitStopped(30 * time.Second)
 }
 
@@ -248,7 +248,7 @@ func waitSplit(t *testing.T, a, b *proc, fromA, fromB int, timeout time.Duration
 	}, a, b)
 	if !ok {
 		t.Fatalf("within %v, %s and %s did not split triage's partitions: last assigned %v and %v\n%s stderr:\n%s\n%s stderr:\n%s",
-			timeout, a.name, b.name, pa, pb, a.name, a.log.String(), b.name, b.log.String())
+			timeout, a.Name(), b.Name(), pa, pb, a.Name(), a.log.String(), b.Name(), b.log.String())
 	}
 	return [2][]int32{pa, pb}
 }
@@ -436,71 +436,22 @@ var (
 	assignedRE = regexp.MustCompile(`msg="agent running" agent=(\S+) partitions="?\[([0-9 ]*)\]"?`)
 )
 
-// proc is a running triage process.
 type proc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	log  lineLog       // stderr
-	done chan struct{} // closed when the process has exited
+	*proctest.Proc
+	t   *testing.T
+	log lineLog // stderr
 }
 
-// start starts the triage binary with args, in an environment without SLUICE_
-// variables. The process is killed when the test ends if it is still running,
-// and its stderr is logged if the test failed.
+// start starts the triage binary with args (see proctest.Start), logging at
+// info so that the tests can follow assignments.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, cmd: exec.Command(binary, args...), done: make(chan struct{})}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SLUICE_") {
-			p.cmd.Env = append(p.cmd.Env, kv)
-		}
-	}
-	p.cmd.Env = append(p.cmd.Env, "SLUICE_LOG_LEVEL=info")
-	if _, ok := os.LookupEnv("GORACE"); !ok {
-		// A race-enabled binary otherwise waits a second before it exits.
-		p.cmd.Env = append(p.cmd.Env, "GORACE=atexit_sleep_ms=0")
-	}
-	p.cmd.Stderr = &p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s %v: %v", name, args, err)
-	}
-	go func() {
-		p.cmd.Wait() // the exit status is in p.cmd.ProcessState
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("%s %v (%v); stderr:\n%s", name, args, p.cmd.ProcessState, p.log.String())
-		}
-	})
+	p := &proc{t: t}
+	cmd := exec.Command(binary, args...)
+	cmd.Env = []string{"SLUICE_LOG_LEVEL=info"}
+	cmd.Stderr = &p.log
+	p.Proc = proctest.Start(t, name, cmd, &p.log)
 	return p
-}
-
-// signal sends sig to the process.
-func (p *proc) signal(sig syscall.Signal) {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatalf("%s: send %v: %v", p.name, sig, err)
-	}
-}
-
-// wait waits up to timeout for the process to exit and returns its exit status,
-// -1 if a signal killed it.
-func (p *proc) wait(timeout time.Duration) int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		p.t.Fatalf("%s still running %v after it was told to stop; stderr:\n%s", p.name, timeout, p.log.String())
-	}
-	return p.cmd.ProcessState.ExitCode()
 }
 
 // waitStopped waits up to timeout for the process to exit after SIGTERM, and
@@ -508,21 +459,11 @@ func (p *proc) wait(timeout time.Duration) int {
 func (p *proc) waitStopped(timeout time.Duration) {
 	p.t.Helper()
 	begin := time.Now()
-	if code := p.wait(timeout); code != 0 {
-		p.t.Errorf("%s exited with status %d after SIGTERM, want 0; stderr:\n%s", p.name, code, p.log.String())
+	if code := p.Wait(timeout); code != 0 {
+		p.t.Errorf("%s exited with status %d after SIGTERM, want 0; stderr:\n%s", p.Name(), code, p.log.String())
 		return
 	}
-	p.t.Logf("%s exited 0 after SIGTERM (waited %v)", p.name, time.Since(begin).Round(time.Millisecond))
-}
-
-// exited reports whether the process has exited.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	p.t.Logf("%s exited 0 after SIGTERM (waited %v)", p.Name(), time.Since(begin).Round(time.Millisecond))
 }
 
 // lines returns the number of lines the process has logged so far.
@@ -543,17 +484,9 @@ func (p *proc) waitLine(re *regexp.Regexp, from int, timeout time.Duration) line
 		return false
 	}, p)
 	if !ok {
-		p.t.Fatalf("%s (%s) logged no line matching %q within %v; stderr:\n%s", p.name, p.state(), re, timeout, p.log.String())
+		p.t.Fatalf("%s (%s) logged no line matching %q within %v; stderr:\n%s", p.Name(), p.State(), re, timeout, p.log.String())
 	}
 	return found
-}
-
-// state says whether the process is running or how it exited.
-func (p *proc) state() string {
-	if p.exited() {
-		return p.cmd.ProcessState.String()
-	}
-	return "running"
 }
 
 // waitAssigned waits up to timeout for the process to log, at line from or
@@ -571,7 +504,7 @@ func (p *proc) waitAssigned(agent string, from int, timeout time.Duration, ok fu
 		}
 		return false
 	}, p) {
-		p.t.Fatalf("%s (%s) did not log the assignment of %s it should within %v; stderr:\n%s", p.name, p.state(), agent, timeout, p.log.String())
+		p.t.Fatalf("%s (%s) did not log the assignment of %s it should within %v; stderr:\n%s", p.Name(), p.State(), agent, timeout, p.log.String())
 	}
 	return found
 }
@@ -617,7 +550,7 @@ func poll(timeout time.Duration, cond func() bool, procs ...*proc) bool {
 		if cond() {
 			return true
 		}
-		if !slices.ContainsFunc(procs, func(p *proc) bool { return !p.exited() }) {
+		if !slices.ContainsFunc(procs, func(p *proc) bool { return !p.Exited() }) {
 			return cond()
 		}
 		select {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -19,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/examples/visa/visa"
+	"github.com/sluicehq/sluice/internal/proctest"
 )
 
 // The test in this file runs the built binary as separate processes, as a
@@ -38,7 +38,7 @@ func TestLevelsAsProcesses(t *testing.T) {
 	dir := t.TempDir()
 	broker := start(t, "broker", "broker", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "broker"))
 	addr := broker.waitLine(regexp.MustCompile(` addr=(\S+)`), 30*time.Second)[1]
-	if code := start(t, "routes", "routes", "--brokers", addr).wait(60 * time.Second); code != 0 {
+	if code := start(t, "routes", "routes", "--brokers", addr).Wait(60 * time.Second); code != 0 {
 		t.Fatalf("routes exited %d, want 0", code)
 	}
 	level := func(name string, agents ...string) *proc {
@@ -69,7 +69,7 @@ func TestLevelsAsProcesses(t *testing.T) {
 	const n = 2000
 	args := []string{"--count", strconv.Itoa(n), "--rate", "0", "--seed", "11", "--prefix", "X",
 		"--mix", "tourist=30,business=30,student=20,work=20", "--invalid", "10", "--malformed", "1"}
-	if code := start(t, "demo", append([]string{"demo", "--brokers", addr}, args...)...).wait(60 * time.Second); code != 0 {
+	if code := start(t, "demo", append([]string{"demo", "--brokers", addr}, args...)...).Wait(60 * time.Second); code != 0 {
 		t.Fatalf("demo exited %d, want 0", code)
 	}
 	// The same generator settings give the same applications, IDs and all.
@@ -100,11 +100,11 @@ func TestLevelsAsProcesses(t *testing.T) {
 
 	agents := []*proc{a, b1, b2, cde}
 	for _, p := range agents {
-		p.signal(syscall.SIGTERM) // all at once: they stop in parallel
+		p.Signal(syscall.SIGTERM) // all at once: they stop in parallel
 	}
 	for _, p := range agents {
-		if code := p.wait(30 * time.Second); code != 0 {
-			t.Errorf("%s exited %d after SIGTERM, want 0", p.name, code)
+		if code := p.Wait(30 * time.Second); code != 0 {
+			t.Errorf("%s exited %d after SIGTERM, want 0", p.Name(), code)
 		}
 	}
 	processedRE := regexp.MustCompile(`msg="agent stopped" agent=level-b processed=(\d+)`)
@@ -119,7 +119,7 @@ func TestLevelsAsProcesses(t *testing.T) {
 		m := b.waitLine(processedRE, time.Second)
 		k, _ := strconv.Atoi(m[1])
 		if k == 0 {
-			t.Errorf("%s processed no record of level B", b.name)
+			t.Errorf("%s processed no record of level B", b.Name())
 		}
 		total += k
 	}
@@ -127,8 +127,8 @@ func TestLevelsAsProcesses(t *testing.T) {
 		t.Errorf("the B instances processed %d records, want %d (the applications whose path goes through B)", total, viaB)
 	}
 	t.Logf("level B: %d records between the two instances", total)
-	broker.signal(syscall.SIGTERM)
-	if code := broker.wait(30 * time.Second); code != 0 {
+	broker.Signal(syscall.SIGTERM)
+	if code := broker.Wait(30 * time.Second); code != 0 {
 		t.Errorf("broker exited %d after SIGTERM, want 0", code)
 	}
 }
@@ -214,71 +214,19 @@ func consumeFinals(t *testing.T, addr string, want map[string]visa.Item, timeout
 
 // proc is a running process of the binary.
 type proc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	log  lineLog // stderr and stdout
-	done chan struct{}
+	*proctest.Proc
+	t   *testing.T
+	log lineLog // stderr and stdout
 }
 
-// start starts the binary with args, in an environment without SLUICE_
-// variables. It is killed when the test ends if still running, and its output
-// logged if the test failed.
+// start starts the binary with args (see proctest.Start).
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, cmd: exec.Command(binary, args...), done: make(chan struct{})}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SLUICE_") {
-			p.cmd.Env = append(p.cmd.Env, kv)
-		}
-	}
-	p.cmd.Stderr, p.cmd.Stdout = &p.log, &p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s %v: %v", name, args, err)
-	}
-	go func() {
-		p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("%s %v (%v):\n%s", name, args, p.cmd.ProcessState, p.log.String())
-		}
-	})
+	p := &proc{t: t}
+	cmd := exec.Command(binary, args...)
+	cmd.Stderr, cmd.Stdout = &p.log, &p.log
+	p.Proc = proctest.Start(t, name, cmd, &p.log)
 	return p
-}
-
-func (p *proc) signal(sig syscall.Signal) {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatalf("%s: send %v: %v", p.name, sig, err)
-	}
-}
-
-// wait waits up to timeout for the process to exit and returns its exit status.
-func (p *proc) wait(timeout time.Duration) int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		p.t.Fatalf("%s still running after %v:\n%s", p.name, timeout, p.log.String())
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // waitLine waits up to timeout for a line matching re and returns its submatches.
@@ -293,7 +241,7 @@ func (p *proc) waitLine(re *regexp.Regexp, timeout time.Duration) []string {
 		}
 		return false
 	}) {
-		p.t.Fatalf("%s logged no line matching %q within %v:\n%s", p.name, re, timeout, p.log.String())
+		p.t.Fatalf("%s logged no line matching %q within %v:\n%s", p.Name(), re, timeout, p.log.String())
 	}
 	return m
 }
@@ -323,7 +271,7 @@ func (p *proc) assigned(agent string) []int32 {
 func (p *proc) waitAssigned(agent string, timeout time.Duration, ok func([]int32) bool) {
 	p.t.Helper()
 	if !poll(timeout, func() bool { return ok(p.assigned(agent)) }) {
-		p.t.Fatalf("%s: %s not assigned as expected within %v (last %v):\n%s", p.name, agent, timeout, p.assigned(agent), p.log.String())
+		p.t.Fatalf("%s: %s not assigned as expected within %v (last %v):\n%s", p.Name(), agent, timeout, p.assigned(agent), p.log.String())
 	}
 }
 
