@@ -9,3 +9,7 @@ var (
 	// ErrStateless is returned by the state methods of [Msg] in a group without a table.
 	ErrStateless = errors.New("gokax: group has no table")
 )
+
+// errViewStopped is the error of a lookup view that returned while its
+// processor ran.
+var errViewStopped = errors.New("gokax: view stopped")

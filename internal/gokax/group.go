@@ -7,6 +7,8 @@ import (
 	"hash"
 	"log/slog"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
@@ -75,10 +77,18 @@ type Options struct {
 const PartitionChannelSize = 256
 
 // Processor is one goka processor built from a [Group]. Run it once.
+//
+// The processor reads its lookup tables through views of its own rather than
+// goka's: goka closes a lookup view as soon as its processor's context ends,
+// while partition processors may still be in a callback that reads it (in
+// goka v1.1.17 View.close writes the partitions View.Get reads; the race
+// detector stopped a visa level with it at SIGTERM, and a processor that
+// failed by itself raced the same way). The processor's views start before it
+// and stop after it, so no lookup can meet a closed view.
 type Processor struct {
 	p         *goka.Processor
 	consumers *consumers
-	gate      *lookupGate
+	views     map[string]*View // of the lookup tables, by table
 }
 
 // NewProcessor builds the goka processor of g. goka checks that every topic exists
@@ -136,9 +146,6 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 	}
 	for _, t := range g.Outputs {
 		edges = append(edges, goka.Output(goka.Stream(t), new(codec.Bytes)))
-	}
-	for _, t := range g.Lookups {
-		edges = append(edges, goka.Lookup(goka.Table(t), new(codec.Bytes)))
 	}
 	for _, t := range g.Joins {
 		edges = append(edges, goka.Join(goka.Table(t), new(codec.Bytes)))
@@ -211,21 +218,89 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("group %q: %w", g.Name, err)
 	}
-	return &Processor{p: p, consumers: cons, gate: m.gate}, nil
+	for _, t := range g.Lookups {
+		v, err := NewView(t, o)
+		if err != nil {
+			for _, v := range m.lookups {
+				err = errors.Join(err, v.clients.closeAll())
+			}
+			return nil, errors.Join(fmt.Errorf("group %q: lookup table: %w", g.Name, err), cons.closeAll())
+		}
+		m.lookups[t] = v
+	}
+	return &Processor{p: p, consumers: cons, views: m.lookups}, nil
 }
 
 // Run runs the processor until ctx is done or it fails. It returns nil after a
-// shutdown caused by ctx.
+// shutdown caused by ctx. Its lookup tables' views run from before it starts,
+// once they have recovered, until after it stopped; a view that fails stops
+// it.
 func (p *Processor) Run(ctx context.Context) error {
-	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	// goka's context ends after the gate closes (see lookupGate).
-	defer context.AfterFunc(ctx, func() { p.gate.stop(); cancel() })()
-	err := p.p.Run(gctx)
-	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		err = nil
+	vctx, stopViews := context.WithCancel(context.WithoutCancel(ctx))
+	viewErr := make(chan error, len(p.views))
+	var wg sync.WaitGroup
+	for t, v := range p.views {
+		wg.Go(func() {
+			err := v.Run(vctx)
+			if err == nil && vctx.Err() == nil {
+				err = errViewStopped // it reconnects by itself: only local storage stops it
+			}
+			if err != nil {
+				viewErr <- fmt.Errorf("view of lookup table %q: %w", t, err)
+			}
+		})
 	}
-	return errors.Join(err, p.consumers.closeAll())
+	defer wg.Wait()
+	defer stopViews()
+	if err := p.awaitViews(ctx, viewErr); err != nil {
+		return errors.Join(ignoreStop(ctx, err), p.consumers.closeAll())
+	}
+
+	gctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case err := <-viewErr:
+			cancel(err)
+		case <-vctx.Done():
+		}
+	}()
+	err := p.p.Run(gctx)
+	if cause := context.Cause(gctx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = errors.Join(cause, err) // a view failed
+	}
+	return errors.Join(ignoreStop(ctx, err), p.consumers.closeAll())
+}
+
+// awaitViews waits until every lookup view has recovered, one fails, or ctx is
+// done.
+func (p *Processor) awaitViews(ctx context.Context, viewErr <-chan error) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		recovered := true
+		for _, v := range p.views {
+			recovered = recovered && v.Recovered()
+		}
+		if recovered {
+			return nil
+		}
+		select {
+		case err := <-viewErr:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// ignoreStop returns nil for an error that only says ctx ended.
+func ignoreStop(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }
 
 // WaitForReady waits until the processor has recovered its tables and consumes its
@@ -276,7 +351,7 @@ func msgTemplate(g Group) Msg {
 		}
 		return m
 	}
-	return Msg{outputs: set(g.Outputs), lookups: set(g.Lookups), joins: set(g.Joins), stateful: g.Stateful, gate: new(lookupGate)}
+	return Msg{outputs: set(g.Outputs), lookups: map[string]*View{}, joins: set(g.Joins), stateful: g.Stateful}
 }
 
 var errNoInputs = errors.New("gokax: group has no inputs")

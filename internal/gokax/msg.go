@@ -17,11 +17,10 @@ import (
 type Msg struct {
 	ctx      goka.Context
 	outputs  map[string]bool
-	lookups  map[string]bool
+	lookups  map[string]*View // the processor's views of its lookup tables
 	joins    map[string]bool
 	stateful bool
-	txn      bool        // exactly-once mode: writes name their transaction (txnHeader)
-	gate     *lookupGate // the processor's
+	txn      bool // exactly-once mode: writes name their transaction (txnHeader)
 }
 
 // Context returns the processor's context: it is cancelled when the processor stops.
@@ -89,14 +88,15 @@ func (m *Msg) Emit(topic, key string, value []byte, headers map[string][]byte) e
 
 // Lookup returns the value of key in table, a declared lookup, or nil.
 func (m *Msg) Lookup(table, key string) ([]byte, error) {
-	if !m.lookups[table] {
+	v := m.lookups[table]
+	if v == nil {
 		return nil, fmt.Errorf("lookup in %q: %w", table, ErrUndeclared)
 	}
-	if !m.gate.enter() {
-		return nil, fmt.Errorf("lookup in %q: %w", table, errStopping)
+	b, err := v.Get(key)
+	if err != nil {
+		return nil, fmt.Errorf("lookup in %q: %w", table, err)
 	}
-	defer m.gate.leave()
-	return asBytes(m.ctx.Lookup(goka.Table(table), key))
+	return b, nil
 }
 
 // Join returns the value of the record's key in table, a declared join, or nil.
