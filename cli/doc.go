@@ -49,4 +49,12 @@
 //
 // [Command] returns the root command to embed in a larger command line, and
 // [Execute] runs it with the error printing and exit statuses of Main.
+//
+// # All in one process
+//
+// [Drive] runs a graph and a driver beside it: a step once the broker is up
+// (print where things are, write a routing table), then the driver proper
+// once every agent has partitions (send records, follow them, summarise),
+// and the pipeline stops when the driver returns. The all commands of the
+// visa and fraud examples are built on it.
 package cli
