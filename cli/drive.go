@@ -13,9 +13,10 @@ import (
 
 // Driver is what an all-in-one command does beside its pipeline: see [Drive].
 type Driver struct {
-	// Broker, if not nil, runs once the broker is up (the embedded one, or a
-	// cluster's first answer), before the agents have partitions: to print
-	// where things are, or to write the tables the agents read.
+	// Broker, if not nil, runs with the brokers' addresses (the embedded
+	// broker's, or those of topology.Brokers) once the graph's topics exist,
+	// before the agents have partitions: to print where things are, or to
+	// write the tables the agents read.
 	Broker func(ctx context.Context, addrs []string) error
 	// Ready bounds the wait for every agent to have partitions; 0 means
 	// [DefaultDriveReady].
