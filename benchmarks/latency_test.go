@@ -223,7 +223,7 @@ const latencyDuration = 3 * time.Second
 // franz-go clients: the floor (see [startRawHop]).
 func BenchmarkPipelineLatency(b *testing.B) {
 	addrs := startBroker(b).Addrs()
-	for _, impl := range append(Impls[:len(Impls):len(Impls)], rawImpl) {
+	for _, impl := range append(slices.Clone(Impls), rawImpl) {
 		for _, rate := range latencyRates {
 			b.Run(fmt.Sprintf("impl=%s/rate=%d", impl, rate), func(b *testing.B) {
 				var res []latencyResult

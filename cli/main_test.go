@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sluicehq/sluice/cli"
+	"github.com/sluicehq/sluice/internal/kafkatest"
 	"github.com/sluicehq/sluice/internal/proctest"
 	"github.com/sluicehq/sluice/topology"
 )
@@ -34,12 +35,8 @@ func TestMain(m *testing.M) {
 		os.Args = append([]string{"sluice"}, args...)
 		cli.Main(graphNamed(os.Getenv(envGraph)))
 	}
-	// sarama v1.46.3 registers a meter per fetched topic in go-metrics'
-	// default registry when it sizes a fetch request (FetchRequest.encode
-	// with the nil registry of its size pass), whatever registry the config
-	// names; go-metrics then starts one process-wide ticker goroutine and
-	// never stops it. TestDrive runs processors in this process.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"))
+	// TestDrive runs processors in this process.
+	goleak.VerifyTestMain(m, kafkatest.IgnoreMetricsTicker)
 }
 
 type click struct {

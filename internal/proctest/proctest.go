@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/sluicehq/sluice/internal/kafkatest"
 )
 
 // Main builds the main package in the current directory (the test's) into a
@@ -49,11 +51,7 @@ func Main(m *testing.M, binary *string) int {
 	}
 	code := m.Run()
 	if code == 0 {
-		// sarama v1.46.3 registers a meter per fetched topic in go-metrics'
-		// default registry when it sizes a fetch request, whatever registry
-		// its config names; go-metrics then starts one process-wide ticker
-		// goroutine and never stops it.
-		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick")); err != nil {
+		if err := goleak.Find(kafkatest.IgnoreMetricsTicker); err != nil {
 			fmt.Fprintf(os.Stderr, "goroutines left running: %v\n", err)
 			return 1
 		}

@@ -4,12 +4,13 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/sluicehq/sluice/internal/kafkatest"
 )
 
 // TestMain fails the package if a test leaves a goroutine running: harnesses
-// and agents run on the broker must stop when their test ends. The one
-// exception is go-metrics' meter ticker, a process-wide singleton that sarama
-// starts with its first client and nothing stops.
+// and agents run on the broker must stop when their test ends (but for
+// go-metrics' ticker: see kafkatest.IgnoreMetricsTicker).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"))
+	goleak.VerifyTestMain(m, kafkatest.IgnoreMetricsTicker)
 }
