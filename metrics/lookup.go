@@ -36,8 +36,8 @@ type ViewState struct {
 	// Age is how long ago the view last heard from the broker; negative
 	// for never.
 	Age time.Duration
-	// Lag is how many changelog offsets the view lacked then; negative for
-	// unknown.
+	// Lag is how many changelog offsets written before then the view
+	// lacks; negative for unknown.
 	Lag int64
 }
 
@@ -127,7 +127,7 @@ func newViewCollector() *viewCollector {
 		age: prometheus.NewDesc(namespace+"_view_age_seconds",
 			"Seconds since the view of a table last heard from the broker: its answers may lack updates written since.", []string{"table"}, nil),
 		lag: prometheus.NewDesc(namespace+"_view_lag_offsets",
-			"Changelog offsets the view of a table lacked when it last heard from the broker.", []string{"table"}, nil),
+			"Changelog offsets written before the view of a table last heard from the broker that it lacks.", []string{"table"}, nil),
 	}
 	c.mu.fns = map[string]func() ViewState{}
 	return c

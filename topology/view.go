@@ -225,8 +225,8 @@ func (v *View[T]) probe(ctx context.Context, gv *gokax.View, probe *prober) {
 		ends, err := probe.ends(ctx)
 		switch {
 		case err == nil:
+			v.fresh.ends.Store(&ends)
 			v.fresh.heard.Store(time.Now().UnixNano())
-			v.fresh.lag.Store(lagOf(ends, gv.Offsets()))
 		case ctx.Err() == nil:
 			v.c.logger.Debug("view: the broker did not answer", "topic", v.table.Name, "error", err)
 		}
@@ -281,15 +281,30 @@ func (v *View[T]) Entry(key string) (e Entry[T], ok bool, err error) {
 func (v *View[T]) Recovered() bool {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
+	return v.recoveredLocked()
+}
+
+func (v *View[T]) recoveredLocked() bool {
 	gv := v.mu.v
 	return gv != nil && (gv.Recovered() || v.fresh.prior.Load() && gv.Readable())
 }
 
 // Freshness says how current the view's local copy is: whether it has
-// recovered, when it last heard from the broker and how far behind the
-// changelog it was then. Cheap enough to call for every lookup.
+// recovered, when it last heard from the broker and how much of what was
+// written before then it lacks. Cheap enough to call for every lookup.
 func (v *View[T]) Freshness() Freshness {
-	return Freshness{Recovered: v.Recovered(), Heard: v.fresh.heardAt(), Lag: v.fresh.lag.Load()}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	gv := v.mu.v
+	f := Freshness{Heard: v.fresh.heardAt(), Lag: -1}
+	if gv == nil {
+		return f
+	}
+	f.Recovered = v.recoveredLocked()
+	if ends := v.fresh.ends.Load(); ends != nil {
+		f.Lag = lagOf(*ends, gv.Offsets())
+	}
+	return f
 }
 
 // WaitRecovered waits until the view has recovered (see [View.Recovered]) or

@@ -22,10 +22,11 @@ type Freshness struct {
 	// recovered, or none is running). Every update written before Heard
 	// that the copy lacked then is counted in Lag.
 	Heard time.Time
-	// Lag is the number of changelog offsets the copy lacked at Heard,
-	// summed over partitions: 0 means it had every update written before
-	// Heard. It is an upper bound of the updates missing (compaction leaves
-	// gaps in the offsets), and -1 when unknown (never heard in this Run).
+	// Lag is the number of changelog offsets written before Heard that the
+	// copy lacks, summed over partitions: 0 means it has every update
+	// written before Heard. It is an upper bound of the updates missing
+	// (compaction leaves gaps in the offsets), and -1 when unknown (not
+	// heard in this Run).
 	Lag int64
 }
 
@@ -49,9 +50,9 @@ const probeTimeout = 5 * time.Second
 // freshness holds what a view knows of its copy's currency; safe for
 // concurrent use.
 type freshness struct {
-	heard atomic.Int64 // Unix nanoseconds; 0 for never
-	lag   atomic.Int64 // -1 for unknown
-	prior atomic.Bool  // the storage recovered in an earlier Run and still holds it
+	heard atomic.Int64                    // Unix nanoseconds; 0 for never
+	ends  atomic.Pointer[map[int32]int64] // the end offsets heard then; nil for none in this Run
+	prior atomic.Bool                     // the storage recovered in an earlier Run and still holds it
 }
 
 func (f *freshness) reset(st viewState) {
@@ -59,7 +60,7 @@ func (f *freshness) reset(st viewState) {
 	if !st.Heard.IsZero() {
 		f.heard.Store(st.Heard.UnixNano())
 	}
-	f.lag.Store(-1)
+	f.ends.Store(nil)
 	f.prior.Store(false)
 }
 
