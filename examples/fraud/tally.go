@@ -163,7 +163,7 @@ type Stats struct {
 	// Lookups counts the lookups of users' features from the lookup service
 	// by outcome; LookupP50, LookupP99 and LookupMax are the latencies of
 	// those answered (found or not).
-	Lookups                           [lookupOutcomes]int
+	Lookups                         [lookupOutcomes]int
 	LookupP50, LookupP99, LookupMax time.Duration
 }
 
@@ -246,7 +246,9 @@ func (s Stats) Progress() string {
 }
 
 // msFine formats d in milliseconds with the precision a lookup needs.
-func msFine(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+func msFine(d time.Duration) string {
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
 
 // WriteSummary writes the final summary.
 func (s Stats) WriteSummary(w io.Writer) {
