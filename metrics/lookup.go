@@ -26,7 +26,12 @@ type Lookup struct {
 	outcomes map[string]prometheus.Counter
 	single   prometheus.Observer
 	batch    prometheus.Observer
+	codes    [2]map[int]prometheus.Counter // by kind (single, batch): the usual statuses, bound once
 }
+
+// usualCodes are the statuses of lookup answers, whose counters are bound
+// once per table.
+var usualCodes = []int{200, 400, 404, 500, 503}
 
 // ViewState is how current a view of a table is, as the lookup service of the
 // table reports it: see [Lookup.SetView].
@@ -85,6 +90,12 @@ func (r *Registry) Lookup(table string) *Lookup {
 	for _, o := range []string{Found, Missing, Failed} {
 		l.outcomes[o] = m.keys.WithLabelValues(table, o)
 	}
+	for i, kind := range []string{"single", "batch"} {
+		l.codes[i] = map[int]prometheus.Counter{}
+		for _, code := range usualCodes {
+			l.codes[i][code] = m.requests.WithLabelValues(table, kind, strconv.Itoa(code))
+		}
+	}
 	return l
 }
 
@@ -98,11 +109,15 @@ func (l *Lookup) Key(outcome string) {
 // Request records a request answered with HTTP status code after d; batch
 // tells a batch from a single lookup.
 func (l *Lookup) Request(batch bool, code int, d time.Duration) {
-	kind, obs := "single", l.single
+	i, kind, obs := 0, "single", l.single
 	if batch {
-		kind, obs = "batch", l.batch
+		i, kind, obs = 1, "batch", l.batch
 	}
 	obs.Observe(d.Seconds())
+	if c, ok := l.codes[i][code]; ok {
+		c.Inc()
+		return
+	}
 	l.m.requests.WithLabelValues(l.table, kind, strconv.Itoa(code)).Inc()
 }
 

@@ -80,7 +80,7 @@ type Topic interface {
 type topicSpec struct {
 	name       string
 	kind       Kind
-	codec      any // a Codec[T]; compared by dynamic type
+	codec      any               // a Codec[T]; compared by dynamic type
 	erased     func() Codec[any] // codec with its type erased, for tables; see AnyTable
 	partitions int32
 	retention  time.Duration

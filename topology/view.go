@@ -195,6 +195,9 @@ func (v *View[T]) watch(ctx context.Context, gv *gokax.View, probe *prober, dir 
 				v.fresh.prior.Store(st.Recovered)
 			}
 		}
+		if ends := v.fresh.ends.Load(); ends != nil {
+			v.fresh.lag.Store(lagOf(*ends, gv.Offsets()))
+		}
 		if !recovered && gv.Recovered() {
 			recovered, st.Recovered = true, true
 			lastSave = time.Time{} // write it now
@@ -225,6 +228,7 @@ func (v *View[T]) probe(ctx context.Context, gv *gokax.View, probe *prober) {
 		ends, err := probe.ends(ctx)
 		switch {
 		case err == nil:
+			v.fresh.lag.Store(lagOf(ends, gv.Offsets()))
 			v.fresh.ends.Store(&ends)
 			v.fresh.heard.Store(time.Now().UnixNano())
 		case ctx.Err() == nil:
@@ -295,15 +299,12 @@ func (v *View[T]) recoveredLocked() bool {
 func (v *View[T]) Freshness() Freshness {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	gv := v.mu.v
 	f := Freshness{Heard: v.fresh.heardAt(), Lag: -1}
-	if gv == nil {
+	if v.mu.v == nil {
 		return f
 	}
 	f.Recovered = v.recoveredLocked()
-	if ends := v.fresh.ends.Load(); ends != nil {
-		f.Lag = lagOf(*ends, gv.Offsets())
-	}
+	f.Lag = v.fresh.lag.Load()
 	return f
 }
 

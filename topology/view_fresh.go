@@ -41,6 +41,7 @@ func (f Freshness) Age(now time.Time) time.Duration {
 
 // ProbeInterval is how often a running [View] asks the broker for the end
 // offsets of its table, to know how current its copy is ([View.Freshness]).
+// The lag behind them is brought up to date every 10 ms.
 const ProbeInterval = 500 * time.Millisecond
 
 // probeTimeout bounds one probe; a broker that does not answer within it
@@ -52,6 +53,7 @@ const probeTimeout = 5 * time.Second
 type freshness struct {
 	heard atomic.Int64                    // Unix nanoseconds; 0 for never
 	ends  atomic.Pointer[map[int32]int64] // the end offsets heard then; nil for none in this Run
+	lag   atomic.Int64                    // of the copy behind ends, updated by View.watch; -1 for unknown
 	prior atomic.Bool                     // the storage recovered in an earlier Run and still holds it
 }
 
@@ -61,6 +63,7 @@ func (f *freshness) reset(st viewState) {
 		f.heard.Store(st.Heard.UnixNano())
 	}
 	f.ends.Store(nil)
+	f.lag.Store(-1)
 	f.prior.Store(false)
 }
 
