@@ -241,7 +241,10 @@ func (l *Lookups) Start(ctx context.Context, c *cobra.Command, g *topology.Graph
 	ln, err := net.Listen("tcp", string(l.web))
 	if err != nil && !c.Flags().Changed("lookup") { // the default is taken: another process
 		host, _, _ := net.SplitHostPort(string(l.web))
-		ln, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if ln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err == nil {
+			log.Info("the default --lookup address is in use: serving lookups on a free port instead; choose one with --lookup",
+				"default", string(l.web), "lookup", ln.Addr().String())
+		}
 	}
 	if err != nil {
 		return nil, &failure{err: fmt.Errorf("--lookup %s: %w: use another address (port 0 picks a free one) or --lookup \"\"", l.web, err)}

@@ -20,6 +20,9 @@ import (
 // ErrNoTables is returned by [New] when it is given no table to serve.
 var ErrNoTables = errors.New("lookup: no tables to serve")
 
+// ErrRunning is returned by [Server.Run] while another call to it runs.
+var ErrRunning = errors.New("lookup: server already running")
+
 // DefaultStaleAfter is how long a view may go without hearing from the broker
 // before /readyz calls the service "stale" (serving, possibly stale), unless
 // [StaleAfter] says otherwise.
@@ -152,10 +155,12 @@ func (s *Server) Features() string {
 // Run runs the views until ctx is done, and returns nil then. If a view
 // fails (its table's topic is missing, no broker answered when it started,
 // its storage failed), Run stops the others and returns the first error.
-// Every view has stopped when Run returns. Run may be called once.
+// Every view has stopped when Run returns. Run fails with [ErrRunning] while
+// another call runs; after one returned it may be called again, and the views
+// resume from their copies.
 func (s *Server) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
-		return errors.New("lookup: server already running")
+		return ErrRunning
 	}
 	defer s.running.Store(false)
 	for _, t := range s.tables {

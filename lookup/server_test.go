@@ -1,6 +1,7 @@
 package lookup_test
 
 import (
+	"context"
 	"errors"
 	"regexp"
 	"strconv"
@@ -201,4 +202,31 @@ func grep(s, re string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestRunTwice pins that a second Run while one runs fails with ErrRunning,
+// and that Run may be called again once the first returned.
+func TestRunTwice(t *testing.T) {
+	b := kafkatest.Start(t)
+	g := testGraph(t)
+	if _, err := topology.Provision(t.Context(), g, topology.Brokers(b.Addrs()...), topology.DataDir(t.TempDir())); err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, g, []string{"counter-table"}, lookup.Views(topology.Brokers(b.Addrs()...), topology.DataDir(t.TempDir())))
+	kafkatest.WaitFor(t, time.Minute, s.Ready)
+	if err := s.Run(t.Context()); !errors.Is(err, lookup.ErrRunning) {
+		t.Errorf("second Run = %v, want ErrRunning", err)
+	}
+	s.stop()
+	if s.Ready() || s.Status().Status != lookup.StatusStopped {
+		t.Errorf("after Run returned: Ready %t, status %s; want false, stopped", s.Ready(), s.Status().Status)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	kafkatest.WaitFor(t, time.Minute, s.Ready)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run again = %v, want nil after cancel", err)
+	}
 }
