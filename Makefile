@@ -14,7 +14,7 @@ DATA_DIR ?= sluice-data
 CHAOS    ?=
 VISA     ?=
 
-.PHONY: all help run test test-short cover lint bench chaos fuzz tidy-check examples clean deps
+.PHONY: all help run test test-short cover lint bench bench-deps chaos fuzz tidy-check examples clean deps
 
 all help:
 	@echo "sluice make targets:"
@@ -24,7 +24,7 @@ all help:
 	@echo "  test-short  go test -short ./... for the edit loop"
 	@echo "  cover       coverage profile and summary"
 	@echo "  lint        gofmt, go vet, the import-graph test"
-	@echo "  bench       benchmarks into bench-<date>.txt for benchstat (BENCH, COUNT, BENCHTIME)"
+	@echo "  bench       benchmarks into bench-<date>.txt for benchstat (BENCH, COUNT, BENCHTIME); installs wrk if missing"
 	@echo "  chaos       long soak: 200k records through agent kills, broker bounces and rebalances;"
 	@echo "              prints the verifier's line (CHAOS=--exactly-once for that mode)"
 	@echo "  fuzz        each Fuzz target for FUZZTIME"
@@ -64,7 +64,16 @@ lint:
 	$(GO) vet $(PKG)
 	$(GO) test -run TestImportGraph ./internal/lint/
 
-bench:
+# bench-deps installs wrk, the closed-loop HTTP load of BenchmarkFeatureLookup.
+bench-deps:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "installing wrk"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; \
+	}
+
+bench: bench-deps
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -count $(COUNT) -timeout 60m ./benchmarks/... | tee bench-$$(date +%Y%m%d-%H%M%S).txt
 
 chaos:

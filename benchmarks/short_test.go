@@ -54,6 +54,7 @@ func TestBenchmarksShort(t *testing.T) {
 		})
 	}
 	t.Run("PipelineLatency/impl="+rawImpl, func(t *testing.T) { shortLatency(t, addrs, rawImpl) })
+	t.Run("FeatureLookup", shortLookup)
 	t.Run("Ceiling", func(t *testing.T) {
 		if took := runCeiling(t, addrs, "short-ceiling", 2000); took <= 0 {
 			t.Fatalf("piping 2000 records took %v, want > 0", took)

@@ -95,7 +95,7 @@ func Command(g *topology.Graph) *cobra.Command {
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(brokerCommand(), versionCommand())
 	if g != nil {
-		root.AddCommand(runCommand(g), describeCommand(g), graphCommand(g), topicsCommand(g), lagCommand(g))
+		root.AddCommand(runCommand(g), describeCommand(g), graphCommand(g), topicsCommand(g), lagCommand(g), serveCommand(g))
 	}
 	root.Long = long(g, envNames(root))
 	return root

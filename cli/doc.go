@@ -13,6 +13,10 @@
 //   - graph --format mermaid|dot: prints the drawing.
 //   - topics: creates and checks the topics with [topology.Provision] and prints a
 //     table of them, on --brokers or on the embedded broker.
+//   - serve --tables TABLE,...: serves lookups of the tables over HTTP from
+//     local copies that keep answering while the broker is down (package
+//     lookup): GET /tables/{table}/{key}, batches, /features/{entity},
+//     /healthz, /readyz, /metrics, on --http (default 127.0.0.1:8081).
 //   - broker: runs the embedded broker alone (--listen, --data-dir).
 //   - version: prints the versions of the program, sluice and Go.
 //

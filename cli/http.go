@@ -53,23 +53,9 @@ func startHTTP(ctx context.Context, c *cobra.Command, g *topology.Graph, addr ht
 	if addr == "" {
 		return "", func() {}, nil
 	}
-	explicit := c.Flags().Changed("http") || os.Getenv(envName("http")) != ""
-	ln, err := net.Listen("tcp", string(addr))
-	if errors.Is(err, syscall.EADDRINUSE) && !explicit {
-		host, _, _ := net.SplitHostPort(string(addr))
-		if ln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err == nil {
-			log.Info("the default --http address is in use (another run?): serving on a free port instead; choose one with --http",
-				"default", string(addr), "http", ln.Addr().String())
-		}
-	}
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
-		return "", nil, &failure{err: &hint{
-			msg: fmt.Sprintf(`--http %s: address already in use: use another --http address (port 0 picks a free one), --http "" to turn the page off, or stop what listens there`, addr),
-			err: errHTTPInUse,
-		}}
-	case err != nil:
-		return "", nil, usagef("--http %s: %w", addr, err)
+	ln, err := listenHTTP(c, addr, log, `, --http "" to turn the page off`)
+	if err != nil {
+		return "", nil, err
 	}
 	srv, err := observe.NewServer(g, observe.WithLogger(log), observe.Metrics(metrics.Handler()))
 	if err != nil {
@@ -91,6 +77,32 @@ func startHTTP(ctx context.Context, c *cobra.Command, g *topology.Graph, addr ht
 		<-done
 		metrics.SetLagSource(nil)
 	}, nil
+}
+
+// listenHTTP listens on addr, the value of c's --http flag. An address taken
+// by something else is a failure if the user chose it (the message ends with
+// more); the default falls back to a free port, logged, so that several
+// processes on one machine all start.
+func listenHTTP(c *cobra.Command, addr httpAddr, log *slog.Logger, more string) (net.Listener, error) {
+	explicit := c.Flags().Changed("http") || os.Getenv(envName("http")) != ""
+	ln, err := net.Listen("tcp", string(addr))
+	if errors.Is(err, syscall.EADDRINUSE) && !explicit {
+		host, _, _ := net.SplitHostPort(string(addr))
+		if ln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err == nil {
+			log.Info("the default --http address is in use (another process?): serving on a free port instead; choose one with --http",
+				"default", string(addr), "http", ln.Addr().String())
+		}
+	}
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, &failure{err: &hint{
+			msg: fmt.Sprintf(`--http %s: address already in use: use another --http address (port 0 picks a free one)%s, or stop what listens there`, addr, more),
+			err: errHTTPInUse,
+		}}
+	case err != nil:
+		return nil, usagef("--http %s: %w", addr, err)
+	}
+	return ln, nil
 }
 
 // lagSource reports to /metrics the lag the live page's server last sampled,

@@ -37,7 +37,8 @@ type Registry struct {
 
 	mu struct {
 		sync.Mutex
-		agents map[string]*Agent
+		agents  map[string]*Agent
+		lookups *lookupMetrics // registered by the first Lookup
 	}
 }
 

@@ -80,7 +80,8 @@ type Topic interface {
 type topicSpec struct {
 	name       string
 	kind       Kind
-	codec      any // a Codec[T]; compared by dynamic type
+	codec      any               // a Codec[T]; compared by dynamic type
+	erased     func() Codec[any] // codec with its type erased, for tables; see AnyTable
 	partitions int32
 	retention  time.Duration
 }
@@ -105,5 +106,9 @@ func (t Table[T]) TopicName() string { return t.Name }
 func (t Table[T]) Kind() Kind { return KindTable }
 
 func (t Table[T]) spec() topicSpec {
-	return topicSpec{name: t.Name, kind: KindTable, codec: t.Codec, partitions: t.Partitions}
+	s := topicSpec{name: t.Name, kind: KindTable, codec: t.Codec, partitions: t.Partitions}
+	if t.Codec != nil {
+		s.erased = func() Codec[any] { return erasedCodec[T]{t.Codec} }
+	}
+	return s
 }

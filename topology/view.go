@@ -22,23 +22,40 @@ var ErrViewRunning = errors.New("topology: view already running")
 // partition of the table's changelog, kept in Pebble storage under
 // DataDir/views/TABLE and followed as the owning agent writes it. A service
 // that answers queries by key (a feature lookup, a dashboard) reads a View; an
-// agent reads other tables with [Lookup] and [Join] instead.
+// agent reads other tables with [Lookup] and [Join] instead. Several views of
+// one table, in several processes, each hold a full copy: run as many as the
+// load needs.
 //
-// A View does not depend on the agent that owns the table: it keeps answering
-// from its copy while the agent restarts, and sees the agent's writes again once
-// it is back. Its local storage survives its own restarts, so it recovers only
-// what it missed.
+// A View answers from its copy from its first recovery on ([View.Recovered]):
+// while the agent that owns the table restarts, and while the broker is
+// down or the view reconnects, [View.Get] answers with what the copy holds,
+// and [View.Freshness] says how current that is. It sees the agent's writes
+// again once they reach the broker. Its local storage survives its own
+// restarts, so it recovers only what it missed, and a view started on storage
+// that had recovered answers from it at once.
 //
 // A View is safe for concurrent use.
 type View[T any] struct {
 	table Table[T]
 	c     *runConfig
+	fresh freshness
 
 	mu struct {
 		sync.RWMutex
 		v       *gokax.View // set while Run runs
 		started bool
 	}
+}
+
+// Entry is a value of a table as a [View] holds it.
+type Entry[T any] struct {
+	// Value is the value, decoded with the table's codec.
+	Value T
+	// AsOf is when the value became the table's value: the time of the
+	// changelog record that set it (the time the owning agent wrote it,
+	// unless the writer set the record's time). The zero time if the record
+	// had none.
+	AsOf time.Time
 }
 
 // NewView returns a view of t for the cluster named by [Brokers] (required).
@@ -61,6 +78,9 @@ func NewView[T any](t Table[T], opts ...Option) (*View[T], error) {
 	return &View[T]{table: t, c: c}, nil
 }
 
+// Table returns the table the view reads.
+func (v *View[T]) Table() Table[T] { return v.table }
+
 // Run connects the view, recovers the table into local storage and follows its
 // changelog until ctx is done. Broker errors do not stop it: it reconnects, and
 // [View.Get] answers from local storage meanwhile. It returns nil after a
@@ -69,6 +89,10 @@ func NewView[T any](t Table[T], opts ...Option) (*View[T], error) {
 // Every goroutine Run started has exited, and local storage is closed, when it
 // returns. Run fails with [ErrViewRunning] while another call runs; after one
 // returned, Run may be called again, and resumes from local storage.
+//
+// Local storage without the state file views keep beside it (written by an
+// older sluice, or by something else) is removed first and rebuilt from the
+// changelog.
 func (v *View[T]) Run(ctx context.Context) error {
 	v.mu.Lock()
 	if v.mu.started {
@@ -83,12 +107,26 @@ func (v *View[T]) Run(ctx context.Context) error {
 		v.mu.Unlock()
 	}()
 
+	dir := filepath.Join(v.c.dataDir, "views", v.table.Name)
+	st, wiped, err := openViewState(dir, v.table.Name)
+	if err != nil {
+		return fmt.Errorf("view of %q: %w", v.table.Name, err)
+	}
+	if wiped {
+		v.c.logger.Info("view: local copy without a state file removed, rebuilding it from the changelog", "topic", v.table.Name, "dir", dir)
+	}
+	v.fresh.reset(st)
+	probe, err := newProber(v.c.brokers, v.table.Name, v.c.exactlyOnce)
+	if err != nil {
+		return err
+	}
+	defer probe.close()
 	gv, err := gokax.NewView(v.table.Name, gokax.Options{
 		Brokers: v.c.brokers,
 		Config:  v.c.kafka,
-		Storage: v.c.storageBuilder(filepath.Join(v.c.dataDir, "views", v.table.Name)),
+		Storage: v.c.storageBuilder(dir),
 		Logger:  v.c.logger,
-	}.WithExactlyOnce(v.c.exactlyOnce))
+	}.WithExactlyOnce(v.c.exactlyOnce), gokax.StampValues())
 	if err != nil {
 		return err
 	}
@@ -102,10 +140,16 @@ func (v *View[T]) Run(ctx context.Context) error {
 	v.mu.v = gv
 	v.mu.Unlock()
 
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan viewState, 1)
+	go func() { watched <- v.watch(wctx, gv, probe, dir, st) }()
+
 	select {
 	case <-ctx.Done():
 	case err = <-done: // storage failed: goka stopped by itself
 	}
+	stopWatch()
+	st = <-watched
 	v.mu.Lock()
 	v.mu.v = nil
 	v.mu.Unlock()
@@ -113,42 +157,155 @@ func (v *View[T]) Run(ctx context.Context) error {
 	if err == nil {
 		err = <-done
 	}
+	// Storage is closed: the offsets are final. It holds a recovered copy if
+	// it did when Run started, or recovered since (maybe after watch looked).
+	st.Recovered = st.Recovered || gv.Recovered()
+	st.setOffsets(gv.Offsets())
+	st.Heard = v.fresh.heardAt()
+	if serr := st.save(dir); serr != nil {
+		err = errors.Join(err, serr)
+	}
 	if err != nil {
 		return fmt.Errorf("view of %q: %w", v.table.Name, err)
 	}
 	return nil
 }
 
-// Get returns the value of key, decoded with the table's codec; ok is false if
-// the table has no value for key. Before the view has recovered, Get answers
-// from what it has so far (see [View.WaitRecovered]). It fails with
-// [ErrViewNotRunning] outside [View.Run] and with a [*DecodeError] for a value
-// the codec rejects.
-func (v *View[T]) Get(key string) (val T, ok bool, err error) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	if v.mu.v == nil {
-		return val, false, fmt.Errorf("view of %q: %w", v.table.Name, ErrViewNotRunning)
+// watch follows gv until ctx is done, and returns the view's state as it last
+// wrote it: it decides whether storage that recovered in an earlier Run
+// still holds what it did, writes the state file when gv has recovered and
+// every [viewSaveInterval] after, and probes the broker every
+// [ProbeInterval] for [View.Freshness].
+func (v *View[T]) watch(ctx context.Context, gv *gokax.View, probe *prober, dir string, st viewState) viewState {
+	var probing sync.WaitGroup
+	defer probing.Wait()
+	probing.Go(func() { v.probe(ctx, gv, probe) })
+
+	const poll = 10 * time.Millisecond
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	decided := !st.Recovered // nothing to decide for storage that never recovered
+	recovered := false
+	var lastSave time.Time
+	for {
+		if !decided {
+			if offsets := gv.Offsets(); len(offsets) == gv.Partitions() {
+				decided = true
+				st.Recovered = st.holds(offsets, gv.Partitions())
+				v.fresh.prior.Store(st.Recovered)
+			}
+		}
+		if ends := v.fresh.ends.Load(); ends != nil {
+			v.fresh.lag.Store(lagOf(*ends, gv.Offsets()))
+		}
+		if !recovered && gv.Recovered() {
+			recovered, st.Recovered = true, true
+			lastSave = time.Time{} // write it now
+		}
+		if now := time.Now(); recovered && now.Sub(lastSave) >= viewSaveInterval {
+			lastSave = now
+			st.setOffsets(gv.Offsets())
+			st.Heard = v.fresh.heardAt()
+			if err := st.save(dir); err != nil {
+				v.c.logger.Warn("view: cannot write its state file", "topic", v.table.Name, "error", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return st
+		case <-tick.C:
+		}
 	}
-	b, err := v.mu.v.Get(key)
-	if err != nil {
-		return val, false, fmt.Errorf("view of %q: get %q: %w", v.table.Name, key, err)
-	}
-	if b == nil {
-		return val, false, nil
-	}
-	if val, err = v.table.Codec.Decode(b); err != nil {
-		return val, false, &DecodeError{Topic: v.table.Name, Partition: -1, Offset: -1, Err: err}
-	}
-	return val, true, nil
 }
 
-// Recovered reports whether the view has caught up with every partition of the
-// changelog since Run started. It stays true while the view reconnects.
+// probe asks the broker for the end offsets of the table every
+// [ProbeInterval] until ctx is done, and records when it answered and how far
+// behind them gv's copy was.
+func (v *View[T]) probe(ctx context.Context, gv *gokax.View, probe *prober) {
+	tick := time.NewTicker(ProbeInterval)
+	defer tick.Stop()
+	for {
+		ends, err := probe.ends(ctx)
+		switch {
+		case err == nil:
+			v.fresh.lag.Store(lagOf(ends, gv.Offsets()))
+			v.fresh.ends.Store(&ends)
+			v.fresh.heard.Store(time.Now().UnixNano())
+		case ctx.Err() == nil:
+			v.c.logger.Debug("view: the broker did not answer", "topic", v.table.Name, "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Get returns the value of key, decoded with the table's codec; ok is false if
+// the table has no value for key. Before the view has recovered, Get answers
+// from what it has so far (see [View.WaitRecovered]); after, from its local
+// copy, whether or not the broker is reachable. It fails with
+// [ErrViewNotRunning] outside [View.Run] (and while Run opens local storage)
+// and with a [*DecodeError] for a value the codec rejects.
+func (v *View[T]) Get(key string) (val T, ok bool, err error) {
+	e, ok, err := v.Entry(key)
+	return e.Value, ok, err
+}
+
+// Entry returns the value of key with the time it was written; ok is false
+// if the table has no value for key. It answers and fails as [View.Get].
+func (v *View[T]) Entry(key string) (e Entry[T], ok bool, err error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.mu.v == nil || !v.mu.v.Readable() {
+		return e, false, fmt.Errorf("view of %q: %w", v.table.Name, ErrViewNotRunning)
+	}
+	b, at, err := v.mu.v.GetStamped(key)
+	if err != nil {
+		return e, false, fmt.Errorf("view of %q: get %q: %w", v.table.Name, key, err)
+	}
+	if b == nil {
+		return e, false, nil
+	}
+	if e.Value, err = v.table.Codec.Decode(b); err != nil {
+		return Entry[T]{}, false, &DecodeError{Topic: v.table.Name, Partition: -1, Offset: -1, Err: err}
+	}
+	e.AsOf = at
+	return e, true, nil
+}
+
+// Recovered reports whether the view's local copy has caught up with every
+// partition of the changelog once: in this Run, or in an earlier one on the
+// same local storage that still holds what it recovered (a partition's
+// directory deleted since, and it has not). From then on it stays true while
+// Run runs, through reconnects and broker outages, and [View.Get] answers from
+// the copy; [View.Freshness] says how current it is. It is false outside
+// [View.Run].
 func (v *View[T]) Recovered() bool {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return v.mu.v != nil && v.mu.v.Recovered()
+	return v.recoveredLocked()
+}
+
+func (v *View[T]) recoveredLocked() bool {
+	gv := v.mu.v
+	return gv != nil && (gv.Recovered() || v.fresh.prior.Load() && gv.Readable())
+}
+
+// Freshness says how current the view's local copy is: whether it has
+// recovered, when it last heard from the broker and how much of what was
+// written before then it lacks. Cheap enough to call for every lookup.
+func (v *View[T]) Freshness() Freshness {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	f := Freshness{Heard: v.fresh.heardAt(), Lag: -1}
+	if v.mu.v == nil {
+		return f
+	}
+	f.Recovered = v.recoveredLocked()
+	f.Lag = v.fresh.lag.Load()
+	return f
 }
 
 // WaitRecovered waits until the view has recovered (see [View.Recovered]) or

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,6 +29,7 @@ type allConfig struct {
 	ready     time.Duration // for every agent to start
 	logLevel  string
 	obs       cli.Observe // --http and --trace
+	lookups   cli.Lookups // --lookup
 }
 
 // allCommand returns the all command, the default: broker, agents and
@@ -44,7 +46,14 @@ payment requests. It waits for every agent to start, sends the requests,
 prints a summary every second, and once every request is scored prints the
 final summary and exits 0: requests scored, score distribution, latency from
 request to prediction. Ctrl-C stops it earlier, cleanly, with the summary so
-far.`,
+far.
+
+On --lookup (default 127.0.0.1:8081, "" for none) it serves the lookup
+service of features-table, as 'fraud serve --tables features-table' does:
+GET /features/{user} answers a user's latest feature vector. As each payment
+request is sent, all fetches its user's vector from it over HTTP, as an
+inference service would, and the summary shows that latency beside the
+scorer's.`,
 		Example: "  fraud all --count 5000 --rate 500 --users 2000 --fraud 5 --seed 7",
 		Args:    cobra.NoArgs,
 	}
@@ -62,6 +71,7 @@ far.`,
 	fs.DurationVar(&c.wait, "wait", 2*time.Minute, "how long to wait for predictions after the last request was sent")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "least severe log messages written to stderr (debug, info, warn, error)")
 	c.obs.AddFlags(cmd)
+	c.lookups.AddFlags(cmd, FeatureTable.Name)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := c.check(); err != nil {
 			return err // a usage error: exit status 2
@@ -133,11 +143,20 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 		opts = append(opts, topology.Listen(c.listen))
 	}
 	opts = append(opts, more...)
-	return cli.Drive(ctx, g, cli.Driver{
-		Broker: func(_ context.Context, addrs []string) error {
+	waitLookups := func() error { return nil }
+	err = cli.Drive(ctx, g, cli.Driver{
+		Broker: func(ctx context.Context, addrs []string) error {
 			fmt.Fprintf(out, "broker %s; data in %s; model %s version %s\n", strings.Join(addrs, ","), c.dataDir, c.model.Name(), c.model.Version())
 			if u := c.obs.URL(); u != "" {
 				fmt.Fprintf(out, "live page %s (metrics on %smetrics)\n", u, u)
+			}
+			wait, err := c.lookups.Start(ctx, cmd, g, addrs, c.dataDir, log)
+			if err != nil {
+				return err
+			}
+			waitLookups = wait
+			if u := c.lookups.URL(); u != "" {
+				fmt.Fprintf(out, "lookup service %s: GET %sfeatures/{user} (see 'fraud serve --help')\n", u, u)
 			}
 			return nil
 		},
@@ -145,17 +164,30 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 		Run: func(ctx context.Context, addrs []string) error {
 			fmt.Fprintf(out, "all %d agents running; sending %d payment requests at %d/s from %d users, %g%% of them fraud-ish (seed %d)\n",
 				len(g.Agents), c.gen.Count, c.gen.Rate, c.gen.Users, c.gen.Fraud, c.gen.Seed)
-			return follow(ctx, c, gen, addrs, tally, out)
+			sent := tally.Sent
+			if u := c.lookups.URL(); u != "" {
+				probe := newLookupProbe(u, tally)
+				pctx, stop := context.WithCancel(ctx)
+				done := make(chan struct{})
+				go func() { defer close(done); probe.run(pctx) }()
+				defer func() { stop(); <-done }()
+				sent = func(e Event, at time.Time) {
+					tally.Sent(e, at)
+					probe.enqueue(e.User)
+				}
+			}
+			return follow(ctx, c, gen, addrs, sent, tally, out)
 		},
 	}, opts...)
+	return errors.Join(err, waitLookups())
 }
 
 // follow sends the requests, prints progress every second, and prints the
 // summary when every request is scored, ctx is done, or c.wait has passed
 // since the last was sent.
-func follow(ctx context.Context, c allConfig, gen *Generator, addrs []string, tally *Tally, out io.Writer) error {
+func follow(ctx context.Context, c allConfig, gen *Generator, addrs []string, onSent func(Event, time.Time), tally *Tally, out io.Writer) error {
 	sent := make(chan error, 1)
-	go func() { sent <- Produce(ctx, gen, tally.Sent, topology.Brokers(addrs...)) }()
+	go func() { sent <- Produce(ctx, gen, onSent, topology.Brokers(addrs...)) }()
 	start := time.Now()
 	check := time.NewTicker(20 * time.Millisecond)
 	defer check.Stop()

@@ -33,6 +33,7 @@ var (
 	summaryRE = regexp.MustCompile(`summary: (\d+) requests sent, (\d+) scored, (\d+) missing, (\d+) duplicates, (\d+) flagged`)
 	latencyRE = regexp.MustCompile(`latency, request sent -> prediction read: p50 [0-9.]+ ms, p99 [0-9.]+ ms`)
 	bucketRE  = regexp.MustCompile(`(?m)^  \[\d\.\d, \d\.\d[)\]] +(\d+)`)
+	lookupRE  = regexp.MustCompile(`latency, lookup service GET /features/\{user\} as each request was sent: p50 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms \((\d+) lookups: (\d+) found, (\d+) before the user had features, (\d+) failed, (\d+) skipped\)`)
 )
 
 // TestAllRunsToSummary runs the default command, flags only, on a broker of
@@ -74,6 +75,12 @@ func TestAllRunsToSummary(t *testing.T) {
 	if !latencyRE.MatchString(s) {
 		t.Errorf("output lacks the latency line:\n%s", s)
 	}
+	// The lookup service answered a lookup of every request's user.
+	if m := lookupRE.FindStringSubmatch(s); m == nil {
+		t.Errorf("output lacks the lookup latency line:\n%s", s)
+	} else if n, _ := strconv.Atoi(m[1]); n != count || m[4] != "0" || m[5] != "0" {
+		t.Errorf("lookups %q: want %d answered, none failed or skipped", m[0], count)
+	}
 
 	// Exactly one prediction per request, read from the topic itself.
 	seen := map[string]int{}
@@ -114,6 +121,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--listen", "nowhere", "--count", "1"}, "--listen"},
 		{[]string{"--model", "no-such-model.json"}, "--model: model no-such-model.json"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"--lookup", "nowhere"}, `invalid argument "nowhere" for "--lookup"`},
 		{[]string{"all", "extra"}, `unknown command "extra"`},
 		{[]string{"run", "--agents", "nobody"}, `unknown agent "nobody"`},
 	} {

@@ -31,6 +31,30 @@ type Tally struct {
 		hist       [buckets]int
 		latency    []time.Duration
 		labels     [2]label // normal, fraud-ish
+		lookups    []time.Duration
+		looked     [lookupOutcomes]int
+	}
+}
+
+// lookupOutcome is how a lookup of a user's features went.
+type lookupOutcome int
+
+const (
+	lookupFound   lookupOutcome = iota // 200: the user's vector
+	lookupMissing                      // 404: no features of the user yet
+	lookupFailed                       // any other answer, or none
+	lookupSkipped                      // not made: the probe's queue was full
+	lookupOutcomes
+)
+
+// Looked records a lookup of a user's features from the lookup service that
+// took d.
+func (t *Tally) Looked(d time.Duration, o lookupOutcome) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.mu.looked[o]++
+	if o == lookupFound || o == lookupMissing {
+		t.mu.lookups = append(t.mu.lookups, d)
 	}
 }
 
@@ -136,6 +160,11 @@ type Stats struct {
 	P50, P99, Max time.Duration
 	// Normal and Fraud aggregate the scores by the generator's label.
 	Normal, Fraud LabelStats
+	// Lookups counts the lookups of users' features from the lookup service
+	// by outcome; LookupP50, LookupP99 and LookupMax are the latencies of
+	// those answered (found or not).
+	Lookups                         [lookupOutcomes]int
+	LookupP50, LookupP99, LookupMax time.Duration
 }
 
 // LabelStats are the scores of the requests of one generator label.
@@ -154,13 +183,21 @@ func (t *Tally) Stats() Stats {
 		Normal: t.mu.labels[0].stats(), Fraud: t.mu.labels[1].stats(),
 	}
 	lat := slices.Clone(t.mu.latency)
+	s.Lookups = t.mu.looked
+	looks := slices.Clone(t.mu.lookups)
 	t.mu.Unlock()
-	slices.Sort(lat)
-	s.P50, s.P99 = quantile(lat, 0.50), quantile(lat, 0.99)
-	if len(lat) > 0 {
-		s.Max = lat[len(lat)-1]
-	}
+	s.P50, s.P99, s.Max = quantiles(lat)
+	s.LookupP50, s.LookupP99, s.LookupMax = quantiles(looks)
 	return s
+}
+
+// quantiles sorts d and returns its median, 99th percentile and maximum.
+func quantiles(d []time.Duration) (p50, p99, maxd time.Duration) {
+	slices.Sort(d)
+	if len(d) > 0 {
+		maxd = d[len(d)-1]
+	}
+	return quantile(d, 0.50), quantile(d, 0.99), maxd
 }
 
 func (l label) stats() LabelStats {
@@ -200,8 +237,17 @@ func (s Stats) Progress() string {
 			band[3] += n
 		}
 	}
-	return fmt.Sprintf("sent %d | scored %d (flagged %d) | scores <0.1 %d, <0.5 %d, <0.9 %d, >=0.9 %d | latency p50 %s p99 %s | in flight %d",
+	line := fmt.Sprintf("sent %d | scored %d (flagged %d) | scores <0.1 %d, <0.5 %d, <0.9 %d, >=0.9 %d | latency p50 %s p99 %s | in flight %d",
 		s.Sent, s.Scored, s.Flagged, band[0], band[1], band[2], band[3], ms(s.P50), ms(s.P99), s.Sent-s.Scored)
+	if n := s.Lookups[lookupFound] + s.Lookups[lookupMissing]; n > 0 {
+		line += fmt.Sprintf(" | lookups %d p50 %s p99 %s", n, msFine(s.LookupP50), msFine(s.LookupP99))
+	}
+	return line
+}
+
+// msFine formats d in milliseconds with the precision a lookup needs.
+func msFine(d time.Duration) string {
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
 }
 
 // WriteSummary writes the final summary.
@@ -230,6 +276,10 @@ func (s Stats) WriteSummary(w io.Writer) {
 		fmt.Fprintf(&b, "  %s %6d requests, mean score %.3f, scored >= 0.5: %d\n", l.name, l.s.N, l.s.Mean, l.s.High)
 	}
 	fmt.Fprintf(&b, "latency, request sent -> prediction read: p50 %s, p99 %s, max %s (%d requests)\n", ms(s.P50), ms(s.P99), ms(s.Max), s.Scored)
+	if l := s.Lookups; l != [lookupOutcomes]int{} {
+		fmt.Fprintf(&b, "latency, lookup service GET /features/{user} as each request was sent: p50 %s, p99 %s, max %s (%d lookups: %d found, %d before the user had features, %d failed, %d skipped)\n",
+			msFine(s.LookupP50), msFine(s.LookupP99), msFine(s.LookupMax), l[lookupFound]+l[lookupMissing], l[lookupFound], l[lookupMissing], l[lookupFailed], l[lookupSkipped])
+	}
 	if s.Others > 0 {
 		fmt.Fprintf(&b, "(%d predictions of requests from earlier runs ignored)\n", s.Others)
 	}

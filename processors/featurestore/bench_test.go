@@ -17,14 +17,17 @@ import (
 	"github.com/sluicehq/sluice/topology"
 )
 
-// BenchmarkFeatureLookup measures lookups of feature vectors (4 features per
+// BenchmarkViewLookup measures lookups of feature vectors (4 features per
 // entity, 10,000 entities, 4 partitions) materialised by the store on the
 // embedded broker, in random entity order: path=view reads the typed View
 // directly, path=http makes GET /features/{entity} over loopback HTTP with
-// keep-alive, JSON in and out. It reports each lookup's latency percentiles.
+// keep-alive, JSON in and out, in one process and one goroutine. It reports
+// each lookup's latency percentiles: the cost of a lookup without load.
+// BenchmarkFeatureLookup (package benchmarks) measures the lookup service
+// under load from another process.
 //
-//	go test -run '^$' -bench FeatureLookup -benchtime 20000x ./processors/featurestore
-func BenchmarkFeatureLookup(b *testing.B) {
+//	go test -run '^$' -bench ViewLookup -benchtime 20000x ./processors/featurestore
+func BenchmarkViewLookup(b *testing.B) {
 	const entities, features = 10_000, 4
 	br := kafkatest.Start(b)
 	addrs := br.Addrs()

@@ -13,12 +13,20 @@
 //
 // # Lookup
 //
-// [Handler] answers GET /features/{entity} from a [Reader], normally a
-// [topology.View] of the store's table: a local copy of the compacted topic in
-// Pebble, kept up to date by following the changelog. Lookups never reach
-// Kafka or the agent, so the service keeps answering while the agent
-// restarts, and it sees the agent's writes again when it is back. An entity
-// the store has no features of is a 404.
+// [Handler] answers GET /features/{entity}, and POST /features for many
+// entities at once, from a [Reader], normally a [topology.View] of the
+// store's table: a local copy of the compacted topic in Pebble, kept up to
+// date by following the changelog. Lookups never reach Kafka or the agent:
+// from the view's first recovery on, the service keeps answering while the
+// agent restarts and while the broker is down, and it sees the agent's writes
+// again when they reach the broker. An entity the store has no features of is
+// a 404; each answer carries as_of, when the store wrote the vector.
+//
+// The serve command of every sluice binary (package cli) runs this handler as
+// a deployable service, with health checks, metrics and headers that say how
+// current each answer is (package lookup):
+//
+//	fraud serve --tables features-table --brokers kafka:9092 --http :8081
 //
 // # Usage
 //

@@ -171,37 +171,65 @@ func (r *fakeReader) Get(entity string) (featurestore.Vector, bool, error) {
 
 func (r *fakeReader) Recovered() bool { return r.recovered }
 
+// entryReader is a fakeReader that also says when each vector was written.
+type entryReader struct {
+	fakeReader
+	asOf time.Time
+}
+
+func (r *entryReader) Entry(entity string) (topology.Entry[featurestore.Vector], bool, error) {
+	v, ok, err := r.Get(entity)
+	return topology.Entry[featurestore.Vector]{Value: v, AsOf: r.asOf}, ok, err
+}
+
 func TestHandler(t *testing.T) {
 	vectors := map[string]featurestore.Vector{
 		"u1":   {Features: map[string]featurestore.Feature{"clicks_5m": {Value: 3, AsOf: t0}, "avg": {Value: 2.5, AsOf: t0}}},
 		"a/b ": {Features: map[string]featurestore.Feature{"x": {Value: 1, AsOf: t0}}},
 	}
+	many := `{"entities":[` + strings.Repeat(`"u1",`, featurestore.MaxBatch) + `"u1"]}`
+	written := t0.Add(time.Minute)
 	for _, tc := range []struct {
 		name       string
-		r          *fakeReader
+		r          featurestore.Reader
 		method     string
 		path       string
+		body       string
 		wantStatus int
 		wantBody   string
 	}{
-		{"known entity", &fakeReader{vectors: vectors, recovered: true}, "GET", "/features/u1", 200,
+		{"known entity", &fakeReader{vectors: vectors, recovered: true}, "GET", "/features/u1", "", 200,
 			`{"entity":"u1","features":{"avg":{"value":2.5,"as_of":"2025-01-01T12:00:00Z"},"clicks_5m":{"value":3,"as_of":"2025-01-01T12:00:00Z"}}}`},
-		{"escaped entity", &fakeReader{vectors: vectors, recovered: true}, "GET", "/features/a%2Fb%20", 200,
+		{"escaped entity", &fakeReader{vectors: vectors, recovered: true}, "GET", "/features/a%2Fb%20", "", 200,
 			`{"entity":"a/b ","features":{"x":{"value":1,"as_of":"2025-01-01T12:00:00Z"}}}`},
-		{"unknown entity", &fakeReader{vectors: vectors, recovered: true}, "GET", "/features/nobody", 404,
+		{"unknown entity", &fakeReader{vectors: vectors, recovered: true}, "GET", "/features/nobody", "", 404,
 			`{"error":"unknown entity \"nobody\""}`},
-		{"not recovered", &fakeReader{vectors: vectors}, "GET", "/features/u1", 503,
+		{"not recovered", &fakeReader{vectors: vectors}, "GET", "/features/u1", "", 503,
 			`{"error":"the feature store is still loading"}`},
-		{"view stopped", &fakeReader{err: topology.ErrViewNotRunning, recovered: true}, "GET", "/features/u1", 503,
+		{"view stopped", &fakeReader{err: topology.ErrViewNotRunning, recovered: true}, "GET", "/features/u1", "", 503,
 			`{"error":"topology: view not running"}`},
-		{"read error", &fakeReader{err: errors.New("disk on fire"), recovered: true}, "GET", "/features/u1", 500,
+		{"read error", &fakeReader{err: errors.New("disk on fire"), recovered: true}, "GET", "/features/u1", "", 500,
 			`{"error":"disk on fire"}`},
-		{"wrong method", &fakeReader{vectors: vectors, recovered: true}, "POST", "/features/u1", 405, ""},
-		{"no entity", &fakeReader{vectors: vectors, recovered: true}, "GET", "/features/", 404, ""},
+		{"wrong method", &fakeReader{vectors: vectors, recovered: true}, "POST", "/features/u1", "", 405, ""},
+		{"no entity", &fakeReader{vectors: vectors, recovered: true}, "GET", "/features/", "", 404, ""},
+		{"as of", &entryReader{fakeReader{vectors: vectors, recovered: true}, written}, "GET", "/features/u1", "", 200,
+			`{"entity":"u1","features":{"avg":{"value":2.5,"as_of":"2025-01-01T12:00:00Z"},"clicks_5m":{"value":3,"as_of":"2025-01-01T12:00:00Z"}},"as_of":"2025-01-01T12:01:00Z"}`},
+		{"batch", &entryReader{fakeReader{vectors: vectors, recovered: true}, written}, "POST", "/features", `{"entities":["a/b ","nobody"]}`, 200,
+			`{"vectors":[{"entity":"a/b ","found":true,"features":{"x":{"value":1,"as_of":"2025-01-01T12:00:00Z"}},"as_of":"2025-01-01T12:01:00Z"},{"entity":"nobody","found":false}]}`},
+		{"empty batch", &fakeReader{vectors: vectors, recovered: true}, "POST", "/features", `{"entities":[]}`, 200, `{"vectors":[]}`},
+		{"batch read error", &fakeReader{err: errors.New("disk on fire"), recovered: true}, "POST", "/features", `{"entities":["u1"]}`, 200,
+			`{"vectors":[{"entity":"u1","found":false,"error":"disk on fire"}]}`},
+		{"batch not recovered", &fakeReader{vectors: vectors}, "POST", "/features", `{"entities":["u1"]}`, 503,
+			`{"error":"the feature store is still loading"}`},
+		{"batch view stopped", &fakeReader{err: topology.ErrViewNotRunning, recovered: true}, "POST", "/features", `{"entities":["u1"]}`, 503,
+			`{"error":"topology: view not running"}`},
+		{"batch too large", &fakeReader{vectors: vectors, recovered: true}, "POST", "/features", many, 400,
+			`{"error":"1001 entities: ask for at most 1000 per request"}`},
+		{"batch not JSON", &fakeReader{vectors: vectors, recovered: true}, "POST", "/features", `["u1"]`, 400, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			featurestore.Handler(tc.r).ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+			featurestore.Handler(tc.r).ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body)))
 			if rec.Code != tc.wantStatus {
 				t.Errorf("status = %d, want %d", rec.Code, tc.wantStatus)
 			}

@@ -1,0 +1,396 @@
+package benchmarks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/kafkatest"
+	"github.com/sluicehq/sluice/lookup"
+	"github.com/sluicehq/sluice/metrics"
+	"github.com/sluicehq/sluice/processors/featurestore"
+	"github.com/sluicehq/sluice/topology"
+)
+
+// lookupEntities is the size of BenchmarkFeatureLookup's feature table.
+const lookupEntities = 100_000
+
+// lookupService is a lookup service (package lookup, as the serve command
+// runs it) of a feature table on an embedded broker the benchmark can stop,
+// and beside it the floor: a plain net/http server answering the same
+// bodies from a Go map.
+type lookupService struct {
+	broker *kafkatest.Restartable
+	srv    *lookup.Server
+	url    string // the lookup service, ending in /
+	floor  string // the map server, ending in /
+}
+
+// vectorJSON is the table value of entity i: four features, as the feature
+// store writes them.
+func vectorJSON(i int) []byte {
+	return fmt.Appendf(nil, `{"features":{"clicks_5m":{"value":%d,"as_of":"2026-01-01T12:00:00Z"},"txn_count_1h":{"value":%d,"as_of":"2026-01-01T12:00:00Z"},"avg_txn_value_1h":{"value":%d.5,"as_of":"2026-01-01T12:00:00Z"},"max_txn_value_24h":{"value":%d,"as_of":"2026-01-01T12:00:00Z"}}}`,
+		i%50, i%7, i%300, i%2000)
+}
+
+// startLookupService writes entities feature vectors to features-table, as
+// the feature store would, and serves them once the service's view has read
+// them all. Everything stops when tb ends.
+func startLookupService(tb testing.TB, entities int) *lookupService {
+	tb.Helper()
+	rb := kafkatest.StartRestartable(tb)
+	updates := topology.Stream[featurestore.Update]{Name: "feature-updates", Codec: topology.JSON[featurestore.Update]()}
+	store, err := featurestore.New(featurestore.Config{Name: "features", Updates: updates})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g := &topology.Graph{Name: "lookup-bench", Sources: []topology.Topic{updates}, Agents: []topology.AgentDecl{store}, Partitions: 4}
+	if _, err := topology.Provision(tb.Context(), g, topology.Brokers(rb.Addrs()...)); err != nil {
+		tb.Fatal(err)
+	}
+	produce(tb, rb.Addrs(), "features-table", entities, func(i int) ([]byte, []byte) {
+		return []byte("e" + strconv.Itoa(i)), vectorJSON(i)
+	})
+
+	srv, err := lookup.New(g, []string{"features-table"}, lookup.Registry(metrics.New()),
+		lookup.Views(topology.Brokers(rb.Addrs()...), topology.DataDir(tb.TempDir())))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &lookupService{broker: rb, srv: srv}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(tb.Context()))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := srv.Run(ctx); err != nil {
+			tb.Errorf("lookup server: %v", err)
+		}
+	})
+	s.url = serveHTTP(tb, ctx, &wg, srv)
+	vectors := make(map[string][]byte, entities)
+	for i := range entities {
+		vectors["e"+strconv.Itoa(i)] = fmt.Appendf(nil, `{"entity":"e%d",%s,"as_of":"2026-01-01T12:00:00Z"}`, i, vectorJSON(i)[1:len(vectorJSON(i))-1])
+	}
+	s.floor = serveHTTP(tb, ctx, &wg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, ok := vectors[strings.TrimPrefix(r.URL.Path, "/features/")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b)
+	}))
+	tb.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		st := srv.Status()
+		if st.Status == lookup.StatusServing && st.Tables[0].Lag != nil && *st.Tables[0].Lag == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the lookup service did not read %d vectors within 5 minutes: %+v", entities, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return s
+}
+
+// serveHTTP serves h on a free loopback port, with the settings of the serve
+// command, until ctx is done; wg waits for it. It returns the base URL.
+func serveHTTP(tb testing.TB, ctx context.Context, wg *sync.WaitGroup, h http.Handler) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	wg.Go(func() {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			tb.Errorf("http server: %v", err)
+		}
+	})
+	wg.Go(func() {
+		<-ctx.Done()
+		hs.Close()
+	})
+	return "http://" + ln.Addr().String() + "/"
+}
+
+// stopBroker stops the broker and waits until the service has noticed: its
+// view has not heard from the broker for a second.
+func (s *lookupService) stopBroker(tb testing.TB) {
+	tb.Helper()
+	s.broker.Stop()
+	for {
+		if age := s.srv.Status().Tables[0].AgeSeconds; age != nil && *age > 1 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var (
+	loadgenOnce sync.Once
+	loadgenPath string
+	loadgenErr  error
+)
+
+// loadgen returns the path of the load generator (./loadgen), built once,
+// without the race detector.
+func loadgen(tb testing.TB) string {
+	tb.Helper()
+	loadgenOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "loadgen-")
+		if err != nil {
+			loadgenErr = err
+			return
+		}
+		loadgenPath = filepath.Join(dir, "loadgen")
+		out, err := exec.Command("go", "build", "-o", loadgenPath, "./loadgen").CombinedOutput()
+		if err != nil {
+			loadgenErr = fmt.Errorf("go build ./loadgen: %v\n%s", err, out)
+		}
+	})
+	if loadgenErr != nil {
+		tb.Fatal(loadgenErr)
+	}
+	return loadgenPath
+}
+
+// loadResult is the load generator's output (see loadgen.Result).
+type loadResult struct {
+	Sent   int            `json:"sent"`
+	OK     int            `json:"ok"`
+	Status map[string]int `json:"status"`
+	Errors int            `json:"errors"`
+	First  string         `json:"first_error"`
+	Rate   float64        `json:"rate"`
+	P50    float64        `json:"p50_us"`
+	P90    float64        `json:"p90_us"`
+	P99    float64        `json:"p99_us"`
+	P999   float64        `json:"p999_us"`
+	Max    float64        `json:"max_us"`
+	Late   float64        `json:"late_p99_us"`
+}
+
+// answered returns the percentage of requests answered 200.
+func (r loadResult) answered() float64 { return 100 * float64(r.OK) / float64(max(r.Sent, 1)) }
+
+// runLoadgen runs the load generator against url with args, and the service
+// process's CPU time per request meanwhile.
+func runLoadgen(tb testing.TB, url string, args ...string) (loadResult, time.Duration) {
+	tb.Helper()
+	cmd := exec.Command(loadgen(tb), append([]string{"-url", url}, args...)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cpu := cpuTime(tb)
+	if err := cmd.Run(); err != nil {
+		tb.Fatalf("loadgen %v: %v\n%s", args, err, errOut.String())
+	}
+	cpu = cpuTime(tb) - cpu
+	var r loadResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		tb.Fatalf("loadgen output %q: %v", out.String(), err)
+	}
+	return r, cpu / time.Duration(max(r.Sent, 1))
+}
+
+// reportLoad reports r's figures on b.
+func reportLoad(b *testing.B, r loadResult, cpu time.Duration) {
+	b.ReportMetric(r.Rate, "requests/s")
+	b.ReportMetric(r.P50, "p50-µs")
+	b.ReportMetric(r.P99, "p99-µs")
+	b.ReportMetric(r.P999, "p99.9-µs")
+	b.ReportMetric(r.Max, "max-µs")
+	b.ReportMetric(r.answered(), "%answered")
+	b.ReportMetric(r.Late, "gen-late-p99-µs")
+	b.ReportMetric(float64(cpu.Microseconds()), "server-cpu-µs/req")
+	b.ReportMetric(0, "ns/op")
+	if r.OK != r.Sent {
+		b.Errorf("%d of %d requests answered 200: other statuses %v, %d errors (first: %s)", r.OK, r.Sent, r.Status, r.Errors, r.First)
+	}
+}
+
+// wrkScripts are wrk Lua scripts: a GET of a random entity, and a POST of a
+// batch of 100 random entities.
+var wrkScripts = map[string]string{
+	"single": `math.randomseed(1)
+request = function()
+  return wrk.format("GET", "/features/e" .. math.random(0, %d))
+end
+`,
+	"batch100": `math.randomseed(1)
+request = function()
+  local ids = {}
+  for i = 1, 100 do ids[i] = '"e' .. math.random(0, %d) .. '"' end
+  return wrk.format("POST", "/features", {["Content-Type"] = "application/json"}, '{"entities":[' .. table.concat(ids, ",") .. ']}')
+end
+`,
+}
+
+// wrkResult is what wrk --latency prints: requests/s and latency
+// percentiles, measured closed loop (each connection sends its next request
+// when the last is answered), and the answers that were not 2xx.
+type wrkResult struct {
+	rate          float64
+	p50, p90, p99 float64 // µs
+	non2xx        int
+	errors        string
+}
+
+var (
+	wrkRate    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkPct     = regexp.MustCompile(`(?m)^\s+(50|90|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
+	wrkNon2xx  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	wrkSockErr = regexp.MustCompile(`Socket errors: .*`)
+)
+
+// runWrk runs wrk with the script named form against url for d, with 2
+// threads and conns connections.
+func runWrk(tb testing.TB, url, form string, entities, conns int, d time.Duration) (wrkResult, time.Duration) {
+	tb.Helper()
+	bin, err := exec.LookPath("wrk")
+	if err != nil {
+		tb.Fatal("wrk not found: install it (apt-get install wrk; make bench does)")
+	}
+	script := filepath.Join(tb.TempDir(), form+".lua")
+	if err := os.WriteFile(script, fmt.Appendf(nil, wrkScripts[form], entities-1), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	cpu := cpuTime(tb)
+	// wrk's default 2 s timeout counts a slow answer as a socket error; on
+	// a loaded machine a batch can take longer, and is still answered.
+	out, err := exec.Command(bin, "-t2", "-c"+strconv.Itoa(conns), "-d"+d.String(), "--timeout", "30s", "--latency", "-s", script, url).CombinedOutput()
+	cpu = cpuTime(tb) - cpu
+	if err != nil {
+		tb.Fatalf("wrk: %v\n%s", err, out)
+	}
+	var r wrkResult
+	m := wrkRate.FindSubmatch(out)
+	if m == nil {
+		tb.Fatalf("wrk printed no Requests/sec:\n%s", out)
+	}
+	r.rate, _ = strconv.ParseFloat(string(m[1]), 64)
+	for _, p := range wrkPct.FindAllSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(string(p[2]), 64)
+		v *= map[string]float64{"us": 1, "ms": 1e3, "s": 1e6}[string(p[3])]
+		switch string(p[1]) {
+		case "50":
+			r.p50 = v
+		case "90":
+			r.p90 = v
+		case "99":
+			r.p99 = v
+		}
+	}
+	if m := wrkNon2xx.FindSubmatch(out); m != nil {
+		r.non2xx, _ = strconv.Atoi(string(m[1]))
+	}
+	r.errors = string(wrkSockErr.Find(out))
+	requests := r.rate * d.Seconds()
+	return r, time.Duration(float64(cpu) / max(requests, 1))
+}
+
+// reportWrk reports r's figures on b; batch is the entities per request.
+func reportWrk(b *testing.B, r wrkResult, cpu time.Duration, batch int) {
+	b.ReportMetric(r.rate, "requests/s")
+	if batch > 1 {
+		b.ReportMetric(r.rate*float64(batch), "entities/s")
+	}
+	b.ReportMetric(r.p50, "p50-µs")
+	b.ReportMetric(r.p99, "p99-µs")
+	b.ReportMetric(float64(cpu.Microseconds()), "server-cpu-µs/req")
+	b.ReportMetric(0, "ns/op")
+	if r.non2xx > 0 || r.errors != "" {
+		b.Errorf("wrk: %d answers not 2xx; %s", r.non2xx, r.errors)
+	}
+}
+
+// BenchmarkFeatureLookup measures the lookup service of a feature table of
+// 100,000 entities (four features each, 4 partitions) over HTTP on loopback,
+// the load coming from another process:
+//
+//   - load=wrk: wrk --latency, 2 threads and 32 connections for 10 s, closed
+//     loop: throughput, and its percentiles (which hide a stall's queue).
+//   - load=5000rps: the open-loop load generator (./loadgen) at 5,000
+//     requests/s for 10 s after a 1 s warm-up, latency from each request's
+//     scheduled time: the p99 target.
+//   - broker=down: the same while the embedded broker is stopped; every
+//     request must be answered 200 from the service's copy.
+//   - impl=floor: a plain net/http server answering the same bodies from a
+//     Go map, under the same load in the same run: what HTTP on loopback costs
+//     on this machine, the floor of any lookup service.
+//
+// form=single is GET /features/{entity}; form=batch100 is POST /features
+// with 100 entities.
+//
+//	make bench BENCH=FeatureLookup          # wrk installed if missing
+//	go test -run '^$' -bench FeatureLookup -benchtime 1x ./benchmarks/
+func BenchmarkFeatureLookup(b *testing.B) {
+	s := startLookupService(b, lookupEntities)
+	if avg, err := os.ReadFile("/proc/loadavg"); err == nil {
+		b.Logf("load average at the start: %s", strings.TrimSpace(string(avg)))
+	}
+	const d = 10 * time.Second
+	n := strconv.Itoa(lookupEntities)
+	rate := func(b *testing.B, url, batch, rps string) {
+		for b.Loop() {
+			r, cpu := runLoadgen(b, url, "-rate", rps, "-duration", d.String(), "-entities", n, "-batch", batch)
+			reportLoad(b, r, cpu)
+		}
+	}
+	closed := func(b *testing.B, url, form string, batch int) {
+		for b.Loop() {
+			r, cpu := runWrk(b, url, form, lookupEntities, 32, d)
+			reportWrk(b, r, cpu, batch)
+		}
+	}
+	b.Run("form=single/load=wrk", func(b *testing.B) { closed(b, s.url, "single", 1) })
+	b.Run("form=single/load=wrk/impl=floor", func(b *testing.B) { closed(b, s.floor, "single", 1) })
+	b.Run("form=batch100/load=wrk", func(b *testing.B) { closed(b, s.url, "batch100", 100) })
+	b.Run("form=single/load=5000rps", func(b *testing.B) { rate(b, s.url, "0", "5000") })
+	b.Run("form=single/load=5000rps/impl=floor", func(b *testing.B) { rate(b, s.floor, "0", "5000") })
+	b.Run("form=batch100/load=200rps", func(b *testing.B) { rate(b, s.url, "100", "200") })
+
+	s.stopBroker(b)
+	b.Run("form=single/load=5000rps/broker=down", func(b *testing.B) { rate(b, s.url, "0", "5000") })
+	b.Run("form=single/load=wrk/broker=down", func(b *testing.B) { closed(b, s.url, "single", 1) })
+	s.broker.Start()
+}
+
+// shortLookup runs the lookup workload small for TestBenchmarksShort: 1,000
+// entities, the load generator at 200 requests/s for a second, single and
+// batch, with the broker up and down; every request must be answered 200.
+func shortLookup(t *testing.T) {
+	const entities = 1000
+	s := startLookupService(t, entities)
+	load := func(what string, args ...string) {
+		t.Helper()
+		r, _ := runLoadgen(t, s.url, append([]string{"-rate", "200", "-duration", "1s", "-warmup", "0s", "-entities", strconv.Itoa(entities)}, args...)...)
+		if r.OK != r.Sent || r.Sent != 200 || r.P50 <= 0 || r.P50 > r.P99 || r.P99 > r.Max {
+			t.Fatalf("%s: %+v: want 200 requests answered 200 with ordered percentiles", what, r)
+		}
+		t.Logf("%s: p50 %.0f µs, p99 %.0f µs (generator late p99 %.0f µs)", what, r.P50, r.P99, r.Late)
+	}
+	load("single")
+	load("batch", "-batch", "10")
+	s.stopBroker(t)
+	load("single, broker down")
+	s.broker.Start()
+}
