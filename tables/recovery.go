@@ -51,7 +51,7 @@ func (s *Store) pendingWrittenLocked() error {
 
 // flushLocked commits the pending batch with the pending offset as its last
 // write, so that the offset lands atomically with the data it covers (see
-// offsetKey). Writes of a record whose SetOffset has not come yet may be
+// offsetName). Writes of a record whose SetOffset has not come yet may be
 // committed without their offset: the offset then lags its data, which is
 // safe. The batch is emptied even if the commit fails: its writes are lost,
 // but so is their offset.
@@ -62,7 +62,7 @@ func (s *Store) flushLocked(opts *pebble.WriteOptions) error {
 		p.records, p.hasOffset = 0, false
 	}()
 	if p.hasOffset {
-		if err := p.batch.Set(offsetKey, encodeOffset(p.offset), nil); err != nil {
+		if err := p.batch.Set(s.offsetKey, encodeOffset(p.offset), nil); err != nil {
 			return fmt.Errorf("tables: set offset %d: %w", p.offset, err)
 		}
 	}

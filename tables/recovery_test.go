@@ -13,7 +13,7 @@ func dbGet(t *testing.T, s *Store, key string) []byte {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, closer, err := s.mu.db.Get([]byte(key))
+	v, closer, err := s.mu.db.Get(s.key(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil
 	}
@@ -81,7 +81,7 @@ func TestRecoveryBatch(t *testing.T) {
 		if got, err := s.GetOffset(-1); got != step.offset || err != nil {
 			t.Errorf("%s: GetOffset(-1) = %d, %v; want %d, nil", step.name, got, err, step.offset)
 		}
-		if got := dbGet(t, s, string(offsetKey)); string(got) != step.dbOffset {
+		if got := dbGet(t, s, offsetName); string(got) != step.dbOffset {
 			t.Errorf("%s: database offset = %q, want %q", step.name, got, step.dbOffset)
 		}
 	}
@@ -112,7 +112,7 @@ func TestRecoveryBatchBytes(t *testing.T) {
 		if step.inDB != "" && dbGet(t, s, step.inDB) == nil {
 			t.Errorf("%s: database lacks %s, want it committed", step.name, step.inDB)
 		}
-		if got := dbGet(t, s, string(offsetKey)); string(got) != step.offset {
+		if got := dbGet(t, s, offsetName); string(got) != step.offset {
 			t.Errorf("%s: database offset = %q, want %q", step.name, got, step.offset)
 		}
 	}

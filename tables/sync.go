@@ -8,7 +8,7 @@ import (
 
 // Sync makes every write made so far durable, even across an OS crash, by
 // syncing the write-ahead log once. Writes are otherwise not synced (see
-// offsetKey): a killed process may lose the latest of them, which is safe as
+// offsetName): a killed process may lose the latest of them, which is safe as
 // long as the changelog still holds them. A caller that cannot rely on that,
 // such as sluice's exactly-once mode (its changelog may be compacted by a
 // broker while a transaction is open), syncs after each batch of writes.
