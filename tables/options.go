@@ -85,8 +85,10 @@ func RecoveryBatchSize(n int) Option {
 }
 
 // WithLogger sets the logger of the store and of Pebble inside it, overriding
-// the default that discards everything. The store logs opening and recovery;
-// Pebble's own informational messages are logged at Debug.
+// the default that discards everything. A store logs opening and recovery at
+// Debug, a [Builder] the reading of the per-partition layout at Info (one
+// line per directory); Pebble's own informational messages are logged at
+// Debug.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) { c.logger = l })
 }

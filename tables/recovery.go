@@ -104,9 +104,9 @@ func (s *Store) MarkRecovered() error {
 	s.mu.pending.batch = nil
 	s.recovered.Store(true)
 	if hasOffset {
-		s.logger.Info("tables: recovered", "offset", offset)
+		s.logger.Debug("tables: recovered", "offset", offset)
 	} else {
-		s.logger.Info("tables: recovered")
+		s.logger.Debug("tables: recovered")
 	}
 	return nil
 }

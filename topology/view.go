@@ -83,6 +83,11 @@ func (v *View[T]) Run(ctx context.Context) error {
 		v.mu.Unlock()
 	}()
 
+	closeMemory, err := v.c.openStateMemory(1)
+	if err != nil {
+		return fmt.Errorf("view of %q: %w", v.table.Name, err)
+	}
+	defer closeMemory()
 	gv, err := gokax.NewView(v.table.Name, gokax.Options{
 		Brokers: v.c.brokers,
 		Config:  v.c.kafka,
