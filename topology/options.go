@@ -35,7 +35,7 @@ type runConfig struct {
 	onBroker     func(addrs []string)
 	onReady      func()
 	storage      storageFunc
-	state        stateConfig // see StateMemory
+	state        stateConfig
 	exactlyOnce  bool // see ExactlyOnce
 	metrics      *metrics.Registry
 	tracer       trace.Tracer
