@@ -49,7 +49,8 @@
 //   - BenchmarkPartitionScaling: one counting agent on 4, 64, 256 and 1024
 //     partitions, 20,000 records over 5,000 keys. Here impl=goka is goka's
 //     LevelDB storage under sluice's runtime, so that the two differ by
-//     storage alone: msgs/s, ready_ms (start to first record), rss_mb (peak,
+//     storage alone: msgs/s, ready_ms (start to first record),
+//     msgs/s_from_start (records over both), rss_mb (peak,
 //     broker included), disk_mb of the state directory after a clean stop,
 //     and open fds.
 //
