@@ -144,3 +144,52 @@ func TestIteratorDuringRecovery(t *testing.T) {
 		t.Fatalf("database holds b=%q, want it pending", got)
 	}
 }
+
+// TestApply pins Apply: once recovered, writes and offset are one commit
+// (the database holds all of them after it, none before); during recovery
+// they join the pending batch as Set, Delete and SetOffset do; after Close it
+// fails with ErrClosed.
+func TestApply(t *testing.T) {
+	s := mustOpen(t, t.TempDir(), RecoveryBatchSize(2))
+	if err := s.Set("gone", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply([]Write{{Key: "a", Value: []byte("1")}, {Key: "gone", Delete: true}}, 5, true); err != nil {
+		t.Fatalf("Apply during recovery = %v, want nil", err)
+	}
+	if got := dbGet(t, s, "a"); got != nil {
+		t.Fatalf("database holds a=%q during recovery before the batch is full, want it pending", got)
+	}
+	if got, err := s.Get("a"); string(got) != "1" || err != nil {
+		t.Fatalf("Get(a) = %q, %v; want 1 from the pending batch", got, err)
+	}
+	if off, _ := s.GetOffset(-1); off != 5 {
+		t.Fatalf("GetOffset = %d, want 5", off)
+	}
+	if err := s.MarkRecovered(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply([]Write{{Key: "b", Value: nil}, {Key: "a", Delete: true}}, 9, true); err != nil {
+		t.Fatalf("Apply = %v, want nil", err)
+	}
+	for key, want := range map[string]string{"a": "", "gone": "", "b": "", offsetName: "9"} {
+		if got := dbGet(t, s, key); string(got) != want {
+			t.Errorf("database %s = %q, want %q", key, got, want)
+		}
+	}
+	if has, _ := s.Has("b"); !has {
+		t.Errorf("Has(b) = false after Apply of a nil value, want an empty value stored")
+	}
+	if err := s.Apply(nil, 10, false); err != nil {
+		t.Fatalf("empty Apply = %v, want nil", err)
+	}
+	if got := dbGet(t, s, offsetName); string(got) != "9" {
+		t.Errorf("offset after Apply without one = %q, want 9", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(nil, 0, false); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Apply after Close = %v, want %v", err, ErrClosed)
+	}
+}
