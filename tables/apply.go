@@ -49,6 +49,9 @@ func (s *Store) Apply(writes []Write, offset int64, setOffset bool) error {
 	if b.Empty() {
 		return nil
 	}
+	if err := s.watch.check(true); err != nil {
+		return err
+	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("tables: apply %d writes: %w", len(writes), err)
 	}

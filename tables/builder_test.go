@@ -209,3 +209,56 @@ func TestMemory(t *testing.T) {
 		t.Fatalf("NewMemory(1 MiB) = nil error, want one")
 	}
 }
+
+// TestBuilderWipedWhileOpen pins what deleting a database's directory under
+// open stores does: their writes fail with ErrWiped (Pebble, left to write
+// there, would stop the process when it needs a new log file), and once
+// they are closed the next build starts an empty database.
+func TestBuilderWipedWhileOpen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	build := tables.Builder(dir)
+	recovered, err := build("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recovering, err := build("t", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := recovered.MarkRecovered(); err != nil {
+		t.Fatal(err)
+	}
+	if err := recovering.Set("k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	apply := recovered.(*tables.Store).Apply([]tables.Write{{Key: "k", Value: []byte("v")}}, 1, true)
+	for name, err := range map[string]error{
+		"Apply":                      apply,
+		"Set after the wipe is seen": recovered.Set("k", []byte("v")),
+		"SetOffset":                  recovered.SetOffset(2),
+		"MarkRecovered":              recovering.MarkRecovered(),
+	} {
+		if !errors.Is(err, tables.ErrWiped) {
+			t.Errorf("%s = %v, want %v", name, err, tables.ErrWiped)
+		}
+	}
+	_ = recovered.Close() // their files are gone: errors are expected
+	_ = recovering.Close()
+	st, err := build("t", 0)
+	if err != nil {
+		t.Fatalf("build after the wipe = %v, want nil", err)
+	}
+	defer st.Close()
+	if off, err := st.GetOffset(-1); off != -1 || err != nil {
+		t.Fatalf("GetOffset(-1) = %d, %v; want -1, nil", off, err)
+	}
+	if err := st.MarkRecovered(); err != nil {
+		t.Fatalf("MarkRecovered on the new database = %v, want nil", err)
+	}
+	if err := st.(*tables.Store).Apply([]tables.Write{{Key: "k", Value: []byte("v")}}, 1, true); err != nil {
+		t.Fatalf("Apply on the new database = %v, want nil", err)
+	}
+}

@@ -25,8 +25,9 @@ import (
 // are assigned and revoked, and a restarted processor builds them anew), so
 // that a deleted directory is created again, empty, by the next open.
 type sharedDB struct {
-	path string
-	db   *pebble.DB
+	path  string
+	db    *pebble.DB
+	watch *dirWatch
 	// cfg is the configuration of the builder that opened the database; later
 	// builders of the same directory share it as it is.
 	cfg config
@@ -73,7 +74,11 @@ func acquire(dir, table string, partition int32, cfg config) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tables: open %s: %w", path, err)
 		}
-		d = &sharedDB{path: path, db: db, cfg: cfg, parts: map[string]bool{}}
+		watch, err := newDirWatch(path)
+		if err != nil {
+			return nil, errors.Join(err, db.Close())
+		}
+		d = &sharedDB{path: path, db: db, watch: watch, cfg: cfg, parts: map[string]bool{}}
 		if err := migrate(d); err != nil {
 			return nil, errors.Join(err, db.Close())
 		}
@@ -88,7 +93,9 @@ func acquire(dir, table string, partition int32, cfg config) (*Store, error) {
 	d.parts[string(prefix)] = true
 	d.refs++
 	logger := cfg.logger.With("topic", table, "partition", partition)
-	return newStore(path, d.db, prefix, cfg, logger, func() error { return d.release(prefix) }), nil
+	s := newStore(path, d.db, prefix, cfg, logger, func() error { return d.release(prefix) })
+	s.watch = d.watch
+	return s, nil
 }
 
 // release closes the store of the partition with prefix, and the database

@@ -35,7 +35,9 @@
 // offset on. The stored offset never covers a lost write, because it is
 // always committed with or after the data it covers and Pebble's write-ahead
 // log survives a crash as a prefix; offset.go gives the argument.
-// MarkRecovered and Close sync the log.
+// MarkRecovered, Sync, and closing a database (with its last store) sync
+// its log. Partitions of one database share its log: their commits land in
+// it in order, so the argument holds for each of them.
 //
 // # Recovery
 //

@@ -72,6 +72,9 @@ func (s *Store) SetOffset(offset int64) error {
 	if s.mu.pending.batch != nil {
 		return s.setPendingOffsetLocked(offset)
 	}
+	if err := s.watch.check(false); err != nil {
+		return err
+	}
 	if err := s.mu.db.Set(s.offsetKey, encodeOffset(offset), pebble.NoSync); err != nil {
 		return fmt.Errorf("tables: set offset %d: %w", offset, err)
 	}

@@ -69,6 +69,9 @@ func (s *Store) flushLocked(opts *pebble.WriteOptions) error {
 	if p.batch.Empty() {
 		return nil
 	}
+	if err := s.watch.check(true); err != nil {
+		return err
+	}
 	if err := p.batch.Commit(opts); err != nil {
 		return fmt.Errorf("tables: commit recovery batch: %w", err)
 	}
@@ -95,6 +98,9 @@ func (s *Store) MarkRecovered() error {
 	}
 	// An empty synced record syncs the log up to it, including earlier
 	// unsynced commits; it works whether or not the flush had anything.
+	if err := s.watch.check(true); err != nil {
+		return err
+	}
 	if err := s.mu.db.LogData(nil, pebble.Sync); err != nil {
 		return fmt.Errorf("tables: sync: %w", err)
 	}

@@ -33,6 +33,8 @@ type Store struct {
 	// release closes the database, or releases the shared one; it is called
 	// once, by Close.
 	release func() error
+	// watch notices the database's directory deleted under it (see ErrWiped).
+	watch *dirWatch
 
 	// recovered is set by MarkRecovered after mu.pending.batch is gone. From then
 	// on every operation holds mu shared, as pebble.DB is safe for concurrent
@@ -71,7 +73,13 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tables: open %s: %w", path, err)
 	}
-	return newStore(path, db, nil, cfg, cfg.logger.With("path", path), db.Close), nil
+	watch, err := newDirWatch(path)
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	s := newStore(path, db, nil, cfg, cfg.logger.With("path", path), db.Close)
+	s.watch = watch
+	return s, nil
 }
 
 // newStore returns a store, in recovery mode, on the keys of db under prefix.
@@ -188,6 +196,9 @@ func (s *Store) Set(key string, value []byte) error {
 	if s.mu.db == nil {
 		return ErrClosed
 	}
+	if err := s.checkDirectLocked(); err != nil {
+		return err
+	}
 	if err := s.writerLocked().Set(s.key(key), value, pebble.NoSync); err != nil {
 		return fmt.Errorf("tables: set %q: %w", key, err)
 	}
@@ -202,10 +213,23 @@ func (s *Store) Delete(key string) error {
 	if s.mu.db == nil {
 		return ErrClosed
 	}
+	if err := s.checkDirectLocked(); err != nil {
+		return err
+	}
 	if err := s.writerLocked().Delete(s.key(key), pebble.NoSync); err != nil {
 		return fmt.Errorf("tables: delete %q: %w", key, err)
 	}
 	return s.pendingWrittenLocked()
+}
+
+// checkDirectLocked checks, now and then, that the database's directory is
+// still there before a write that goes straight to the database (see
+// ErrWiped); writes to the pending batch are checked when it is committed.
+func (s *Store) checkDirectLocked() error {
+	if s.mu.pending.batch != nil {
+		return nil
+	}
+	return s.watch.check(false)
 }
 
 // Close commits the pending recovery writes, closes the open iterators, and

@@ -25,6 +25,9 @@ func (s *Store) Sync() error {
 		}
 	}
 	// An empty synced record syncs the log up to it (as MarkRecovered does).
+	if err := s.watch.check(true); err != nil {
+		return err
+	}
 	if err := s.mu.db.LogData(nil, pebble.Sync); err != nil {
 		return fmt.Errorf("tables: sync: %w", err)
 	}
