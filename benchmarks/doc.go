@@ -52,7 +52,8 @@
 //     storage alone: msgs/s, ready_ms (start to first record),
 //     msgs/s_from_start (records over both), rss_mb (peak,
 //     broker included), disk_mb of the state directory after a clean stop,
-//     and open fds.
+//     open fds, and cpu_us/msg (process CPU from start to the last write,
+//     per record: steadier than msgs/s on a shared machine).
 //
 // TestBenchmarksShort runs each of them with a few thousand records in
 // `make test`, so that they never rot.
