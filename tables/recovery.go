@@ -26,6 +26,8 @@ type pendingBatch struct {
 	// It is written to the batch on commit only, once instead of per record.
 	offset    int64
 	hasOffset bool
+	// wrote is set by the first commit: MarkRecovered syncs only then.
+	wrote bool
 }
 
 // setPendingOffsetLocked records offset and commits the pending batch at this
@@ -75,12 +77,16 @@ func (s *Store) flushLocked(opts *pebble.WriteOptions) error {
 	if err := p.batch.Commit(opts); err != nil {
 		return fmt.Errorf("tables: commit recovery batch: %w", err)
 	}
+	p.wrote = true
 	return nil
 }
 
 // MarkRecovered ends recovery mode: it commits the pending batch, syncing the
-// write-ahead log once so that the recovered table survives even an OS crash,
-// and from then on writes go straight to the database. goka calls it once the
+// write-ahead log once so that the recovered table survives even an OS crash
+// (unless recovery wrote nothing, as for a new partition or one whose
+// changelog had nothing new: then there is nothing to sync, and a partition
+// costs no fsync at startup), and from then on writes go straight to the
+// database. goka calls it once the
 // table caught up with its changelog, possibly from another goroutine;
 // further calls return nil.
 func (s *Store) MarkRecovered() error {
@@ -96,13 +102,15 @@ func (s *Store) MarkRecovered() error {
 	if err := s.flushLocked(pebble.NoSync); err != nil {
 		return err
 	}
-	// An empty synced record syncs the log up to it, including earlier
-	// unsynced commits; it works whether or not the flush had anything.
-	if err := s.watch.check(true); err != nil {
-		return err
-	}
-	if err := s.mu.db.LogData(nil, pebble.Sync); err != nil {
-		return fmt.Errorf("tables: sync: %w", err)
+	// An empty synced record syncs the log up to it, including the earlier
+	// unsynced commits of recovery.
+	if s.mu.pending.wrote {
+		if err := s.watch.check(true); err != nil {
+			return err
+		}
+		if err := s.mu.db.LogData(nil, pebble.Sync); err != nil {
+			return fmt.Errorf("tables: sync: %w", err)
+		}
 	}
 	if err := s.mu.pending.batch.Close(); err != nil {
 		return fmt.Errorf("tables: close recovery batch: %w", err)
