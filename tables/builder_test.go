@@ -262,3 +262,24 @@ func TestBuilderWipedWhileOpen(t *testing.T) {
 		t.Fatalf("Apply on the new database = %v, want nil", err)
 	}
 }
+
+// TestBuilderSameDirectoryTwoNames pins that builders of one directory named
+// two ways (relative and absolute) share its database instead of failing on
+// its lock.
+func TestBuilderSameDirectoryTwoNames(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	a, err := tables.Builder("state")("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := tables.Builder(filepath.Join(dir, "state"))("t", 1)
+	if err != nil {
+		t.Fatalf("build through the absolute path = %v, want the shared database", err)
+	}
+	defer b.Close()
+	if _, err := tables.Builder("./state/")("t", 0); !errors.Is(err, tables.ErrOpen) {
+		t.Fatalf("build of t/0 again through another name = %v, want %v", err, tables.ErrOpen)
+	}
+}

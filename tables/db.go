@@ -37,7 +37,7 @@ type sharedDB struct {
 	parts map[string]bool
 }
 
-// registry holds the open shared databases by cleaned path.
+// registry holds the open shared databases by absolute path.
 var registry struct {
 	mu  sync.Mutex
 	dbs map[string]*sharedDB
@@ -64,7 +64,10 @@ func acquire(dir, table string, partition int32, cfg config) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	path := filepath.Clean(dir)
+	path, err := filepath.Abs(dir) // one database however the directory is named
+	if err != nil {
+		return nil, fmt.Errorf("tables: %w", err)
+	}
 	prefix := partitionPrefix(table, partition)
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
