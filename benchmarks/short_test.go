@@ -72,8 +72,9 @@ func TestBenchmarksShort(t *testing.T) {
 // shortScaling runs the scaling workload of impl on parts partitions for
 // 2,000 records. Besides sense, it checks the one figure that does not depend
 // on the machine's load: sluice's state on disk after a clean stop stays
-// within 1 MiB per partition, which a store per partition (71 MB each, its
-// write-ahead log preallocated) broke.
+// within 1 MiB per partition, which a database per partition broke (each log
+// preallocated to 72 MB once written twice; tables.TestDiskPerPartition pins
+// that part alone).
 func shortScaling(t *testing.T, addrs []string, impl string, parts int) {
 	t.Helper()
 	res := runScaling(t, addrs, impl, fmt.Sprintf("short-scale-%s-%d", impl, parts), parts, 2000, 500)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/lovoo/goka/storage"
@@ -281,5 +282,64 @@ func TestBuilderSameDirectoryTwoNames(t *testing.T) {
 	defer b.Close()
 	if _, err := tables.Builder("./state/")("t", 0); !errors.Is(err, tables.ErrOpen) {
 		t.Fatalf("build of t/0 again through another name = %v, want %v", err, tables.ErrOpen)
+	}
+}
+
+// TestDiskPerPartition pins what a partition costs on disk: 64 partitions,
+// each with a few synced writes (each a write of the log file), leave well
+// under 1 MiB after Close. Pebble's default preallocated each log file to
+// 110% of the memtable (72 MB with the 64 MiB default), which the
+// per-partition layout paid per partition.
+func TestDiskPerPartition(t *testing.T) {
+	dir := t.TempDir()
+	build := tables.Builder(dir)
+	var stores []storage.Storage
+	for p := range int32(64) {
+		st, err := build("t", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.MarkRecovered(); err != nil {
+			t.Fatal(err)
+		}
+		stores = append(stores, st)
+	}
+	for i := range 5 {
+		for _, st := range stores {
+			if err := st.Set(fmt.Sprint("k", i), []byte("v")); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SetOffset(int64(i)); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.(*tables.Store).Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, st := range stores {
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var allocated int64
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			allocated += st.Blocks * 512
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocated > 1<<20 {
+		t.Fatalf("64 partitions of 5 keys take %d bytes on disk, want under 1 MiB", allocated)
 	}
 }
