@@ -47,7 +47,7 @@
 //   - BenchmarkCeiling: raw franz-go consume->produce, msgs/s: what the broker
 //     and machine allow, to read the others as a share of.
 //   - BenchmarkPartitionScaling: one counting agent on 4, 64, 256 and 1024
-//     partitions, 20,000 records over 5,000 keys. Here impl=goka is goka's
+//     partitions, 100,000 records over 5,000 keys. Here impl=goka is goka's
 //     LevelDB storage under sluice's runtime, so that the two differ by
 //     storage alone: msgs/s, ready_ms (start to first record),
 //     msgs/s_from_start (records over both), rss_mb (peak,
