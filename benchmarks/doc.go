@@ -46,6 +46,14 @@
 //   - BenchmarkEmitter: 300,000 records from outside the graph, msgs/s.
 //   - BenchmarkCeiling: raw franz-go consume->produce, msgs/s: what the broker
 //     and machine allow, to read the others as a share of.
+//   - BenchmarkPartitionScaling: one counting agent on 4, 64, 256 and 1024
+//     partitions, 100,000 records over 5,000 keys. Here impl=goka is goka's
+//     LevelDB storage under sluice's runtime, so that the two differ by
+//     storage alone: msgs/s, ready_ms (start to first record),
+//     msgs/s_from_start (records over both), rss_mb (peak,
+//     broker included), disk_mb of the state directory after a clean stop,
+//     open fds, and cpu_us/msg (process CPU from start to the last write,
+//     per record: steadier than msgs/s on a shared machine).
 //
 // TestBenchmarksShort runs each of them with a few thousand records in
 // `make test`, so that they never rot.

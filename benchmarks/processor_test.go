@@ -96,7 +96,12 @@ func BenchmarkProcessorCount(b *testing.B) {
 // BenchmarkExactlyOnce: group counts the records of topic in per key in its
 // table, and marks each on p.
 func countingGraph(name, in, group string, p *progress) *topology.Graph {
-	stream := topology.Stream[[]byte]{Name: in, Codec: topology.Bytes(), Partitions: partitions}
+	return countingGraphOn(name, in, group, partitions, p)
+}
+
+// countingGraphOn is countingGraph with parts partitions.
+func countingGraphOn(name, in, group string, parts int32, p *progress) *topology.Graph {
+	stream := topology.Stream[[]byte]{Name: in, Codec: topology.Bytes(), Partitions: parts}
 	agent := topology.Agent[int64]{
 		Name:  group,
 		State: topology.Int64(),
@@ -112,5 +117,5 @@ func countingGraph(name, in, group string, p *progress) *topology.Graph {
 			return nil
 		})},
 	}
-	return &topology.Graph{Name: name, Sources: []topology.Topic{stream}, Agents: []topology.AgentDecl{agent}, Partitions: partitions}
+	return &topology.Graph{Name: name, Sources: []topology.Topic{stream}, Agents: []topology.AgentDecl{agent}, Partitions: parts}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,7 +21,7 @@ type impl struct {
 	name string
 	// build builds the storage in dir as goka does, with a builder; the
 	// harness then calls Open.
-	build func(dir string) (storage.Storage, error)
+	build func(t testing.TB, dir string) (storage.Storage, error)
 	// persists: data and offset survive Close (goka's memory storage keeps
 	// nothing).
 	persists bool
@@ -61,22 +63,32 @@ func impls() []impl {
 		copies:          true,
 		storesNil:       true,
 	}
-	pebble.build = func(dir string) (storage.Storage, error) {
+	pebble.build = func(_ testing.TB, dir string) (storage.Storage, error) {
 		return tables.Builder(dir)("table", 0)
 	}
 	// One record per batch commits on every SetOffset, where the default
 	// batch of 1000 keeps all of a case's recovery writes pending.
 	pebble1 := pebble
 	pebble1.name = "pebble-batch1"
-	pebble1.build = func(dir string) (storage.Storage, error) {
+	pebble1.build = func(_ testing.TB, dir string) (storage.Storage, error) {
 		return tables.Builder(dir, tables.RecoveryBatchSize(1))("table", 0)
+	}
+	// The partition shares its database with neighbours whose keys sort
+	// right around its own and which stay open throughout: a key, offset or
+	// iterator that crossed a partition's prefix would show.
+	shared := pebble
+	shared.name = "pebble-shared"
+	shared.build = func(t testing.TB, dir string) (storage.Storage, error) {
+		openNeighbours(t, dir)
+		return tables.Builder(dir)("table", 0)
 	}
 	return []impl{
 		pebble,
 		pebble1,
+		shared,
 		{
 			name: "leveldb",
-			build: func(dir string) (storage.Storage, error) {
+			build: func(_ testing.TB, dir string) (storage.Storage, error) {
 				return storage.DefaultBuilder(dir)("table", 0)
 			},
 			persists:        true,
@@ -88,9 +100,48 @@ func impls() []impl {
 		},
 		{
 			name:       "memory",
-			build:      func(string) (storage.Storage, error) { return storage.NewMemory(), nil },
+			build:      func(testing.TB, string) (storage.Storage, error) { return storage.NewMemory(), nil },
 			closeTwice: true,
 		},
+	}
+}
+
+// openNeighbours opens, once per test, the partitions next to partition 0 of
+// "table" in dir's shared database, writes keys and offsets into them
+// (recovered, and some pending recovery), and closes them when the test
+// ends.
+func openNeighbours(t testing.TB, dir string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, "LOCK")); err == nil {
+		return // the case reopens: the neighbours are open still
+	}
+	build := tables.Builder(dir)
+	for i, n := range []struct {
+		table     string
+		partition int32
+	}{{"table", 1}, {"table", -1}, {"tabl", 0}, {"table\x00", 0}, {"tablf", 0}, {"", 0}} {
+		st, err := build(n.table, n.partition)
+		if err != nil {
+			t.Fatalf("neighbour %q/%d: %v", n.table, n.partition, err)
+		}
+		t.Cleanup(func() {
+			if err := st.Close(); err != nil {
+				t.Errorf("neighbour %q/%d: Close() = %v", n.table, n.partition, err)
+			}
+		})
+		for _, k := range []string{"", "A", "a", "ab", "b", "c", "key-2", "key-15", "\xff"} {
+			if err := st.Set(k, []byte("neighbour")); err != nil {
+				t.Fatalf("neighbour Set(%q) = %v", k, err)
+			}
+		}
+		if err := st.SetOffset(1000 + int64(i)); err != nil {
+			t.Fatalf("neighbour SetOffset = %v", err)
+		}
+		if i%2 == 0 {
+			if err := st.MarkRecovered(); err != nil {
+				t.Fatalf("neighbour MarkRecovered = %v", err)
+			}
+		}
 	}
 }
 
@@ -116,7 +167,7 @@ func newHarness(t *testing.T, im impl) *harness {
 
 func (h *harness) open() {
 	h.Helper()
-	st, err := h.impl.build(h.dir)
+	st, err := h.impl.build(h.T, h.dir)
 	if err != nil {
 		h.Fatalf("build: got %v, want nil", err)
 	}

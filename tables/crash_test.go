@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lovoo/goka/storage"
+
 	"github.com/sluicehq/sluice/tables"
 )
 
@@ -41,7 +43,8 @@ const (
 // checkpointAfter records it closes and reopens the store and prints
 // "checkpoint i". In mode "recovery" the writes are recovery writes; in mode
 // "normal" it calls MarkRecovered on every open; in mode "mark" it calls
-// MarkRecovered at the checkpoint instead of closing, and waits to be killed.
+// MarkRecovered at the checkpoint instead of closing, and waits to be killed;
+// mode "shared" writes two partitions of one database (see sharedHelper).
 func TestHelperProcess(t *testing.T) {
 	dir, mode := os.Getenv(helperDirEnv), os.Getenv(helperModeEnv)
 	if dir == "" {
@@ -52,6 +55,9 @@ func TestHelperProcess(t *testing.T) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
+	}
+	if mode == "shared" {
+		sharedHelper(dir, check)
 	}
 	open := func() *tables.Store {
 		st, err := tables.Open(dir, tables.RecoveryBatchSize(crashBatch))
@@ -89,13 +95,17 @@ func TestHelperProcess(t *testing.T) {
 // round checks more records. Each mode runs three rounds, each resuming
 // where the last kill left the store, as goka would.
 func TestCrash(t *testing.T) {
-	for _, mode := range []string{"recovery", "normal", "mark"} {
+	for _, mode := range []string{"recovery", "normal", "mark", "shared"} {
 		t.Run("mode="+mode, func(t *testing.T) {
 			dir := t.TempDir()
 			var offset int64
 			for round := range 3 {
 				checkpoint := runAndKill(t, dir, mode)
-				offset = checkStore(t, dir)
+				if mode == "shared" {
+					offset = checkShared(t, dir)
+				} else {
+					offset = checkStore(t, dir)
+				}
 				if offset < checkpoint {
 					t.Fatalf("round %d: offset after kill = %d, want at least the checkpoint %d", round, offset, checkpoint)
 				}
@@ -147,6 +157,81 @@ func runAndKill(t *testing.T, dir, mode string) (checkpoint int64) {
 	return checkpoint
 }
 
+// sharedPartitions are the partitions of table "t" that the helper writes in
+// mode "shared", through a Builder: one database, one write-ahead log, and
+// the commits of both partitions interleaved in it. Partition 0 is
+// recovered (direct writes), partition 1 in recovery (batched writes).
+var sharedPartitions = []int32{0, 1}
+
+// sharedHelper is TestHelperProcess in mode "shared": each round writes the
+// next record of every partition, each after its own stored offset; after
+// checkpointAfter rounds it closes the partitions (the database closes with
+// the last) and opens them again, and prints "checkpoint N", N the least
+// offset stored.
+func sharedHelper(dir string, check func(error)) {
+	build := tables.Builder(dir, tables.RecoveryBatchSize(crashBatch))
+	type part struct {
+		st   storage.Storage
+		next int64
+	}
+	open := func() []*part {
+		var parts []*part
+		for _, p := range sharedPartitions {
+			st, err := build("t", p)
+			check(err)
+			if p == 0 {
+				check(st.MarkRecovered())
+			}
+			off, err := st.GetOffset(0)
+			check(err)
+			parts = append(parts, &part{st: st, next: off + 1})
+		}
+		return parts
+	}
+	parts := open()
+	for round := 1; ; round++ {
+		for _, p := range parts {
+			check(p.st.Set(key(p.next), value(p.next)))
+			check(p.st.SetOffset(p.next))
+			p.next++
+		}
+		if round == checkpointAfter {
+			least := parts[0].next - 1
+			for _, p := range parts {
+				least = min(least, p.next-1)
+				check(p.st.Close())
+			}
+			parts = open()
+			fmt.Println("checkpoint", least)
+		}
+		if n := parts[0].next - 1; n%100 == 0 {
+			fmt.Println(n)
+		}
+	}
+}
+
+// checkShared checks every partition of mode "shared" in dir's database as
+// checkStore checks a store, and returns the least offset.
+func checkShared(t *testing.T, dir string) int64 {
+	t.Helper()
+	build := tables.Builder(dir)
+	least := int64(-1)
+	for _, p := range sharedPartitions {
+		st, err := build("t", p)
+		if err != nil {
+			t.Fatalf("build partition %d after kill = %v, want nil", p, err)
+		}
+		offset := checkRecords(t, st)
+		if err := st.Close(); err != nil {
+			t.Errorf("Close() = %v, want nil", err)
+		}
+		if least < 0 || offset < least {
+			least = offset
+		}
+	}
+	return least
+}
+
 // checkStore opens the store in dir, checks that every record up to its
 // offset is present, and returns the offset.
 func checkStore(t *testing.T, dir string) int64 {
@@ -160,6 +245,13 @@ func checkStore(t *testing.T, dir string) int64 {
 			t.Errorf("Close() = %v, want nil", err)
 		}
 	}()
+	return checkRecords(t, st)
+}
+
+// checkRecords checks that every record up to st's offset is present, and
+// returns the offset.
+func checkRecords(t *testing.T, st storage.Storage) int64 {
+	t.Helper()
 	offset, err := st.GetOffset(-1)
 	if err != nil || offset <= 0 {
 		t.Fatalf("GetOffset(-1) after kill = %d, %v; want more than 0, nil", offset, err)

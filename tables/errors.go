@@ -7,3 +7,7 @@ import "errors"
 // Next and Seek return false and Err returns ErrClosed. A second Close returns
 // nil.
 var ErrClosed = errors.New("tables: closed")
+
+// ErrOpen is returned by a [Builder] for a partition whose store is open
+// already: a partition has one writer, as a directory of its own would.
+var ErrOpen = errors.New("tables: partition open already")

@@ -19,7 +19,8 @@ func Example() {
 	defer os.RemoveAll(dir)
 
 	// goka.WithStorageBuilder(tables.Builder(dir)) makes goka do this.
-	st, err := tables.Builder(dir)("clicks-table", 0)
+	build := tables.Builder(dir)
+	st, err := build("clicks-table", 0)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func Example() {
 	}
 
 	// A restart finds the offset and resumes the changelog after it.
-	st, err = tables.Open(dir + "/clicks-table.0")
+	st, err = build("clicks-table", 0)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -36,6 +36,19 @@ func (s *Store) IteratorWithRange(start, limit []byte) (storage.Iterator, error)
 	return s.newIterator(start, limit)
 }
 
+// bounds returns the database bounds of the partition's keys in [lower,
+// upper), where nil is unbounded: within the partition's prefix.
+func (s *Store) bounds(lower, upper []byte) (dbLower, dbUpper []byte) {
+	if s.prefix == nil {
+		return lower, upper
+	}
+	dbLower = append(bytes.Clone(s.prefix), lower...)
+	if upper == nil {
+		return dbLower, prefixEnd(s.prefix)
+	}
+	return dbLower, append(bytes.Clone(s.prefix), upper...)
+}
+
 // prefixEnd returns the least key greater than every key starting with
 // prefix, or nil (unbounded) if there is none, as goleveldb's BytesPrefix.
 func prefixEnd(prefix []byte) []byte {
@@ -62,6 +75,7 @@ func (s *Store) newIterator(lower, upper []byte) (storage.Iterator, error) {
 	}
 	// Pebble copies the bounds and reads a point-in-time view of the
 	// database, which is the snapshot goka's iterators promise.
+	lower, upper = s.bounds(lower, upper)
 	pit, err := s.mu.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return nil, fmt.Errorf("tables: new iterator: %w", err)
@@ -118,11 +132,11 @@ func (i *iterator) Seek(key []byte) bool {
 		// with Pebble's invariants on (the race detector turns them on).
 		return i.skipOffset(i.it.First())
 	}
-	return i.skipOffset(i.it.SeekGE(key))
+	return i.skipOffset(i.it.SeekGE(i.s.key(string(key))))
 }
 
 func (i *iterator) skipOffset(ok bool) bool {
-	if ok && bytes.Equal(i.it.Key(), offsetKey) {
+	if ok && bytes.Equal(i.it.Key(), i.s.offsetKey) {
 		return i.it.Next()
 	}
 	return ok
@@ -136,7 +150,7 @@ func (i *iterator) Key() []byte {
 	if i.it == nil || !i.it.Valid() {
 		return nil
 	}
-	return i.it.Key()
+	return i.it.Key()[len(i.s.prefix):]
 }
 
 // Value returns the current value, or nil if there is none. It stays valid

@@ -8,7 +8,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// offsetKey is where the store keeps its offset, in decimal, as goka's LevelDB
+// offsetName is the key under which a store keeps its offset, in decimal, as goka's LevelDB
 // storage does. Iterators skip it; Get, Set and Delete of "__offset" reach it,
 // as they do in goka's LevelDB storage.
 //
@@ -32,7 +32,7 @@ import (
 // returned, so in a later commit; during recovery the offset goes into the same
 // atomic batch as the data, as its last write (see recovery.go). Any prefix
 // that holds an offset therefore holds the data it covers.
-var offsetKey = []byte("__offset")
+const offsetName = "__offset"
 
 // GetOffset returns the stored offset, or def if none was stored. During
 // recovery it includes the offsets of the pending batch.
@@ -45,7 +45,7 @@ func (s *Store) GetOffset(def int64) (int64, error) {
 	if s.mu.pending.hasOffset {
 		return s.mu.pending.offset, nil
 	}
-	v, closer, err := s.readerLocked().Get(offsetKey)
+	v, closer, err := s.readerLocked().Get(s.offsetKey)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return def, nil
 	}
@@ -72,7 +72,10 @@ func (s *Store) SetOffset(offset int64) error {
 	if s.mu.pending.batch != nil {
 		return s.setPendingOffsetLocked(offset)
 	}
-	if err := s.mu.db.Set(offsetKey, encodeOffset(offset), pebble.NoSync); err != nil {
+	if err := s.watch.check(false); err != nil {
+		return err
+	}
+	if err := s.mu.db.Set(s.offsetKey, encodeOffset(offset), pebble.NoSync); err != nil {
 		return fmt.Errorf("tables: set offset %d: %w", offset, err)
 	}
 	return nil

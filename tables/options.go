@@ -5,13 +5,16 @@ import (
 	"log/slog"
 )
 
-// Defaults of the options. The sizes are per store, that is per partition;
-// Pebble grows its memtable from 256 KiB up to the limit and fills the cache on
-// demand, so a small partition does not pay for them.
+// Defaults of the options. The sizes are per database, which a [Builder]
+// shares among all partitions it builds (see [WithMemory] for one budget
+// across databases); Pebble grows its memtable from 256 KiB up to the limit
+// and fills the cache on demand, so a small table does not pay for them.
 const (
 	defaultCacheSize         = 64 << 20
 	defaultMemTableSize      = 64 << 20
 	defaultRecoveryBatchSize = 1000
+	// maxMemTableSize is Pebble's limit: less than 4 GiB.
+	maxMemTableSize = 1<<32 - 2
 )
 
 // An Option configures [Open] and [Builder]. Later options override earlier ones.
@@ -26,6 +29,7 @@ type config struct {
 	memTableSize      uint64
 	recoveryBatchSize int
 	logger            *slog.Logger
+	memory            *Memory // if set, overrides cacheSize and memTableSize
 }
 
 func newConfig(opts []Option) config {
@@ -51,12 +55,14 @@ func (c *config) validate() error {
 		return fmt.Errorf("tables: RecoveryBatchSize must be positive, got %d", c.recoveryBatchSize)
 	case c.logger == nil:
 		return fmt.Errorf("tables: WithLogger needs a logger, got nil")
+	case c.memory != nil && c.memory.cache == nil:
+		return fmt.Errorf("tables: WithMemory needs a budget made by NewMemory")
 	}
 	return nil
 }
 
-// CacheSize sets the size in bytes of the store's block cache, overriding the
-// default of 64 MiB (Pebble's own default is 8 MiB). Gets that miss the
+// CacheSize sets the size in bytes of the database's block cache, overriding
+// the default of 64 MiB (Pebble's own default is 8 MiB). Gets that miss the
 // memtable read sstable blocks, from the cache when they are in it.
 func CacheSize(bytes int64) Option {
 	return optionFunc(func(c *config) { c.cacheSize = bytes })
@@ -79,8 +85,10 @@ func RecoveryBatchSize(n int) Option {
 }
 
 // WithLogger sets the logger of the store and of Pebble inside it, overriding
-// the default that discards everything. The store logs opening and recovery;
-// Pebble's own informational messages are logged at Debug.
+// the default that discards everything. A store logs opening and recovery at
+// Debug, a [Builder] the reading of the per-partition layout at Info (one
+// line per directory); Pebble's own informational messages are logged at
+// Debug.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) { c.logger = l })
 }

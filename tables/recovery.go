@@ -26,6 +26,8 @@ type pendingBatch struct {
 	// It is written to the batch on commit only, once instead of per record.
 	offset    int64
 	hasOffset bool
+	// wrote is set by the first commit: MarkRecovered syncs only then.
+	wrote bool
 }
 
 // setPendingOffsetLocked records offset and commits the pending batch at this
@@ -51,7 +53,7 @@ func (s *Store) pendingWrittenLocked() error {
 
 // flushLocked commits the pending batch with the pending offset as its last
 // write, so that the offset lands atomically with the data it covers (see
-// offsetKey). Writes of a record whose SetOffset has not come yet may be
+// offsetName). Writes of a record whose SetOffset has not come yet may be
 // committed without their offset: the offset then lags its data, which is
 // safe. The batch is emptied even if the commit fails: its writes are lost,
 // but so is their offset.
@@ -62,22 +64,29 @@ func (s *Store) flushLocked(opts *pebble.WriteOptions) error {
 		p.records, p.hasOffset = 0, false
 	}()
 	if p.hasOffset {
-		if err := p.batch.Set(offsetKey, encodeOffset(p.offset), nil); err != nil {
+		if err := p.batch.Set(s.offsetKey, encodeOffset(p.offset), nil); err != nil {
 			return fmt.Errorf("tables: set offset %d: %w", p.offset, err)
 		}
 	}
 	if p.batch.Empty() {
 		return nil
 	}
+	if err := s.watch.check(true); err != nil {
+		return err
+	}
 	if err := p.batch.Commit(opts); err != nil {
 		return fmt.Errorf("tables: commit recovery batch: %w", err)
 	}
+	p.wrote = true
 	return nil
 }
 
 // MarkRecovered ends recovery mode: it commits the pending batch, syncing the
-// write-ahead log once so that the recovered table survives even an OS crash,
-// and from then on writes go straight to the database. goka calls it once the
+// write-ahead log once so that the recovered table survives even an OS crash
+// (unless recovery wrote nothing, as for a new partition or one whose
+// changelog had nothing new: then there is nothing to sync, and a partition
+// costs no fsync at startup), and from then on writes go straight to the
+// database. goka calls it once the
 // table caught up with its changelog, possibly from another goroutine;
 // further calls return nil.
 func (s *Store) MarkRecovered() error {
@@ -93,10 +102,15 @@ func (s *Store) MarkRecovered() error {
 	if err := s.flushLocked(pebble.NoSync); err != nil {
 		return err
 	}
-	// An empty synced record syncs the log up to it, including earlier
-	// unsynced commits; it works whether or not the flush had anything.
-	if err := s.mu.db.LogData(nil, pebble.Sync); err != nil {
-		return fmt.Errorf("tables: sync: %w", err)
+	// An empty synced record syncs the log up to it, including the earlier
+	// unsynced commits of recovery.
+	if s.mu.pending.wrote {
+		if err := s.watch.check(true); err != nil {
+			return err
+		}
+		if err := s.mu.db.LogData(nil, pebble.Sync); err != nil {
+			return fmt.Errorf("tables: sync: %w", err)
+		}
 	}
 	if err := s.mu.pending.batch.Close(); err != nil {
 		return fmt.Errorf("tables: close recovery batch: %w", err)
@@ -104,9 +118,9 @@ func (s *Store) MarkRecovered() error {
 	s.mu.pending.batch = nil
 	s.recovered.Store(true)
 	if hasOffset {
-		s.logger.Info("tables: recovered", "offset", offset)
+		s.logger.Debug("tables: recovered", "offset", offset)
 	} else {
-		s.logger.Info("tables: recovered")
+		s.logger.Debug("tables: recovered")
 	}
 	return nil
 }

@@ -13,7 +13,7 @@ func dbGet(t *testing.T, s *Store, key string) []byte {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, closer, err := s.mu.db.Get([]byte(key))
+	v, closer, err := s.mu.db.Get(s.key(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil
 	}
@@ -81,7 +81,7 @@ func TestRecoveryBatch(t *testing.T) {
 		if got, err := s.GetOffset(-1); got != step.offset || err != nil {
 			t.Errorf("%s: GetOffset(-1) = %d, %v; want %d, nil", step.name, got, err, step.offset)
 		}
-		if got := dbGet(t, s, string(offsetKey)); string(got) != step.dbOffset {
+		if got := dbGet(t, s, offsetName); string(got) != step.dbOffset {
 			t.Errorf("%s: database offset = %q, want %q", step.name, got, step.dbOffset)
 		}
 	}
@@ -112,7 +112,7 @@ func TestRecoveryBatchBytes(t *testing.T) {
 		if step.inDB != "" && dbGet(t, s, step.inDB) == nil {
 			t.Errorf("%s: database lacks %s, want it committed", step.name, step.inDB)
 		}
-		if got := dbGet(t, s, string(offsetKey)); string(got) != step.offset {
+		if got := dbGet(t, s, offsetName); string(got) != step.offset {
 			t.Errorf("%s: database offset = %q, want %q", step.name, got, step.offset)
 		}
 	}
@@ -142,5 +142,54 @@ func TestIteratorDuringRecovery(t *testing.T) {
 	}
 	if got := dbGet(t, s, "b"); got != nil {
 		t.Fatalf("database holds b=%q, want it pending", got)
+	}
+}
+
+// TestApply pins Apply: once recovered, writes and offset are one commit
+// (the database holds all of them after it, none before); during recovery
+// they join the pending batch as Set, Delete and SetOffset do; after Close it
+// fails with ErrClosed.
+func TestApply(t *testing.T) {
+	s := mustOpen(t, t.TempDir(), RecoveryBatchSize(2))
+	if err := s.Set("gone", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply([]Write{{Key: "a", Value: []byte("1")}, {Key: "gone", Delete: true}}, 5, true); err != nil {
+		t.Fatalf("Apply during recovery = %v, want nil", err)
+	}
+	if got := dbGet(t, s, "a"); got != nil {
+		t.Fatalf("database holds a=%q during recovery before the batch is full, want it pending", got)
+	}
+	if got, err := s.Get("a"); string(got) != "1" || err != nil {
+		t.Fatalf("Get(a) = %q, %v; want 1 from the pending batch", got, err)
+	}
+	if off, _ := s.GetOffset(-1); off != 5 {
+		t.Fatalf("GetOffset = %d, want 5", off)
+	}
+	if err := s.MarkRecovered(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply([]Write{{Key: "b", Value: nil}, {Key: "a", Delete: true}}, 9, true); err != nil {
+		t.Fatalf("Apply = %v, want nil", err)
+	}
+	for key, want := range map[string]string{"a": "", "gone": "", "b": "", offsetName: "9"} {
+		if got := dbGet(t, s, key); string(got) != want {
+			t.Errorf("database %s = %q, want %q", key, got, want)
+		}
+	}
+	if has, _ := s.Has("b"); !has {
+		t.Errorf("Has(b) = false after Apply of a nil value, want an empty value stored")
+	}
+	if err := s.Apply(nil, 10, false); err != nil {
+		t.Fatalf("empty Apply = %v, want nil", err)
+	}
+	if got := dbGet(t, s, offsetName); string(got) != "9" {
+		t.Errorf("offset after Apply without one = %q, want 9", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(nil, 0, false); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Apply after Close = %v, want %v", err, ErrClosed)
 	}
 }

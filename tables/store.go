@@ -13,8 +13,10 @@ import (
 
 var _ storage.Storage = (*Store)(nil)
 
-// Store is a goka [storage.Storage] on a Pebble database. It starts in
-// recovery mode (see [Store.MarkRecovered]).
+// Store is a goka [storage.Storage] on a Pebble database: one table
+// partition's keys, under a prefix of a database that a [Builder] shares
+// among every partition built in its directory, or a database of its own
+// opened with [Open]. It starts in recovery mode (see [Store.MarkRecovered]).
 //
 // A Store is safe for concurrent use: any number of readers with one writer,
 // as goka requires, and Close may race with anything. Every method returns
@@ -23,6 +25,16 @@ type Store struct {
 	path   string
 	cfg    config
 	logger *slog.Logger
+	// prefix is the partition's key prefix in a shared database (see
+	// partitionPrefix), nil in a database of its own; offsetKey is where the
+	// partition's offset is, under the prefix.
+	prefix    []byte
+	offsetKey []byte
+	// release closes the database, or releases the shared one; it is called
+	// once, by Close.
+	release func() error
+	// watch notices the database's directory deleted under it (see ErrWiped).
+	watch *dirWatch
 
 	// recovered is set by MarkRecovered after mu.pending.batch is gone. From then
 	// on every operation holds mu shared, as pebble.DB is safe for concurrent
@@ -32,7 +44,8 @@ type Store struct {
 
 	mu struct {
 		sync.RWMutex
-		// db is nil once the store is closed.
+		// db is nil once the store is closed; a shared one stays open for
+		// the other partitions.
 		db *pebble.DB
 		// pending holds the recovery writes not yet committed; its batch is
 		// nil once recovered or closed. See recovery.go.
@@ -42,32 +55,50 @@ type Store struct {
 	}
 }
 
-// Open opens the store at path, creating the directory and the store if
-// needed; a deleted directory is simply recreated empty. The store is ready
-// for use; its Open method, which goka calls after the [Builder], does nothing.
-// Close releases it.
+// Open opens a store with a database of its own at path, creating the
+// directory and the database if needed; a deleted directory is simply
+// recreated empty. Its keys are stored as they are, without a partition
+// prefix: the files are those of a partition directory of the earlier
+// per-partition layout. The store is ready for use; its Open method, which
+// goka calls, does nothing. Close releases it. Sluice's agents use [Builder],
+// which keeps all partitions of a directory in one database.
 //
 // Only one Store may be open on a path at a time: Pebble locks the directory.
 func Open(path string, opts ...Option) (*Store, error) {
-	return open(path, newConfig(opts), "path", path)
-}
-
-// open opens the store at path; logAttrs identify it in its logs.
-func open(path string, cfg config, logAttrs ...any) (*Store, error) {
+	cfg := newConfig(opts)
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	logger := cfg.logger.With(logAttrs...)
 	db, err := pebble.Open(path, cfg.pebbleOptions())
 	if err != nil {
 		return nil, fmt.Errorf("tables: open %s: %w", path, err)
 	}
-	s := &Store{path: path, cfg: cfg, logger: logger}
+	watch, err := newDirWatch(path)
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	s := newStore(path, db, nil, cfg, cfg.logger.With("path", path), db.Close)
+	s.watch = watch
+	return s, nil
+}
+
+// newStore returns a store, in recovery mode, on the keys of db under prefix.
+func newStore(path string, db *pebble.DB, prefix []byte, cfg config, logger *slog.Logger, release func() error) *Store {
+	s := &Store{path: path, cfg: cfg, logger: logger, prefix: prefix, release: release}
+	s.offsetKey = s.key(offsetName)
 	s.mu.db = db
 	s.mu.pending.batch = db.NewIndexedBatch()
 	s.mu.iters = make(map[*iterator]struct{})
 	logger.Debug("tables: opened store")
-	return s, nil
+	return s
+}
+
+// key returns the database key of the partition's key k.
+func (s *Store) key(k string) []byte {
+	b := make([]byte, len(s.prefix)+len(k))
+	copy(b, s.prefix)
+	copy(b[len(s.prefix):], k)
+	return b
 }
 
 // lock locks s.mu for one operation, shared once the store is recovered and
@@ -126,7 +157,7 @@ func (s *Store) Get(key string) ([]byte, error) {
 	if s.mu.db == nil {
 		return nil, ErrClosed
 	}
-	v, closer, err := s.readerLocked().Get([]byte(key))
+	v, closer, err := s.readerLocked().Get(s.key(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
 	}
@@ -145,7 +176,7 @@ func (s *Store) Has(key string) (bool, error) {
 	if s.mu.db == nil {
 		return false, ErrClosed
 	}
-	_, closer, err := s.readerLocked().Get([]byte(key))
+	_, closer, err := s.readerLocked().Get(s.key(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
 	}
@@ -165,7 +196,10 @@ func (s *Store) Set(key string, value []byte) error {
 	if s.mu.db == nil {
 		return ErrClosed
 	}
-	if err := s.writerLocked().Set([]byte(key), value, pebble.NoSync); err != nil {
+	if err := s.checkDirectLocked(); err != nil {
+		return err
+	}
+	if err := s.writerLocked().Set(s.key(key), value, pebble.NoSync); err != nil {
 		return fmt.Errorf("tables: set %q: %w", key, err)
 	}
 	return s.pendingWrittenLocked()
@@ -179,15 +213,31 @@ func (s *Store) Delete(key string) error {
 	if s.mu.db == nil {
 		return ErrClosed
 	}
-	if err := s.writerLocked().Delete([]byte(key), pebble.NoSync); err != nil {
+	if err := s.checkDirectLocked(); err != nil {
+		return err
+	}
+	if err := s.writerLocked().Delete(s.key(key), pebble.NoSync); err != nil {
 		return fmt.Errorf("tables: delete %q: %w", key, err)
 	}
 	return s.pendingWrittenLocked()
 }
 
-// Close commits the pending recovery writes, closes the open iterators and
-// the database, and syncs the write-ahead log, so that everything written
-// before Close survives a crash. A second Close returns nil.
+// checkDirectLocked checks, now and then, that the database's directory is
+// still there before a write that goes straight to the database (see
+// ErrWiped); writes to the pending batch are checked when it is committed.
+func (s *Store) checkDirectLocked() error {
+	if s.mu.pending.batch != nil {
+		return nil
+	}
+	return s.watch.check(false)
+}
+
+// Close commits the pending recovery writes, closes the open iterators, and
+// closes the database or, if it is shared, releases it (the last store of a
+// shared database closes it). Closing a database syncs its write-ahead log,
+// so that everything written before survives a crash; releasing a shared
+// one leaves that to its last Close, to Sync and MarkRecovered. A second
+// Close returns nil.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -203,7 +253,7 @@ func (s *Store) Close() error {
 		errs = append(errs, s.mu.pending.batch.Close())
 		s.mu.pending.batch = nil
 	}
-	errs = append(errs, s.mu.db.Close())
+	errs = append(errs, s.release())
 	s.mu.db = nil
 	s.logger.Debug("tables: closed store")
 	if err := errors.Join(errs...); err != nil {

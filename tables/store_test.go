@@ -90,7 +90,7 @@ func TestOpenTwice(t *testing.T) {
 // builder's topic and partition.
 func TestLogger(t *testing.T) {
 	var buf bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	st, err := tables.Builder(t.TempDir(), tables.WithLogger(logger))("clicks", 2)
 	if err != nil {
 		t.Fatalf("build = %v, want nil", err)

@@ -8,7 +8,7 @@ import (
 
 // Sync makes every write made so far durable, even across an OS crash, by
 // syncing the write-ahead log once. Writes are otherwise not synced (see
-// offsetKey): a killed process may lose the latest of them, which is safe as
+// offsetName): a killed process may lose the latest of them, which is safe as
 // long as the changelog still holds them. A caller that cannot rely on that,
 // such as sluice's exactly-once mode (its changelog may be compacted by a
 // broker while a transaction is open), syncs after each batch of writes.
@@ -25,6 +25,9 @@ func (s *Store) Sync() error {
 		}
 	}
 	// An empty synced record syncs the log up to it (as MarkRecovered does).
+	if err := s.watch.check(true); err != nil {
+		return err
+	}
 	if err := s.mu.db.LogData(nil, pebble.Sync); err != nil {
 		return fmt.Errorf("tables: sync: %w", err)
 	}

@@ -123,33 +123,34 @@ func checkExactlyOnceOutput(t *testing.T, addrs []string, want map[string]int64)
 func checkState(t *testing.T, dataDir string, want map[string]int64) {
 	t.Helper()
 	got := map[string]int64{}
-	dirs, err := filepath.Glob(filepath.Join(dataDir, "state", "eo-counter", "eo-counter-table.*"))
-	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no table partitions under %s: %v", dataDir, err)
+	dir := filepath.Join(dataDir, "state", "eo-counter")
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("no table under %s: %v", dataDir, err)
 	}
-	for _, dir := range dirs {
-		st, err := tables.Open(dir)
+	build := tables.Builder(dir)
+	for p := range int32(topology.DefaultPartitions) {
+		st, err := build(topology.TableName("eo-counter"), p)
 		if err != nil {
-			t.Fatalf("open %s: %v", dir, err)
+			t.Fatalf("open partition %d in %s: %v", p, dir, err)
 		}
 		it, err := st.Iterator()
 		if err != nil {
-			t.Fatalf("iterate %s: %v", dir, err)
+			t.Fatalf("iterate partition %d: %v", p, err)
 		}
 		for it.Next() {
 			v, err := it.Value()
 			if err != nil {
-				t.Fatalf("%s: %v", dir, err)
+				t.Fatalf("partition %d: %v", p, err)
 			}
 			n, err := topology.Int64().Decode(v)
 			if err != nil {
-				t.Fatalf("%s: key %q: %v", dir, it.Key(), err)
+				t.Fatalf("partition %d: key %q: %v", p, it.Key(), err)
 			}
 			got[string(it.Key())] = n
 		}
 		it.Release()
 		if err := st.Close(); err != nil {
-			t.Fatalf("close %s: %v", dir, err)
+			t.Fatalf("close partition %d: %v", p, err)
 		}
 	}
 	for k, n := range want {

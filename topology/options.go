@@ -35,6 +35,7 @@ type runConfig struct {
 	onBroker     func(addrs []string)
 	onReady      func()
 	storage      storageFunc
+	state        stateConfig
 	exactlyOnce  bool // see ExactlyOnce
 	metrics      *metrics.Registry
 	tracer       trace.Tracer

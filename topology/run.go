@@ -47,6 +47,17 @@ func Run(ctx context.Context, g *Graph, opts ...Option) (err error) {
 		}
 		OnAssign(readyWatch(names, c.onReady)).apply(c)
 	}
+	stores := 0
+	for _, a := range agents {
+		if a.state != nil || len(a.lookups)+len(a.joins) > 0 {
+			stores++ // one database for all of an agent's tables
+		}
+	}
+	closeMemory, err := c.openStateMemory(stores)
+	if err != nil {
+		return err
+	}
+	defer closeMemory()
 	brokers := c.brokers
 	if len(brokers) == 0 {
 		b, err := broker.Start(

@@ -125,10 +125,11 @@ func latest(t *testing.T, addrs []string, topic string, keys int, want int64) {
 func readTables(t *testing.T, dir, table string, partitions int) map[string]string {
 	t.Helper()
 	out := map[string]string{}
+	build := tables.Builder(dir)
 	for p := range partitions {
-		s, err := tables.Open(filepath.Join(dir, fmt.Sprintf("%s.%d", table, p)))
+		s, err := build(table, int32(p))
 		if err != nil {
-			t.Fatalf("open %s.%d: %v", table, p, err)
+			t.Fatalf("open %s/%d: %v", table, p, err)
 		}
 		it, err := s.Iterator()
 		if err != nil {

@@ -121,6 +121,11 @@ func (v *View[T]) Run(ctx context.Context) error {
 		return err
 	}
 	defer probe.close()
+	closeMemory, err := v.c.openStateMemory(1)
+	if err != nil {
+		return fmt.Errorf("view of %q: %w", v.table.Name, err)
+	}
+	defer closeMemory()
 	gv, err := gokax.NewView(v.table.Name, gokax.Options{
 		Brokers: v.c.brokers,
 		Config:  v.c.kafka,

@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/lovoo/goka/storage"
+
+	"github.com/sluicehq/sluice/tables"
 )
 
 // Write-behind limits of a [cachedStorage]. A counting agent on 1,000 keys and 8
@@ -161,10 +163,22 @@ func (c *cachedStorage) SetOffset(offset int64) error {
 }
 
 // flushLocked writes the dirty keys, then the offset, to the storage and keeps
-// the written entries as clean ones.
+// the written entries as clean ones. A storage that can apply them all at once
+// ([applier]) gets one atomic commit instead of one per key.
 func (c *cachedStorage) flushLocked() error {
 	if len(c.clean)+len(c.dirty) > maxClean {
 		clear(c.clean)
+	}
+	if a, ok := c.Storage.(applier); ok {
+		if err := a.Apply(writesOf(c.dirty), c.offset, c.pending > 0); err != nil {
+			return err // dirty kept: a later flush retries, the offset was not written
+		}
+		for k, e := range c.dirty {
+			c.clean[k] = e
+		}
+		clear(c.dirty)
+		c.dirtyBytes, c.pending = 0, 0
+		return nil
 	}
 	for k, e := range c.dirty {
 		var err error
@@ -187,6 +201,22 @@ func (c *cachedStorage) flushLocked() error {
 		c.pending = 0
 	}
 	return nil
+}
+
+// applier is a storage that makes many writes and stores an offset in one
+// atomic commit (tables.Store): a write-through then costs one commit, and
+// the offset lands with the data it covers.
+type applier interface {
+	Apply(writes []tables.Write, offset int64, setOffset bool) error
+}
+
+// writesOf returns the entries of dirty as writes.
+func writesOf(dirty map[string]cacheEntry) []tables.Write {
+	writes := make([]tables.Write, 0, len(dirty))
+	for k, e := range dirty {
+		writes = append(writes, tables.Write{Key: k, Value: e.value, Delete: e.deleted})
+	}
+	return writes
 }
 
 // MarkRecovered ends recovery in the storage and starts caching.

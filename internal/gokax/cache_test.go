@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/lovoo/goka/storage"
+
+	"github.com/sluicehq/sluice/tables"
 )
 
 // recorder is a storage that logs every write, to pin the order in which the
@@ -165,5 +167,77 @@ func TestCacheGetCopies(t *testing.T) {
 	got[0] = '8'
 	if s := get(t, c, "a"); s != "1" {
 		t.Fatalf("Get(a) = %q after callers changed their slices, want 1", s)
+	}
+}
+
+// applyRecorder is a recorder whose storage applies writes at once, as
+// tables.Store does; it logs each Apply.
+type applyRecorder struct {
+	recorder
+	failApply bool
+}
+
+func (r *applyRecorder) Apply(writes []tables.Write, offset int64, setOffset bool) error {
+	if r.failApply {
+		return errors.New("disk full")
+	}
+	var keys []string
+	for _, w := range writes {
+		if w.Delete {
+			keys = append(keys, "-"+w.Key)
+			if err := r.Storage.Delete(w.Key); err != nil {
+				return err
+			}
+			continue
+		}
+		keys = append(keys, w.Key+"="+string(w.Value))
+		if err := r.Storage.Set(w.Key, w.Value); err != nil {
+			return err
+		}
+	}
+	slices.Sort(keys)
+	entry := fmt.Sprint("apply ", keys)
+	if setOffset {
+		entry += fmt.Sprint(" offset ", offset)
+		if err := r.Storage.SetOffset(offset); err != nil {
+			return err
+		}
+	}
+	r.log = append(r.log, entry)
+	return nil
+}
+
+// TestCacheAppliesAtOnce pins that a storage that can apply writes at once
+// gets each flush as one Apply with the dirty keys and the offset, and that a
+// failed Apply keeps the keys dirty for the next flush.
+func TestCacheAppliesAtOnce(t *testing.T) {
+	r := &applyRecorder{recorder: recorder{Storage: storage.NewMemory()}}
+	c := newCachedStorage(r)
+	if err := c.MarkRecovered(); err != nil {
+		t.Fatal(err)
+	}
+	c.Set("a", []byte("1"))
+	c.Set("b", []byte("2"))
+	c.Delete("b")
+	r.failApply = true
+	for i := range flushEvery {
+		if err := c.SetOffset(int64(i)); (err != nil) != (i == flushEvery-1) {
+			t.Fatalf("SetOffset(%d) = %v; want an error at the flush only", i, err)
+		}
+	}
+	if len(r.log) != 0 {
+		t.Fatalf("storage writes after a failed Apply: %q", r.log)
+	}
+	r.failApply = false
+	c.Set("c", []byte("3"))
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	want := []string{fmt.Sprint("apply [-b a=1 c=3] offset ", flushEvery-1)}
+	if !slices.Equal(r.log, want) {
+		t.Fatalf("writes = %q, want %q", r.log, want)
+	}
+	if got := get(t, r, "a"); got != "1" {
+		t.Fatalf("storage Get(a) = %q, want 1", got)
 	}
 }

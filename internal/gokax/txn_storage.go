@@ -142,11 +142,23 @@ func (s *txnStorage) MarkRecovered() error {
 }
 
 // committed writes the committed transaction's writes through, then its
-// offset (so the offset never covers a missing write).
+// offset (so the offset never covers a missing write): in one atomic commit
+// if the store is an [applier].
 func (s *txnStorage) committed() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
+		return nil
+	}
+	if a, ok := s.Storage.(applier); ok {
+		if err := a.Apply(writesOf(s.dirty), s.offset, s.pending); err != nil {
+			return err
+		}
+		clear(s.dirty)
+		s.pending = false
+		if st, ok := s.Storage.(syncer); ok {
+			return st.Sync()
+		}
 		return nil
 	}
 	for k, e := range s.dirty {
