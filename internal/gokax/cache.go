@@ -21,7 +21,8 @@ const (
 )
 
 // cacheStorage wraps a storage builder with a write-behind cache per partition
-// (see [cachedStorage]).
+// (see [cachedStorage]) for tables whose writes come from their changelogs:
+// joined tables, and the other tables of an exactly-once processor.
 func cacheStorage(b storage.Builder) storage.Builder {
 	return func(topic string, partition int32) (storage.Storage, error) {
 		st, err := b(topic, partition)
@@ -42,23 +43,35 @@ func cacheStorage(b storage.Builder) storage.Builder {
 // The changelog stays the source of truth: a crash loses at most the writes
 // since the last flush, and goka replays them from the changelog after the
 // stored offset, as it replays what any unsynced write lost. The stored offset
-// never covers a lost write, because a flush writes all dirty keys (every write
-// of every record up to the offset was made before its changelog record was
-// even produced) and only then the offset.
+// never covers a lost write, because a flush writes all dirty keys and only
+// then the offset.
+//
+// A processor's own table (see [changelogAcks]) is written by the processor
+// before its changelog record is even produced, and that produce may fail.
+// Such a write waits in unacked until the producer acknowledges its changelog
+// record, and only then becomes dirty; a flush, and Close, write dirty keys
+// only. A write whose changelog record never made it is dropped with the
+// storage, so a restarted processor does not find it: it replays the record
+// (whose offset was not committed either) against the state the changelog
+// holds. Reads see every write, acknowledged or not.
 //
 // During recovery every call goes straight to the storage, which batches
 // recovery writes itself. Safe for concurrent use: goka reads from views and
 // acknowledges from the producer's goroutine while the partition writes.
 type cachedStorage struct {
 	storage.Storage
+	acks    bool   // writes wait in unacked for their changelog acknowledgement
+	release func() // called by Close, if set
 
-	mu         sync.RWMutex
-	recovered  bool
-	dirty      map[string]cacheEntry // written since the last flush
-	dirtyBytes int
-	clean      map[string]cacheEntry // written through, kept for reads
-	offset     int64                 // the last offset set since the last flush, if pending > 0
-	pending    int
+	mu           sync.RWMutex
+	recovered    bool
+	unacked      map[string][]cacheEntry // per key, oldest first: written, changelog record not acknowledged
+	unackedBytes int
+	dirty        map[string]cacheEntry // to write through at the next flush
+	dirtyBytes   int
+	clean        map[string]cacheEntry // written through, kept for reads
+	offset       int64                 // the last offset set since the last flush, if pending > 0
+	pending      int
 }
 
 // cacheEntry is a value, or a deletion if deleted.
@@ -68,10 +81,14 @@ type cacheEntry struct {
 }
 
 func newCachedStorage(st storage.Storage) *cachedStorage {
-	return &cachedStorage{Storage: st, dirty: map[string]cacheEntry{}, clean: map[string]cacheEntry{}}
+	return &cachedStorage{Storage: st, unacked: map[string][]cacheEntry{},
+		dirty: map[string]cacheEntry{}, clean: map[string]cacheEntry{}}
 }
 
 func (c *cachedStorage) lookup(key string) (cacheEntry, bool) {
+	if q := c.unacked[key]; len(q) > 0 {
+		return q[len(q)-1], true
+	}
 	if e, ok := c.dirty[key]; ok {
 		return e, true
 	}
@@ -111,7 +128,7 @@ func (c *cachedStorage) Set(key string, value []byte) error {
 	if !c.recovered {
 		return c.Storage.Set(key, value)
 	}
-	return c.putLocked(key, cacheEntry{value: append([]byte{}, value...)})
+	return c.writeLocked(key, cacheEntry{value: append([]byte{}, value...)})
 }
 
 // Delete deletes key: in memory once recovered.
@@ -121,7 +138,44 @@ func (c *cachedStorage) Delete(key string) error {
 	if !c.recovered {
 		return c.Storage.Delete(key)
 	}
-	return c.putLocked(key, cacheEntry{deleted: true})
+	return c.writeLocked(key, cacheEntry{deleted: true})
+}
+
+// writeLocked makes a write of the processor: dirty at once, or, for a table
+// whose writes are acknowledged, once its changelog record is.
+func (c *cachedStorage) writeLocked(key string, e cacheEntry) error {
+	if !c.acks {
+		return c.putLocked(key, e)
+	}
+	c.unacked[key] = append(c.unacked[key], e)
+	c.unackedBytes += len(e.value)
+	return nil
+}
+
+// acked ends the wait of key's oldest unacknowledged write: its changelog
+// record was written (err nil), and it becomes dirty; or it was refused for
+// good, and it is dropped. The producer writes a partition's changelog records
+// in order, so the acknowledgements of a key come in the order of its writes.
+func (c *cachedStorage) acked(key string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := c.unacked[key]
+	if len(q) == 0 {
+		return // the storage closed and dropped it, or a test wrote without a producer
+	}
+	e := q[0]
+	if len(q) == 1 {
+		delete(c.unacked, key)
+	} else {
+		c.unacked[key] = q[1:]
+	}
+	c.unackedBytes -= len(e.value)
+	if err != nil {
+		return
+	}
+	// A failed early flush keeps its keys dirty; the next flush, which
+	// reports to goka, retries them.
+	_ = c.putLocked(key, e)
 }
 
 func (c *cachedStorage) putLocked(key string, e cacheEntry) error {
@@ -230,7 +284,8 @@ func (c *cachedStorage) MarkRecovered() error {
 	return nil
 }
 
-// Iterator flushes, so that the storage's snapshot holds every write.
+// Iterator flushes, so that the storage's snapshot holds every write but
+// those still waiting for their changelog acknowledgement.
 func (c *cachedStorage) Iterator() (storage.Iterator, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -250,8 +305,12 @@ func (c *cachedStorage) IteratorWithRange(start, limit []byte) (storage.Iterator
 	return c.Storage.IteratorWithRange(start, limit)
 }
 
-// Close writes everything through and closes the storage.
+// Close writes everything through, but the writes still waiting for their
+// changelog acknowledgement, and closes the storage.
 func (c *cachedStorage) Close() error {
+	if c.release != nil {
+		c.release()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ferr := c.flushLocked()

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/IBM/sarama"
 	"github.com/lovoo/goka/storage"
 
 	"github.com/sluicehq/sluice/tables"
@@ -240,4 +241,42 @@ func TestCacheAppliesAtOnce(t *testing.T) {
 	if got := get(t, r, "a"); got != "1" {
 		t.Fatalf("storage Get(a) = %q, want 1", got)
 	}
+}
+
+// TestCacheWritesAcknowledgedOnly pins that a processor's own table keeps a
+// write out of storage until its changelog record is acknowledged: Close
+// writes acknowledged writes and drops the rest, a refused record's write is
+// dropped, and the acknowledgements of a key pair with its writes in order.
+func TestCacheWritesAcknowledgedOnly(t *testing.T) {
+	a := newChangelogAcks("g-table")
+	r := &recorder{Storage: storage.NewMemory()}
+	st, err := a.storage(func(string, int32) (storage.Storage, error) { return r, nil })("g-table", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkRecovered(); err != nil {
+		t.Fatal(err)
+	}
+	msg := &sarama.ProducerMessage{Topic: "g-table", Partition: 3}
+	for _, w := range []struct{ k, v string }{{"a", "1"}, {"a", "2"}, {"b", "1"}, {"c", "1"}, {"a", "3"}} {
+		if err := st.Set(w.k, []byte(w.v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := get(t, st, "a"); got != "3" {
+		t.Fatalf("Get(a) = %s, want 3: reads see unacknowledged writes", got)
+	}
+	a.done("g-table", "a", msg, nil)                           // a=1
+	a.done("g-table", "a", msg, errors.New("refused"))         // a=2 refused
+	a.done("g-table", "b", msg, nil)                           // b=1
+	a.done("other", "c", msg, nil)                             // another topic: not c's
+	a.done("g-table", "c", nil, errors.New("not partitioned")) // never reached the partitioner
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(r.log)
+	if want := []string{"set a=1", "set b=1"}; !slices.Equal(r.log, want) {
+		t.Fatalf("written through = %q, want %q: a=3 and c=1 were never acknowledged", r.log, want)
+	}
+	a.done("g-table", "a", msg, nil) // after Close: nothing to do, no panic
 }

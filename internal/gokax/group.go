@@ -159,13 +159,15 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 	}
 	cons := new(consumers)
 	st := o.Storage
+	var acks *changelogAcks
 	switch {
 	case st != nil && tx != nil:
 		st = txnStorageBuilder(st, tx, string(goka.GroupTable(gg.Group())))
 	case st != nil:
-		st = cacheStorage(st)
+		acks = newChangelogAcks(string(goka.GroupTable(gg.Group())))
+		st = acks.storage(st)
 	}
-	producers := orderedProducerBuilder(cfg) // stops at its first failed write; see there
+	producers := orderedProducerBuilder(cfg, acks) // stops at its first failed write; see there
 	if tx != nil {
 		producers = func([]string, string, func() hash.Hash32) (goka.Producer, error) { return txnProducer{tx}, nil }
 	}

@@ -55,7 +55,11 @@ const orderedRetryBackoff = 500 * time.Millisecond
 //
 // Emitters do not use it: a stopped producer would fail every later emit of a
 // long-lived emitter, which nothing replays.
-func orderedProducerBuilder(cfg *sarama.Config) goka.ProducerBuilder {
+//
+// Its outcome for every changelog write goes to acks (nil: none), which
+// holds the write out of local storage until it is known (see
+// [changelogAcks]).
+func orderedProducerBuilder(cfg *sarama.Config, acks *changelogAcks) goka.ProducerBuilder {
 	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
 		c := clone(cfg)
 		c.ClientID = clientID
@@ -76,28 +80,43 @@ func orderedProducerBuilder(cfg *sarama.Config) goka.ProducerBuilder {
 		if err != nil {
 			return nil, err
 		}
-		return &orderedProducer{Producer: p, gate: g}, nil
+		return &orderedProducer{Producer: p, gate: g, acks: acks}, nil
 	}
 }
 
-// orderedProducer trips its gate at the first failed write.
+// orderedProducer trips its gate at the first failed write, and reports the
+// outcome of changelog writes to acks.
 type orderedProducer struct {
 	goka.Producer
 	gate *gate
+	acks *changelogAcks
 }
 
 func (p *orderedProducer) Emit(topic string, key string, value []byte) *goka.Promise {
 	if err := p.gate.closed(); err != nil {
 		return failed(err)
 	}
-	return p.Producer.Emit(topic, key, value).Then(p.gate.fail)
+	return p.then(p.Producer.Emit(topic, key, value), topic, key)
 }
 
 func (p *orderedProducer) EmitWithHeaders(topic string, key string, value []byte, headers goka.Headers) *goka.Promise {
 	if err := p.gate.closed(); err != nil {
 		return failed(err)
 	}
-	return p.Producer.EmitWithHeaders(topic, key, value, headers).Then(p.gate.fail)
+	return p.then(p.Producer.EmitWithHeaders(topic, key, value, headers), topic, key)
+}
+
+// then adds p's callbacks to the promise of a write of key to topic. They run
+// before those goka adds after, so a changelog write is acknowledged to the
+// table's storage before goka stores its offset there.
+func (p *orderedProducer) then(pr *goka.Promise, topic, key string) *goka.Promise {
+	if p.acks == nil || topic != p.acks.table {
+		return pr.Then(p.gate.fail)
+	}
+	return pr.ThenWithMessage(func(msg *sarama.ProducerMessage, err error) {
+		p.gate.fail(err)
+		p.acks.done(topic, key, msg, err)
+	})
 }
 
 // failed returns a promise finished with err.

@@ -39,7 +39,7 @@ func TestOrderedProducerStopsAtFirstFailedWrite(t *testing.T) {
 			b := kafkatest.Start(t)
 			addrs := b.Addrs()
 			kafkatest.CreateTopic(t, addrs, "out", 1, nil)
-			p, err := orderedProducerBuilder(Config())(addrs, "test", Hasher)
+			p, err := orderedProducerBuilder(Config(), nil)(addrs, "test", Hasher)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,7 +108,7 @@ func TestOrderedProducerWritesAPrefix(t *testing.T) {
 		b := kafkatest.Start(t)
 		addrs := b.Addrs()
 		kafkatest.CreateTopic(t, addrs, "out", 1, nil)
-		p, err := orderedProducerBuilder(Config())(addrs, "test", Hasher)
+		p, err := orderedProducerBuilder(Config(), nil)(addrs, "test", Hasher)
 		if err != nil {
 			t.Fatal(err)
 		}
