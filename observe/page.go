@@ -88,7 +88,7 @@ func renderPage(t *Topology, interval time.Duration) ([]byte, error) {
 }
 
 // outline returns the SVG path of n's shape: a rounded box for an agent, a
-// parallelogram for a stream, a cylinder for a table.
+// parallelogram for a stream, a cylinder for a table or timers topic.
 func outline(n Node) string {
 	x, y, w, h := n.X, n.Y, n.W, n.H
 	switch n.Kind {
@@ -96,7 +96,7 @@ func outline(n Node) string {
 		const r = 8
 		return fmt.Sprintf("M%.1f,%.1f h%.1f a%d,%d 0 0 1 %d,%d v%.1f a%d,%d 0 0 1 -%d,%d h-%.1f a%d,%d 0 0 1 -%d,-%d v-%.1f a%d,%d 0 0 1 %d,-%d z",
 			x+r, y, w-2*r, r, r, r, r, h-2*r, r, r, r, r, w-2*r, r, r, r, r, h-2*r, r, r, r, r)
-	case NodeTable:
+	case NodeTable, NodeTimers:
 		const ry = 6
 		return fmt.Sprintf("M%.1f,%.1f a%.1f,%d 0 0 0 %.1f,0 a%.1f,%d 0 0 0 -%.1f,0 v%.1f a%.1f,%d 0 0 0 %.1f,0 v-%.1f",
 			x, y+ry, w/2, ry, w, w/2, ry, w, h-2*ry, w/2, ry, w, h-2*ry)
