@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -239,4 +240,54 @@ func pendingTimers(t *testing.T, addrs []string, agent string, committed bool) m
 		last[string(r.Key)] = r.Value
 	}
 	return last
+}
+
+// TestTimersRebalance moves partitions with pending timers between
+// instances: A handles every request, B joins (the group splits the
+// partitions), then A stops (B owns them all). Timers fire on whoever owns
+// their key's partition when they come due, each once in exactly-once mode
+// and at least once otherwise, none early; B, which set none of them, fires
+// some.
+func TestTimersRebalance(t *testing.T) {
+	for _, mode := range []string{"at-least-once", "exactly-once"} {
+		t.Run("mode="+mode, func(t *testing.T) {
+			eo := mode == "exactly-once"
+			addrs := kafkatest.Start(t).Addrs()
+			var firedBy [2]atomic.Int64
+			instance := func(i int) func() {
+				g := timerGraph(func(timerFired) { firedBy[i].Add(1) })
+				opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(t.TempDir())}
+				if eo {
+					opts = append(opts, topology.ExactlyOnce())
+				}
+				return running(t, g, opts...)
+			}
+			if _, err := topology.Provision(t.Context(), timerGraph(nil), topology.Brokers(addrs...)); err != nil {
+				t.Fatal(err)
+			}
+			reqs, want := timerSchedule(400, 0)
+			for key, rs := range reqs {
+				for i := range rs {
+					if rs[i].Delay > 0 { // 4-16 s after A sets them
+						rs[i].Delay = 4*time.Second + time.Duration(keyNum(key)*30%12000)*time.Millisecond
+					}
+				}
+			}
+			stopA := instance(0)
+			produceTimerReqs(t, addrs, reqs)
+			waitCommitted(t, addrs, "tm-timer", tmIn.Name, time.Minute)
+			stopB := instance(1)
+			defer stopB()
+			waitUntil(t, time.Minute, "B to fire a timer", func() bool { return firedBy[1].Load() > 0 })
+			stopA()
+			waitUntil(t, time.Minute, "every timer fired and every key's timers gone", func() bool {
+				return len(pendingTimers(t, addrs, "tm-timer", eo)) == 0
+			})
+			stopB()
+			fired := readFired(t, addrs, eo)
+			late := checkFired(t, fired, want, eo)
+			t.Logf("A fired %d, B fired %d, %d firings for %d timers; lateness p50 %v, max %v",
+				firedBy[0].Load(), firedBy[1].Load(), len(fired), len(want), quantile(late, 0.5), quantile(late, 1))
+		})
+	}
 }

@@ -18,7 +18,9 @@ func Now(h *Harness) time.Time { return h.clock() }
 // their times, every wall-clock timer that comes due on the way: for each, the
 // clock stands at the timer's time (or later, if an earlier timer's handler
 // ran at a later time) while its handler runs, as it would on Kafka, and a
-// timer a handler sets within the advance fires within it too. Every agent
+// timer a handler sets within the advance fires within it too. (A timer set
+// for the current time or earlier fires at once, without Advance: [Consume]
+// fires it before it returns.) Every agent
 // downstream of a fired timer has handled what it emitted before Advance
 // returns. A negative d is a mistake the test is failed for.
 //
@@ -29,7 +31,13 @@ func Advance(h *Harness, d time.Duration) {
 	if d < 0 {
 		h.fatalf("Advance", "negative duration %s: the clock only moves forward", d)
 	}
-	target := h.clock().Add(d)
+	h.fireUntil("Advance", h.clock().Add(d))
+}
+
+// fireUntil fires the wall-clock timers due up to target, moving the clock to
+// each one's time as it fires, and leaves the clock at target.
+func (h *Harness) fireUntil(op string, target time.Time) {
+	h.t.Helper()
 	for {
 		next, ok := h.nextTimer()
 		if !ok || next.After(target) {
@@ -41,7 +49,7 @@ func Advance(h *Harness, d time.Duration) {
 		for _, a := range h.loops {
 			for _, r := range a.Due(h.clock()) {
 				h.tt.Consume(a.Loop, r.Key, r.Value, tester.WithHeaders(r.Headers))
-				h.check("Advance")
+				h.check(op)
 			}
 		}
 	}
