@@ -35,6 +35,7 @@ type pageData struct {
 	Edges    []edgeView
 	Tables   []string
 	Interval int64 // milliseconds
+	Views    []View
 }
 
 type nodeView struct {
@@ -54,8 +55,8 @@ type edgeView struct {
 
 // renderPage executes the page template for t once: the graph does not change
 // while the server runs, only the figures, which the script fetches.
-func renderPage(t *Topology, interval time.Duration) ([]byte, error) {
-	d := pageData{Name: t.Name, Width: t.Width, Height: t.Height, Tables: t.Tables(), Interval: interval.Milliseconds()}
+func renderPage(t *Topology, interval time.Duration, views []View) ([]byte, error) {
+	d := pageData{Name: t.Name, Width: t.Width, Height: t.Height, Tables: t.Tables(), Interval: interval.Milliseconds(), Views: views}
 	pos := map[string]Node{}
 	for _, n := range t.Nodes {
 		pos[n.ID] = n

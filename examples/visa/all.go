@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,6 +29,10 @@ type allConfig struct {
 	ready    time.Duration // for every agent to start
 	logLevel string
 	eos      bool // --exactly-once
+	sla      string
+	review   bool
+	stay     bool // --stay
+	desk     visa.Options // from --sla, --review and --review-sla
 	df       deciderFlags
 	decider  visa.Decider
 	obs      cli.Observe // --http and --trace
@@ -76,6 +81,10 @@ a second run goes on where the first stopped.`,
 	fs.DurationVar(&c.wait, "wait", 2*time.Minute, "how long to wait for outcomes after the last application was sent")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "least severe log messages written to stderr (debug, info, warn, error)")
 	fs.BoolVar(&c.eos, "exactly-once", false, "run the levels in exactly-once mode with Kafka transactions (default at-least-once)")
+	fs.StringVar(&c.sla, "sla", "30s", "how long an application may wait at a level before it ends as needs_review: a `duration` for every level, or LEVEL=DURATION pairs such as A=10s,B=1m (0 for none)")
+	fs.BoolVar(&c.review, "review", true, "keep needs_review applications in the review table for a reviewer (the live page's review view) instead of ending them")
+	fs.DurationVar(&c.desk.ReviewSLA, "review-sla", 10*time.Minute, "how long a review may wait before it is escalated (0: never)")
+	fs.BoolVar(&c.stay, "stay", false, "after the summary, keep running (the live page and its review view up) until Ctrl-C")
 	c.df.add(fs)
 	c.obs.AddFlags(cmd)
 	cmd.RunE = failing(func() (err error) {
@@ -88,6 +97,15 @@ a second run goes on where the first stopped.`,
 		if err := c.df.checkExactlyOnce(c.eos); err != nil {
 			return err
 		}
+		if c.desk.SLA, err = visa.ParseSLA(c.sla); err != nil {
+			return fmt.Errorf("--sla: %w", err)
+		}
+		if c.desk.ReviewSLA < 0 {
+			return fmt.Errorf("--review-sla %v: want a duration of 0 or more", c.desk.ReviewSLA)
+		}
+		c.desk.Review = c.review
+		c.desk.Concurrency = c.df.conc()
+		c.desk.Retry = c.df.kind == "llm" // a model's rate limits and timeouts wait on timers
 		if c.g, err = c.gen.generator(); err != nil {
 			return err
 		}
@@ -120,7 +138,7 @@ a second run goes on where the first stopped.`,
 // missing c.wait after the last application was sent.
 func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 	ctx, out := cmd.Context(), cmd.OutOrStdout()
-	g, err := visa.GraphConcurrent(c.decider, c.df.conc())
+	g, err := visa.GraphWith(c.decider, c.desk)
 	if err != nil {
 		return err
 	}
@@ -130,6 +148,18 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 		levels = append(levels, l.Name)
 	}
 	g.Agents = append(g.Agents, tally.Watcher(levels...))
+	if c.desk.SLA != nil || c.desk.Review {
+		g.Agents = append(g.Agents, tally.DeskWatcher())
+	}
+	var brokers atomic.Pointer[[]string] // known once the broker is up
+	if c.desk.Review {
+		c.obs.AddView(visa.ReviewView(func() []string {
+			if b := brokers.Load(); b != nil {
+				return *b
+			}
+			return nil
+		}))
+	}
 	more, stopObs, err := c.obs.Start(ctx, cmd, g, log)
 	if err != nil {
 		return err
@@ -148,9 +178,13 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 	opts = append(opts, more...)
 	return cli.Drive(ctx, g, cli.Driver{
 		Broker: func(ctx context.Context, addrs []string) error {
+			brokers.Store(&addrs)
 			fmt.Fprintf(out, "broker %s; data in %s\n", strings.Join(addrs, ","), c.dataDir)
 			if u := c.obs.URL(); u != "" {
 				fmt.Fprintf(out, "live page %s (metrics on %smetrics)\n", u, u)
+				if c.desk.Review {
+					fmt.Fprintf(out, "review queue %sreview/\n", u)
+				}
 			}
 			if err := visa.WriteRoutes(ctx, c.routes, topology.Brokers(addrs...)); err != nil {
 				return err
@@ -167,7 +201,15 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 				mode = "exactly-once"
 			}
 			fmt.Fprintf(out, "all %d agents running %s, deciding with %s; sending %s\n", len(g.Agents), mode, c.df.describe(), c.gen.String())
-			return follow(ctx, c, addrs, tally, out)
+			if c.desk.SLA != nil || c.desk.Review {
+				fmt.Fprintf(out, "desk: %s\n", describeDesk(c.desk))
+			}
+			if err := follow(ctx, c, addrs, tally, out); err != nil || !c.stay || ctx.Err() != nil {
+				return err
+			}
+			fmt.Fprintln(out, "staying up (--stay): Ctrl-C stops")
+			<-ctx.Done()
+			return nil
 		},
 	}, opts...)
 }
@@ -257,4 +299,29 @@ func settledLag(ctx context.Context, addrs []string, settle time.Duration) (map[
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// describeDesk says what the desk does, for the start-up line.
+func describeDesk(o visa.Options) string {
+	var parts []string
+	if len(o.SLA) > 0 {
+		var sla []string
+		for _, l := range visa.Levels {
+			if d, ok := o.SLA[l.Name]; ok {
+				sla = append(sla, fmt.Sprintf("%s %v", l.Name, d))
+			}
+		}
+		parts = append(parts, "SLA per level "+strings.Join(sla, ", "))
+	}
+	if o.Review {
+		review := "needs_review waits for a reviewer"
+		if o.ReviewSLA > 0 {
+			review += fmt.Sprintf(", escalated after %v", o.ReviewSLA)
+		}
+		parts = append(parts, review)
+	}
+	if o.Retry {
+		parts = append(parts, "the model's rate limits and timeouts retried on timers")
+	}
+	return strings.Join(parts, "; ")
 }
