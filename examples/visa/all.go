@@ -31,7 +31,7 @@ type allConfig struct {
 	eos      bool // --exactly-once
 	sla      string
 	review   bool
-	stay     bool // --stay
+	stay     bool         // --stay
 	desk     visa.Options // from --sla, --review and --review-sla
 	df       deciderFlags
 	decider  visa.Decider
