@@ -229,8 +229,8 @@ func follow(ctx context.Context, c allConfig, addrs []string, tally *visa.Tally,
 	var expire <-chan time.Time
 	summary := func(why string, settle time.Duration) {
 		fmt.Fprintf(out, "%s\n", why)
-		s := tally.Summary()
 		lag, err := settledLag(ctx, addrs, settle)
+		s := tally.Summary() // after the levels settled: late answers included
 		s.Lag = lag
 		s.WriteTo(out)
 		if err != nil {
