@@ -68,6 +68,16 @@ document on in one Kafka transaction: every application gets exactly one
 final decision, seen by read_committed consumers, each level up to ~100 ms
 later than at-least-once.
 
+The desk, an agent keyed by application ID, writes every final decision: an
+application waiting at a level longer than its --sla ends as needs_review, "SLA
+exceeded at level X" (the level's later answer goes to the case's audit trail,
+with no second final decision), and with --review (the default) needs_review
+applications wait in the review table for a reviewer, on the live page's review
+queue (/review/), escalated after --review-sla. The run ends once every
+application has a final decision, a dead letter or a place in the review queue;
+--stay keeps it up until Ctrl-C, for reviewing. With --decider llm, a model's
+rate limits and timeouts are retried on timers, the partition going on meanwhile.
+
 Levels keep their memory in DIR/state and the broker its log in DIR/broker, so
 a second run goes on where the first stopped.`,
 		Example: "  visa all --count 2000 --rate 500 --mix tourist=40,business=30,student=20,work=10 --route work=B,E,D",
