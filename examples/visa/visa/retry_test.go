@@ -97,8 +97,10 @@ func retryOnTimer(t *testing.T, conc int) {
 		}
 		retried := fs[0].Path[0].Time // level A's step: after the second call
 		for _, o := range others {
-			if f := tl.finals(t, o); len(f) != 1 || !f[0].DecidedAt.Before(a[1]) {
-				t.Errorf("%s was decided at %v, not before %s was asked again at %v: the partition waited", o, f[0].DecidedAt, id, a[1])
+			// Level A handled it while the waiting one waited (the rest of
+			// its path may take longer on a busy machine).
+			if f := tl.finals(t, o); len(f) != 1 || !f[0].Path[0].Time.Before(a[1]) {
+				t.Errorf("%s passed level A at %v, not before %s was asked again at %v: the partition waited", o, f[0].Path[0].Time, id, a[1])
 			}
 		}
 		t.Logf("%s: first call %v, second %v (+%v), level A's step %v", id, a[0].Format("15:04:05.000"),

@@ -106,12 +106,15 @@ func TestReviewView(t *testing.T) {
 	if p := row("rev-1", ".path"); p != "A needs_review" {
 		t.Errorf("path of rev-1 shows %q, want %q", p, "A needs_review")
 	}
-	if w := row("rev-1", ".waiting"); !strings.HasSuffix(w, " s") && !strings.Contains(w, "min") {
+	if w := row("rev-1", ".waiting .since"); !strings.HasSuffix(w, " s") && !strings.HasSuffix(w, " min") {
 		t.Errorf("waiting of rev-1 shows %q, want a time", w)
 	}
 	// Its review SLA passes: the desk escalates it, and the page shows it.
 	if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`tr[data-id="rev-1"][data-escalated="true"] .badge`))); err != nil {
 		t.Fatalf("wait for the escalation of rev-1: %v", err)
+	}
+	if n, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('tr[data-id="rev-1"] .badge').length`)); err != nil || n != 1 {
+		t.Errorf("rev-1 shows %d escalation badges (%v), want 1", n, err)
 	}
 
 	decide := func(id, button, comment string) {

@@ -425,7 +425,8 @@ func listSpans(ctx context.Context, adm *kadm.Client, parts map[string][]int32) 
 const scanIdle = 10 * time.Second
 
 // scan reads every span, without a consumer group (so committing nothing), and
-// calls each with every record in it, in offset order per partition.
+// calls each with every committed record in it, in offset order per
+// partition.
 func scan(ctx context.Context, brokers []string, spans map[string]map[int32]span, each func(*kgo.Record)) error {
 	offsets := map[string]map[int32]kgo.Offset{}
 	left := 0
@@ -444,8 +445,10 @@ func scan(ctx context.Context, brokers []string, spans map[string]map[int32]span
 	if left == 0 {
 		return nil
 	}
+	// Read committed, keeping transaction markers: a topic written by
+	// exactly-once levels ends with a marker, which counts toward its end.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(offsets),
-		kgo.FetchMaxWait(100*time.Millisecond))
+		kgo.FetchMaxWait(100*time.Millisecond), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
 	if err != nil {
 		return err
 	}
@@ -479,7 +482,9 @@ func scan(ctx context.Context, brokers []string, spans map[string]map[int32]span
 			if r.Offset >= s.end || done[r.Topic][r.Partition] {
 				return
 			}
-			each(r)
+			if !r.Attrs.IsControl() {
+				each(r)
+			}
 			if r.Offset+1 >= s.end {
 				if done[r.Topic] == nil {
 					done[r.Topic] = map[int32]bool{}
