@@ -97,3 +97,21 @@ func shortLatency(t *testing.T, addrs []string, impl string) {
 	}
 	t.Logf("p50 %v, p99 %v, max %v", res.p50, res.p99, res.max)
 }
+
+// TestTimersBenchmarkShort runs BenchmarkTimers's workload small in both
+// modes, so that it never rots; it checks no speed, only that every timer
+// fired and the figures are ordered.
+func TestTimersBenchmarkShort(t *testing.T) {
+	addrs := startBroker(t).Addrs()
+	for _, mode := range Modes {
+		t.Run("mode="+mode, func(t *testing.T) {
+			r := runTimers(t, addrs, mode, "short-timers-"+mode, 500, 50)
+			if r.schedule <= 0 || r.burst <= 0 || r.steady != 100 || r.hopSample != 100 ||
+				r.lateP50 < 0 || r.lateP50 > r.lateP99 || r.hopP50 > r.hopP99 {
+				t.Fatalf("%+v: want 500 timers set and fired, 100 steady firings and probes, ordered quantiles", r)
+			}
+			t.Logf("%.0f scheduled/s, %.0f fired/s, lateness p50 %v p99 %v, hop p50 %v p99 %v",
+				perSecond(r.timers, r.schedule), perSecond(r.timers, r.burst), r.lateP50, r.lateP99, r.hopP50, r.hopP99)
+		})
+	}
+}

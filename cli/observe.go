@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluicehq/sluice/observe"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -16,10 +17,15 @@ import (
 // the same flags with [Observe.AddFlags] and call [Observe.Start] before
 // topology.Run.
 type Observe struct {
-	web httpAddr
-	tf  traceFlags
-	url string // of the live page, once started
+	web   httpAddr
+	tf    traceFlags
+	url   string // of the live page, once started
+	views []observe.View
 }
+
+// AddView adds a view the live page serves and links to (see observe.View),
+// such as a review queue; call it before [Observe.Start].
+func (o *Observe) AddView(v observe.View) { o.views = append(o.views, v) }
 
 // URL returns the address of the live page once [Observe.Start] has started
 // it, "" if it is off.
@@ -47,7 +53,7 @@ func (o *Observe) Start(ctx context.Context, c *cobra.Command, g *topology.Graph
 		opts = append(opts, tracing)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	url, wait, err := startHTTP(ctx, c, g, o.web, log, &opts)
+	url, wait, err := startHTTP(ctx, c, g, o.web, log, &opts, o.views...)
 	if err != nil {
 		cancel()
 		_ = stopTracing()

@@ -31,6 +31,7 @@ type Registry struct {
 	assigned    *prometheus.GaugeVec
 	restored    *prometheus.GaugeVec
 	remaining   *prometheus.GaugeVec
+	timers      timerInstruments
 
 	tables *tableCollector
 	lag    *lagCollector
@@ -88,6 +89,8 @@ func New() *Registry {
 		lag:    newLagCollector(),
 	}
 	r.mu.agents = map[string]*Agent{}
+	r.timers = newTimerInstruments()
+	r.reg.MustRegister(r.timers.collectors()...)
 	r.reg.MustRegister(
 		r.recordsIn, r.recordsOut, r.latency, r.deadLetters, r.restarts, r.rebalances,
 		r.assigned, r.restored, r.remaining, r.tables, r.lag,

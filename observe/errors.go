@@ -9,6 +9,9 @@ var ErrNoBroker = errors.New("observe: no broker answers")
 // ErrUnknownTable is returned by a lookup in a table the graph does not have.
 var ErrUnknownTable = errors.New("observe: unknown table")
 
+// ErrBadView is returned by [NewServer] for a [View] it cannot mount.
+var ErrBadView = errors.New("observe: bad view")
+
 // ErrNotFound is returned by a lookup of a key the table has no value for.
 var ErrNotFound = errors.New("observe: key not found")
 

@@ -16,6 +16,7 @@ const (
 	NodeStream NodeKind = "stream" // a stream topic
 	NodeTable  NodeKind = "table"  // a table's compacted changelog topic
 	NodeDLQ    NodeKind = "dlq"    // an agent's dead-letter topic
+	NodeTimers NodeKind = "timers" // an agent's timers topic (topology.Agent.OnTimer)
 )
 
 // Node is an agent or a topic of a [Topology], with its place in the drawing.
@@ -31,7 +32,7 @@ type Node struct {
 }
 
 // Edge is an arrow of a [Topology] between two node IDs. Kind is "input",
-// "output", "state", "lookup", "join" or "dlq".
+// "output", "state", "lookup", "join", "dlq" or "timers".
 type Edge struct {
 	From string `json:"from"`
 	To   string `json:"to"`

@@ -2,7 +2,9 @@ package observe_test
 
 import (
 	"errors"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/observe"
@@ -143,5 +145,48 @@ func TestReadTopologyCycle(t *testing.T) {
 func TestNewServerNilGraph(t *testing.T) {
 	if _, err := observe.NewServer(nil); !errors.Is(err, observe.ErrBadGraph) {
 		t.Fatalf("NewServer(nil) = %v, want ErrBadGraph", err)
+	}
+}
+
+// TestReadTopologyTimers pins how the page draws an agent with timers: its
+// timers topic is a node of kind timers, with an edge of kind timers from the
+// agent, drawn as a cylinder; it is no table to look up.
+func TestReadTopologyTimers(t *testing.T) {
+	g := testGraph()
+	g.Agents = append(g.Agents, topology.Agent[struct{}]{
+		Name: "reminder",
+		Inputs: []topology.Input[struct{}]{topology.Consume(counts,
+			func(c *topology.Context[struct{}], _ string, _ int64) error {
+				return c.SetTimer(topology.Timer{Name: "t", At: c.Now()})
+			})},
+		OnTimer: func(*topology.Context[struct{}], string, topology.Timer) error { return nil },
+	})
+	top, err := observe.ReadTopology(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kind observe.NodeKind
+	for _, n := range top.Nodes {
+		if n.ID == "topic:reminder-timers" {
+			kind = n.Kind
+		}
+	}
+	if kind != observe.NodeTimers {
+		t.Errorf("reminder-timers kind = %q, want %q", kind, observe.NodeTimers)
+	}
+	if !slices.Contains(top.Edges, observe.Edge{From: "agent:reminder", To: "topic:reminder-timers", Kind: "timers"}) {
+		t.Errorf("no timers edge in %+v", top.Edges)
+	}
+	if got := top.Tables(); slices.Contains(got, "reminder-timers") {
+		t.Errorf("Tables() = %q: the timers topic is no table to look up", got)
+	}
+	srv, err := observe.NewServer(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if !strings.Contains(rec.Body.String(), `<g class="node topic timers" data-topic="reminder-timers">`) {
+		t.Errorf("the page does not draw the timers topic:\n%s", rec.Body.String())
 	}
 }

@@ -19,6 +19,7 @@ type config struct {
 	logger   *slog.Logger
 	interval time.Duration
 	metrics  http.Handler
+	views    []View
 }
 
 func newConfig(opts []Option) config {
@@ -57,4 +58,24 @@ func Interval(d time.Duration) Option {
 // process; by default /metrics is not served.
 func Metrics(h http.Handler) Option {
 	return optionFunc(func(c *config) { c.metrics = h })
+}
+
+// A View is a page of its own that a [Server] serves beside the live page,
+// linked from the live page's header: a view of the topology's data for
+// people, such as a queue of applications awaiting review.
+type View struct {
+	// Path is where the view is mounted: a path with a leading and a trailing
+	// slash, such as "/review/"; its handler serves everything under it.
+	Path string
+	// Title is the text of the link to it.
+	Title string
+	// Handler serves the view. It sees requests with their full path.
+	Handler http.Handler
+}
+
+// Views adds views to the server, in the order of their links. A view whose
+// Path is not "/name/" (one segment, not "/api/", "/static/" or "/metrics/")
+// or whose Handler is nil makes [NewServer] fail with [ErrBadView].
+func Views(vs ...View) Option {
+	return optionFunc(func(c *config) { c.views = append(c.views, vs...) })
 }

@@ -35,6 +35,7 @@ type pageData struct {
 	Edges    []edgeView
 	Tables   []string
 	Interval int64 // milliseconds
+	Views    []View
 }
 
 type nodeView struct {
@@ -54,8 +55,8 @@ type edgeView struct {
 
 // renderPage executes the page template for t once: the graph does not change
 // while the server runs, only the figures, which the script fetches.
-func renderPage(t *Topology, interval time.Duration) ([]byte, error) {
-	d := pageData{Name: t.Name, Width: t.Width, Height: t.Height, Tables: t.Tables(), Interval: interval.Milliseconds()}
+func renderPage(t *Topology, interval time.Duration, views []View) ([]byte, error) {
+	d := pageData{Name: t.Name, Width: t.Width, Height: t.Height, Tables: t.Tables(), Interval: interval.Milliseconds(), Views: views}
 	pos := map[string]Node{}
 	for _, n := range t.Nodes {
 		pos[n.ID] = n
@@ -88,7 +89,7 @@ func renderPage(t *Topology, interval time.Duration) ([]byte, error) {
 }
 
 // outline returns the SVG path of n's shape: a rounded box for an agent, a
-// parallelogram for a stream, a cylinder for a table.
+// parallelogram for a stream, a cylinder for a table or timers topic.
 func outline(n Node) string {
 	x, y, w, h := n.X, n.Y, n.W, n.H
 	switch n.Kind {
@@ -96,7 +97,7 @@ func outline(n Node) string {
 		const r = 8
 		return fmt.Sprintf("M%.1f,%.1f h%.1f a%d,%d 0 0 1 %d,%d v%.1f a%d,%d 0 0 1 -%d,%d h-%.1f a%d,%d 0 0 1 -%d,-%d v-%.1f a%d,%d 0 0 1 %d,-%d z",
 			x+r, y, w-2*r, r, r, r, r, h-2*r, r, r, r, r, w-2*r, r, r, r, r, h-2*r, r, r, r, r)
-	case NodeTable:
+	case NodeTable, NodeTimers:
 		const ry = 6
 		return fmt.Sprintf("M%.1f,%.1f a%.1f,%d 0 0 0 %.1f,0 a%.1f,%d 0 0 0 -%.1f,0 v%.1f a%.1f,%d 0 0 0 %.1f,0 v-%.1f",
 			x, y+ry, w/2, ry, w, w/2, ry, w, h-2*ry, w/2, ry, w, h-2*ry)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,7 +61,14 @@ func NewServer(g *topology.Graph, opts ...Option) (*Server, error) {
 	}
 	s := &Server{topo: t, decoders: tableDecoders(g), tables: t.Tables(), c: newConfig(opts), ready: make(chan struct{})}
 	s.mu.snap = Snapshot{State: "waiting for the broker", Agents: map[string]AgentStats{}, Topics: map[string]int64{}}
-	if s.page, err = renderPage(t, s.c.interval); err != nil {
+	for _, v := range s.c.views {
+		name, ok := strings.CutPrefix(v.Path, "/")
+		name, ok2 := strings.CutSuffix(name, "/")
+		if !ok || !ok2 || name == "" || strings.Contains(name, "/") || name == "api" || name == "static" || name == "metrics" || v.Handler == nil {
+			return nil, fmt.Errorf("%w: path %q (want /NAME/, not /api/, /static/ or /metrics/) with a handler", ErrBadView, v.Path)
+		}
+	}
+	if s.page, err = renderPage(t, s.c.interval, s.c.views); err != nil {
 		return nil, err
 	}
 	if len(s.c.brokers) > 0 {
@@ -76,6 +84,9 @@ func NewServer(g *topology.Graph, opts ...Option) (*Server, error) {
 	s.mux.HandleFunc("GET /api/lookup", s.serveLookup)
 	if s.c.metrics != nil {
 		s.mux.Handle("/metrics", s.c.metrics)
+	}
+	for _, v := range s.c.views {
+		s.mux.Handle(v.Path, v.Handler)
 	}
 	return s, nil
 }

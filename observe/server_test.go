@@ -3,6 +3,7 @@ package observe_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -234,5 +235,47 @@ func TestServerAsHandler(t *testing.T) {
 	}
 	if code, _ := get(t, hs.URL+"/sluice/static/style.css"); code != http.StatusOK {
 		t.Errorf("GET /sluice/static/style.css = %d, want 200", code)
+	}
+}
+
+// TestViews pins the views a server mounts beside the live page: each serves
+// its path, the live page links to it, and a path that would shadow the
+// page's own, or a view without handler, is refused.
+func TestViews(t *testing.T) {
+	review := observe.View{Path: "/review/", Title: "Review queue", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "review at %s", r.URL.Path)
+	})}
+	srv, err := observe.NewServer(testGraph(), observe.Views(review))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get(hs.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := get("/review/api/cases"); got != "review at /review/api/cases" {
+		t.Errorf("GET /review/api/cases = %q, want the view's answer", got)
+	}
+	if page := get("/"); !strings.Contains(page, `<a class="view" href="/review/">Review queue</a>`) {
+		t.Errorf("the live page does not link to the view:\n%s", page)
+	}
+	for _, v := range []observe.View{
+		{Path: "/api/", Handler: review.Handler},
+		{Path: "/static/", Handler: review.Handler},
+		{Path: "review/", Handler: review.Handler},
+		{Path: "/a/b/", Handler: review.Handler},
+		{Path: "/review/"},
+	} {
+		if _, err := observe.NewServer(testGraph(), observe.Views(v)); !errors.Is(err, observe.ErrBadView) {
+			t.Errorf("NewServer with view %q (handler %v) = %v, want %v", v.Path, v.Handler != nil, err, observe.ErrBadView)
+		}
 	}
 }

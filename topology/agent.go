@@ -61,6 +61,25 @@ type Agent[S any] struct {
 	// Joins are tables of other agents the agent reads by the record's key; they
 	// must be co-partitioned with the agent's inputs.
 	Joins []Topic
+	// OnTimer, if set, handles the agent's timers: any handler of the agent
+	// may then schedule, replace and cancel named timers for the record's key
+	// ([Context.SetTimer]), and when one fires OnTimer runs for the key, with
+	// its state, as a handler runs for an input record: effects buffered and
+	// applied only on success, retries, dead letters, tracing and metrics.
+	//
+	// Timers are kept in Kafka, in the compacted topic [TimersName](Name),
+	// with the handling that set them, so they survive restarts, crashes and
+	// rebalances, and fire on whichever instance owns the key's partition.
+	// A wall-clock timer never fires before its time by that instance's clock,
+	// a stream timer never before the partition's stream time reaches it; a
+	// timer fires late by the scheduler's wake-up plus a round trip through
+	// the broker (BenchmarkTimers), longer while the partition is busy or
+	// moving. In at-least-once mode a timer fires at least once (again after a
+	// crash between its handler's writes and their commit); with
+	// [ExactlyOnce], exactly once: its handler's effects and the timer's
+	// removal commit together. Fire records pass through the agent's loop
+	// topic ([LoopName]).
+	OnTimer TimerHandler[S]
 }
 
 // Table returns the handle of the agent's table, for lookups, joins and views.
@@ -89,7 +108,9 @@ type agentSpec struct {
 	lookups  []topicSpec
 	joins    []topicSpec
 	dlq      topicSpec
-	loop     *topicSpec // the loop topic, for agents with asynchronous inputs
+	loop     *topicSpec // the loop topic, for agents with asynchronous inputs or timers
+	async    bool       // the agent has asynchronous inputs
+	timers   *topicSpec // the timers topic, for agents with OnTimer
 	newGroup func(rt *agentRuntime) groupDef
 }
 
@@ -105,7 +126,18 @@ func (a Agent[S]) decl() agentSpec {
 	for _, in := range a.Inputs {
 		s.inputs = append(s.inputs, in.topic)
 		if in.async != nil && s.loop == nil {
+			s.async = true
 			s.loop = &topicSpec{name: LoopName(a.Name), kind: KindStream, codec: Bytes(), partitions: in.topic.partitions}
+		}
+	}
+	if a.OnTimer != nil {
+		var parts int32
+		if len(a.Inputs) > 0 {
+			parts = a.Inputs[0].topic.partitions
+		}
+		s.timers = &topicSpec{name: TimersName(a.Name), kind: KindTable, codec: Bytes(), partitions: parts}
+		if s.loop == nil {
+			s.loop = &topicSpec{name: LoopName(a.Name), kind: KindStream, codec: Bytes(), partitions: parts}
 		}
 	}
 	for _, t := range a.Outputs {

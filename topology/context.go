@@ -22,6 +22,7 @@ type record interface {
 	Emit(topic, key string, value []byte, headers map[string][]byte) error
 	Lookup(table, key string) ([]byte, error)
 	Join(table string) ([]byte, error)
+	Loopback(key string, value []byte, headers map[string][]byte)
 }
 
 // Context is the handler's view of the record being processed and of the agent's
@@ -44,6 +45,9 @@ type Context[S any] struct {
 	err        error // the first emit error, reported even if the handler ignores it
 	// trace is the trace headers of every record the handling writes, nil if none.
 	trace map[string][]byte
+
+	timerOps []timerOp // SetTimer and CancelTimer calls, in order
+	firing   *firing   // in a timer handler, the timer that fired
 }
 
 type stateOp int
@@ -199,8 +203,12 @@ func (c *Context[S]) fail(err error) error {
 	return err
 }
 
-// commit applies the buffered state change and emits.
+// commit applies the buffered state change, emits and timer changes.
 func (c *Context[S]) commit() error {
+	timers, err := c.prepareTimers()
+	if err != nil {
+		return err
+	}
 	if err := c.checkSizes(); err != nil {
 		return err
 	}
@@ -219,6 +227,9 @@ func (c *Context[S]) commit() error {
 			return err
 		}
 		c.agent.metrics.emitted(e.topic)
+	}
+	if timers != nil {
+		return writeTimerValue(c.agent, c.timerPart(), c.rec, c.Key(), timers.set, timers.value)
 	}
 	return nil
 }

@@ -70,12 +70,13 @@ func deadLetterHeaders(rt *agentRuntime, src map[string][]byte, topic string, pa
 // deadLetter sends the record to the agent's dead-letter topic. If even that
 // fails, the record is aborted: not committed, so it is read again after restart.
 func deadLetter(rt *agentRuntime, m msg, value []byte, cause error, attempts int) {
-	deadLetterTraced(rt, m, value, cause, attempts, nil)
+	_ = deadLetterTraced(rt, m, value, cause, attempts, nil)
 }
 
 // deadLetterTraced is deadLetter with the trace headers of the handling that gave
-// up (see [Tracing]) in place of the record's own.
-func deadLetterTraced(rt *agentRuntime, m msg, value []byte, cause error, attempts int, trace map[string][]byte) {
+// up (see [Tracing]) in place of the record's own. It reports whether the dead
+// letter was sent (false: the record was aborted).
+func deadLetterTraced(rt *agentRuntime, m msg, value []byte, cause error, attempts int, trace map[string][]byte) bool {
 	h := deadLetterHeaders(rt, m.Headers(), m.Topic(), m.Partition(), m.Offset(), cause, attempts)
 	for k, v := range trace {
 		h[k] = v
@@ -87,9 +88,10 @@ func deadLetterTraced(rt *agentRuntime, m msg, value []byte, cause error, attemp
 	}
 	if err := m.Emit(rt.dlq, m.Key(), value, h); err != nil {
 		m.Abort(fmt.Errorf("agent %q: dead-letter %s/%d@%d: %w", rt.name, m.Topic(), m.Partition(), m.Offset(), err))
-		return
+		return false
 	}
 	rt.countDeadLetter(m.Topic(), m.Partition(), m.Offset(), m.Key(), cause)
+	return true
 }
 
 // countDeadLetter counts a dead letter and logs the first and every 1000th: not one

@@ -33,6 +33,9 @@ func (g *Graph) Describe() string {
 		if a.state != nil {
 			fmt.Fprintf(&b, "    state:  %s\n", r.topicOf(*a.state).describe())
 		}
+		if a.timers != nil {
+			fmt.Fprintf(&b, "    timers: %s, fired through %s\n", r.topicOf(*a.timers).describe(), a.loop.name)
+		}
 		for _, s := range a.outputs {
 			t := r.topicOf(s)
 			fmt.Fprintf(&b, "    output: %s --> %s\n", t.describe(), describeReaders(t))

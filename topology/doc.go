@@ -31,6 +31,27 @@
 // partition and offset, the agent and the time ([HeaderError] and friends). The
 // agent goes on with the next record: a poison pill never stops it.
 //
+// # Timers
+//
+// An agent with [Agent.OnTimer] may ask, from any handler, to be called back
+// about the record's key later: [Context.SetTimer] at a wall-clock time, or at
+// a stream time (when the partition's records reach it), replacing or
+// cancelling ([Context.CancelTimer]) the key's timer of the same name. Timers
+// are kept in Kafka with the handling that set them and fire, on whichever
+// instance owns the key's partition, as a record of the agent: OnTimer runs
+// with the key's state and the same buffering, retries, dead letters and
+// exactly-once mode as an input handler.
+//
+//	OnTimer: func(c *topology.Context[Order], id string, t topology.Timer) error {
+//		o, _, err := c.State()
+//		if err != nil || o.Paid {
+//			return err
+//		}
+//		return topology.Emit(c, Reminders, id, "unpaid after an hour")
+//	},
+//	// in an input handler:
+//	err := c.SetTimer(topology.Timer{Name: "unpaid", At: c.Now().Add(time.Hour)})
+//
 // # Running
 //
 // A [Graph] collects agents with the sources and sinks that connect it to the

@@ -10,9 +10,10 @@ import (
 // Markdown. Streams are parallelograms, tables cylinders and agents rectangles;
 // an arrow runs from each input stream to its agent and from each agent to the
 // streams it may emit or route to; a thick arrow marked "state" from an agent to
-// its table; dashed arrows marked "lookup" or "join" from a table to the agents
-// that read it, and marked "dlq" from an agent to its dead-letter topic.
-// Dead-letter topics have class dlq, sources and sinks class external.
+// its table, and one marked "timers" to its timers topic; dashed arrows marked
+// "lookup" or "join" from a table to the agents that read it, and marked "dlq"
+// from an agent to its dead-letter topic. Dead-letter topics have class dlq,
+// timers topics class timers, sources and sinks class external.
 //
 // Node ids are made from topic and agent names ("t_queue_b" for topic "queue-b",
 // "a_intake" for agent "intake"), unique and safe for Mermaid; the names are the
@@ -23,7 +24,7 @@ func (g *Graph) Mermaid() string {
 	var b strings.Builder
 	b.WriteString("flowchart LR\n")
 	fmt.Fprintf(&b, "    %%%% topology: %s\n", orUnnamed(d.name))
-	var dlq, external []string
+	var dlq, timers, external []string
 	for _, n := range d.nodes {
 		label := mermaidLabel(n.label)
 		switch n.shape {
@@ -37,6 +38,9 @@ func (g *Graph) Mermaid() string {
 		if n.dlq {
 			dlq = append(dlq, ids[n.key])
 		}
+		if n.timers {
+			timers = append(timers, ids[n.key])
+		}
 		if n.external {
 			external = append(external, ids[n.key])
 		}
@@ -44,8 +48,8 @@ func (g *Graph) Mermaid() string {
 	for _, e := range d.edges {
 		from, to := ids[e.from], ids[e.to]
 		switch e.kind {
-		case edgeState:
-			fmt.Fprintf(&b, "    %s == state ==> %s\n", from, to)
+		case edgeState, edgeTimers:
+			fmt.Fprintf(&b, "    %s == %s ==> %s\n", from, e.kind, to)
 		case edgeLookup, edgeJoin, edgeDLQ:
 			fmt.Fprintf(&b, "    %s -. %s .-> %s\n", from, e.kind, to)
 		default:
@@ -55,6 +59,10 @@ func (g *Graph) Mermaid() string {
 	if len(dlq) > 0 {
 		b.WriteString("    classDef dlq fill:#fee,stroke:#c33\n")
 		fmt.Fprintf(&b, "    class %s dlq\n", strings.Join(dlq, ","))
+	}
+	if len(timers) > 0 {
+		b.WriteString("    classDef timers fill:#fff7e0,stroke:#b7791f\n")
+		fmt.Fprintf(&b, "    class %s timers\n", strings.Join(timers, ","))
 	}
 	if len(external) > 0 {
 		b.WriteString("    classDef external stroke-width:3px\n")
@@ -87,6 +95,9 @@ func (g *Graph) DOT() string {
 		if n.dlq {
 			attrs = append(attrs, "style=filled", `fillcolor="#ffeeee"`, `color="#cc3333"`)
 		}
+		if n.timers {
+			attrs = append(attrs, "style=filled", `fillcolor="#fff7e0"`, `color="#b7791f"`)
+		}
 		if n.external {
 			attrs = append(attrs, "peripheries=2")
 		}
@@ -97,6 +108,8 @@ func (g *Graph) DOT() string {
 		switch e.kind {
 		case edgeState:
 			attrs = ` [label="state", style=bold]`
+		case edgeTimers:
+			attrs = ` [label="timers", style=bold, color="#b7791f"]`
 		case edgeLookup, edgeJoin:
 			attrs = fmt.Sprintf(` [label=%q, style=dashed]`, e.kind.String())
 		case edgeDLQ:
@@ -121,6 +134,7 @@ type drawNode struct {
 	label    string
 	shape    drawShape
 	dlq      bool
+	timers   bool // an agent's timers topic
 	external bool // a source or a sink
 }
 
@@ -146,10 +160,11 @@ const (
 	edgeLookup
 	edgeJoin
 	edgeDLQ
+	edgeTimers
 )
 
 func (k edgeKind) String() string {
-	return [...]string{"input", "output", "state", "lookup", "join", "dlq"}[k]
+	return [...]string{"input", "output", "state", "lookup", "join", "dlq", "timers"}[k]
 }
 
 func (g *Graph) drawing() drawing {
@@ -161,7 +176,7 @@ func (g *Graph) drawing() drawing {
 		key := "topic:" + t.name
 		if !declared[key] {
 			declared[key] = true
-			n := drawNode{key: key, label: orUnnamed(t.name), dlq: t.dlq, external: t.source || t.sink}
+			n := drawNode{key: key, label: orUnnamed(t.name), dlq: t.dlq, timers: t.timersOf != "", external: t.source || t.sink}
 			if t.kind == KindTable {
 				n.shape = shapeTable
 			}
@@ -192,6 +207,9 @@ func (g *Graph) drawing() drawing {
 		}
 		if a.state != nil {
 			edge(key, topic(*a.state), edgeState)
+		}
+		if a.timers != nil {
+			edge(key, topic(*a.timers), edgeTimers)
 		}
 		for _, s := range a.outputs {
 			edge(key, topic(s), edgeOutput)

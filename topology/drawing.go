@@ -16,14 +16,15 @@ type DrawingNode struct {
 	// ID is "agent:NAME" or "topic:NAME", unique in the drawing.
 	ID   string
 	Name string
-	// Kind is "agent", "stream", "table" or "dlq" (an agent's dead-letter topic).
+	// Kind is "agent", "stream", "table", "dlq" (an agent's dead-letter topic)
+	// or "timers" (an agent's timers topic, see [Agent.OnTimer]).
 	Kind string
 	// External is true for a declared source or sink.
 	External bool
 }
 
 // DrawingEdge is an arrow between two node IDs of a [Drawing]. Kind is "input",
-// "output", "state", "lookup", "join" or "dlq".
+// "output", "state", "lookup", "join", "dlq" or "timers".
 type DrawingEdge struct {
 	From, To, Kind string
 }
@@ -41,6 +42,9 @@ func (g *Graph) Drawing() Drawing {
 			kind = "table"
 		case n.dlq:
 			kind = "dlq"
+		}
+		if n.timers {
+			kind = "timers"
 		}
 		_, name, _ := strings.Cut(n.key, ":")
 		out.Nodes = append(out.Nodes, DrawingNode{ID: n.key, Name: name, Kind: kind, External: n.external})

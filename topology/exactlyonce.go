@@ -39,6 +39,9 @@ var ErrExactlyOnce = errors.New("topology: exactly-once mode unavailable")
 //     replayed from the committed changelog.
 //   - Offsets: input offsets are committed inside the transaction (for the
 //     agent's consumer group), never on their own.
+//   - Timers ([Agent.OnTimer]): a timer set by a handling is kept with its
+//     other effects, and a timer fires once: its handler's effects and the
+//     timer's removal commit together with the fire record's offset.
 //
 // How: one transactional producer per input partition of an agent
 // (transactional.id "sluice-AGENT-PARTITION", the EOS-v1 pattern; sarama
@@ -74,6 +77,10 @@ var ErrExactlyOnce = errors.New("topology: exactly-once mode unavailable")
 // aborted, an agent's table is restored from its own synced local store; a
 // table rebuilt from the changelog alone (a new instance taking a partition
 // over right after a crash, or wiped local state) may miss such values.
+// Timers are always restored from their topic: on the embedded broker, a
+// key's timers may be lost when a process dies while a transaction changing
+// them is open and the broker's cleaner runs before the transaction is
+// aborted.
 //
 // The mode needs a broker with transactions (Kafka 0.11 or later, or the
 // embedded broker). Every instance of an agent must run in the same mode.
@@ -87,7 +94,7 @@ func checkExactlyOnce(c *runConfig, agents []agentSpec) error {
 		return nil
 	}
 	for _, a := range agents {
-		if a.loop != nil {
+		if a.async {
 			return fmt.Errorf("agent %q has asynchronous inputs, whose results are written outside the record's transaction; run it without ExactlyOnce or use Consume: %w", a.name, ErrExactlyOnce)
 		}
 	}

@@ -266,9 +266,16 @@ type eoChild struct {
 
 func startEOChild(t *testing.T, addrs []string, dataDir string, hold int64) *eoChild {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestExactlyOnceHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), eoHelperBrokersEnv+"="+strings.Join(addrs, ","),
+	return startChild(t, "TestExactlyOnceHelperProcess", eoHelperBrokersEnv+"="+strings.Join(addrs, ","),
 		eoHelperDirEnv+"="+dataDir, eoHelperHoldEnv+"="+strconv.FormatInt(hold, 10))
+}
+
+// startChild runs this test binary's test named helper in a child process
+// with env added to this process's environment.
+func startChild(t *testing.T, helper string, env ...string) *eoChild {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+helper+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

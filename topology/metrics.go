@@ -45,6 +45,9 @@ func newAgentMetrics(a agentSpec, c *runConfig) *agentMetrics {
 	for _, t := range a.inputs {
 		m.in[t.name] = ag.In(t.name)
 	}
+	if a.timers != nil {
+		m.in[a.timers.name] = ag.In(a.timers.name)
+	}
 	for _, t := range a.outputs {
 		m.out[t.name] = ag.Out(t.name)
 	}

@@ -28,6 +28,9 @@ type agentRuntime struct {
 	// async is the in-flight work of asynchronous inputs during one run of the
 	// processor; set by runOnce before the processor starts, nil in the harness.
 	async *asyncRun
+	// timers is the agent's timers during one run of the processor (set by
+	// runOnce, or once by the harness); nil for an agent without OnTimer.
+	timers *timerRun
 
 	// maxRecord is the largest record the agent's producer may send (see
 	// checkSize), 0 for no limit.
@@ -63,15 +66,32 @@ func newGroupDef[S any](a Agent[S], rt *agentRuntime) gokax.Group {
 	g := gokax.Group{Name: a.Name, Stateful: a.State != nil}
 	applies := map[string]Input[S]{} // asynchronous inputs' apply handlers, by input topic
 	for _, in := range a.Inputs {
-		handle := func(m *gokax.Msg, v []byte) { process(rt, a.State, in, m, v) }
+		handle := func(m *gokax.Msg, v []byte) {
+			if awaitTimers(rt, m) {
+				process(rt, a.State, in, m, v)
+				advanceStream(rt, m)
+			}
+		}
 		if in.async != nil {
-			handle = func(m *gokax.Msg, v []byte) { submit(rt, in.async, m, v) }
+			handle = func(m *gokax.Msg, v []byte) {
+				if awaitTimers(rt, m) {
+					submit(rt, in.async, m, v)
+					advanceStream(rt, m)
+				}
+			}
 			applies[in.topic.name] = Input[S]{topic: in.topic, handle: in.async.apply}
 		}
 		g.Inputs = append(g.Inputs, gokax.Input{Topic: in.topic.name, Handle: handle})
 	}
-	if len(applies) > 0 {
+	if len(applies) > 0 || a.OnTimer != nil {
 		g.Loop = func(m *gokax.Msg, v []byte) {
+			if !awaitTimers(rt, m) {
+				return
+			}
+			if a.OnTimer != nil && m.Headers()[HeaderTimerOp] != nil {
+				timerRecord(rt, a.State, a.OnTimer, m, v)
+				return
+			}
 			in, ok := applies[string(m.Headers()[HeaderInput])]
 			if !ok {
 				deadLetter(rt, m, v, fmt.Errorf("loop record names input %q, which the agent does not have: %w",
@@ -83,6 +103,9 @@ func newGroupDef[S any](a Agent[S], rt *agentRuntime) gokax.Group {
 	}
 	for name := range rt.outputs {
 		g.Outputs = append(g.Outputs, name)
+	}
+	if a.OnTimer != nil {
+		g.Outputs = append(g.Outputs, TimersName(a.Name))
 	}
 	for _, t := range a.Lookups {
 		g.Lookups = append(g.Lookups, t.TopicName())
@@ -102,10 +125,19 @@ type msg interface {
 	Abort(err error)
 }
 
+// outcome is how process finished with a record.
+type outcome int
+
+const (
+	outcomeProcessed    outcome = iota // the handler succeeded and its effects were applied
+	outcomeDeadLettered                // the record went to the dead-letter topic
+	outcomeAborted                     // not handled: the record is read again
+)
+
 // process handles one record: decode, call the handler, retry a failed call, and
 // dead-letter the record when it cannot succeed. Only a shutdown during a retry
 // leaves it unprocessed (and uncommitted, so it is read again).
-func process[S any](rt *agentRuntime, state Codec[S], in Input[S], m msg, value []byte) {
+func process[S any](rt *agentRuntime, state Codec[S], in Input[S], m msg, value []byte) outcome {
 	start := time.Now()
 	ctx, span, trace := rt.tracer.start(m.Context(), m.Headers(), m.Topic(), m.Partition(), m.Offset(), m.Key())
 	var err error
@@ -129,7 +161,7 @@ func process[S any](rt *agentRuntime, state Codec[S], in Input[S], m msg, value 
 		if err == nil {
 			if err = c.commit(); err == nil {
 				rt.processed.Add(1)
-				return
+				return outcomeProcessed
 			}
 		}
 		if !retryable(err) || attempts > rt.retries {
@@ -138,10 +170,13 @@ func process[S any](rt *agentRuntime, state Codec[S], in Input[S], m msg, value 
 		if !sleep(m.Context(), rt.retryWait(attempts)) {
 			handled = false
 			m.Abort(fmt.Errorf("agent %q: stopped while retrying %s/%d@%d: %w", rt.name, m.Topic(), m.Partition(), m.Offset(), err))
-			return
+			return outcomeAborted
 		}
 	}
-	deadLetterTraced(rt, m, value, err, attempts, trace)
+	if !deadLetterTraced(rt, m, value, err, attempts, trace) {
+		return outcomeAborted
+	}
+	return outcomeDeadLettered
 }
 
 // maxRetryWait caps the doubling wait between handler retries.
@@ -177,7 +212,8 @@ func retryable(err error) bool {
 	case errors.As(err, &de), errors.As(err, &pe),
 		errors.Is(err, ErrUndeclaredOutput), errors.Is(err, ErrCodecMismatch),
 		errors.Is(err, gokax.ErrUndeclared),
-		errors.Is(err, ErrStateless), errors.Is(err, ErrPermanent):
+		errors.Is(err, ErrStateless), errors.Is(err, ErrPermanent),
+		errors.Is(err, errNoTimerIndex):
 		return false
 	}
 	return true

@@ -18,6 +18,7 @@ type topicInfo struct {
 	writers    []string // agents that may emit to it
 	readers    []string // agents that read it as input, lookup or join
 	dlq        bool     // an agent's dead-letter topic
+	timersOf   string   // the agent whose timers topic this is
 }
 
 // resolved is a graph with every topic resolved, in first-seen order.
@@ -103,6 +104,10 @@ func (g *Graph) resolve() *resolved {
 			t := add(*a.loop, who)
 			t.readers = appendOnce(t.readers, a.name)
 			t.writers = appendOnce(t.writers, a.name)
+		}
+		if a.timers != nil {
+			t := add(*a.timers, who)
+			t.timersOf = a.name
 		}
 		t := add(a.dlq, who)
 		t.dlq = true

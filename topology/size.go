@@ -125,6 +125,9 @@ func (rt *agentRuntime) fitSizes(ctx context.Context, a agentSpec, brokers []str
 	if a.loop != nil {
 		topics = append(topics, a.loop.name)
 	}
+	if a.timers != nil {
+		topics = append(topics, a.timers.name)
+	}
 	cfg := *kafka
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/gokax"
@@ -58,8 +59,34 @@ func runOnce(ctx context.Context, a agentSpec, rt *agentRuntime, group groupDef,
 	if c.exactlyOnce {
 		o.ExactlyOnce = &gokax.ExactlyOnce{}
 	}
+	var timers *timerRun
+	if a.timers != nil {
+		prod, err := gokax.NewProducer(brokers, "sluice-"+a.name+"-timers", c.kafka)
+		if err != nil {
+			return err
+		}
+		timers = newTimerRun(rt, *a.timers, a.loop.name)
+		timers.brokers, timers.cfg, timers.producer = brokers, c.kafka, prod
+		timers.markers, timers.readCommitted = !c.exactlyOnce, c.exactlyOnce
+		o.OnMark = timers.marked
+		o.OnRevoke = timers.revoke
+		rt.timers = timers
+		tctx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { timers.schedule(tctx) })
+		defer func() {
+			stop()
+			wg.Wait()
+			timers.close()
+			err = errors.Join(err, prod.Close())
+			rt.timers = nil
+		}()
+	}
 	o.OnAssign = func(parts []int32) {
 		rt.metrics.agent.Assigned(len(parts))
+		if timers != nil {
+			timers.assign(ctx, parts)
+		}
 		if c.onAssign != nil {
 			c.onAssign(group.Name, parts)
 		}

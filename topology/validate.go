@@ -90,6 +90,9 @@ func copartitioned(r *resolved, a agentSpec) []error {
 	if a.loop != nil {
 		group = append(group, *a.loop)
 	}
+	if a.timers != nil {
+		group = append(group, *a.timers)
+	}
 	var first *topicInfo
 	var errs []error
 	for _, s := range group {

@@ -21,6 +21,11 @@ const (
 	// FeatureMaxTxn24h is the largest amount of the user's transactions in the
 	// 24 hours up to and including their latest transaction.
 	FeatureMaxTxn24h = "max_txn_value_24h"
+	// FeatureSessionClicks is the number of the user's clicks in their current
+	// session: clicks less than 30 minutes apart (sessionGap) are one session.
+	// It drops to 0 when the session ends, even if the user clicks no more:
+	// the window agent closes a silent user's session by the wall clock.
+	FeatureSessionClicks = "session_clicks"
 )
 
 // Window sizes of the features, and the grace every window gives records that
@@ -30,16 +35,22 @@ const (
 	txnWindow    = time.Hour
 	maxWindow    = 24 * time.Hour
 	grace        = time.Minute
+	// sessionGap ends a session: 30 minutes without a click, as web
+	// analytics count sessions. sessionIdle is how far behind the wall clock
+	// a silent user's stream time follows, to close their session.
+	sessionGap  = 30 * time.Minute
+	sessionIdle = time.Minute
 )
 
 // features are the window agents computing the features, with their result
 // streams.
 type features struct {
-	clicks, txns1h, txns24h topology.Agent[window.State]
-	clicksOut, txns1hOut    topology.Stream[window.Result]
-	txns24hOut              topology.Stream[window.Result]
-	clicksLate              topology.Stream[window.LateRecord[Click]]
-	txns1hLate, txns24hLate topology.Stream[window.LateRecord[Txn]]
+	clicks, txns1h, txns24h  topology.Agent[window.State]
+	sessions                 topology.Agent[window.State]
+	clicksOut, txns1hOut     topology.Stream[window.Result]
+	txns24hOut, sessionsOut  topology.Stream[window.Result]
+	clicksLate, sessionsLate topology.Stream[window.LateRecord[Click]]
+	txns1hLate, txns24hLate  topology.Stream[window.LateRecord[Txn]]
 }
 
 // results returns the stream of an agent's window results.
@@ -60,6 +71,7 @@ func newFeatures() (*features, error) {
 	f := &features{
 		clicksOut: results(clicksAgent), txns1hOut: results(txns1hAgent), txns24hOut: results(txns24hAgent),
 		clicksLate: late[Click](clicksAgent), txns1hLate: late[Txn](txns1hAgent), txns24hLate: late[Txn](txns24hAgent),
+		sessionsOut: results(sessionsAgent), sessionsLate: late[Click](sessionsAgent),
 	}
 	amount := func(t Txn) float64 { return t.Amount }
 	var err error
@@ -82,18 +94,26 @@ func newFeatures() (*features, error) {
 	}); err != nil {
 		return nil, err
 	}
+	// Sessions close by the user's next click, or, for a user who stops, by
+	// the wall clock (Idle), when they emit their final result.
+	if f.sessions, err = window.New(window.Config[Click]{
+		Name: sessionsAgent, Input: Clicks, Kind: window.Session, Gap: sessionGap, Grace: grace, Idle: sessionIdle,
+		Aggregation: window.Count, EmitFinal: true, Output: f.sessionsOut, Late: f.sessionsLate,
+	}); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
 // agents returns the window agents.
 func (f *features) agents() []topology.AgentDecl {
-	return []topology.AgentDecl{f.clicks, f.txns1h, f.txns24h}
+	return []topology.AgentDecl{f.clicks, f.txns1h, f.txns24h, f.sessions}
 }
 
 // lates returns the late-record streams: sinks of the graph, so that a late
 // record is kept where anyone can read it.
 func (f *features) lates() []topology.Topic {
-	return []topology.Topic{f.clicksLate, f.txns1hLate, f.txns24hLate}
+	return []topology.Topic{f.clicksLate, f.txns1hLate, f.txns24hLate, f.sessionsLate}
 }
 
 // inputs returns the feature store's inputs: the window results, each turned
@@ -112,7 +132,20 @@ func (f *features) inputs() []topology.Input[featurestore.Vector] {
 		featurestore.From(f.txns24hOut, updates(func(r window.Result) []featurestore.Update {
 			return []featurestore.Update{{Name: FeatureMaxTxn24h, Value: r.Max}}
 		})),
+		featurestore.From(f.sessionsOut, sessionUpdates),
 	}
+}
+
+// sessionUpdates converts a session's result: its clicks as of its last one
+// while it is open, and 0 once it closed (its final result), as of the moment
+// it ended: its last click plus the gap, after every update of it and before
+// any click of the next session.
+func sessionUpdates(user string, r window.Result, _ time.Time) []featurestore.Update {
+	last := r.End.Add(-time.Millisecond)
+	if r.Final {
+		return []featurestore.Update{{Entity: user, Name: FeatureSessionClicks, Value: 0, AsOf: last.Add(sessionGap - time.Millisecond)}}
+	}
+	return []featurestore.Update{{Entity: user, Name: FeatureSessionClicks, Value: float64(r.Count), AsOf: last}}
 }
 
 // updates returns the feature store's conversion of a window result with fn.

@@ -58,6 +58,18 @@ func (h history) want() map[string]float64 {
 	return f
 }
 
+// sessionClicks returns the clicks of h's last session, by brute force: its
+// clicks in time order, split where two are sessionGap or more apart.
+func (h history) sessionClicks() float64 {
+	cs := slices.Clone(h.clicks)
+	slices.SortFunc(cs, time.Time.Compare)
+	n := 1
+	for i := len(cs) - 1; i > 0 && cs[i].Sub(cs[i-1]) < sessionGap; i-- {
+		n++
+	}
+	return float64(n)
+}
+
 // latest returns the times the features of h are as of: its latest click and
 // latest transaction.
 func (h history) latest() (click, txn time.Time) {
@@ -75,7 +87,9 @@ func histories(now time.Time) map[string]history {
 		// transactions in the last hour, a larger one 2 hours ago (the 24-hour
 		// maximum) and a still larger one 25 hours ago (too old for it).
 		"ann": {
-			clicks: []time.Time{ago(10 * time.Minute), ago(4 * time.Minute), ago(2 * time.Minute), ago(time.Minute)},
+			// A session two hours ago (closed: its final result sets
+			// session_clicks to 0 as of its end), then a session of four.
+			clicks: []time.Time{ago(2 * time.Hour), ago(10 * time.Minute), ago(4 * time.Minute), ago(2 * time.Minute), ago(time.Minute)},
 			txns: []timedTxn{
 				{ago(25 * time.Hour), 5000}, {ago(2 * time.Hour), 900},
 				{ago(50 * time.Minute), 40}, {ago(10 * time.Minute), 60},
@@ -203,11 +217,15 @@ func TestFeaturesMatchBruteForce(t *testing.T) {
 			t.Fatalf("GET /features/%s: %v: %s", user, err, rec.Body)
 		}
 		click, txn := hs[user].latest()
-		asOf := map[string]time.Time{FeatureClicks5m: click, FeatureTxnCount1h: txn, FeatureAvgTxn1h: txn, FeatureMaxTxn24h: txn}
+		asOf := map[string]time.Time{FeatureClicks5m: click, FeatureTxnCount1h: txn, FeatureAvgTxn1h: txn, FeatureMaxTxn24h: txn,
+			FeatureSessionClicks: click}
 		for name, at := range asOf {
 			if f, ok := resp.Features[name]; !ok || !f.AsOf.Equal(at) {
 				return false
 			}
+		}
+		if f := resp.Features[FeatureSessionClicks]; f.Value != hs[user].sessionClicks() {
+			t.Errorf("%s: session_clicks %v, want %v", user, f.Value, hs[user].sessionClicks())
 		}
 		return true
 	}
@@ -262,6 +280,9 @@ func TestFeaturesMatchBruteForce(t *testing.T) {
 		if score, _ := m.Predict(x); math.Abs(score-p.Score) > 1e-9 {
 			t.Errorf("score for %s = %v, want %v", user, p.Score, score)
 		}
+	}
+	if s := hs["ann"].sessionClicks(); s != 4 {
+		t.Errorf("ann's brute-force session_clicks %v, want 4", s)
 	}
 	if p := got["ann"]; p.Features[FeatureClicks5m] != 3 || p.Features[FeatureTxnCount1h] != 2 ||
 		p.Features[FeatureAvgTxn1h] != 50 || p.Features[FeatureMaxTxn24h] != 900 {

@@ -48,6 +48,7 @@ const (
 	clicksAgent   = "clicks-5m"
 	txns1hAgent   = "txns-1h"
 	txns24hAgent  = "txns-24h"
+	sessionsAgent = "click-sessions"
 	featuresAgent = "features"
 	scorerAgent   = "fraud-scorer"
 )

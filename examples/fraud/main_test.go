@@ -67,7 +67,7 @@ func TestAllRunsToSummary(t *testing.T) {
 	if inBuckets != count {
 		t.Errorf("score histogram holds %d requests, want %d:\n%s", inBuckets, count, s)
 	}
-	for _, want := range []string{"every request is scored", "all 6 agents running", "fraud-ish", "score distribution"} {
+	for _, want := range []string{"every request is scored", "all 7 agents running", "fraud-ish", "score distribution"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}

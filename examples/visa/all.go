@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,6 +29,10 @@ type allConfig struct {
 	ready    time.Duration // for every agent to start
 	logLevel string
 	eos      bool // --exactly-once
+	sla      string
+	review   bool
+	stay     bool         // --stay
+	desk     visa.Options // from --sla, --review and --review-sla
 	df       deciderFlags
 	decider  visa.Decider
 	obs      cli.Observe // --http and --trace
@@ -63,6 +68,16 @@ document on in one Kafka transaction: every application gets exactly one
 final decision, seen by read_committed consumers, each level up to ~100 ms
 later than at-least-once.
 
+The desk, an agent keyed by application ID, writes every final decision: an
+application waiting at a level longer than its --sla ends as needs_review, "SLA
+exceeded at level X" (the level's later answer goes to the case's audit trail,
+with no second final decision), and with --review (the default) needs_review
+applications wait in the review table for a reviewer, on the live page's review
+queue (/review/), escalated after --review-sla. The run ends once every
+application has a final decision, a dead letter or a place in the review queue;
+--stay keeps it up until Ctrl-C, for reviewing. With --decider llm, a model's
+rate limits and timeouts are retried on timers, the partition going on meanwhile.
+
 Levels keep their memory in DIR/state and the broker its log in DIR/broker, so
 a second run goes on where the first stopped.`,
 		Example: "  visa all --count 2000 --rate 500 --mix tourist=40,business=30,student=20,work=10 --route work=B,E,D",
@@ -76,6 +91,10 @@ a second run goes on where the first stopped.`,
 	fs.DurationVar(&c.wait, "wait", 2*time.Minute, "how long to wait for outcomes after the last application was sent")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "least severe log messages written to stderr (debug, info, warn, error)")
 	fs.BoolVar(&c.eos, "exactly-once", false, "run the levels in exactly-once mode with Kafka transactions (default at-least-once)")
+	fs.StringVar(&c.sla, "sla", "30s", "how long an application may wait at a level before it ends as needs_review: a `duration` for every level, or LEVEL=DURATION pairs such as A=10s,B=1m (0 for none)")
+	fs.BoolVar(&c.review, "review", true, "keep needs_review applications in the review table for a reviewer (the live page's review view) instead of ending them")
+	fs.DurationVar(&c.desk.ReviewSLA, "review-sla", 10*time.Minute, "how long a review may wait before it is escalated (0: never)")
+	fs.BoolVar(&c.stay, "stay", false, "after the summary, keep running (the live page and its review view up) until Ctrl-C")
 	c.df.add(fs)
 	c.obs.AddFlags(cmd)
 	cmd.RunE = failing(func() (err error) {
@@ -88,6 +107,15 @@ a second run goes on where the first stopped.`,
 		if err := c.df.checkExactlyOnce(c.eos); err != nil {
 			return err
 		}
+		if c.desk.SLA, err = visa.ParseSLA(c.sla); err != nil {
+			return fmt.Errorf("--sla: %w", err)
+		}
+		if c.desk.ReviewSLA < 0 {
+			return fmt.Errorf("--review-sla %v: want a duration of 0 or more", c.desk.ReviewSLA)
+		}
+		c.desk.Review = c.review
+		c.desk.Concurrency = c.df.conc()
+		c.desk.Retry = c.df.kind == "llm" // a model's rate limits and timeouts wait on timers
 		if c.g, err = c.gen.generator(); err != nil {
 			return err
 		}
@@ -120,7 +148,7 @@ a second run goes on where the first stopped.`,
 // missing c.wait after the last application was sent.
 func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 	ctx, out := cmd.Context(), cmd.OutOrStdout()
-	g, err := visa.GraphConcurrent(c.decider, c.df.conc())
+	g, err := visa.GraphWith(c.decider, c.desk)
 	if err != nil {
 		return err
 	}
@@ -130,6 +158,18 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 		levels = append(levels, l.Name)
 	}
 	g.Agents = append(g.Agents, tally.Watcher(levels...))
+	if c.desk.SLA != nil || c.desk.Review {
+		g.Agents = append(g.Agents, tally.DeskWatcher())
+	}
+	var brokers atomic.Pointer[[]string] // known once the broker is up
+	if c.desk.Review {
+		c.obs.AddView(visa.ReviewView(func() []string {
+			if b := brokers.Load(); b != nil {
+				return *b
+			}
+			return nil
+		}))
+	}
 	more, stopObs, err := c.obs.Start(ctx, cmd, g, log)
 	if err != nil {
 		return err
@@ -148,9 +188,13 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 	opts = append(opts, more...)
 	return cli.Drive(ctx, g, cli.Driver{
 		Broker: func(ctx context.Context, addrs []string) error {
+			brokers.Store(&addrs)
 			fmt.Fprintf(out, "broker %s; data in %s\n", strings.Join(addrs, ","), c.dataDir)
 			if u := c.obs.URL(); u != "" {
 				fmt.Fprintf(out, "live page %s (metrics on %smetrics)\n", u, u)
+				if c.desk.Review {
+					fmt.Fprintf(out, "review queue %sreview/\n", u)
+				}
 			}
 			if err := visa.WriteRoutes(ctx, c.routes, topology.Brokers(addrs...)); err != nil {
 				return err
@@ -167,7 +211,15 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 				mode = "exactly-once"
 			}
 			fmt.Fprintf(out, "all %d agents running %s, deciding with %s; sending %s\n", len(g.Agents), mode, c.df.describe(), c.gen.String())
-			return follow(ctx, c, addrs, tally, out)
+			if c.desk.SLA != nil || c.desk.Review {
+				fmt.Fprintf(out, "desk: %s\n", describeDesk(c.desk))
+			}
+			if err := follow(ctx, c, addrs, tally, out); err != nil || !c.stay || ctx.Err() != nil {
+				return err
+			}
+			fmt.Fprintln(out, "staying up (--stay): Ctrl-C stops")
+			<-ctx.Done()
+			return nil
 		},
 	}, opts...)
 }
@@ -187,8 +239,8 @@ func follow(ctx context.Context, c allConfig, addrs []string, tally *visa.Tally,
 	var expire <-chan time.Time
 	summary := func(why string, settle time.Duration) {
 		fmt.Fprintf(out, "%s\n", why)
-		s := tally.Summary()
 		lag, err := settledLag(ctx, addrs, settle)
+		s := tally.Summary() // after the levels settled: late answers included
 		s.Lag = lag
 		s.WriteTo(out)
 		if err != nil {
@@ -257,4 +309,29 @@ func settledLag(ctx context.Context, addrs []string, settle time.Duration) (map[
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// describeDesk says what the desk does, for the start-up line.
+func describeDesk(o visa.Options) string {
+	var parts []string
+	if len(o.SLA) > 0 {
+		var sla []string
+		for _, l := range visa.Levels {
+			if d, ok := o.SLA[l.Name]; ok {
+				sla = append(sla, fmt.Sprintf("%s %v", l.Name, d))
+			}
+		}
+		parts = append(parts, "SLA per level "+strings.Join(sla, ", "))
+	}
+	if o.Review {
+		review := "needs_review waits for a reviewer"
+		if o.ReviewSLA > 0 {
+			review += fmt.Sprintf(", escalated after %v", o.ReviewSLA)
+		}
+		parts = append(parts, review)
+	}
+	if o.Retry {
+		parts = append(parts, "the model's rate limits and timeouts retried on timers")
+	}
+	return strings.Join(parts, "; ")
 }

@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
@@ -73,10 +78,56 @@ func allRunsToSummary(t *testing.T, mode string, more ...string) {
 		"dead letters: " + m[3] + " (level-a-dlq " + m[3] + ")",
 		"agents running " + mode + ", deciding with the rules;",
 		"lag (records not yet committed per level): A 0, B 0, C 0, D 0, E 0\n",
+		"desk: SLA per level A 30s, B 30s, C 30s, D 30s, E 30s; needs_review waits for a reviewer, escalated after 10m0s\n",
+		"desk: 0 escalated by an SLA, ",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}
+	}
+	t.Logf("output:\n%s", s)
+}
+
+// deskRE matches the summary's line about the desk.
+var deskRE = regexp.MustCompile(`desk: (\d+) escalated by an SLA(?: \(level B (\d+)\))?, (\d+) awaiting review \((\d+) escalated\), (\d+) late answers`)
+
+// TestAllCountsSLA runs 'all' as 'make run' does, with a model that takes
+// 400 ms at level B and an SLA of 100 ms there: every application routed to B
+// exceeds it and waits for review (B's answers come late), and the run still
+// ends by itself, its summary counting every business application escalated
+// at level B and awaiting review.
+func TestAllCountsSLA(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(b), "You are level B ") {
+			time.Sleep(400 * time.Millisecond)
+		}
+		content, _ := json.Marshal(`{"decision":"pass","reasons":[],"confidence":0.9}`)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":%s},"finish_reason":"stop"}]}`, content)
+	}))
+	t.Cleanup(srv.Close)
+	var out, errOut proctest.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	code := execute(ctx, []string{"all", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--http", "",
+		"--count", "40", "--rate", "200", "--seed", "5", "--prefix", "S", "--invalid", "0", "--malformed", "0",
+		"--mix", "tourist=50,business=50", "--sla", "B=100ms",
+		"--decider", "llm", "--llm-base-url", srv.URL + "/v1", "--llm-model", "m", "--concurrency", "8"}, &out, &errOut)
+	s := out.String()
+	if code != cli.ExitOK {
+		t.Fatalf("exit status %d, want 0; stdout:\n%s\nstderr:\n%s", code, s, errOut.String())
+	}
+	m := deskRE.FindStringSubmatch(s)
+	sum := summaryRE.FindStringSubmatch(s)
+	if m == nil || sum == nil {
+		t.Fatalf("no summary or desk line; stdout:\n%s", s)
+	}
+	if m[1] == "0" || m[1] != m[2] || m[1] != m[3] || sum[4] != "0" || !strings.Contains(s, "  business           0               "+m[1]+" ") {
+		t.Errorf("desk line %q (summary %q): want every business application escalated at level B and awaiting review, none missing", m[0], sum[0])
+	}
+	if !strings.Contains(s, "every application has an outcome") {
+		t.Errorf("the run did not account for every application:\n%s", s)
 	}
 	t.Logf("output:\n%s", s)
 }

@@ -28,6 +28,10 @@ import (
 type commits struct {
 	cur atomic.Pointer[commitSession] // the current session; nil before the first
 	tx  *txns                         // exactly-once mode: marks go to transactions
+	// onMark, if set, learns of each partition's progress: see [Options.OnMark].
+	onMark func(topic string, partition int32, next int64)
+	// onRevoke, if set, learns that a session ended: see [Options.OnRevoke].
+	onRevoke func()
 }
 
 // wrap wraps the consumer group NewConsumerGroup returned.
@@ -64,7 +68,7 @@ type orderedHandler struct {
 }
 
 func (h *orderedHandler) Setup(s sarama.ConsumerGroupSession) error {
-	h.s = &commitSession{ConsumerGroupSession: s, parts: map[topicPartition]*inflight{}, tx: h.c.tx}
+	h.s = &commitSession{ConsumerGroupSession: s, parts: map[topicPartition]*inflight{}, tx: h.c.tx, onMark: h.c.onMark}
 	h.c.cur.Store(h.s)
 	if h.c.tx != nil {
 		if err := h.c.tx.open(s.Context(), s.Claims()); err != nil {
@@ -78,11 +82,17 @@ func (h *orderedHandler) ConsumeClaim(_ sarama.ConsumerGroupSession, claim saram
 	if h.c.tx != nil {
 		h.c.tx.checkClaim(claim.Topic(), claim.Partition(), claim.InitialOffset())
 	}
+	if h.c.onMark != nil && claim.InitialOffset() >= 0 {
+		h.c.onMark(claim.Topic(), claim.Partition(), claim.InitialOffset())
+	}
 	return h.h.ConsumeClaim(h.s, claim)
 }
 
 func (h *orderedHandler) Cleanup(sarama.ConsumerGroupSession) error {
 	err := h.h.Cleanup(h.s)
+	if h.c.onRevoke != nil {
+		h.c.onRevoke()
+	}
 	if h.c.tx != nil {
 		err = errors.Join(err, h.c.tx.close())
 	}
@@ -108,6 +118,8 @@ type commitSession struct {
 	mu    sync.Mutex
 	parts map[topicPartition]*inflight
 	tx    *txns // exactly-once mode: marks go to the partition's transaction
+	// onMark learns of each mark passed on; see [Options.OnMark].
+	onMark func(topic string, partition int32, next int64)
 }
 
 func (s *commitSession) started(topic string, partition int32, offset int64) {
@@ -145,6 +157,9 @@ func (s *commitSession) MarkOffset(topic string, partition int32, offset int64, 
 	mark := p.offsets[n-1] + 1
 	p.offsets = slices.Delete(p.offsets, 0, n)
 	s.mu.Unlock()
+	if s.onMark != nil {
+		s.onMark(topic, partition, mark)
+	}
 	if s.tx != nil {
 		s.tx.marked(topic, partition, mark) // committed with the transaction, never by sarama
 		return

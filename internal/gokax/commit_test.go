@@ -57,3 +57,25 @@ func TestCommitSessionMarksInOrder(t *testing.T) {
 		t.Fatalf("marks %v, want %v: in/0@30 was never done", log.marks, want)
 	}
 }
+
+// TestCommitSessionReportsMarks pins what OnMark learns: each mark passed on,
+// in order, and nothing for records that are not done with all before them.
+func TestCommitSessionReportsMarks(t *testing.T) {
+	var got []string
+	s := &commitSession{ConsumerGroupSession: new(markLog), parts: map[topicPartition]*inflight{},
+		onMark: func(topic string, partition int32, next int64) {
+			got = append(got, fmt.Sprintf("%s/%d@%d", topic, partition, next))
+		}}
+	for _, o := range []int64{3, 4, 5} {
+		s.started("loop", 2, o)
+	}
+	s.MarkOffset("loop", 2, 5, "") // 4 done, 3 in flight
+	if len(got) != 0 {
+		t.Fatalf("OnMark got %v before record 3 was done, want nothing", got)
+	}
+	s.MarkOffset("loop", 2, 4, "")
+	s.MarkOffset("loop", 2, 6, "")
+	if want := []string{"loop/2@5", "loop/2@6"}; !slices.Equal(got, want) {
+		t.Fatalf("OnMark got %v, want %v", got, want)
+	}
+}

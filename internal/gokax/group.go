@@ -59,6 +59,17 @@ type Options struct {
 	// OnAssign, if set, is called with the input partitions assigned to this
 	// instance after each rebalance.
 	OnAssign func(partitions []int32)
+	// OnMark, if set, is called with next, an offset of topic/partition below
+	// which every record of the partition is done (its writes acknowledged):
+	// when a consumer-group claim starts (its first offset, which the group
+	// committed) and whenever goka marks records done, in order. It is called
+	// from goka's and sarama's goroutines and must not block. A record below
+	// next may still be read again (its commit is not yet written), but
+	// nothing it wrote can be lost.
+	OnMark func(topic string, partition int32, next int64)
+	// OnRevoke, if set, is called when a consumer-group session ends, after
+	// goka stopped its partitions: they may be another instance's now.
+	OnRevoke func()
 	// ExactlyOnce, if set, processes exactly once with Kafka transactions;
 	// nil means at-least-once.
 	ExactlyOnce *ExactlyOnce
@@ -107,7 +118,7 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	m := msgTemplate(g)
-	oc := new(commits)
+	oc := &commits{onMark: o.OnMark, onRevoke: o.OnRevoke}
 	var tx *txns
 	if o.ExactlyOnce != nil && o.Tester == nil {
 		tx = newTxns(g.Name, o.Brokers, cfg, *o.ExactlyOnce, logger.With("agent", g.Name))

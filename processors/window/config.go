@@ -25,9 +25,16 @@ const (
 	// [Start, End) with End = t + 1ms. Their state keeps the key's records of the
 	// last Size+Grace, not aggregates.
 	Sliding
+	// Session windows are a key's bursts of activity: records less than Gap
+	// apart are in one session, whatever its length. A session [s, e] (its
+	// first and last record) is reported as [Start, End) = [s, e+1ms). A record
+	// within Gap of open sessions joins them: a record between two merges them
+	// into one, whose result supersedes theirs. A session closes when the key's
+	// stream time reaches e+Gap+Grace: no record can join it any more.
+	Session
 )
 
-// String returns "tumbling", "hopping" or "sliding".
+// String returns "tumbling", "hopping", "sliding" or "session".
 func (k Kind) String() string {
 	switch k {
 	case Tumbling:
@@ -36,6 +43,8 @@ func (k Kind) String() string {
 		return "hopping"
 	case Sliding:
 		return "sliding"
+	case Session:
+		return "session"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -103,16 +112,32 @@ type Config[In any] struct {
 
 	// Kind is the shape of the windows; the zero value is [Tumbling].
 	Kind Kind
-	// Size is the length of a window, at least 1ms, in whole milliseconds.
+	// Size is the length of a window, at least 1ms, in whole milliseconds. It
+	// must be 0 for [Session] windows, whose length is their records'.
 	Size time.Duration
 	// Advance is how far apart [Hopping] windows start: more than 0 and at most
 	// Size, in whole milliseconds. It must be 0 (or Size) for [Tumbling] and 0 for
 	// [Sliding].
 	Advance time.Duration
+	// Gap is the inactivity gap of [Session] windows: records of a key less
+	// than Gap apart are in one session. At least 1ms, in whole milliseconds,
+	// for sessions; 0 for other kinds.
+	Gap time.Duration
 	// Grace is how long after its end a window still accepts late records, in the
 	// key's stream time (see the package documentation); 0 closes a window as
 	// soon as a record at or past its end arrives.
 	Grace time.Duration
+	// Idle, if more than 0, also closes a key's windows by the wall clock
+	// when its records stop: after a key's last record its stream time is
+	// taken to advance with the wall clock, Idle behind it, so a window
+	// closes (its final result emitted, its state freed) at most Idle after
+	// the wall clock passes the moment its records, had they kept coming in
+	// real time, would have closed it. A record of the key starts the count
+	// again. 0, the default, closes windows only when a record of the key
+	// moves its stream time: a key that falls silent keeps its last windows
+	// open. It uses the agent's timers (topology.Agent.OnTimer), whose
+	// records pass through the agent's loop topic.
+	Idle time.Duration
 	// Aggregation is the aggregate [Result.Value] carries; the zero value is
 	// [Count].
 	Aggregation Aggregation
@@ -154,10 +179,10 @@ var (
 
 // spec is a validated Config in milliseconds.
 type spec struct {
-	kind                 Kind
-	size, advance, grace int64
-	agg                  Aggregation
-	updates, finals      bool
+	kind                            Kind
+	size, advance, grace, gap, idle int64
+	agg                             Aggregation
+	updates, finals                 bool
 }
 
 func (c *Config[In]) validate() (spec, error) {
@@ -174,8 +199,12 @@ func (c *Config[In]) validate() (spec, error) {
 		return bad("Output has no name")
 	case c.Late.Name == "":
 		return bad("Late has no name: late records must go somewhere")
-	case c.Size < time.Millisecond || !ms(c.Size):
+	case c.Kind != Session && (c.Size < time.Millisecond || !ms(c.Size)):
 		return bad("Size %v: want at least 1ms, in whole milliseconds", c.Size)
+	case c.Kind != Session && c.Gap != 0:
+		return bad("Gap %v: only session windows have a gap; leave it 0", c.Gap)
+	case c.Idle < 0 || !ms(c.Idle):
+		return bad("Idle %v: want 0 (off) or more, in whole milliseconds", c.Idle)
 	case c.Grace < 0 || !ms(c.Grace):
 		return bad("Grace %v: want 0 or more, in whole milliseconds", c.Grace)
 	case c.Aggregation < Count || c.Aggregation > Max:
@@ -186,7 +215,7 @@ func (c *Config[In]) validate() (spec, error) {
 		return bad("FinalOnly without EmitFinal would emit nothing")
 	}
 	s := spec{kind: c.Kind, size: c.Size.Milliseconds(), grace: c.Grace.Milliseconds(),
-		agg: c.Aggregation, updates: !c.FinalOnly, finals: c.EmitFinal}
+		agg: c.Aggregation, updates: !c.FinalOnly, finals: c.EmitFinal, idle: c.Idle.Milliseconds()}
 	switch c.Kind {
 	case Tumbling:
 		if c.Advance != 0 && c.Advance != c.Size {
@@ -202,6 +231,14 @@ func (c *Config[In]) validate() (spec, error) {
 		if c.Advance != 0 {
 			return bad("Advance %v: sliding windows move with each record; leave it 0", c.Advance)
 		}
+	case Session:
+		switch {
+		case c.Size != 0 || c.Advance != 0:
+			return bad("Size %v, Advance %v: session windows last as long as their records; leave both 0 and set Gap", c.Size, c.Advance)
+		case c.Gap < time.Millisecond || !ms(c.Gap):
+			return bad("Gap %v: session windows want at least 1ms, in whole milliseconds", c.Gap)
+		}
+		s.gap = c.Gap.Milliseconds()
 	default:
 		return bad("unknown Kind %d", int(c.Kind))
 	}

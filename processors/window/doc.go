@@ -1,6 +1,7 @@
-// Package window aggregates streams over event-time windows: tumbling, hopping
-// and sliding windows; count, sum, avg, min and max; with a grace period for
-// late records, final results, and state that expires as windows close.
+// Package window aggregates streams over event-time windows: tumbling, hopping,
+// sliding and session windows; count, sum, avg, min and max; with a grace
+// period for late records, final results, state that expires as windows close,
+// and, for keys that fall silent, windows that close by the wall clock.
 //
 // # Agent
 //
@@ -32,7 +33,29 @@
 // result and leave the state only when that key's next record arrives: a key
 // that falls silent keeps its last windows open (its state holds the windows
 // open at its last record, a bounded amount) and gets no final result until it
-// speaks again.
+// speaks again, unless Config.Idle closes them by the wall clock (see Idle
+// keys).
+//
+// # Sessions
+//
+// [Session] windows group a key's records that come less than Config.Gap
+// apart: a session [s, e] spans its first and last record and is reported as
+// [s, e+1ms). A record less than Gap from one or more open sessions joins
+// them, merging them into one session whose result supersedes theirs (its
+// Start is the earliest). A session closes when the key's stream time reaches
+// e+Gap+Grace; a record is late if the session it would join has closed by
+// then. Their state holds one aggregate per open session.
+//
+// # Idle keys
+//
+// With Config.Idle, a key whose records stop keeps its stream time moving
+// with the wall clock, Idle behind it: a timer of the agent's (see
+// topology.Agent.OnTimer, durable in Kafka like the state) fires when the
+// wall-clock time since the key's last record, less Idle, would have moved
+// its stream time to the close of its next window, and closes the windows due
+// then, with their final results, as a record at that time would. A record
+// of the key starts the count again from its own time. Without Idle, the
+// default, only records move stream time.
 //
 // # Late records
 //

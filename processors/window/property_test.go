@@ -21,6 +21,7 @@ import (
 type model struct {
 	kind                  window.Kind
 	size, advance, grace  int64
+	gap, idle             int64
 	agg                   window.Aggregation
 	updates, finals       bool
 	keys                  map[string]*modelKey
@@ -31,10 +32,13 @@ type modelKey struct {
 	streamTime int64
 	records    []in           // every record, in arrival order
 	windows    map[int64]bool // start of every window that accepted a record
+	open       []in           // sessions: the records of sessions not closed
+	base, wall int64          // stream time and wall clock (ms) at the last record, for Idle
 }
 
 func newModel(c window.Config[txn]) *model {
 	m := &model{kind: c.Kind, size: c.Size.Milliseconds(), advance: c.Advance.Milliseconds(), grace: c.Grace.Milliseconds(),
+		gap: c.Gap.Milliseconds(), idle: c.Idle.Milliseconds(),
 		agg: c.Aggregation, updates: !c.FinalOnly, finals: c.EmitFinal, keys: map[string]*modelKey{}}
 	if m.kind == window.Tumbling {
 		m.advance = m.size
@@ -68,10 +72,15 @@ func (m *model) windowsOf(k *modelKey, t int64) []int64 {
 
 // aggregate recomputes the window at start over every record of k so far.
 func (m *model) aggregate(k *modelKey, key string, start, now int64, final bool) out {
-	r := window.Result{Start: time.UnixMilli(start), End: time.UnixMilli(start + m.size), Aggregation: m.agg,
+	return m.aggregateOf(k.records, key, start, start+m.size, now, final)
+}
+
+// aggregateOf computes the window [start, end) over recs.
+func (m *model) aggregateOf(recs []in, key string, start, end, now int64, final bool) out {
+	r := window.Result{Start: time.UnixMilli(start), End: time.UnixMilli(end), Aggregation: m.agg,
 		Final: final, StreamTime: time.UnixMilli(now)}
-	for _, rec := range k.records {
-		if rec.t < start || rec.t >= start+m.size {
+	for _, rec := range recs {
+		if rec.t < start || rec.t >= end {
 			continue
 		}
 		if r.Count == 0 || rec.v < r.Min {
@@ -98,6 +107,9 @@ func (m *model) consume(rec in) []out {
 	old := k.streamTime
 	now := max(old, rec.t)
 	k.streamTime = now
+	if m.kind == window.Session {
+		return m.consumeSession(k, rec, old, now)
+	}
 	k.records = append(k.records, rec)
 	closed := func(start, at int64) bool { return start+m.size+m.grace <= at }
 
@@ -184,12 +196,32 @@ func configs() []window.Config[txn] {
 		withFinal(config(window.Sliding, 20, 0, 0, window.Sum), false),
 		withFinal(config(window.Sliding, 30, 0, 10, window.Max), false),
 		withFinal(config(window.Sliding, 5, 0, 50, window.Count), true),
+		session(10, 0, window.Count),
+		withFinal(session(15, 10, window.Sum), false),
+		withFinal(session(6, 30, window.Max), true),
+		withFinal(session(25, 5, window.Min), false),
 	}
 }
 
+// session returns the config of a session aggregation; gap and grace in ms.
+func session(gap, grace int, agg window.Aggregation) window.Config[txn] {
+	c := config(window.Session, 0, 0, grace, agg)
+	c.Gap = time.Duration(gap) * time.Millisecond
+	return c
+}
+
+// span is the time scale of c's windows in ms: their size, or for sessions
+// twice the gap.
+func span(c window.Config[txn]) int64 {
+	if c.Kind == window.Session {
+		return 2 * c.Gap.Milliseconds()
+	}
+	return c.Size.Milliseconds()
+}
+
 func configName(c window.Config[txn]) string {
-	return fmt.Sprintf("%s/size=%v/advance=%v/grace=%v/%s/final=%t/only=%t",
-		c.Kind, c.Size, c.Advance, c.Grace, c.Aggregation, c.EmitFinal, c.FinalOnly)
+	return fmt.Sprintf("%s/size=%v/advance=%v/gap=%v/grace=%v/%s/final=%t/only=%t",
+		c.Kind, c.Size, c.Advance, c.Gap, c.Grace, c.Aggregation, c.EmitFinal, c.FinalOnly)
 }
 
 // compare feeds seeds random streams of n records to run, the system under
@@ -201,7 +233,7 @@ func compare(t *testing.T, c window.Config[txn], seeds, n int, run func([]in) []
 	m := newModel(c)
 	for seed := range seeds {
 		rng := rand.New(rand.NewPCG(uint64(seed), 5))
-		recs := stream(rng, fmt.Sprintf("s%d", seed), n, 1+rng.IntN(3), c.Size.Milliseconds(), c.Grace.Milliseconds())
+		recs := stream(rng, fmt.Sprintf("s%d", seed), n, 1+rng.IntN(3), span(c), c.Grace.Milliseconds())
 		var want []out
 		for _, r := range recs {
 			want = append(want, m.consume(r)...)
@@ -289,4 +321,67 @@ func at(s []out, i int) string {
 		return s[i].String()
 	}
 	return "(end)"
+}
+
+// sessions splits recs into sessions, brute force: sorted by time, a gap of
+// at least gap between two neighbours ends one. It returns each session's
+// records and bounds [start, end], by start.
+func (m *model) sessions(recs []in) (groups [][]in, bounds [][2]int64) {
+	s := slices.Clone(recs)
+	slices.SortStableFunc(s, func(a, b in) int { return int(a.t - b.t) })
+	for i, r := range s {
+		if i == 0 || r.t-s[i-1].t >= m.gap {
+			groups = append(groups, nil)
+			bounds = append(bounds, [2]int64{r.t, r.t})
+		}
+		groups[len(groups)-1] = append(groups[len(groups)-1], r)
+		bounds[len(bounds)-1][1] = r.t
+	}
+	return groups, bounds
+}
+
+// consumeSession is consume for session windows: the records of open
+// sessions are split into sessions from scratch each time; a record is late
+// if its session, so found, has closed; sessions close when stream time
+// reaches their end plus gap and grace, and their records leave.
+func (m *model) consumeSession(k *modelKey, rec in, old, now int64) []out {
+	var outs []out
+	groups, bounds := m.sessions(append(slices.Clone(k.open), rec))
+	for i, g := range groups {
+		if !slices.Contains(g, rec) {
+			continue
+		}
+		if bounds[i][1]+m.gap+m.grace <= now {
+			outs = append(outs, lateOut(rec.key, rec.t, rec.v, now))
+			m.late++
+			return append(outs, m.closeSessions(k, rec.key, now)...)
+		}
+		k.open = append(k.open, rec)
+		if m.updates {
+			outs = append(outs, m.aggregateOf(g, rec.key, bounds[i][0], bounds[i][1]+1, now, false))
+			m.emitted++
+		}
+	}
+	_ = old
+	return append(outs, m.closeSessions(k, rec.key, now)...)
+}
+
+// closeSessions closes the sessions of k whose end plus gap and grace is at
+// or before now: their final results, by start; their records leave.
+func (m *model) closeSessions(k *modelKey, key string, now int64) []out {
+	var outs []out
+	groups, bounds := m.sessions(k.open)
+	var open []in
+	for i, g := range groups {
+		if bounds[i][1]+m.gap+m.grace > now {
+			open = append(open, g...)
+			continue
+		}
+		if m.finals {
+			outs = append(outs, m.aggregateOf(g, key, bounds[i][0], bounds[i][1]+1, now, true))
+			m.emitted++
+		}
+	}
+	k.open = open
+	return outs
 }

@@ -18,8 +18,8 @@ import (
 	"github.com/sluicehq/sluice/topology"
 )
 
-// TestRestartRebuildsStateFromChangelog runs a hopping and a sliding
-// aggregation on the embedded broker with Pebble tables, stops them, deletes
+// TestRestartRebuildsStateFromChangelog runs a hopping, a sliding and a
+// session aggregation on the embedded broker with Pebble tables, stops them, deletes
 // their local state, and runs them again on more records: the second run
 // rebuilds every key's windows, events and stream time from the changelogs and
 // continues exactly where the first stopped. Every result and late record of
@@ -43,6 +43,7 @@ func TestRestartRebuildsStateFromChangelog(t *testing.T) {
 	for _, c := range []window.Config[txn]{
 		config(window.Hopping, 40, 10, 15, window.Sum),
 		config(window.Sliding, 30, 0, 10, window.Max),
+		session(20, 10, window.Sum),
 	} {
 		name := c.Kind.String()
 		c.Name = name
@@ -239,4 +240,35 @@ func split(outs []out) []out {
 		}
 	}
 	return append(res, late...)
+}
+
+// TestIdleClosesOnBroker runs a session aggregation with Idle on the
+// embedded broker: a key's three clicks make one session, and with no record
+// after them its final result still comes, by the wall clock, no sooner than
+// the gap plus Idle after the agent handled the last click, with the clicks'
+// count.
+func TestIdleClosesOnBroker(t *testing.T) {
+	addrs := kafkatest.Start(t).Addrs()
+	c := session(1000, 0, window.Count)
+	c.EmitFinal, c.Idle = true, 300*time.Millisecond
+	g, _ := graph(t, c)
+	running(t, g, topology.Brokers(addrs...), topology.DataDir(t.TempDir()))
+	f := follow(t, addrs, results.Name, lates.Name)
+	now := time.Now().UnixMilli()
+	produce(t, addrs, []in{{"a", now, 1}, {"a", now + 200, 1}, {"a", now + 400, 1}})
+	f.wait(t, 4) // three updates, then the final result by the wall clock
+	final := f.outs[3].o
+	if !final.final || final.count != 3 || final.start != now || final.end != now+401 {
+		t.Fatalf("fourth record %s, want the final result of the session [%d, %d) with 3 clicks", final, now, now+401)
+	}
+	if final.now < now+400+1000 {
+		t.Errorf("final result at stream time %d, before the session's end plus gap %d", final.now, now+400+1000)
+	}
+	// The clicks were written at wall time now (the last stamped 400 ms
+	// ahead); the agent handled the last no sooner, and its stream time (the
+	// last click's) plus the gap is reached by the wall clock, Idle behind,
+	// no sooner than gap plus Idle later.
+	if waited := time.Now().UnixMilli() - now; waited < 1000+300 {
+		t.Errorf("final result %d ms after the clicks were written, before the gap plus Idle (1300 ms)", waited)
+	}
 }

@@ -27,6 +27,15 @@ type State struct {
 	// Events are the records a [Sliding] aggregation keeps, by Time (records with
 	// equal times in arrival order).
 	Events []Event
+	// Sessions are the open sessions of a [Session] aggregation, by Start.
+	Sessions []OpenSession
+}
+
+// OpenSession is an open session: the aggregate of its records, Start its first
+// record's time and End its last's, in milliseconds since the Unix epoch.
+type OpenSession struct {
+	Aggregate
+	End int64
 }
 
 // Aggregate is the running aggregate of one window.
@@ -66,32 +75,38 @@ func StateCodec() topology.Codec[State] { return stateCodec{} }
 
 type stateCodec struct{}
 
-// stateVersion is the first byte of an encoded State.
-const stateVersion = 1
+// stateVersion is the first byte of an encoded State without sessions:
+// tables written before sessions existed decode as they did.
+// stateVersionSessions is that of one with sessions, which follow the events.
+const (
+	stateVersion         = 1
+	stateVersionSessions = 2
+)
 
 // Sizes, in bytes, bounding how many windows or events the rest of a value can
 // hold, so that a corrupt length cannot make Decode allocate much.
 const (
 	minAggregateSize = 1 + 1 + 3*8
 	minEventSize     = 1 + 8
+	minSessionSize   = minAggregateSize + 1
 )
 
 func (stateCodec) Encode(s State) ([]byte, error) {
 	b := make([]byte, 0, 1+binary.MaxVarintLen64+
 		binary.MaxVarintLen64+len(s.Windows)*(2*binary.MaxVarintLen64+24)+
 		binary.MaxVarintLen64+len(s.Events)*(binary.MaxVarintLen64+8))
-	b = append(b, stateVersion)
+	version := byte(stateVersion)
+	if len(s.Sessions) > 0 {
+		version = stateVersionSessions
+	}
+	b = append(b, version)
 	b = binary.AppendVarint(b, s.StreamTime)
 	b = binary.AppendUvarint(b, uint64(len(s.Windows)))
+	var err error
 	for _, w := range s.Windows {
-		if w.Count < 0 {
-			return nil, fmt.Errorf("window: encode state: window at %d has count %d", w.Start, w.Count)
+		if b, err = appendAggregate(b, w); err != nil {
+			return nil, err
 		}
-		b = binary.AppendVarint(b, w.Start)
-		b = binary.AppendUvarint(b, uint64(w.Count))
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(w.Sum))
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(w.Min))
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(w.Max))
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.Events)))
 	prev := int64(0)
@@ -100,6 +115,28 @@ func (stateCodec) Encode(s State) ([]byte, error) {
 		prev = e.Time
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(e.Value))
 	}
+	if version == stateVersionSessions {
+		b = binary.AppendUvarint(b, uint64(len(s.Sessions)))
+		for _, ss := range s.Sessions {
+			if b, err = appendAggregate(b, ss.Aggregate); err != nil {
+				return nil, err
+			}
+			b = binary.AppendVarint(b, ss.End-ss.Start) // a session's length, not its end: small
+		}
+	}
+	return b, nil
+}
+
+// appendAggregate appends the encoding of a to b.
+func appendAggregate(b []byte, a Aggregate) ([]byte, error) {
+	if a.Count < 0 {
+		return nil, fmt.Errorf("window: encode state: window at %d has count %d", a.Start, a.Count)
+	}
+	b = binary.AppendVarint(b, a.Start)
+	b = binary.AppendUvarint(b, uint64(a.Count))
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(a.Sum))
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(a.Min))
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(a.Max))
 	return b, nil
 }
 
@@ -108,21 +145,15 @@ var errState = errors.New("window: malformed state")
 func (stateCodec) Decode(b []byte) (State, error) {
 	d := decoder{b: b}
 	var s State
-	if v := d.byte(); d.err == nil && v != stateVersion {
-		return State{}, fmt.Errorf("%w: version %d, want %d", errState, v, stateVersion)
+	v := d.byte()
+	if d.err == nil && v != stateVersion && v != stateVersionSessions {
+		return State{}, fmt.Errorf("%w: version %d, want %d or %d", errState, v, stateVersion, stateVersionSessions)
 	}
 	s.StreamTime = d.varint()
 	if n := d.count(minAggregateSize); n > 0 {
 		s.Windows = make([]Aggregate, n)
 		for i := range s.Windows {
-			w := &s.Windows[i]
-			w.Start = d.varint()
-			c := d.uvarint()
-			if c > math.MaxInt64 {
-				d.fail("count overflows")
-			}
-			w.Count = int64(c)
-			w.Sum, w.Min, w.Max = d.float(), d.float(), d.float()
+			s.Windows[i] = d.aggregate()
 		}
 	}
 	if n := d.count(minEventSize); n > 0 {
@@ -131,6 +162,23 @@ func (stateCodec) Decode(b []byte) (State, error) {
 		for i := range s.Events {
 			prev += d.varint()
 			s.Events[i] = Event{Time: prev, Value: d.float()}
+		}
+	}
+	if v == stateVersionSessions {
+		n := d.count(minSessionSize)
+		if d.err == nil && n == 0 {
+			d.fail("version 2 without sessions") // Encode writes version 1 then
+		}
+		if n > 0 {
+			s.Sessions = make([]OpenSession, n)
+			for i := range s.Sessions {
+				a := d.aggregate()
+				length := d.varint()
+				if length < 0 {
+					d.fail("session of negative length")
+				}
+				s.Sessions[i] = OpenSession{Aggregate: a, End: a.Start + length}
+			}
 		}
 	}
 	if d.err == nil && len(d.b) > 0 {
@@ -196,6 +244,19 @@ func (d *decoder) count(size int) int {
 		return 0
 	}
 	return int(n)
+}
+
+// aggregate reads an Aggregate.
+func (d *decoder) aggregate() Aggregate {
+	var a Aggregate
+	a.Start = d.varint()
+	c := d.uvarint()
+	if c > math.MaxInt64 {
+		d.fail("count overflows")
+	}
+	a.Count = int64(c)
+	a.Sum, a.Min, a.Max = d.float(), d.float(), d.float()
+	return a
 }
 
 func (d *decoder) float() float64 {

@@ -24,6 +24,10 @@ func TestStateCodecRoundTrip(t *testing.T) {
 		{"events", window.State{StreamTime: 1 << 40, Events: []window.Event{
 			{Time: 1 << 40, Value: 0.1}, {Time: 1<<40 + 7, Value: -2}, {Time: math.MaxInt64, Value: 3},
 		}}},
+		{"sessions", window.State{StreamTime: 1_700_000_000_000, Sessions: []window.OpenSession{
+			{Aggregate: window.Aggregate{Start: 1_700_000_000_000, Count: 1, Sum: 2, Min: 2, Max: 2}, End: 1_700_000_000_000},
+			{Aggregate: window.Aggregate{Start: 1_700_000_100_000, Count: 3, Sum: -1, Min: -5, Max: 4}, End: 1_700_000_160_000},
+		}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := c.Encode(tc.s)
@@ -57,6 +61,11 @@ func TestStateCodecRejects(t *testing.T) {
 		{"trailing bytes", append(bytes.Clone(good), 0)},
 		{"huge window count", []byte{1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
 		{"huge event count", []byte{1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"version 2 without sessions", []byte{2, 0, 0, 0, 0}},
+		{"session of negative length", func() []byte {
+			b, _ := c.Encode(window.State{Sessions: []window.OpenSession{{Aggregate: window.Aggregate{Start: 5, Count: 1}, End: 5}}})
+			return append(b[:len(b)-1], 0x01) // varint -1
+		}()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if s, err := c.Decode(tc.b); err == nil {
@@ -77,6 +86,7 @@ func FuzzStateCodec(f *testing.F) {
 		{},
 		{StreamTime: 12, Windows: []window.Aggregate{{Start: 10, Count: 3, Sum: 6, Min: 1, Max: 3}}},
 		{StreamTime: 12, Events: []window.Event{{Time: 3, Value: 1}, {Time: 12, Value: math.NaN()}}},
+		{StreamTime: 40, Sessions: []window.OpenSession{{Aggregate: window.Aggregate{Start: 30, Count: 2, Sum: 3, Min: 1, Max: 2}, End: 38}}},
 	} {
 		b, err := c.Encode(s)
 		if err != nil {

@@ -23,12 +23,16 @@ func New[In any](c Config[In]) (topology.Agent[State], error) {
 	if w.metrics == nil {
 		w.metrics = new(Metrics)
 	}
-	return topology.Agent[State]{
+	a := topology.Agent[State]{
 		Name:    c.Name,
 		State:   StateCodec(),
 		Inputs:  []topology.Input[State]{topology.Consume(c.Input, w.handle)},
 		Outputs: []topology.Topic{c.Output, c.Late},
-	}, nil
+	}
+	if s.idle > 0 {
+		a.OnTimer = w.idleTimer
+	}
+	return a, nil
 }
 
 // windower is the handler of one window agent.
@@ -100,7 +104,7 @@ func (w *windower[In]) handle(c *topology.Context[State], key string, in In) err
 	if w.finals {
 		w.metrics.finals.Add(int64(len(s.finals)))
 	}
-	return nil
+	return w.armIdle(c, st, st.StreamTime, c.Now())
 }
 
 // apply folds the record (t, v) into st, the state of its key (ok is false if
@@ -114,12 +118,59 @@ func (s spec) apply(st State, ok bool, t int64, v float64) (State, step, bool) {
 	now := max(old, t)
 	st.StreamTime = now
 	var r step
-	if s.kind == Sliding {
+	switch s.kind {
+	case Sliding:
 		r = s.sliding(&st, t, v, old, now)
-	} else {
+	case Session:
+		r = s.session(&st, t, v, old, now)
+	default:
 		r = s.aligned(&st, t, v, old, now)
 	}
 	return st, r, !ok || now != old || r.added
+}
+
+// advanceTo moves the stream time of st forward to now, with no record (the
+// wall clock moved it: see Config.Idle), and returns the final results of
+// the windows that closed, which leave st.
+func (s spec) advanceTo(st *State, now int64) []Result {
+	old := st.StreamTime
+	if now <= old {
+		return nil
+	}
+	st.StreamTime = now
+	switch s.kind {
+	case Sliding:
+		return s.closeSliding(st, old, now)
+	case Session:
+		return s.closeSessions(st, now)
+	}
+	return s.closeAligned(st, now)
+}
+
+// nextClose returns the stream time at which the next window of st closes,
+// false if st has no open window.
+func (s spec) nextClose(st State) (int64, bool) {
+	next, ok := int64(math.MaxInt64), false
+	at := func(t int64) {
+		if t > st.StreamTime && t < next {
+			next, ok = t, true
+		}
+	}
+	switch s.kind {
+	case Sliding:
+		for _, e := range st.Events {
+			at(e.Time + 1 + s.grace)
+		}
+	case Session:
+		for _, ss := range st.Sessions {
+			at(ss.End + s.gap + s.grace)
+		}
+	default:
+		for _, a := range st.Windows {
+			at(a.Start + s.size + s.grace)
+		}
+	}
+	return next, ok
 }
 
 // closed reports whether the window ending at end accepts no more records at
@@ -149,18 +200,26 @@ func (w spec) aligned(st *State, t int64, v float64, old, now int64) step {
 	}
 	// Open windows are exactly those in st: each closes once, here.
 	if now > old {
-		open := st.Windows[:0]
-		for _, a := range st.Windows {
-			if w.closed(a.Start+w.size, now) {
-				s.finals = append(s.finals, w.result(a, a.Start, a.Start+w.size, now, true))
-			} else {
-				open = append(open, a)
-			}
-		}
-		clear(st.Windows[len(open):])
-		st.Windows = open
+		s.finals = w.closeAligned(st, now)
 	}
 	return s
+}
+
+// closeAligned removes the windows of st closed at stream time now and
+// returns their final results, by start.
+func (w spec) closeAligned(st *State, now int64) []Result {
+	var finals []Result
+	open := st.Windows[:0]
+	for _, a := range st.Windows {
+		if w.closed(a.Start+w.size, now) {
+			finals = append(finals, w.result(a, a.Start, a.Start+w.size, now, true))
+		} else {
+			open = append(open, a)
+		}
+	}
+	clear(st.Windows[len(open):])
+	st.Windows = open
+	return finals
 }
 
 // sliding adds the record (t, v) to the events of st if a window that is open,
@@ -196,24 +255,32 @@ func (w spec) sliding(st *State, t int64, v float64, old, now int64) step {
 		}
 	}
 	if now > old {
-		for i, e := range st.Events {
-			u := e.Time
-			if i+1 < len(st.Events) && st.Events[i+1].Time == u {
-				continue
-			}
-			if !w.closed(u+1, old) && w.closed(u+1, now) {
-				s.finals = append(s.finals, w.slidingResult(st.Events, u+1, now, true))
-			}
-		}
-		// Forget events that no open window, nor any window a future record may
-		// open, contains: the last window containing e ends at e.Time+size.
-		n := 0
-		for n < len(st.Events) && w.closed(st.Events[n].Time+w.size, now) {
-			n++
-		}
-		st.Events = slices.Delete(st.Events, 0, n)
+		s.finals = w.closeSliding(st, old, now)
 	}
 	return s
+}
+
+// closeSliding returns the final results of the sliding windows of st that
+// closed between stream times old and now, and forgets the events that no
+// open window, nor any window a future record may open, contains: the last
+// window containing an event e ends at e.Time+size.
+func (w spec) closeSliding(st *State, old, now int64) []Result {
+	var finals []Result
+	for i, e := range st.Events {
+		u := e.Time
+		if i+1 < len(st.Events) && st.Events[i+1].Time == u {
+			continue
+		}
+		if !w.closed(u+1, old) && w.closed(u+1, now) {
+			finals = append(finals, w.slidingResult(st.Events, u+1, now, true))
+		}
+	}
+	n := 0
+	for n < len(st.Events) && w.closed(st.Events[n].Time+w.size, now) {
+		n++
+	}
+	st.Events = slices.Delete(st.Events, 0, n)
+	return finals
 }
 
 // slidingResult aggregates the events in [end-size, end).

@@ -254,6 +254,34 @@ func TestScenarios(t *testing.T) {
 				"a late t=95 v=1 @100",
 			},
 		},
+		{
+			"session: records less than gap apart are one session; it grows both ways and closes at end+gap+grace",
+			final(sessionConfig(10, 0, window.Sum)),
+			[]in{{"a", 0, 1}, {"a", 5, 2}, {"a", 30, 4}, {"a", 24, 8}, {"a", 17, 16}, {"a", 50, 32}},
+			[]string{
+				"a [0,1) sum=1 n=1 sum=1 min=1 max=1 @0",
+				"a [0,6) sum=3 n=2 sum=3 min=1 max=2 @5",
+				"a [30,31) sum=4 n=1 sum=4 min=4 max=4 @30",
+				"a [0,6) sum=3 n=2 sum=3 min=1 max=2 @30 final",
+				"a [24,31) sum=12 n=2 sum=12 min=4 max=8 @30",
+				"a [17,31) sum=28 n=3 sum=28 min=4 max=16 @30",
+				"a [50,51) sum=32 n=1 sum=32 min=32 max=32 @50",
+				"a [17,31) sum=28 n=3 sum=28 min=4 max=16 @50 final",
+			},
+		},
+		{
+			"session: a record between two sessions merges them; one whose session closed is late",
+			final(sessionConfig(10, 5, window.Count)),
+			[]in{{"a", 0, 1}, {"a", 14, 1}, {"a", 7, 1}, {"a", 60, 1}, {"a", 40, 1}},
+			[]string{
+				"a [0,1) count=1 n=1 sum=1 min=1 max=1 @0",
+				"a [14,15) count=1 n=1 sum=1 min=1 max=1 @14",
+				"a [0,15) count=3 n=3 sum=3 min=1 max=1 @14",
+				"a [60,61) count=1 n=1 sum=1 min=1 max=1 @60",
+				"a [0,15) count=3 n=3 sum=3 min=1 max=1 @60 final",
+				"a late t=40 v=1 @60",
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g, _ := graph(t, tc.c)
@@ -264,6 +292,14 @@ func TestScenarios(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sessionConfig returns the config of a session aggregation; gap and grace
+// in ms.
+func sessionConfig(gap, grace int, agg window.Aggregation) window.Config[txn] {
+	c := config(window.Session, 0, 0, grace, agg)
+	c.Gap = time.Duration(gap) * time.Millisecond
+	return c
 }
 
 func TestNewRejectsInvalidConfig(t *testing.T) {
@@ -288,6 +324,10 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		{"tumbling with advance", func(c *window.Config[txn]) { c.Kind = window.Tumbling }, "use Hopping"},
 		{"sliding with advance", func(c *window.Config[txn]) { c.Kind = window.Sliding }, "leave it 0"},
 		{"unknown kind", func(c *window.Config[txn]) { c.Kind = 7 }, "Kind"},
+		{"negative idle", func(c *window.Config[txn]) { c.Idle = -time.Second }, "Idle"},
+		{"gap outside sessions", func(c *window.Config[txn]) { c.Gap = time.Second }, "only session windows have a gap"},
+		{"session with size", func(c *window.Config[txn]) { c.Kind, c.Gap = window.Session, time.Second }, "leave both 0 and set Gap"},
+		{"session without gap", func(c *window.Config[txn]) { c.Kind, c.Size, c.Advance = window.Session, 0, 0 }, "Gap 0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid

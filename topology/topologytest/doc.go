@@ -27,6 +27,18 @@
 // the graph's agents look up or join; [SetTable] sets a value in one, typically a
 // table owned outside the graph (see [topology.ExternalTable]).
 //
+// # Time and timers
+//
+// The harness has a fake clock, which agents read with topology's
+// Context.Now: it starts at [DefaultStart] (or [Clock]'s time) and moves only
+// with [Advance], which fires every wall-clock timer that comes due, in time
+// order, as the agent's timer handler ([topology.Agent.OnTimer]) runs on
+// Kafka. Stream-time timers fire when a record fed [WithTime] moves the
+// partition's stream time past them.
+//
+//	topologytest.Consume(h, orders, "o1", Order{Event: "open"}) // sets a timer a minute ahead
+//	topologytest.Advance(h, time.Minute)                         // it fires
+//
 // Every function fails the test, through the [T] passed to [New], when it is used
 // with a stream, table or agent the graph does not have.
 package topologytest

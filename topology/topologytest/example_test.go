@@ -3,6 +3,7 @@ package topologytest_test
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/sluicehq/sluice/topology"
 	"github.com/sluicehq/sluice/topology/topologytest"
@@ -75,4 +76,40 @@ func (t *exampleT) cleanup() {
 	for _, f := range slices.Backward(t.cleanups) {
 		f()
 	}
+}
+
+func ExampleAdvance() {
+	orders := topology.Stream[string]{Name: "orders", Codec: topology.String()}
+	reminders := topology.Stream[string]{Name: "reminders", Codec: topology.String()}
+	// unpaid reminds about an order not paid within an hour of being placed.
+	unpaid := topology.Agent[struct{}]{
+		Name: "unpaid",
+		Inputs: []topology.Input[struct{}]{topology.Consume(orders,
+			func(c *topology.Context[struct{}], id string, event string) error {
+				if event == "paid" {
+					return c.CancelTimer("unpaid")
+				}
+				return c.SetTimer(topology.Timer{Name: "unpaid", At: c.Now().Add(time.Hour)})
+			})},
+		Outputs: []topology.Topic{reminders},
+		OnTimer: func(c *topology.Context[struct{}], id string, t topology.Timer) error {
+			return topology.Emit(c, reminders, id, "unpaid since "+t.At.Add(-time.Hour).Format("15:04"))
+		},
+	}
+	g := &topology.Graph{Name: "shop", Sources: []topology.Topic{orders}, Sinks: []topology.Topic{reminders},
+		Agents: []topology.AgentDecl{unpaid}}
+
+	t := new(exampleT)
+	defer t.cleanup()
+	h := topologytest.New(t, g)
+	topologytest.Consume(h, orders, "o1", "placed")
+	topologytest.Consume(h, orders, "o2", "placed")
+	topologytest.Advance(h, 30*time.Minute)
+	topologytest.Consume(h, orders, "o2", "paid")
+	topologytest.Advance(h, time.Hour)
+	for _, r := range topologytest.Output(h, reminders) {
+		fmt.Println(r.Key, r.Value, "at", topologytest.Now(h).Format("15:04"))
+	}
+	// Output:
+	// o1 unpaid since 00:00 at 01:30
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/lovoo/goka/tester"
 
@@ -25,7 +27,22 @@ type T interface {
 // An Option configures [New].
 type Option func(*options)
 
-type options struct{ harness.Config }
+type options struct {
+	harness.Config
+	start time.Time
+}
+
+// DefaultStart is where a harness's clock starts unless [Clock] says
+// otherwise: a fixed time, so that what agents compute from it is the same in
+// every run.
+var DefaultStart = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Clock sets the time the harness's clock starts at, overriding
+// [DefaultStart]. Agents read the clock with topology's Context.Now; it
+// moves only with [Advance].
+func Clock(start time.Time) Option {
+	return func(o *options) { o.start = start }
+}
 
 // Retries sets how many times a failed handler call is retried before the record
 // goes to the dead-letter topic, overriding the default 0. Retries do not wait:
@@ -52,6 +69,11 @@ type Harness struct {
 	// call stopped.
 	trackers map[string]*tester.QueueTracker
 
+	// now is the fake clock (see [Advance]); loops are the agents' loop topics
+	// with their timers, for agents that have timers.
+	now   atomic.Pointer[time.Time] // read by agents in goka's goroutines
+	loops []harness.Agent
+
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	mu       sync.Mutex
@@ -68,32 +90,36 @@ type Harness struct {
 // test feeds them synchronously, in the test's goroutine's time.
 func New(t T, g *topology.Graph, opts ...Option) *Harness {
 	t.Helper()
-	var c options
+	c := options{start: DefaultStart}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
 		}
 	}
-	groups, err := harness.Groups(g, c.Config)
-	if err != nil {
-		t.Fatalf("topologytest: New: %v", err)
-	}
 	h := &Harness{
 		t:        t,
-		graph:    g.Name,
-		tt:       tester.New(t),
 		agents:   map[string]bool{},
 		inputs:   map[string]bool{},
 		outputs:  map[string]bool{},
 		tables:   map[string]bool{},
 		trackers: map[string]*tester.QueueTracker{},
 	}
-	procs := make([]*gokax.Processor, len(groups))
-	for i, gr := range groups {
-		h.index(gr)
-		p, err := gokax.NewProcessor(gr, gokax.Options{Tester: h.tt, Logger: c.Logger})
+	h.now.Store(&c.start)
+	c.Now = h.clock
+	agents, err := harness.Groups(g, c.Config)
+	if err != nil {
+		t.Fatalf("topologytest: New: %v", err)
+	}
+	h.graph, h.tt = g.Name, tester.New(t)
+	procs := make([]*gokax.Processor, len(agents))
+	for i, a := range agents {
+		h.index(a.Group)
+		if a.Due != nil {
+			h.loops = append(h.loops, a)
+		}
+		p, err := gokax.NewProcessor(a.Group, gokax.Options{Tester: h.tt, Logger: c.Logger})
 		if err != nil {
-			t.Fatalf("topologytest: New: agent %q: %v", gr.Name, err)
+			t.Fatalf("topologytest: New: agent %q: %v", a.Group.Name, err)
 		}
 		procs[i] = p
 	}
@@ -101,7 +127,7 @@ func New(t T, g *topology.Graph, opts ...Option) *Harness {
 	h.cancel = cancel
 	t.Cleanup(h.stop)
 	for i, p := range procs {
-		name := groups[i].Name
+		name := agents[i].Group.Name
 		h.wg.Go(func() {
 			if err := p.Run(ctx); err != nil {
 				h.mu.Lock()

@@ -65,6 +65,7 @@ func (h *Harness) consume(op, topic, key string, value []byte, opts []ConsumeOpt
 	// The tester encodes with the groups' bytes codec, which keeps a nil value nil.
 	h.tt.Consume(topic, key, value, co.emit...)
 	h.check(op)
+	h.fireUntil(op, h.clock()) // timers set for now or earlier fire at once, as on Kafka
 }
 
 // Record is a record an agent emitted.

@@ -90,6 +90,28 @@
 // to the step that updates the level's memory and routes the document, and an
 // input offset is committed only once everything before it is done.
 //
+// # The desk
+//
+// [GraphWith] with [Options] asking for SLAs or review adds the desk, an agent
+// keyed by application ID ([DeskAgent]) that then writes every final decision:
+// levels report their progress to it on [Reports]. A level's SLA is a timer of
+// the desk (topology's durable per-key timers): if it fires before the level
+// answers, the application ends as needs_review, "SLA exceeded at level X",
+// and a later answer goes to the case's audit trail only. With review,
+// needs_review applications wait in the desk's table ([DeskTable], the review
+// table) until a [ReviewDecision] on [Reviews]; the final decision's path then
+// ends with the reviewer's step, and a review not given within its SLA is
+// escalated, by a second timer. [ReviewView] is the live page's view of the
+// review table. Everything the desk does besides final decisions goes to
+// [DeskEvents]; [Tally.DeskWatcher] counts it for a run's [Summary].
+//
+// # Retries on timers
+//
+// With [Options] Retry, a level whose [Decider] returns a [RetryLater] (the
+// [LLMDecider] after a rate limit or a timeout, told the attempt by [Attempt])
+// sets a timer and asks again through its [RetryQueue] when it fires, instead
+// of waiting in its partition.
+//
 // # Bad input
 //
 // A record that is not a document of the pipeline goes to the dead-letter

@@ -29,6 +29,9 @@ type Step struct {
 	TimesSeen int `json:"times_seen"`
 	// Note says what the level remembered, when it had seen the application before.
 	Note string `json:"note,omitempty"`
+	// Reviewer names the person who decided, on the step of a review (Level
+	// [ReviewLevel]).
+	Reviewer string `json:"reviewer,omitempty"`
 }
 
 // FinalDecision is what [Final] carries: one per application, keyed by its ID.

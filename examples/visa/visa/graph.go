@@ -2,7 +2,6 @@ package visa
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/sluicehq/sluice/topology"
 )
@@ -17,7 +16,7 @@ import (
 // cluster, and a level added later finds its queue already in use. Graph fails
 // for a level name not in the catalog.
 func Graph(d Decider, levels ...string) (*topology.Graph, error) {
-	return graph(d, Names{}, 1, levels)
+	return graph(d, Names{}, Options{}, levels)
 }
 
 // GraphConcurrent is [Graph] with up to concurrency decider calls in flight at
@@ -38,31 +37,51 @@ func Graph(d Decider, levels ...string) (*topology.Graph, error) {
 // again: stop a level cleanly, with its lag at 0 (see [Lag]), before lowering
 // it. GraphConcurrent fails for a concurrency below 1 and as Graph does.
 func GraphConcurrent(d Decider, concurrency int, levels ...string) (*topology.Graph, error) {
-	return graph(d, Names{}, concurrency, levels)
+	if concurrency < 1 {
+		return nil, fmt.Errorf("concurrency %d: want 1 or more", concurrency)
+	}
+	return graph(d, Names{}, Options{Concurrency: concurrency}, levels)
+}
+
+// GraphWith is [Graph] with the levels named deciding with d as o says: with
+// o.Concurrency decider calls in flight per partition (see
+// [GraphConcurrent]), and, when o asks for SLAs or review, the desk agent
+// ([DeskAgent]), which then writes every final decision: the levels tell it
+// their progress on [Reports] instead. With o.Retry each level retries
+// a decider that asks for it ([RetryLater]) on a timer. It fails for an SLA
+// of a level not in the catalog and as Graph does.
+func GraphWith(d Decider, o Options, levels ...string) (*topology.Graph, error) {
+	return graph(d, Names{}, o, levels)
 }
 
 // graph is [GraphConcurrent] with the topic and agent names of n: production's,
 // or a shadow run's (see [ShadowGraph]).
-func graph(d Decider, n Names, concurrency int, levels []string) (*topology.Graph, error) {
+func graph(d Decider, n Names, o Options, levels []string) (*topology.Graph, error) {
 	if d == nil {
 		d = Rules{}
 	}
-	if concurrency < 1 {
-		return nil, fmt.Errorf("concurrency %d: want 1 or more", concurrency)
-	}
+	concurrency := max(o.Concurrency, 1)
 	ls, err := selectLevels(levels)
 	if err != nil {
 		return nil, err
 	}
+	for l, sla := range o.SLA {
+		if _, ok := LevelOf(l); !ok || sla < 0 {
+			return nil, fmt.Errorf("SLA %s=%v: want a level of %s and a duration of 0 or more", l, sla, levelNames())
+		}
+	}
 	g := &topology.Graph{Name: "visa"}
 	running := map[string]bool{}
 	for _, l := range ls {
-		lv := &level{Level: l, decider: d, now: time.Now, names: n, concurrency: concurrency}
+		lv := &level{Level: l, decider: d, names: n, concurrency: concurrency, desk: o.desk(), retry: o.Retry}
 		g.Agents = append(g.Agents, lv.agent())
 		running[l.Name] = true
 	}
+	if running["A"] || o.desk() {
+		g.Sources = append(g.Sources, named(n, Applications))
+	}
 	if running["A"] {
-		g.Sources = append(g.Sources, named(n, Applications), namedTable(n, RoutesTable))
+		g.Sources = append(g.Sources, namedTable(n, RoutesTable))
 	}
 	outside := len(ls) < len(Levels) // some level may write every queue from elsewhere
 	for _, l := range Levels[1:] {
@@ -74,5 +93,14 @@ func graph(d Decider, n Names, concurrency int, levels []string) (*topology.Grap
 		}
 	}
 	g.Sinks = append(g.Sinks, named(n, Final))
+	if o.desk() {
+		dk := &desk{o: o, names: n}
+		g.Agents = append(g.Agents, dk.agent())
+		g.Sources = append(g.Sources, named(n, Reviews))
+		if outside {
+			g.Sources = append(g.Sources, named(n, Reports))
+		}
+		g.Sinks = append(g.Sinks, named(n, DeskEvents))
+	}
 	return g, nil
 }

@@ -15,8 +15,9 @@ import (
 
 // Lag returns, for each level named (every level of [Levels] if none is), the
 // consumer lag of its agent's consumer group, read from the cluster at brokers:
-// how many records of the level's inputs (its input topic, and its loop topic
-// when it runs with a concurrency above 1) lie past the group's committed
+// how many records of the level's inputs (its input topic, its loop topic
+// when it runs with a concurrency above 1 or retries on timers, and its retry
+// queue) lie past the group's committed
 // offsets, as [observe.Lag] counts them (transaction markers of exactly-once
 // levels are no records). A partition the group never committed counts from
 // the start of its log, where a new group starts; so a level that never ran
@@ -40,7 +41,7 @@ func Lag(ctx context.Context, brokers []string, levels ...string) (map[string]in
 
 	var topics, groups []string
 	for _, l := range ls {
-		topics = append(topics, l.Input, topology.LoopName(l.Agent()))
+		topics = append(topics, l.Input, topology.LoopName(l.Agent()), RetryQueueName(l.Name))
 		groups = append(groups, l.Agent())
 	}
 	starts, err := listOffsets(ctx, adm.ListStartOffsets, topics)
@@ -71,7 +72,7 @@ func Lag(ctx context.Context, brokers []string, levels ...string) (map[string]in
 	out := map[string]int64{}
 	for _, l := range ls {
 		var lag int64
-		for _, topic := range []string{l.Input, topology.LoopName(l.Agent())} {
+		for _, topic := range []string{l.Input, topology.LoopName(l.Agent()), RetryQueueName(l.Name)} {
 			for p, end := range ends[topic] {
 				if n, ok := committed[part{l.Agent(), topic, p}]; ok {
 					lag += n

@@ -15,21 +15,34 @@ import (
 type level struct {
 	Level
 	decider Decider
-	now     func() time.Time
 	// names are the pipeline's topic and agent names: production's, or a
 	// shadow run's. Routing slips hold production's queue names either way.
 	names Names
 	// concurrency bounds the decider calls in flight per partition; above 1 the
 	// level decides through topology.ConsumeAsync (see [GraphConcurrent]).
 	concurrency int
+	// desk is true when the desk writes final decisions (see [Options]): the
+	// level tells it its progress instead.
+	desk bool
+	// retry has the level retry a decider's [RetryLater] on a timer.
+	retry bool
 }
 
 // decided is what the asynchronous form of a level passes from its decider
 // call to the step that applies it (through the agent's loop topic): the
-// document as read, and the decider's finding.
+// document as read, and the decider's finding, or the retry it asked for.
 type decided struct {
 	Doc     Document `json:"doc"`
 	Finding Finding  `json:"finding"`
+	// Attempt and Retry are set when the decider asked to be called again.
+	Attempt int            `json:"attempt,omitempty"`
+	Retry   *retryDecision `json:"retry,omitempty"`
+}
+
+// retryDecision is a [RetryLater] as it passes the loop topic.
+type retryDecision struct {
+	After  time.Duration `json:"after"`
+	Reason string        `json:"reason"`
 }
 
 // agent returns the level's agent: it reads the level's input, keeps a [Memory]
@@ -43,6 +56,11 @@ func (lv *level) agent() topology.Agent[Memory] {
 		State: topology.JSON[Memory](),
 	}
 	a.Inputs = []topology.Input[Memory]{lv.input()}
+	if lv.retry {
+		a.Inputs = append(a.Inputs, lv.retryInput())
+		a.Outputs = append(a.Outputs, named(lv.names, RetryQueue(lv.Name)))
+		a.OnTimer = lv.timer
+	}
 	if lv.Name == "A" {
 		a.Lookups = []topology.Topic{namedTable(lv.names, RoutesTable)}
 	}
@@ -51,7 +69,11 @@ func (lv *level) agent() topology.Agent[Memory] {
 			a.Outputs = append(a.Outputs, named(lv.names, q))
 		}
 	}
-	a.Outputs = append(a.Outputs, named(lv.names, Final))
+	if lv.desk {
+		a.Outputs = append(a.Outputs, named(lv.names, Reports))
+	} else {
+		a.Outputs = append(a.Outputs, named(lv.names, Final))
+	}
 	return a
 }
 
@@ -70,34 +92,55 @@ func (lv *level) input() topology.Input[Memory] {
 		}
 		return topology.Consume(named(lv.names, Queue(lv.Name)), lv.handle)
 	}
-	apply := func(c *topology.Context[Memory], id string, d decided) error {
-		return lv.settle(c, id, d.Doc, d.Finding)
-	}
 	if lv.Name == "A" {
 		return topology.ConsumeAsync(named(lv.names, Applications), lv.concurrency, topology.JSON[decided](),
 			func(ctx context.Context, id string, app Application) (decided, error) {
 				ts, _ := topology.WorkTimestamp(ctx) // the submission, not the loop record's time
 				return lv.work(ctx, id, Document{Application: app, ReceivedAt: ts})
-			}, apply)
+			}, lv.apply)
 	}
-	return topology.ConsumeAsync(named(lv.names, Queue(lv.Name)), lv.concurrency, topology.JSON[decided](), lv.work, apply)
+	return topology.ConsumeAsync(named(lv.names, Queue(lv.Name)), lv.concurrency, topology.JSON[decided](), lv.work, lv.apply)
 }
 
 // work is the slow half of an asynchronous level: the decider's call.
 func (lv *level) work(ctx context.Context, id string, doc Document) (decided, error) {
+	return lv.workAttempt(ctx, id, doc, 1)
+}
+
+// workAttempt is work for the attempt-th call about doc.
+func (lv *level) workAttempt(ctx context.Context, id string, doc Document, attempt int) (decided, error) {
 	if err := lv.check(doc); err != nil {
 		return decided{}, err
 	}
-	f, err := lv.decide(ctx, id, doc.Application)
+	f, err := lv.decideAttempt(ctx, id, doc.Application, attempt)
+	if rl, ok := lv.asRetry(err); ok {
+		return decided{Doc: doc, Attempt: attempt, Retry: &retryDecision{After: rl.After, Reason: rl.Err.Error()}}, nil
+	}
 	return decided{Doc: doc, Finding: f}, err
+}
+
+// apply is the step of an asynchronous level that applies a decider's call.
+func (lv *level) apply(c *topology.Context[Memory], id string, d decided) error {
+	if d.Retry != nil {
+		return lv.scheduleRetry(c, d.Doc, d.Attempt, &RetryLater{After: d.Retry.After, Err: errors.New(d.Retry.Reason)})
+	}
+	return lv.settle(c, id, d.Doc, d.Finding)
 }
 
 // handle is the level's handler for the document of the application id.
 func (lv *level) handle(c *topology.Context[Memory], id string, doc Document) error {
+	return lv.handleAttempt(c, id, doc, 1)
+}
+
+// handleAttempt is handle for the attempt-th call about doc.
+func (lv *level) handleAttempt(c *topology.Context[Memory], id string, doc Document, attempt int) error {
 	if err := lv.check(doc); err != nil {
 		return err
 	}
-	f, err := lv.decide(c, id, doc.Application)
+	f, err := lv.decideAttempt(c, id, doc.Application, attempt)
+	if rl, ok := lv.asRetry(err); ok {
+		return lv.scheduleRetry(c, doc, attempt, rl)
+	}
 	if err != nil {
 		return err
 	}
@@ -143,7 +186,7 @@ func (lv *level) settle(c *topology.Context[Memory], id string, doc Document, f 
 		return err
 	}
 	app := doc.Application
-	now := lv.now().UTC()
+	now := c.Now().UTC() // the agent's clock: topologytest's in tests
 	if f.Decision == Pass && lv.Name == "A" {
 		if f, err = lv.route(c, &doc, f); err != nil {
 			return err
@@ -174,7 +217,12 @@ func (lv *level) settle(c *topology.Context[Memory], id string, doc Document, f 
 
 	if f.Decision == Pass && len(doc.Slip) > 0 {
 		doc.Slip = doc.Slip[1:]
-		return topology.EmitTo(c, lv.names.Topic(next), id, doc)
+		if err := topology.EmitTo(c, lv.names.Topic(next), id, doc); err != nil || !lv.desk {
+			return err
+		}
+		nl, _ := levelOfQueue(next)
+		return topology.Emit(c, named(lv.names, Reports), id, Report{Kind: "routed", Level: lv.Name, Next: nl.Name,
+			Time: now, Path: doc.Path, VisaType: app.VisaType, SubmittedAt: doc.ReceivedAt})
 	}
 	final := FinalDecision{
 		ApplicationID: id,
@@ -188,7 +236,20 @@ func (lv *level) settle(c *topology.Context[Memory], id string, doc Document, f 
 	if f.Decision == Pass {
 		final.Decision = Approved
 	}
+	if lv.desk {
+		return topology.Emit(c, named(lv.names, Reports), id, Report{Kind: "outcome", Level: lv.Name,
+			Time: now, Path: doc.Path, VisaType: app.VisaType, SubmittedAt: doc.ReceivedAt, Outcome: &final})
+	}
 	return topology.Emit(c, named(lv.names, Final), id, final)
+}
+
+// decideAttempt is decide for the attempt-th call, which a level that
+// retries on a timer tells the decider (see [Attempt]).
+func (lv *level) decideAttempt(ctx context.Context, id string, app Application, attempt int) (Finding, error) {
+	if lv.retry {
+		ctx = withAttempt(ctx, attempt)
+	}
+	return lv.decide(ctx, id, app)
 }
 
 // decide returns the decider's finding, or an ending one when the application

@@ -102,7 +102,7 @@ type LLMConfig struct {
 type LLMDecider struct {
 	cfg    LLMConfig
 	client openai.Client
-	stats  struct{ calls, retries, unusable, failed atomic.Int64 }
+	stats  struct{ calls, retries, unusable, failed, deferred atomic.Int64 }
 }
 
 // LLMStats counts what an [LLMDecider] did.
@@ -117,6 +117,9 @@ type LLMStats struct {
 	// Failed is the number of Decide calls whose model call failed for good
 	// (see [LLMConfig.OnFailure]).
 	Failed int64
+	// Deferred is the number of failed attempts whose retry the decider left
+	// to the level's timer ([RetryLater]), rather than waiting for it.
+	Deferred int64
 }
 
 // NewLLMDecider returns an LLM decider configured by cfg.
@@ -170,20 +173,25 @@ func (d *LLMDecider) Stats() LLMStats {
 		Retries:  d.stats.retries.Load(),
 		Unusable: d.stats.unusable.Load(),
 		Failed:   d.stats.failed.Load(),
+		Deferred: d.stats.deferred.Load(),
 	}
 }
 
 // Decide asks the model for level's finding on app. It returns an error only
 // when ctx is done (the level is stopping: the record stays uncommitted and is
-// handled again) or, with [OnFailureDeadLetter], when the model could not be
-// reached.
+// handled again), with [OnFailureDeadLetter] when the model could not be
+// reached, or, for a level that retries on a timer ([Attempt]), a
+// [*RetryLater] after a failed attempt that may be retried: Decide then makes
+// one call, and the level calls again after the wait it says (the server's
+// Retry-After, or the backoff), attempt by attempt up to Attempts.
 func (d *LLMDecider) Decide(ctx context.Context, level string, app Application) (Finding, error) {
 	params, err := d.params(level, app)
 	if err != nil {
 		return Finding{}, fmt.Errorf("llm decider: %w: %w", err, topology.ErrPermanent)
 	}
 	var last error
-	for attempt := 1; ; attempt++ {
+	first, timed := Attempt(ctx) // a level that retries on a timer makes one call per Decide
+	for attempt := max(first, 1); ; attempt++ {
 		d.stats.calls.Add(1)
 		if attempt > 1 {
 			d.stats.retries.Add(1)
@@ -213,6 +221,10 @@ func (d *LLMDecider) Decide(ctx context.Context, level string, app Application) 
 		}
 		if !llmTransient(err) || attempt >= d.cfg.Attempts {
 			break
+		}
+		if timed {
+			d.stats.deferred.Add(1)
+			return Finding{}, &RetryLater{After: d.backoff(attempt, retryAfter), Err: fmt.Errorf("model %q, attempt %d for level %s: %w", d.cfg.Model, attempt, level, err)}
 		}
 		if !llmWait(ctx, d.backoff(attempt, retryAfter)) {
 			return Finding{}, fmt.Errorf("llm decider: level %s: %w", level, ctx.Err())

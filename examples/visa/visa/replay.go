@@ -28,7 +28,7 @@ func ShadowGraph(d Decider, suffix string, levels ...string) (*topology.Graph, e
 	if err := checkSuffix(suffix); err != nil {
 		return nil, err
 	}
-	return graph(d, Names{Suffix: suffix}, 1, levels)
+	return graph(d, Names{Suffix: suffix}, Options{}, levels)
 }
 
 // shadowGraph is [ShadowGraph] with the concurrency of [GraphConcurrent].
@@ -36,7 +36,7 @@ func shadowGraph(d Decider, suffix string, concurrency int) (*topology.Graph, er
 	if err := checkSuffix(suffix); err != nil {
 		return nil, err
 	}
-	return graph(d, Names{Suffix: suffix}, max(concurrency, 1), nil)
+	return graph(d, Names{Suffix: suffix}, Options{Concurrency: concurrency}, nil)
 }
 
 // ReplayConfig configures [Replay].

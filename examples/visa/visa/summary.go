@@ -28,6 +28,13 @@ type Summary struct {
 	EndToEnd Latency
 	// DeadLetters counts dead letters per topic.
 	DeadLetters map[string]int
+	// AwaitingReview counts applications in the desk's review table, and
+	// Escalated those of them whose review SLA passed; SLA counts the
+	// applications that exceeded a level's SLA, by level; LateAnswers counts
+	// levels' answers that came after an SLA or a review (see [Options]).
+	// SLA is nil when no desk reported to the tally.
+	AwaitingReview, Escalated, LateAnswers int
+	SLA                                    map[string]int
 	// Lag is the consumer lag of each level's group, by level name, when the
 	// summary was made (see [Lag]); nil if unknown. A [Tally] sees only outcomes,
 	// so it leaves Lag nil: the caller reads it from the cluster.
@@ -64,6 +71,18 @@ func (t *Tally) Summary() Summary {
 		Sent: len(t.mu.sent), Decided: len(t.mu.decided), DeadLettered: len(t.mu.dead),
 		Duplicates: t.mu.dups, Missing: len(t.mu.sent) - t.accountedLocked(),
 		ByType: map[string]map[string]int{}, Levels: map[string]Latency{}, DeadLetters: map[string]int{},
+		AwaitingReview: len(t.mu.review), LateAnswers: t.mu.late,
+	}
+	if t.mu.deskOn {
+		s.SLA = map[string]int{}
+	}
+	for _, l := range t.mu.sla {
+		s.SLA[l]++
+	}
+	for id := range t.mu.escalated {
+		if t.mu.review[id] {
+			s.Escalated++
+		}
 	}
 	if !t.mu.lastFinal.IsZero() {
 		s.Elapsed = t.mu.lastFinal.Sub(t.mu.start)
@@ -96,10 +115,16 @@ func (t *Tally) Summary() Summary {
 		}
 		count(typ, "dead-lettered")
 	}
+	for id := range t.mu.review {
+		if _, decided := t.mu.decided[id]; !decided {
+			typ := t.mu.sent[id]
+			count(typ, "awaiting review")
+		}
+	}
 	for id := range t.mu.sent {
 		_, decided := t.mu.decided[id]
 		_, dead := t.mu.dead[id]
-		if !decided && !dead {
+		if !decided && !dead && !t.mu.review[id] {
 			s.MissingIDs = append(s.MissingIDs, id)
 		}
 	}
@@ -117,6 +142,19 @@ func (s Summary) WriteTo(w io.Writer) (int64, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "summary: %d applications sent, %d decided, %d dead-lettered, %d missing, %d duplicates; last decision %.1fs after the first was sent\n",
 		s.Sent, s.Decided, s.DeadLettered, s.Missing, s.Duplicates, s.Elapsed.Seconds())
+	if s.SLA != nil {
+		var sla []string
+		n := 0
+		for _, l := range slices.Sorted(maps.Keys(s.SLA)) {
+			sla = append(sla, fmt.Sprintf("%s %d", l, s.SLA[l]))
+			n += s.SLA[l]
+		}
+		fmt.Fprintf(&b, "desk: %d escalated by an SLA", n)
+		if n > 0 {
+			fmt.Fprintf(&b, " (level %s)", strings.Join(sla, ", level "))
+		}
+		fmt.Fprintf(&b, ", %d awaiting review (%d escalated), %d late answers\n", s.AwaitingReview, s.Escalated, s.LateAnswers)
+	}
 
 	decisions := map[string]bool{}
 	for _, m := range s.ByType {

@@ -24,6 +24,13 @@ type Tally struct {
 		dead      map[string]string // application ID -> dead-letter topic
 		dups      int
 		lastFinal time.Time
+
+		// From the desk's events (see [Tally.DeskWatcher]):
+		review    map[string]bool   // awaiting review now
+		sla       map[string]string // application ID -> the level whose SLA it exceeded
+		escalated map[string]bool   // reviews escalated
+		late      int               // late answers
+		deskOn    bool              // a DeskWatcher reports to the tally
 	}
 }
 
@@ -33,6 +40,9 @@ func NewTally() *Tally {
 	t.mu.sent = map[string]string{}
 	t.mu.decided = map[string]FinalDecision{}
 	t.mu.dead = map[string]string{}
+	t.mu.review = map[string]bool{}
+	t.mu.sla = map[string]string{}
+	t.mu.escalated = map[string]bool{}
 	return t
 }
 
@@ -80,6 +90,45 @@ func (t *Tally) Watcher(levels ...string) topology.Agent[struct{}] {
 	return a
 }
 
+// DeskWatcher returns the agent that reports the desk's events to t (see
+// [Options]): applications awaiting review count as having an outcome, and the
+// summary counts SLAs exceeded, escalations and late answers.
+func (t *Tally) DeskWatcher() topology.Agent[struct{}] {
+	t.mu.Lock()
+	t.mu.deskOn = true
+	t.mu.Unlock()
+	return topology.Agent[struct{}]{
+		Name: "visa-watch-desk",
+		Inputs: []topology.Input[struct{}]{topology.Consume(DeskEvents,
+			func(_ *topology.Context[struct{}], id string, e DeskEvent) error {
+				t.desk(id, e)
+				return nil
+			})},
+	}
+}
+
+func (t *Tally) desk(id string, e DeskEvent) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.mu.sent[id]; !ok {
+		return
+	}
+	switch e.Kind {
+	case KindAwaitingReview:
+		if _, decided := t.mu.decided[id]; !decided {
+			t.mu.review[id] = true
+		}
+	case KindReviewed:
+		delete(t.mu.review, id)
+	case KindSLAExceeded:
+		t.mu.sla[id] = e.Level
+	case KindReviewEscalated:
+		t.mu.escalated[id] = true
+	case KindLateAnswer:
+		t.mu.late++
+	}
+}
+
 func (t *Tally) final(id string, d FinalDecision) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -91,6 +140,7 @@ func (t *Tally) final(id string, d FinalDecision) {
 		return
 	}
 	t.mu.decided[id] = d
+	delete(t.mu.review, id)
 	t.mu.lastFinal = time.Now()
 }
 
@@ -110,6 +160,9 @@ func (t *Tally) deadLetter(id, topic string) {
 // Progress is a snapshot of a run.
 type Progress struct {
 	Sent, Decided, DeadLettered, Duplicates int
+	// AwaitingReview counts applications in the desk's review table (see
+	// [Options]): they have an outcome for now, a reviewer's to come.
+	AwaitingReview int
 	// ByDecision counts the final decisions by decision.
 	ByDecision map[string]int
 	// Done is true when every record was sent and has an outcome.
@@ -122,7 +175,7 @@ func (t *Tally) Progress() Progress {
 	defer t.mu.Unlock()
 	p := Progress{
 		Sent: len(t.mu.sent), Decided: len(t.mu.decided), DeadLettered: len(t.mu.dead),
-		Duplicates: t.mu.dups, ByDecision: map[string]int{},
+		Duplicates: t.mu.dups, ByDecision: map[string]int{}, AwaitingReview: len(t.mu.review),
 	}
 	for _, d := range t.mu.decided {
 		p.ByDecision[d.Decision]++
@@ -131,11 +184,19 @@ func (t *Tally) Progress() Progress {
 	return p
 }
 
-// accountedLocked counts the records sent that have an outcome.
+// accountedLocked counts the records sent that have an outcome: a final
+// decision, a dead letter, or a place in the review table.
 func (t *Tally) accountedLocked() int {
 	n := len(t.mu.decided)
 	for id := range t.mu.dead {
 		if _, ok := t.mu.decided[id]; !ok {
+			n++
+		}
+	}
+	for id := range t.mu.review {
+		_, decided := t.mu.decided[id]
+		_, dead := t.mu.dead[id]
+		if !decided && !dead {
 			n++
 		}
 	}
@@ -159,7 +220,10 @@ func (p Progress) String() string {
 		b.WriteString(d + " " + itoa(p.ByDecision[d]))
 	}
 	b.WriteString(" | dead letters " + itoa(p.DeadLettered))
-	b.WriteString(" | in flight " + itoa(p.Sent-p.Decided-p.DeadLettered))
+	if p.AwaitingReview > 0 {
+		b.WriteString(" | awaiting review " + itoa(p.AwaitingReview))
+	}
+	b.WriteString(" | in flight " + itoa(p.Sent-p.Decided-p.DeadLettered-p.AwaitingReview))
 	if p.Duplicates > 0 {
 		b.WriteString(" | duplicates " + itoa(p.Duplicates))
 	}

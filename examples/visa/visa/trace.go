@@ -29,6 +29,20 @@ const (
 	// EventDeadLetter is the record on a level's dead-letter topic: the level
 	// gave up on it.
 	EventDeadLetter = "dead-letter"
+	// EventReport is a level's report to the desk (see [Options]): it sent
+	// the application on, or ended its path.
+	EventReport = "report"
+	// EventReview is a reviewer's decision on [Reviews].
+	EventReview = "review"
+	// EventDesk is an event of the desk on [DeskEvents]; its Decision is the
+	// event's kind (sla_exceeded, awaiting_review, ...).
+	EventDesk = "desk"
+	// EventTimers is a change of an agent's timers of the application (its
+	// timers topic): Reasons list the timers then pending.
+	EventTimers = "timers"
+	// EventRetry is the document on a level's retry queue: the level asks
+	// again after its retry timer fired.
+	EventRetry = "retry"
 )
 
 // Event is one record of an application's journey through the pipeline, as
@@ -123,6 +137,11 @@ func (n Names) topics() []string {
 	for _, l := range Levels {
 		out = append(out, n.DeadLetters(l.Name))
 	}
+	out = append(out, n.Topic(Reports.Name), n.Topic(Reviews.Name), n.Topic(DeskEvents.Name),
+		topology.TimersName(n.Topic(DeskAgent)))
+	for _, l := range Levels {
+		out = append(out, n.Topic(RetryQueueName(l.Name)), topology.TimersName(n.Agent(l.Name)))
+	}
 	return out
 }
 
@@ -173,7 +192,98 @@ func (n Names) event(r *kgo.Record) Event {
 			return e
 		}
 	}
+	return n.deskEvent(r, e)
+}
+
+// deskEvent returns what r, a record of the desk's topics, a retry queue or
+// a timers topic of n, says of its key.
+func (n Names) deskEvent(r *kgo.Record, e Event) Event {
+	switch r.Topic {
+	case n.Topic(Reports.Name):
+		e.Kind = EventReport
+		var rp Report
+		if err := json.Unmarshal(r.Value, &rp); err != nil {
+			e.Err = err.Error()
+			return e
+		}
+		e.Level, e.seq = rp.Level, 2*len(rp.Path)+1
+		if rp.Kind == "routed" {
+			e.Next, e.Decision = rp.Next, "routed"
+		} else if rp.Outcome != nil {
+			e.Decision, e.Reasons, e.Next = rp.Outcome.Decision, rp.Outcome.Reasons, "desk"
+		}
+		return e
+	case n.Topic(Reviews.Name):
+		e.Kind, e.Level, e.Next, e.seq = EventReview, ReviewLevel, "desk", 1000
+		var rd ReviewDecision
+		if err := json.Unmarshal(r.Value, &rd); err != nil {
+			e.Err = err.Error()
+			return e
+		}
+		e.Decision, e.Reasons = rd.Decision, []string{orSomeone(rd.Reviewer) + ": " + rd.Comment}
+		return e
+	case n.Topic(DeskEvents.Name):
+		e.Kind, e.Level, e.seq = EventDesk, "desk", 1001
+		var de DeskEvent
+		if err := json.Unmarshal(r.Value, &de); err != nil {
+			e.Err = err.Error()
+			return e
+		}
+		e.Decision, e.Reasons = de.Kind, de.Reasons
+		if de.Level != "" && de.Level != ReviewLevel {
+			e.Reasons = append([]string{"level " + de.Level}, e.Reasons...)
+		}
+		return e
+	case topology.TimersName(n.Topic(DeskAgent)):
+		return timersEvent(r, e, "desk")
+	}
+	for _, l := range Levels {
+		switch r.Topic {
+		case n.Topic(RetryQueueName(l.Name)):
+			e.Kind, e.Level, e.Next = EventRetry, l.Name, l.Name
+			var rd RetryDoc
+			if err := json.Unmarshal(r.Value, &rd); err != nil {
+				e.Err = err.Error()
+				return e
+			}
+			e.Decision, e.Reasons, e.seq = fmt.Sprintf("attempt %d", rd.Attempt), []string{rd.Reason}, 2*len(rd.Doc.Path)+1
+			return e
+		case topology.TimersName(n.Agent(l.Name)):
+			return timersEvent(r, e, l.Name)
+		}
+	}
 	e.Kind = "unknown"
+	return e
+}
+
+// timersEvent describes a record of an agent's timers topic: the key's
+// timers after a change, each as "NAME at TIME".
+func timersEvent(r *kgo.Record, e Event, who string) Event {
+	e.Kind, e.Level, e.seq = EventTimers, who, 999
+	if r.Value == nil {
+		e.Decision = "none pending"
+		return e
+	}
+	var set struct {
+		Timers []struct {
+			Name string `json:"name"`
+			At   int64  `json:"at"`
+		} `json:"timers"`
+		Fired []struct {
+			Name string `json:"name"`
+		} `json:"fired"`
+	}
+	if err := json.Unmarshal(r.Value, &set); err != nil {
+		e.Err = err.Error()
+		return e
+	}
+	e.Decision = fmt.Sprintf("%d pending", len(set.Timers))
+	if len(set.Fired) > 0 { // at-least-once: kept until the firing's writes are acknowledged
+		e.Decision += fmt.Sprintf(", %d fired", len(set.Fired))
+	}
+	for _, t := range set.Timers {
+		e.Reasons = append(e.Reasons, t.Name+" at "+time.Unix(0, t.At).UTC().Format("15:04:05.000"))
+	}
 	return e
 }
 
@@ -227,7 +337,16 @@ func WriteTrace(w io.Writer, id string, events []Event) error {
 	}
 	last := events[len(events)-1]
 	var err error
+	for i := len(events) - 1; i >= 0; i-- { // the outcome is the last record that is one
+		if k := events[i].Kind; k == EventFinal || k == EventDeadLetter || (k == EventDesk && events[i].Decision == KindAwaitingReview) {
+			last = events[i]
+			break
+		}
+	}
 	switch last.Kind {
+	case EventDesk:
+		_, err = fmt.Fprintf(w, "outcome: awaiting review (%s)\n", strings.Join(last.Reasons, "; "))
+		return err
 	case EventFinal:
 		_, err = fmt.Fprintf(w, "outcome: %s at level %s\n", last.Decision, last.Level)
 	case EventDeadLetter:
@@ -306,7 +425,8 @@ func listSpans(ctx context.Context, adm *kadm.Client, parts map[string][]int32) 
 const scanIdle = 10 * time.Second
 
 // scan reads every span, without a consumer group (so committing nothing), and
-// calls each with every record in it, in offset order per partition.
+// calls each with every committed record in it, in offset order per
+// partition.
 func scan(ctx context.Context, brokers []string, spans map[string]map[int32]span, each func(*kgo.Record)) error {
 	offsets := map[string]map[int32]kgo.Offset{}
 	left := 0
@@ -325,8 +445,10 @@ func scan(ctx context.Context, brokers []string, spans map[string]map[int32]span
 	if left == 0 {
 		return nil
 	}
+	// Read committed, keeping transaction markers: a topic written by
+	// exactly-once levels ends with a marker, which counts toward its end.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(offsets),
-		kgo.FetchMaxWait(100*time.Millisecond))
+		kgo.FetchMaxWait(100*time.Millisecond), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
 	if err != nil {
 		return err
 	}
@@ -360,7 +482,9 @@ func scan(ctx context.Context, brokers []string, spans map[string]map[int32]span
 			if r.Offset >= s.end || done[r.Topic][r.Partition] {
 				return
 			}
-			each(r)
+			if !r.Attrs.IsControl() {
+				each(r)
+			}
 			if r.Offset+1 >= s.end {
 				if done[r.Topic] == nil {
 					done[r.Topic] = map[int32]bool{}

@@ -28,10 +28,34 @@ type Config struct {
 	Backoff time.Duration
 	// Logger receives the runtime's log lines; nil discards them.
 	Logger *slog.Logger
+	// Now is the agents' clock; nil means time.Now.
+	Now func() time.Time
 }
 
-// Groups validates graph, a *topology.Graph, and returns the runtime group of each
+// Agent is the runtime of one agent as a harness runs it.
+type Agent struct {
+	// Group is the agent's goka group, built as topology.Run builds it.
+	Group gokax.Group
+	// Loop is the agent's loop topic, "" if it has none.
+	Loop string
+	// Due, set for an agent with timers, returns the fire records of its
+	// wall-clock timers due at now, in the order of their times, for the
+	// harness to feed to Loop; they count as sent.
+	Due func(now time.Time) []Record
+	// Next, set with Due, returns the time of the earliest wall-clock timer
+	// not yet fired.
+	Next func() (time.Time, bool)
+}
+
+// Record is a record a harness feeds to a topic.
+type Record struct {
+	Key     string
+	Value   []byte
+	Headers map[string][]byte
+}
+
+// Groups validates graph, a *topology.Graph, and returns the runtime of each
 // of its agents, in declaration order, built as topology.Run builds them. It is
 // set by package topology's init, which runs before any importer of topology uses
 // it.
-var Groups func(graph any, c Config) ([]gokax.Group, error)
+var Groups func(graph any, c Config) ([]Agent, error)
