@@ -81,8 +81,10 @@ func TestWipedStateRecoversWhileOthersRun(t *testing.T) {
 		t.Fatalf("table before the wipe has %d keys, want %d", len(before), keys)
 	}
 	for k, v := range before {
-		if v != strconv.Itoa(perKey) {
-			t.Fatalf("table[%s] before the wipe = %s, want %d", k, v, perKey)
+		// At least: a rebalance (a session expired on a starved machine)
+		// replays what was not committed yet, as at-least-once allows.
+		if n, err := strconv.Atoi(v); err != nil || n < perKey {
+			t.Fatalf("table[%s] before the wipe = %s, want at least %d", k, v, perKey)
 		}
 	}
 
@@ -101,8 +103,16 @@ func TestWipedStateRecoversWhileOthersRun(t *testing.T) {
 	probe(t, addrs, p, "probe-2")
 	stop()
 	after := counterTable(t, counterDir)
+	// The keys counted before the wipe got no record since, and their
+	// offsets were committed by the stop: the rebuilt table has their values
+	// exactly. A probe may be counted twice, if a rebalance replayed it.
 	want := maps.Clone(before)
-	want["probe-1"], want["probe-2"] = "1", "1"
+	for _, probe := range []string{"probe-1", "probe-2"} {
+		if n, err := strconv.Atoi(after[probe]); err != nil || n < 1 {
+			t.Errorf("recovered table[%s] = %q, want at least 1", probe, after[probe])
+		}
+		want[probe] = after[probe]
+	}
 	for k, v := range want {
 		if after[k] != v {
 			t.Errorf("recovered table[%s] = %q, want %q", k, after[k], v)
@@ -113,8 +123,8 @@ func TestWipedStateRecoversWhileOthersRun(t *testing.T) {
 			t.Errorf("recovered table has %s=%q, which it did not have", k, v)
 		}
 	}
-	if cl := changelogTable(t, addrs); !maps.Equal(cl, want) {
-		t.Errorf("changelog has %d keys, want the %d of the table: it is the table's source", len(cl), len(want))
+	if cl := changelogTable(t, addrs); !maps.Equal(cl, after) {
+		t.Errorf("changelog has %d keys, want the %d of the table, equal: it is the table's source", len(cl), len(after))
 	}
 }
 
