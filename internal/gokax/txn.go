@@ -73,6 +73,8 @@ type txns struct {
 	committed map[topicPartition]int64 // the group's offsets, read after fencing
 	stop      chan struct{}            // closes the ticker of the session
 	done      chan struct{}
+
+	ticked func() // tests: called by the ticker when it fired, before it takes mu
 }
 
 func newTxns(group string, brokers []string, cfg *sarama.Config, eo ExactlyOnce, log *slog.Logger) *txns {
@@ -117,8 +119,6 @@ func (t *txns) part(p int32) *txnPart {
 // open transaction, which is why this runs before goka recovers tables (they
 // read committed records, and an open transaction would hold them back).
 func (t *txns) open(ctx context.Context, claims map[string][]int32) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	seen := map[int32]bool{}
 	var partitions []int32
 	for _, ps := range claims {
@@ -129,13 +129,14 @@ func (t *txns) open(ctx context.Context, claims map[string][]int32) error {
 			}
 		}
 	}
+	// Built without t.mu: the producers' goroutines and the network calls
+	// below need no lock, and nothing else sees the parts until they are in.
+	parts := map[int32]*txnPart{}
 	var errs []error
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, p := range partitions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			tp, err := newTxnPart(t, p)
 			mu.Lock()
 			defer mu.Unlock()
@@ -143,21 +144,22 @@ func (t *txns) open(ctx context.Context, claims map[string][]int32) error {
 				errs = append(errs, err)
 				return
 			}
-			t.parts[p] = tp
-		}()
+			parts[p] = tp
+		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		t.closeLocked()
-		return err
+		return errors.Join(err, finishParts(parts))
 	}
 	committed, err := t.fetchOffsets(claims)
 	if err != nil {
-		return errors.Join(err, t.closeLocked())
+		return errors.Join(err, finishParts(parts))
 	}
-	t.committed = committed
-	t.stop, t.done = make(chan struct{}), make(chan struct{})
-	go t.tick(ctx, t.stop, t.done)
+	stop, done := make(chan struct{}), make(chan struct{})
+	t.mu.Lock()
+	t.parts, t.committed, t.stop, t.done = parts, committed, stop, done
+	t.mu.Unlock()
+	go t.tick(ctx, stop, done)
 	return nil
 }
 
@@ -260,6 +262,9 @@ func (t *txns) tick(ctx context.Context, stop, done chan struct{}) {
 			return
 		case <-tk.C:
 		}
+		if t.ticked != nil {
+			t.ticked()
+		}
 		t.mu.Lock()
 		parts := make([]*txnPart, 0, len(t.parts))
 		for _, tp := range t.parts {
@@ -282,22 +287,29 @@ func (t *txns) tick(ctx context.Context, stop, done chan struct{}) {
 
 // close ends the session: each partition's transaction is committed if every
 // record of it is done, and aborted otherwise; then the producers close.
+//
+// It holds t.mu only to take the session's ticker and partitions out: the
+// ticker takes t.mu on every tick, so waiting for it to exit with t.mu held
+// deadlocks when it has just fired (TestTxnCloseWhileTickFires), and a
+// partition's transaction is finished under its own lock, which a callback's
+// write holds while it takes t.mu (see [txns.handle]).
 func (t *txns) close() error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.closeLocked()
+	stop, done, parts := t.stop, t.done, t.parts
+	t.stop, t.done, t.parts = nil, nil, map[int32]*txnPart{}
+	t.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+	return finishParts(parts)
 }
 
-func (t *txns) closeLocked() error {
-	if t.stop != nil {
-		close(t.stop)
-		<-t.done
-		t.stop, t.done = nil, nil
-	}
+// finishParts ends the transactions of parts (see [txnPart.finish]).
+func finishParts(parts map[int32]*txnPart) error {
 	var errs []error
-	for p, tp := range t.parts {
+	for _, tp := range parts {
 		errs = append(errs, tp.finish())
-		delete(t.parts, p)
 	}
 	return errors.Join(errs...)
 }

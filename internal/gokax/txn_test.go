@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -520,5 +521,48 @@ func TestTxnSessionEnds(t *testing.T) {
 	}
 	if o, ok := offs.Lookup("in", 0); ok && o.At >= 0 {
 		t.Errorf("committed offset of in/0 = %d, want none: both records are read again", o.At)
+	}
+}
+
+// TestTxnCloseWhileTickFires pins the end of a session whose commit ticker
+// has just fired: close must return. The ticker takes the session's lock on
+// every tick; a close that waited for the ticker to exit while holding that
+// lock deadlocked (the whole suite without -race hung in TestTxnSessionEnds
+// so). The ticker is held between its tick and the lock until close has
+// told it to stop, which makes the interleaving certain.
+func TestTxnCloseWhileTickFires(t *testing.T) {
+	addrs := kafkatest.Start(t).Addrs()
+	kafkatest.CreateTopic(t, addrs, "in", 1, nil)
+	tx := newTxns("g", addrs, Config(), ExactlyOnce{CommitInterval: 2 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	fired, proceed := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	tx.ticked = func() {
+		once.Do(func() {
+			close(fired)
+			<-proceed
+		})
+	}
+	if err := tx.open(t.Context(), map[string][]int32{"in": {0}}); err != nil {
+		t.Fatalf("open transactions: %v", err)
+	}
+	tx.mu.Lock()
+	stop := tx.stop
+	tx.mu.Unlock()
+	select {
+	case <-fired:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the commit ticker did not fire within 30 s")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- tx.close() }()
+	<-stop         // close told the ticker to stop and waits for it
+	close(proceed) // the ticker goes on to take the session's lock
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("close did not return within 10 s: it waits for the ticker, which waits for the lock close holds")
 	}
 }
