@@ -14,7 +14,7 @@ DATA_DIR ?= sluice-data
 CHAOS    ?=
 VISA     ?=
 
-.PHONY: all help run test test-short cover lint bench chaos fuzz tidy-check examples clean deps
+.PHONY: all help run test test-short cover lint bench chaos fuzz tidy-check examples clean deps kafka
 
 all help:
 	@echo "sluice make targets:"
@@ -27,6 +27,7 @@ all help:
 	@echo "  bench       benchmarks into bench-<date>.txt for benchstat (BENCH, COUNT, BENCHTIME)"
 	@echo "  chaos       long soak: 200k records through agent kills, broker bounces and rebalances;"
 	@echo "              prints the verifier's line (CHAOS=--exactly-once for that mode)"
+	@echo "  kafka       run Apache Kafka (one KRaft node, jars fetched once with Maven) for --brokers; Ctrl-C stops it"
 	@echo "  fuzz        each Fuzz target for FUZZTIME"
 	@echo "  tidy-check  go mod tidy leaves no diff"
 	@echo "  examples    build every example"
@@ -69,6 +70,13 @@ bench:
 
 chaos:
 	$(GO) run ./cmd/sluice-soak run --records 200000 --keys 100 --kills 5 --broker-bounces 2 --rebalances 4 --duration-cap 10m $(CHAOS)
+
+# kafka runs a single-node Apache Kafka broker in the foreground, its data in
+# DATA_DIR/kafka, for trying any sluice binary with --brokers. It needs Java 17
+# and, the first time, Maven (or SLUICE_KAFKA_HOME pointing at a Kafka
+# distribution); the version is pinned in internal/kafkareal/install.go.
+kafka:
+	$(GO) run ./internal/kafkareal/cmd/kafka --data-dir $(DATA_DIR)/kafka
 
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
