@@ -1,6 +1,7 @@
 # sluice: `make` lists the targets. Variables let one target serve many uses:
 #   make test PKG=./tables TESTS=TestConformance
 #   make bench BENCH=StorageUpdate COUNT=5
+#   make bench BENCH=ProcessorCount ROUNDS=5 BROKERS=kafka
 #   make run VISA=--exactly-once
 GO       ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 PKG      ?= ./...
@@ -8,6 +9,8 @@ TESTS    ?= .
 BENCH    ?= .
 COUNT    ?= 1
 BENCHTIME ?= 1x
+ROUNDS   ?= 5
+BROKERS  ?= embedded,kafka
 FUZZTIME ?= 30s
 TIMEOUT  ?= 14m
 DATA_DIR ?= sluice-data
@@ -24,7 +27,8 @@ all help:
 	@echo "  test-short  go test -short ./... for the edit loop"
 	@echo "  cover       coverage profile and summary"
 	@echo "  lint        gofmt, go vet, the import-graph test"
-	@echo "  bench       benchmarks into bench-<date>.txt for benchstat (BENCH, COUNT, BENCHTIME)"
+	@echo "  bench       benchmarks into bench-<date>.txt for benchstat (BENCH, COUNT, BENCHTIME; end-to-end ones:"
+	@echo "              ROUNDS interleaved rounds, medians; BROKERS embedded,kafka with Kafka Streams beside)"
 	@echo "  chaos       long soak: 200k records through agent kills, broker bounces and rebalances;"
 	@echo "              prints the verifier's line (CHAOS=--exactly-once for that mode)"
 	@echo "  kafka       run Apache Kafka (one KRaft node, jars fetched once with Maven) for --brokers; Ctrl-C stops it"
@@ -66,7 +70,7 @@ lint:
 	$(GO) test -run TestImportGraph ./internal/lint/
 
 bench:
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -count $(COUNT) -timeout 60m ./benchmarks/... | tee bench-$$(date +%Y%m%d-%H%M%S).txt
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -count $(COUNT) -timeout 180m ./benchmarks/ -rounds=$(ROUNDS) -brokers=$(BROKERS) | tee bench-$$(date +%Y%m%d-%H%M%S).txt
 
 chaos:
 	$(GO) run ./cmd/sluice-soak run --records 200000 --keys 100 --kills 5 --broker-bounces 2 --rebalances 4 --duration-cap 10m $(CHAOS)

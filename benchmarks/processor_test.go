@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -21,16 +22,28 @@ const (
 // countResult is one run of the counting workload.
 type countResult struct {
 	records int
-	took    time.Duration // from the first record processed until every state write was acknowledged
+	took    time.Duration // from the first record processed until every record's state was in Kafka
 }
 
+// rate returns the run's msgs/s.
+func (r countResult) rate() float64 { return perSecond(r.records, r.took) }
+
 // runCount pre-produces records records (countKeys keys, 100-byte values) to a
-// fresh 8-partition topic, starts a counting agent of impl on it, and waits
-// until every record was processed and its changelog write acknowledged. The
-// time runs from the first record processed, so group join and table setup are
-// not measured.
-func runCount(tb testing.TB, addrs []string, impl, name string, records int) countResult {
+// fresh 8-partition topic, starts a counting agent of v on it, and waits
+// until every record was processed and its state is in Kafka for good. The
+// time runs from the first record processed, so group join and table setup
+// are not measured. It ends:
+//   - sluice at-least-once and goka: when the changelog holds a write of
+//     every record (each is acknowledged before its offset is committed);
+//   - sluice exactly-once and kstreams: when the group's committed offsets
+//     cover every record (the commit that covers a record's offset holds, or
+//     follows, its changelog write). Kafka Streams keeps a cache of the
+//     table in front of the changelog and writes it at each commit, so its
+//     changelog never holds a write per record; at the last record it asks
+//     for a commit at once (see kstreams/Bench.java).
+func runCount(tb testing.TB, v variant, name string, records int) countResult {
 	tb.Helper()
+	addrs := v.env.addrs
 	in, group := name+"-in", name
 	createTopics(tb, addrs, false, in)
 	ks := keys("key", countKeys)
@@ -38,10 +51,21 @@ func runCount(tb testing.TB, addrs []string, impl, name string, records int) cou
 
 	p := newProgress(records)
 	var r *runner
-	switch impl {
+	var first time.Time
+	switch v.impl {
 	case "sluice":
-		g := countingGraph(name, in, group, p)
-		r = startSluice(tb, addrs, g)
+		var opts []topology.Option
+		if v.mode == exactlyOnce {
+			opts = append(opts, topology.ExactlyOnce())
+		}
+		r = startSluice(tb, addrs, countingGraph(name, in, group, p), opts...)
+		p.wait(tb, 5*time.Minute)
+		first = time.Unix(0, p.first.Load())
+		if v.mode == exactlyOnce {
+			waitCommittedOffsets(tb, addrs, group, in, int64(records), time.Minute)
+		} else {
+			waitEndOffsets(tb, addrs, group+"-table", int64(records), time.Minute)
+		}
 	case "goka":
 		gg := goka.DefineGroup(goka.Group(group),
 			goka.Input(goka.Stream(in), new(codec.Bytes), func(ctx goka.Context, _ any) {
@@ -55,12 +79,22 @@ func runCount(tb testing.TB, addrs []string, impl, name string, records int) cou
 			goka.Persist(new(codec.Int64)),
 		)
 		r = startGoka(tb, addrs, gg)
+		p.wait(tb, 5*time.Minute)
+		first = time.Unix(0, p.first.Load())
+		waitEndOffsets(tb, addrs, group+"-table", int64(records), time.Minute)
+	case kstreamsImpl:
+		a := startKStreams(tb, addrs, "count", v.mode, group, "in="+in, "expect="+strconv.Itoa(records))
+		a.await(tb, "done", 5*time.Minute)
+		first, _ = a.event("first")
+		waitCommittedOffsets(tb, addrs, group, in, int64(records), time.Minute)
+		took := time.Since(first)
+		a.stop(tb)
+		deleteTopics(tb, addrs, in, group+"-counts-changelog")
+		return countResult{records: records, took: took}
 	default:
-		tb.Fatalf("unknown impl %q", impl)
+		tb.Fatalf("unknown impl %q", v.impl)
 	}
-	p.wait(tb, 5*time.Minute)
-	waitEndOffsets(tb, addrs, group+"-table", int64(records), time.Minute)
-	took := time.Since(time.Unix(0, p.first.Load()))
+	took := time.Since(first)
 	r.stop(tb)
 	deleteTopics(tb, addrs, in, group+"-table")
 	return countResult{records: records, took: took}
@@ -70,25 +104,36 @@ func runCount(tb testing.TB, addrs []string, impl, name string, records int) cou
 // pre-produced records over 1,000 keys with 100-byte values on 8 partitions,
 // each read, counted in the table (Get, Set, changelog write) and committed.
 // impl=sluice is topology.Run with its defaults (Pebble tables, sluice's
-// sarama config); impl=goka a goka processor with goka's DefaultConfig
-// (except reading from the oldest offset) and LevelDB storage. Unit: msgs/s,
-// from the first record processed until the last changelog write was
-// acknowledged.
+// sarama config), in both modes; impl=goka a goka processor with goka's
+// DefaultConfig (except reading from the oldest offset) and LevelDB storage;
+// impl=kstreams, on the real broker only, Kafka Streams with its defaults
+// (RocksDB) except the commit interval, which is sluice's, in both modes.
+// Unit: msgs/s, from the first record processed until every record's state
+// is in Kafka (see runCount), the median over the rounds; sluice's rows add
+// its ratio to every other row of the same broker (x_IMPL_MODE, the median of
+// the rounds' ratios).
 func BenchmarkProcessorCount(b *testing.B) {
-	addrs := startBroker(b).Addrs()
-	for _, impl := range Impls {
-		b.Run("impl="+impl, func(b *testing.B) {
-			var n int
-			var took time.Duration
-			i := 0
-			for b.Loop() {
-				res := runCount(b, addrs, impl, fmt.Sprintf("count-%s-%d", impl, i), countRecords)
-				n += res.records
-				took += res.took
-				i++
+	vs := variants(envs(b), "sluice", "goka", kstreamsImpl)
+	res := interleave(b, vs, func(v variant, round int) countResult {
+		return runCount(b, v, fmt.Sprintf("count-%s-%s-%d", v.impl, v.mode, round), countRecords)
+	})
+	reportRates(b, vs, res, countResult.rate, "msgs/s")
+}
+
+// reportRates reports each variant's median rate, and for sluice's rows the
+// ratio to every other variant on the same broker.
+func reportRates[R any](b *testing.B, vs []variant, res map[variant][]R, rate func(R) float64, unit string) {
+	b.Helper()
+	for _, v := range vs {
+		ms := []metric{{median(each(res[v], rate)), unit}}
+		if v.impl == "sluice" {
+			for _, o := range vs {
+				if o != v && o.env == v.env {
+					ms = append(ms, metric{median(ratios(res[v], res[o], rate)), vsUnit(o.impl, o.mode)})
+				}
 			}
-			b.ReportMetric(perSecond(n, took), "msgs/s")
-		})
+		}
+		report(b, v.name(), ms...)
 	}
 }
 
