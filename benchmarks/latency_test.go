@@ -44,8 +44,8 @@ func cpuTime(tb testing.TB) time.Duration {
 
 // runLatency builds a pipeline of 4 stateless pass-through agents of v
 // (topic 0 -> agent 1 -> topic 1 -> ... -> topic 4, 8 partitions each), waits
-// until it carries records end to end, then writes records at rate per second
-// for dur with a franz-go producer that sends at once, and measures each
+// until it carries records end to end and has run for [latencyWarmUp] at
+// rate, then writes records at rate per second for dur with a franz-go producer that sends at once, and measures each
 // record's latency at a franz-go consumer of the last topic: now minus the
 // send time the producer put in the value. In exactly-once mode that
 // consumer reads committed records only, so a record's latency includes the
@@ -147,33 +147,43 @@ func runLatency(tb testing.TB, v variant, name string, rate int, dur time.Durati
 	}
 	ks := keys("k", 1000)
 	const warm = 1 << 62 // seq bit marking warm-up records
-	for i := range warmKeys {
-		send(ks[i], warm|uint64(i))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	for seen := 0; seen < warmKeys; {
-		fs := cons.PollFetches(ctx)
-		if ctx.Err() != nil {
-			tb.Fatalf("warm-up: %d of %d records through %d hops before the deadline", seen, warmKeys, hops)
-		}
-		seen += fs.NumRecords()
-	}
-
-	// Measure: records at rate, each due at start + i/rate.
-	n := int(float64(rate) * dur.Seconds())
-	lat := make([]time.Duration, 0, n)
-	cpu0 := cpu()
-	go func() {
+	// paced sends n records at rate, record i due at the start + i/rate,
+	// their sequence numbers or'ed with flag.
+	paced := func(n int, flag uint64) {
 		start := time.Now()
 		for i := range n {
 			due := start.Add(time.Duration(i) * time.Second / time.Duration(rate))
 			if d := time.Until(due); d > 0 {
 				time.Sleep(d)
 			}
-			send(ks[i%len(ks)], uint64(i))
+			send(ks[i%len(ks)], flag|uint64(i))
 		}
-	}()
+	}
+	for i := range warmKeys {
+		send(ks[i], warm|uint64(i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	await := func(n int) {
+		for seen := 0; seen < n; {
+			fs := cons.PollFetches(ctx)
+			if ctx.Err() != nil {
+				tb.Fatalf("warm-up: %d of %d records through %d hops before the deadline", seen, n, hops)
+			}
+			seen += fs.NumRecords()
+		}
+	}
+	await(warmKeys)
+	// Then a second at the measured rate, so that every implementation's
+	// code paths, JIT-compiled ones included, are warm.
+	go paced(rate*int(latencyWarmUp/time.Second), warm)
+	await(rate * int(latencyWarmUp/time.Second))
+
+	// Measure: records at rate.
+	n := int(float64(rate) * dur.Seconds())
+	lat := make([]time.Duration, 0, n)
+	cpu0 := cpu()
+	go paced(n, 0)
 	for len(lat) < n {
 		fs := cons.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -240,6 +250,10 @@ func startRawHop(tb testing.TB, addrs []string, group, in, out string) *runner {
 var latencyRates = []int{2000, 20000}
 
 const latencyDuration = 3 * time.Second
+
+// latencyWarmUp is how long each run sends at the measured rate before it
+// measures.
+const latencyWarmUp = time.Second
 
 // BenchmarkPipelineLatency measures end-to-end latency through 4 pass-through
 // agents at a steady input rate: p50_ms, p99_ms and max_ms of the records sent
