@@ -74,7 +74,7 @@ func runCeiling(tb testing.TB, addrs []string, name string, records int) time.Du
 // partitions, in msgs/s, the median over the rounds. It is what the broker
 // and the machine allow; the other figures are also read as a share of it.
 func BenchmarkCeiling(b *testing.B) {
-	vs := variants(envs(b), rawImpl)
+	vs := benchVariants(b, rawImpl)
 	res := interleave(b, vs, func(v variant, round int) countResult {
 		took := runCeiling(b, v.env.addrs, fmt.Sprintf("ceiling-%d", round), ceilingRecords)
 		return countResult{records: ceilingRecords, took: took}

@@ -97,7 +97,7 @@ func runEmitter(tb testing.TB, addrs []string, impl, topic string, records int) 
 // the rounds; sluice's rows add the ratio to goka's.
 func BenchmarkEmitter(b *testing.B) {
 	var vs []variant
-	for _, v := range variants(envs(b), "sluice", "goka") {
+	for _, v := range benchVariants(b, "sluice", "goka") {
 		if v.mode == atLeastOnce { // an emitter writes outside transactions
 			vs = append(vs, v)
 		}

@@ -47,7 +47,7 @@ func waitCommittedOffsets(tb testing.TB, addrs []string, group, topic string, n 
 // first record processed until every record's state is in Kafka for good
 // (see runCount); the exactly-once row adds its ratio to at-least-once.
 func BenchmarkExactlyOnce(b *testing.B) {
-	vs := variants(envs(b), "sluice")
+	vs := benchVariants(b, "sluice")
 	res := interleave(b, vs, func(v variant, round int) countResult {
 		return runCount(b, v, fmt.Sprintf("eo-%s-%s-%d", v.env.name, v.mode, round), countRecords)
 	})

@@ -266,8 +266,9 @@ const latencyWarmUp = time.Second
 // of the rounds' ratios of its p99 to every other row's of the same broker
 // and rate (p99_x_franz_go_at_least_once is the distance to the floor).
 func BenchmarkPipelineLatency(b *testing.B) {
-	vs := variants(envs(b), "sluice", "goka", rawImpl, kstreamsImpl)
+	all := benchVariants(b, "sluice", "goka", rawImpl, kstreamsImpl)
 	for _, rate := range latencyRates {
+		vs := selected(all, fmt.Sprintf("/rate=%d", rate))
 		res := interleave(b, vs, func(v variant, round int) latencyResult {
 			return runLatency(b, v, fmt.Sprintf("lat-%s-%s-%s-%d-%d", v.env.name, v.impl, v.mode, rate, round), rate, latencyDuration)
 		})

@@ -113,7 +113,7 @@ func runCount(tb testing.TB, v variant, name string, records int) countResult {
 // its ratio to every other row of the same broker (x_IMPL_MODE, the median of
 // the rounds' ratios).
 func BenchmarkProcessorCount(b *testing.B) {
-	vs := variants(envs(b), "sluice", "goka", kstreamsImpl)
+	vs := benchVariants(b, "sluice", "goka", kstreamsImpl)
 	res := interleave(b, vs, func(v variant, round int) countResult {
 		return runCount(b, v, fmt.Sprintf("count-%s-%s-%d", v.impl, v.mode, round), countRecords)
 	})

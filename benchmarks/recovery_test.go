@@ -135,7 +135,7 @@ func runRecovery(tb testing.TB, v variant, name string, records, keyCount int) r
 // sluice's rows add their records/s ratio to every other row of the broker
 // and restart_x_IMPL_MODE, the ratio of restart times.
 func BenchmarkRecovery(b *testing.B) {
-	vs := variants(envs(b), "sluice", "goka", kstreamsImpl)
+	vs := benchVariants(b, "sluice", "goka", kstreamsImpl)
 	res := interleave(b, vs, func(v variant, round int) recoveryResult {
 		return runRecovery(b, v, fmt.Sprintf("recover-%s-%s-%d", v.impl, v.mode, round), recoveryRecords, recoveryKeys)
 	})

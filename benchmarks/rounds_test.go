@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"flag"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -43,13 +44,12 @@ func (v variant) name() string {
 }
 
 // variants returns every variant of impls on envs: sluice and kstreams in
-// both modes, the others at-least-once, as far as the broker runs them
-// (kstreams needs the real one).
+// both modes, the others at-least-once; kstreams on the real broker only.
 func variants(envs []*env, impls ...string) []variant {
 	var out []variant
 	for _, e := range envs {
 		for _, impl := range impls {
-			if impl == kstreamsImpl && e.kafka == nil {
+			if impl == kstreamsImpl && e.name != "kafka" {
 				continue
 			}
 			modes := []string{atLeastOnce}
@@ -59,6 +59,54 @@ func variants(envs []*env, impls ...string) []variant {
 			for _, m := range modes {
 				out = append(out, variant{env: e, impl: impl, mode: m})
 			}
+		}
+	}
+	return out
+}
+
+// benchVariants returns the variants of impls on the -brokers that the
+// -bench pattern selects (see [selected]), with their brokers started.
+func benchVariants(b *testing.B, impls ...string) []variant {
+	b.Helper()
+	var out []variant
+	for _, v := range selected(variants(envs(b), impls...), "") {
+		if v.env.up(b) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// selected returns the variants of vs whose rows, named v.name()+suffix, match the
+// -bench pattern: the rounds run before the rows exist, so the parent
+// benchmark filters them itself, as testing would (each /-separated element
+// of the pattern after the first matches the element of the row's name at
+// its level, unanchored). A pattern that does not compile selects all.
+func selected(vs []variant, suffix string) []variant {
+	f := flag.Lookup("test.bench")
+	if f == nil {
+		return vs
+	}
+	pats := strings.Split(f.Value.String(), "/")[1:]
+	var res []*regexp.Regexp
+	for _, p := range pats {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return vs
+		}
+		res = append(res, re)
+	}
+	var out []variant
+	for _, v := range vs {
+		elems := strings.Split(v.name()+suffix, "/")
+		ok := true
+		for i, re := range res {
+			if i < len(elems) && !re.MatchString(elems[i]) {
+				ok = false
+			}
+		}
+		if ok {
+			out = append(out, v)
 		}
 	}
 	return out
