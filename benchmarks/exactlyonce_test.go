@@ -51,7 +51,7 @@ func BenchmarkExactlyOnce(b *testing.B) {
 	res := interleave(b, vs, func(v variant, round int) countResult {
 		return runCount(b, v, fmt.Sprintf("eo-%s-%s-%d", v.env.name, v.mode, round), countRecords)
 	})
-	reportRates(b, vs, res, countResult.rate, "msgs/s")
+	reportRates(b, vs, res, countResult.rate, "msgs/s", metricOf(countResult.cpuPerMsg, "cpu_us/msg"))
 }
 
 // TestExactlyOnceBenchmarkShort runs BenchmarkExactlyOnce's workload small in

@@ -23,6 +23,15 @@ const (
 type countResult struct {
 	records int
 	took    time.Duration // from the first record processed until every record's state was in Kafka
+	// cpu is the CPU time this process (the embedded broker included) and,
+	// for kstreams, the JVM used from the processor's start until then:
+	// unlike msgs/s, it barely moves with the machine's load.
+	cpu time.Duration
+}
+
+// cpuPerMsg returns the run's CPU microseconds per record.
+func (r countResult) cpuPerMsg() float64 {
+	return float64(r.cpu) / float64(time.Microsecond) / float64(r.records)
 }
 
 // rate returns the run's msgs/s.
@@ -52,6 +61,7 @@ func runCount(tb testing.TB, v variant, name string, records int) countResult {
 	p := newProgress(records)
 	var r *runner
 	var first time.Time
+	cpu0 := cpuTime(tb)
 	switch v.impl {
 	case "sluice":
 		var opts []topology.Option
@@ -88,16 +98,18 @@ func runCount(tb testing.TB, v variant, name string, records int) countResult {
 		first, _ = a.event("first")
 		waitCommittedOffsets(tb, addrs, group, in, int64(records), time.Minute)
 		took := time.Since(first)
+		cpu := cpuTime(tb) - cpu0 + procCPU(tb, a.cmd.Process.Pid)
 		a.stop(tb)
 		deleteTopics(tb, addrs, in, group+"-counts-changelog")
-		return countResult{records: records, took: took}
+		return countResult{records: records, took: took, cpu: cpu}
 	default:
 		tb.Fatalf("unknown impl %q", v.impl)
 	}
 	took := time.Since(first)
+	cpu := cpuTime(tb) - cpu0
 	r.stop(tb)
 	deleteTopics(tb, addrs, in, group+"-table")
-	return countResult{records: records, took: took}
+	return countResult{records: records, took: took, cpu: cpu}
 }
 
 // BenchmarkProcessorCount measures a counting agent end to end: 300,000
@@ -109,7 +121,8 @@ func runCount(tb testing.TB, v variant, name string, records int) countResult {
 // impl=kstreams, on the real broker only, Kafka Streams with its defaults
 // (RocksDB) except the commit interval, which is sluice's, in both modes.
 // Unit: msgs/s, from the first record processed until every record's state
-// is in Kafka (see runCount), the median over the rounds; sluice's rows add
+// is in Kafka (see runCount), the median over the rounds, and cpu_us/msg,
+// the CPU time per record (see countResult); sluice's rows add
 // its ratio to every other row of the same broker (x_IMPL_MODE, the median of
 // the rounds' ratios).
 func BenchmarkProcessorCount(b *testing.B) {
@@ -117,15 +130,26 @@ func BenchmarkProcessorCount(b *testing.B) {
 	res := interleave(b, vs, func(v variant, round int) countResult {
 		return runCount(b, v, fmt.Sprintf("count-%s-%s-%d", v.impl, v.mode, round), countRecords)
 	})
-	reportRates(b, vs, res, countResult.rate, "msgs/s")
+	reportRates(b, vs, res, countResult.rate, "msgs/s", metricOf(countResult.cpuPerMsg, "cpu_us/msg"))
 }
+
+// metricOf is a further figure of each row: the median of f over the rounds.
+type metricFn[R any] struct {
+	f    func(R) float64
+	unit string
+}
+
+func metricOf[R any](f func(R) float64, unit string) metricFn[R] { return metricFn[R]{f, unit} }
 
 // reportRates reports each variant's median rate, and for sluice's rows the
 // ratio to every other variant on the same broker.
-func reportRates[R any](b *testing.B, vs []variant, res map[variant][]R, rate func(R) float64, unit string) {
+func reportRates[R any](b *testing.B, vs []variant, res map[variant][]R, rate func(R) float64, unit string, more ...metricFn[R]) {
 	b.Helper()
 	for _, v := range vs {
 		ms := []metric{{median(each(res[v], rate)), unit}}
+		for _, m := range more {
+			ms = append(ms, metric{median(each(res[v], m.f)), m.unit})
+		}
 		if v.impl == "sluice" {
 			for _, o := range vs {
 				if o != v && o.env == v.env {

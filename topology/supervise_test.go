@@ -250,11 +250,12 @@ func plainProducer() *sarama.Config {
 // TestSuperviseRestartsAfterBrokerOutage pins the supervisor: a goka processor
 // whose write fails during a broker outage returns from Run, and nothing but
 // the supervisor restarts it. The agents' producers here give up after about a
-// second, so that the held write fails within the 4 s outage (with sluice's
-// defaults sarama retries it for over 20 s; see the next test). The pipeline
-// must resume and lose nothing.
+// second (Producer.Timeout; emitters: Retry.Max), so that the held write fails
+// within the 4 s outage (with sluice's defaults a processor's write waits 10 s
+// for a broker; see the next test). The pipeline must resume and lose nothing.
 func TestSuperviseRestartsAfterBrokerOutage(t *testing.T) {
 	cfg := plainProducer()
+	cfg.Producer.Timeout = time.Second
 	cfg.Producer.Retry.Max = 1
 	cfg.Metadata.Retry.Max = 1
 	o := brokerOutage(t, cfg, 4*time.Second)

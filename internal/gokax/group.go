@@ -165,9 +165,18 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 	case st != nil:
 		st = cacheStorage(st)
 	}
-	producers := orderedProducerBuilder(cfg) // stops at its first failed write; see there
+	// At-least-once, the producer and the consumer group are franz-go's,
+	// on one client (see kproc); exactly-once, sarama's, for now.
+	kp := newKproc(o.Brokers, cfg, g.Name)
+	producers := kp.producerBuilder()
+	groups := kp.consumerGroupBuilder()
 	if tx != nil {
 		producers = func([]string, string, func() hash.Hash32) (goka.Producer, error) { return txnProducer{tx}, nil }
+		groups = func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
+			c := clone(cfg)
+			c.ClientID = clientID
+			return sarama.NewConsumerGroup(brokers, group, c)
+		}
 	}
 	opts := []goka.ProcessorOption{
 		goka.WithStorageBuilder(st),
@@ -177,9 +186,7 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 		goka.WithHasher(Hasher),
 		goka.WithProducerBuilder(producers),
 		goka.WithConsumerGroupBuilder(func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
-			c := clone(cfg)
-			c.ClientID = clientID
-			return oc.wrap(sarama.NewConsumerGroup(brokers, group, c))
+			return oc.wrap(groups(brokers, group, clientID))
 		}),
 		goka.WithConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
 			c := clone(cfg)
