@@ -41,17 +41,40 @@ func waitCommittedOffsets(tb testing.TB, addrs []string, group, topic string, n 
 	}
 }
 
+// exactlyOncePartitions are the partition counts BenchmarkExactlyOnce
+// compares: a transactional producer per partition (EOS-v1) would grow with
+// them; one per agent instance (KIP-447) does not.
+var exactlyOncePartitions = []int{8, 256}
+
 // BenchmarkExactlyOnce measures what exactly-once mode costs: the counting
-// agent of BenchmarkProcessorCount (300,000 pre-produced records, 1,000 keys,
-// 8 partitions) run by topology.Run in each mode. Unit: msgs/s, from the
-// first record processed until every record's state is in Kafka for good
-// (see runCount); the exactly-once row adds its ratio to at-least-once.
+// agent of BenchmarkProcessorCount (300,000 pre-produced records, 1,000
+// keys) run by topology.Run in each mode, on 8 and on 256 partitions. Unit:
+// msgs/s, from the first record processed until every record's state is in
+// Kafka for good (see runCount), cpu_us/msg, and txn_producers, the
+// transactional ids the agent used; each row adds its ratio to the other
+// mode's row of the same broker and partitions.
 func BenchmarkExactlyOnce(b *testing.B) {
-	vs := benchVariants(b, "sluice")
-	res := interleave(b, vs, func(v variant, round int) countResult {
-		return runCount(b, v, fmt.Sprintf("eo-%s-%s-%d", v.env.name, v.mode, round), countRecords)
-	})
-	reportRates(b, vs, res, countResult.rate, "msgs/s", metricOf(countResult.cpuPerMsg, "cpu_us/msg"))
+	all := benchVariants(b, "sluice")
+	for _, parts := range exactlyOncePartitions {
+		suffix := fmt.Sprintf("/partitions=%d", parts)
+		vs := selected(all, suffix)
+		res := interleave(b, vs, func(v variant, round int) countResult {
+			return runCountOn(b, v, fmt.Sprintf("eo-%s-%s-%d-%d", v.env.name, v.mode, parts, round), countRecords, parts)
+		})
+		for _, v := range vs {
+			m := []metric{
+				{median(each(res[v], countResult.rate)), "msgs/s"},
+				{median(each(res[v], countResult.cpuPerMsg)), "cpu_us/msg"},
+				{median(each(res[v], countResult.producerCount)), "txn_producers"},
+			}
+			for _, o := range vs {
+				if o != v && o.env == v.env {
+					m = append(m, metric{median(ratios(res[v], res[o], countResult.rate)), vsUnit(o.impl, o.mode)})
+				}
+			}
+			report(b, v.name()+suffix, m...)
+		}
+	}
 }
 
 // TestExactlyOnceBenchmarkShort runs BenchmarkExactlyOnce's workload small in

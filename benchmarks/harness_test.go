@@ -50,6 +50,12 @@ func startBroker(tb testing.TB) *broker.Broker {
 // compact makes them compacted, as changelogs are.
 func createTopics(tb testing.TB, addrs []string, compact bool, topics ...string) {
 	tb.Helper()
+	createTopicsN(tb, addrs, partitions, compact, topics...)
+}
+
+// createTopicsN creates topics with n partitions and replication 1.
+func createTopicsN(tb testing.TB, addrs []string, n int, compact bool, topics ...string) {
+	tb.Helper()
 	cl := newKgo(tb, addrs)
 	defer cl.Close()
 	var cfg map[string]*string
@@ -57,7 +63,7 @@ func createTopics(tb testing.TB, addrs []string, compact bool, topics ...string)
 		cfg = map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
 	}
 	adm := kadm.NewClient(cl)
-	resps, err := adm.CreateTopics(context.Background(), partitions, 1, cfg, topics...)
+	resps, err := adm.CreateTopics(context.Background(), int32(n), 1, cfg, topics...)
 	if err == nil {
 		err = resps.Error()
 	}
@@ -72,7 +78,7 @@ func createTopics(tb testing.TB, addrs []string, compact bool, topics ...string)
 		td, err := adm.ListTopics(ctx, topics...)
 		ready := err == nil && len(td) == len(topics)
 		for _, t := range td {
-			ready = ready && t.Err == nil && len(t.Partitions) == partitions
+			ready = ready && t.Err == nil && len(t.Partitions) == n
 			for _, p := range t.Partitions {
 				ready = ready && p.Err == nil && p.Leader >= 0
 			}

@@ -1,13 +1,17 @@
 package benchmarks
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/sluicehq/sluice/topology"
 )
@@ -27,7 +31,13 @@ type countResult struct {
 	// for kstreams, the JVM used from the processor's start until then:
 	// unlike msgs/s, it barely moves with the machine's load.
 	cpu time.Duration
+	// producers is the number of transactional producers (ids) the agent
+	// used; 0 at-least-once.
+	producers int
 }
+
+// producerCount returns the run's transactional producers.
+func (r countResult) producerCount() float64 { return float64(r.producers) }
 
 // cpuPerMsg returns the run's CPU microseconds per record.
 func (r countResult) cpuPerMsg() float64 {
@@ -52,9 +62,17 @@ func (r countResult) rate() float64 { return perSecond(r.records, r.took) }
 //     for a commit at once (see kstreams/Bench.java).
 func runCount(tb testing.TB, v variant, name string, records int) countResult {
 	tb.Helper()
+	return runCountOn(tb, v, name, records, partitions)
+}
+
+// runCountOn is runCount on parts partitions. sluice's state is removed
+// after the run (one Pebble store per partition, which preallocates its
+// write-ahead log: 256 partitions hold gigabytes).
+func runCountOn(tb testing.TB, v variant, name string, records, parts int) countResult {
+	tb.Helper()
 	addrs := v.env.addrs
 	in, group := name+"-in", name
-	createTopics(tb, addrs, false, in)
+	createTopicsN(tb, addrs, parts, false, in)
 	ks := keys("key", countKeys)
 	produce(tb, addrs, in, records, func(i int) ([]byte, []byte) { return ks[i%len(ks)], value(i) })
 
@@ -64,11 +82,16 @@ func runCount(tb testing.TB, v variant, name string, records int) countResult {
 	cpu0 := cpuTime(tb)
 	switch v.impl {
 	case "sluice":
-		var opts []topology.Option
+		dir, err := os.MkdirTemp("", "sluice-bench-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		opts := []topology.Option{topology.DataDir(dir)}
 		if v.mode == exactlyOnce {
 			opts = append(opts, topology.ExactlyOnce())
 		}
-		r = startSluice(tb, addrs, countingGraph(name, in, group, p), opts...)
+		r = startSluice(tb, addrs, countingGraph(name, in, group, p, parts), opts...)
 		p.wait(tb, 5*time.Minute)
 		first = time.Unix(0, p.first.Load())
 		if v.mode == exactlyOnce {
@@ -108,8 +131,9 @@ func runCount(tb testing.TB, v variant, name string, records int) countResult {
 	took := time.Since(first)
 	cpu := cpuTime(tb) - cpu0
 	r.stop(tb)
+	res := countResult{records: records, took: took, cpu: cpu, producers: transactionalIDs(tb, addrs, "sluice-"+group+"-")}
 	deleteTopics(tb, addrs, in, group+"-table")
-	return countResult{records: records, took: took, cpu: cpu}
+	return res
 }
 
 // BenchmarkProcessorCount measures a counting agent end to end: 300,000
@@ -164,8 +188,8 @@ func reportRates[R any](b *testing.B, vs []variant, res map[variant][]R, rate fu
 // countingGraph is the counting agent of BenchmarkProcessorCount and
 // BenchmarkExactlyOnce: group counts the records of topic in per key in its
 // table, and marks each on p.
-func countingGraph(name, in, group string, p *progress) *topology.Graph {
-	stream := topology.Stream[[]byte]{Name: in, Codec: topology.Bytes(), Partitions: partitions}
+func countingGraph(name, in, group string, p *progress, parts int) *topology.Graph {
+	stream := topology.Stream[[]byte]{Name: in, Codec: topology.Bytes(), Partitions: int32(parts)}
 	agent := topology.Agent[int64]{
 		Name:  group,
 		State: topology.Int64(),
@@ -181,5 +205,24 @@ func countingGraph(name, in, group string, p *progress) *topology.Graph {
 			return nil
 		})},
 	}
-	return &topology.Graph{Name: name, Sources: []topology.Topic{stream}, Agents: []topology.AgentDecl{agent}, Partitions: partitions}
+	return &topology.Graph{Name: name, Sources: []topology.Topic{stream}, Agents: []topology.AgentDecl{agent}, Partitions: int32(parts)}
+}
+
+// transactionalIDs returns how many transactional ids beginning with
+// prefix the broker knows.
+func transactionalIDs(tb testing.TB, addrs []string, prefix string) int {
+	tb.Helper()
+	cl := newKgo(tb, addrs)
+	defer cl.Close()
+	txs, err := kadm.NewClient(cl).ListTransactions(context.Background(), nil, nil)
+	if err != nil {
+		tb.Fatalf("list transactions: %v", err)
+	}
+	n := 0
+	for id := range txs {
+		if strings.HasPrefix(id, prefix) {
+			n++
+		}
+	}
+	return n
 }

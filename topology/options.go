@@ -35,7 +35,8 @@ type runConfig struct {
 	onBroker     func(addrs []string)
 	onReady      func()
 	storage      storageFunc
-	exactlyOnce  bool // see ExactlyOnce
+	exactlyOnce  bool   // see ExactlyOnce
+	instance     string // exactly-once: this data dir's instance name (instanceName)
 	metrics      *metrics.Registry
 	tracer       trace.Tracer
 }

@@ -40,6 +40,11 @@ func Run(ctx context.Context, g *Graph, opts ...Option) (err error) {
 	if err := checkExactlyOnce(c, agents); err != nil {
 		return err
 	}
+	if c.exactlyOnce {
+		if c.instance, err = instanceName(c.dataDir); err != nil {
+			return err
+		}
+	}
 	if c.onReady != nil {
 		names := make([]string, len(agents))
 		for i, a := range agents {

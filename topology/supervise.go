@@ -56,7 +56,7 @@ func runOnce(ctx context.Context, a agentSpec, rt *agentRuntime, group groupDef,
 	}
 	o.Config = rt.fitSizes(ctx, a, brokers, c.kafka)
 	if c.exactlyOnce {
-		o.ExactlyOnce = &gokax.ExactlyOnce{}
+		o.ExactlyOnce = &gokax.ExactlyOnce{Instance: c.instance}
 	}
 	o.OnAssign = func(parts []int32) {
 		rt.metrics.agent.Assigned(len(parts))

@@ -67,7 +67,7 @@ func (h *orderedHandler) Setup(s sarama.ConsumerGroupSession) error {
 	h.s = &commitSession{ConsumerGroupSession: s, parts: map[topicPartition]*inflight{}, tx: h.c.tx}
 	h.c.cur.Store(h.s)
 	if h.c.tx != nil {
-		if err := h.c.tx.open(s.Context(), s.Claims()); err != nil {
+		if err := h.c.tx.open(s.Context()); err != nil {
 			return err
 		}
 	}
@@ -75,16 +75,16 @@ func (h *orderedHandler) Setup(s sarama.ConsumerGroupSession) error {
 }
 
 func (h *orderedHandler) ConsumeClaim(_ sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	if h.c.tx != nil {
-		h.c.tx.checkClaim(claim.Topic(), claim.Partition(), claim.InitialOffset())
-	}
 	return h.h.ConsumeClaim(h.s, claim)
 }
 
+// Cleanup lets goka stop the session's partitions, then ends the session's
+// transaction in exactly-once mode: while the session's generation still
+// holds (the group waits for this member before it rebalances).
 func (h *orderedHandler) Cleanup(sarama.ConsumerGroupSession) error {
 	err := h.h.Cleanup(h.s)
 	if h.c.tx != nil {
-		err = errors.Join(err, h.c.tx.close())
+		err = errors.Join(err, h.c.tx.finish())
 	}
 	return err
 }

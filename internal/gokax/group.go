@@ -110,10 +110,9 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 	oc := new(commits)
 	var tx *txns
 	if o.ExactlyOnce != nil && o.Tester == nil {
-		tx = newTxns(g.Name, o.Brokers, cfg, *o.ExactlyOnce, logger.With("agent", g.Name))
-		cfg = tx.cfg // read committed everywhere
+		tx = newTxns(g.Name, *o.ExactlyOnce, logger.With("agent", g.Name))
+		cfg = txnConfig(cfg) // read committed everywhere
 		oc.tx = tx
-		m.txn = true
 	}
 	var edges []goka.Edge
 	for _, in := range g.Inputs {
@@ -165,19 +164,11 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 	case st != nil:
 		st = cacheStorage(st)
 	}
-	// At-least-once, the producer and the consumer group are franz-go's,
-	// on one client (see kproc); exactly-once, sarama's, for now.
-	kp := newKproc(o.Brokers, cfg, g.Name)
+	// The producer and the consumer group are franz-go's, on one client
+	// (see kproc), transactional in exactly-once mode.
+	kp := newKproc(o.Brokers, cfg, g.Name, tx)
 	producers := kp.producerBuilder()
 	groups := kp.consumerGroupBuilder()
-	if tx != nil {
-		producers = func([]string, string, func() hash.Hash32) (goka.Producer, error) { return txnProducer{tx}, nil }
-		groups = func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
-			c := clone(cfg)
-			c.ClientID = clientID
-			return sarama.NewConsumerGroup(brokers, group, c)
-		}
-	}
 	opts := []goka.ProcessorOption{
 		goka.WithStorageBuilder(st),
 		goka.WithClientID("sluice-" + g.Name),

@@ -103,15 +103,18 @@ const batchOverhead = 61
 // gets with any sequence number; a later batch of a partition got there
 // first, the earlier one was then refused (OUT_OF_ORDER_SEQUENCE_NUMBER)
 // and written again by the replay after it (17 keys, seq 51 after 54).
-func kgoProducerOpts(cfg *sarama.Config, hasher func() hash.Hash32) []kgo.Opt {
+// Transactional producers are idempotent (Kafka requires it): a failed
+// write aborts the transaction, and what it wrote is never read.
+func kgoProducerOpts(cfg *sarama.Config, hasher func() hash.Hash32, transactional bool) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.RecordPartitioner(newGokaPartitioner(hasher)),
 		kgo.ProducerLinger(cfg.Producer.Flush.Frequency),
 		kgo.ProducerBatchMaxBytes(int32(cfg.Producer.MaxMessageBytes + batchOverhead)),
 		kgo.RecordDeliveryTimeout(deliveryTimeout(cfg)),
 		kgo.ProduceRequestTimeout(cfg.Producer.Timeout),
-		kgo.DisableIdempotentWrite(),
-		kgo.MaxProduceRequestsInflightPerBroker(1),
+	}
+	if !transactional {
+		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(1))
 	}
 	switch cfg.Producer.Compression {
 	case sarama.CompressionNone:
@@ -125,10 +128,10 @@ func kgoProducerOpts(cfg *sarama.Config, hasher func() hash.Hash32) []kgo.Opt {
 	default:
 		opts = append(opts, kgo.ProducerBatchCompression(kgo.SnappyCompression()))
 	}
-	switch cfg.Producer.RequiredAcks {
-	case sarama.WaitForAll:
+	switch {
+	case transactional || cfg.Producer.RequiredAcks == sarama.WaitForAll:
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
-	case sarama.NoResponse:
+	case cfg.Producer.RequiredAcks == sarama.NoResponse:
 		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
 	default:
 		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()))

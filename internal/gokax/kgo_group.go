@@ -216,8 +216,12 @@ func (g *kgroup) commitLoop(ctx context.Context) {
 }
 
 // commit commits s's marks synchronously; commitMu is held. A failed
-// commit is reported and its marks are kept for the next.
+// commit is reported and its marks are kept for the next. In exactly-once
+// mode it does nothing: marks go to the transaction (see [commits]).
 func (g *kgroup) commit(s *ksession) {
+	if g.k.tx != nil {
+		return
+	}
 	offsets := s.takeMarks()
 	if len(offsets) == 0 {
 		return

@@ -27,6 +27,7 @@ type kproc struct {
 	brokers []string
 	cfg     *sarama.Config
 	group   string
+	tx      *txns // exactly-once mode: the client is transactional
 
 	mu     sync.Mutex
 	cl     *kgo.Client
@@ -40,8 +41,8 @@ type kproc struct {
 	stop sync.Once
 }
 
-func newKproc(brokers []string, cfg *sarama.Config, group string) *kproc {
-	return &kproc{brokers: brokers, cfg: cfg, group: group, hasher: Hasher}
+func newKproc(brokers []string, cfg *sarama.Config, group string, tx *txns) *kproc {
+	return &kproc{brokers: brokers, cfg: cfg, group: group, tx: tx, hasher: Hasher}
 }
 
 // acquire returns the client, building it on first use with clientID.
@@ -78,8 +79,11 @@ func (k *kproc) build(clientID string) (*kgo.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts = append(opts, kgoProducerOpts(k.cfg, k.hasher)...)
+	opts = append(opts, kgoProducerOpts(k.cfg, k.hasher, k.tx != nil)...)
 	opts = append(opts, kgoGroupOpts(k.cfg, k.group)...)
+	if k.tx != nil {
+		opts = append(opts, k.tx.kgoOpts()...)
+	}
 	opts = append(opts,
 		kgo.OnPartitionsAssigned(func(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
 			if g := k.kg.Load(); g != nil {
@@ -100,6 +104,9 @@ func (k *kproc) build(clientID string) (*kgo.Client, error) {
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("gokax: processor client of %q: %w", k.group, err)
+	}
+	if k.tx != nil {
+		k.tx.cl = cl
 	}
 	return cl, nil
 }

@@ -78,6 +78,9 @@ func (p *kproducer) EmitWithHeaders(topic, key string, value []byte, headers gok
 	for k, v := range headers {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: v})
 	}
+	if p.k.tx != nil {
+		p.k.tx.wroteOne()
+	}
 	p.cl.Produce(p.gctx, r, func(r *kgo.Record, err error) {
 		if err != nil {
 			p.fail(err)
@@ -94,6 +97,9 @@ func (p *kproducer) EmitWithHeaders(topic, key string, value []byte, headers gok
 func (p *kproducer) fail(err error) {
 	if p.tripped.CompareAndSwap(nil, &err) {
 		p.trip()
+	}
+	if p.k.tx != nil {
+		p.k.tx.fail(fmt.Errorf("transactional producer %q: write: %w: %w", p.k.tx.id, ErrTxn, err))
 	}
 }
 

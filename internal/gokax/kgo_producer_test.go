@@ -27,7 +27,7 @@ func newTestKproducer(t *testing.T, addrs []string, cfg *sarama.Config) *kproduc
 	if cfg == nil {
 		cfg = Config()
 	}
-	p, err := newKproc(addrs, cfg, "g").producerBuilder()(addrs, "test", Hasher)
+	p, err := newKproc(addrs, cfg, "g", nil).producerBuilder()(addrs, "test", Hasher)
 	if err != nil {
 		t.Fatal(err)
 	}

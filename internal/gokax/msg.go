@@ -3,7 +3,6 @@ package gokax
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -20,7 +19,6 @@ type Msg struct {
 	lookups  map[string]*View // the processor's views of its lookup tables
 	joins    map[string]bool
 	stateful bool
-	txn      bool // exactly-once mode: writes name their transaction (txnHeader)
 }
 
 // Context returns the processor's context: it is cancelled when the processor stops.
@@ -59,7 +57,7 @@ func (m *Msg) SetValue(b []byte, headers map[string][]byte) error {
 	if !m.stateful {
 		return ErrStateless
 	}
-	m.ctx.SetValue(b, goka.WithCtxEmitHeaders(m.txnHeaders(headers)))
+	m.ctx.SetValue(b, goka.WithCtxEmitHeaders(headers))
 	return nil
 }
 
@@ -67,10 +65,6 @@ func (m *Msg) SetValue(b []byte, headers map[string][]byte) error {
 func (m *Msg) Delete() error {
 	if !m.stateful {
 		return ErrStateless
-	}
-	if m.txn {
-		m.ctx.Delete(goka.WithCtxEmitHeaders(m.txnHeaders(nil)))
-		return nil
 	}
 	m.ctx.Delete()
 	return nil
@@ -82,7 +76,7 @@ func (m *Msg) Emit(topic, key string, value []byte, headers map[string][]byte) e
 	if !m.outputs[topic] {
 		return fmt.Errorf("emit to %q: %w", topic, ErrUndeclared)
 	}
-	m.ctx.Emit(goka.Stream(topic), key, value, goka.WithCtxEmitHeaders(m.txnHeaders(headers)))
+	m.ctx.Emit(goka.Stream(topic), key, value, goka.WithCtxEmitHeaders(headers))
 	return nil
 }
 
@@ -133,19 +127,5 @@ func (m *Msg) DeferCommit() (done func(err error)) { return m.ctx.DeferCommit() 
 // Loopback sends a record to the group's own loop topic under key; the group's
 // Loop callback handles it on the partition of key.
 func (m *Msg) Loopback(key string, value []byte, headers map[string][]byte) {
-	m.ctx.Loopback(key, value, goka.WithCtxEmitHeaders(m.txnHeaders(headers)))
-}
-
-// txnHeaders returns headers, in exactly-once mode a copy naming the record's
-// partition, whose transaction the write belongs to (see txnProducer).
-func (m *Msg) txnHeaders(headers map[string][]byte) map[string][]byte {
-	if !m.txn {
-		return headers
-	}
-	h := make(map[string][]byte, len(headers)+1)
-	for k, v := range headers {
-		h[k] = v
-	}
-	h[txnHeader] = []byte(strconv.Itoa(int(m.ctx.Partition())))
-	return h
+	m.ctx.Loopback(key, value, goka.WithCtxEmitHeaders(headers))
 }
