@@ -572,4 +572,3 @@ func (o Options) WithExactlyOnce(on bool) Options {
 	}
 	return o
 }
-
