@@ -20,7 +20,8 @@ type Msg struct {
 	lookups  map[string]*View // the processor's views of its lookup tables
 	joins    map[string]bool
 	stateful bool
-	txn      bool // exactly-once mode: writes name their transaction (txnHeader)
+	txn      bool      // exactly-once mode: writes name their transaction (txnHeader)
+	iso      *isolated // the record is handled in isolation (see isolate.go)
 }
 
 // Context returns the processor's context: it is cancelled when the processor stops.
@@ -68,7 +69,7 @@ func (m *Msg) Delete() error {
 	if !m.stateful {
 		return ErrStateless
 	}
-	if m.txn {
+	if m.txn || m.iso != nil {
 		m.ctx.Delete(goka.WithCtxEmitHeaders(m.txnHeaders(nil)))
 		return nil
 	}
@@ -136,16 +137,34 @@ func (m *Msg) Loopback(key string, value []byte, headers map[string][]byte) {
 	m.ctx.Loopback(key, value, goka.WithCtxEmitHeaders(m.txnHeaders(headers)))
 }
 
+// Settle waits until the broker answered every write so far of a record
+// handled in isolation (see isolate.go), and returns their failures since
+// the last call: a refusal wraps [ErrRefused], any other failure
+// [ErrWriteFailed]. For every other record it returns nil at once: goka
+// commits the record once its writes are acknowledged, after the callback.
+func (m *Msg) Settle() error {
+	if m.iso == nil {
+		return nil
+	}
+	return m.iso.settle(m.ctx.Context())
+}
+
 // txnHeaders returns headers, in exactly-once mode a copy naming the record's
-// partition, whose transaction the write belongs to (see txnProducer).
+// partition, whose transaction the write belongs to (see txnProducer), and
+// for a record handled in isolation a copy naming it to the producer.
 func (m *Msg) txnHeaders(headers map[string][]byte) map[string][]byte {
-	if !m.txn {
+	if !m.txn && m.iso == nil {
 		return headers
 	}
 	h := make(map[string][]byte, len(headers)+1)
 	for k, v := range headers {
 		h[k] = v
 	}
-	h[txnHeader] = []byte(strconv.Itoa(int(m.ctx.Partition())))
+	if m.txn {
+		h[txnHeader] = []byte(strconv.Itoa(int(m.ctx.Partition())))
+	}
+	if m.iso != nil {
+		h[isolateHeader] = []byte(m.iso.id)
+	}
 	return h
 }

@@ -205,7 +205,7 @@ func (t *txns) marked(topic string, p int32, offset int64) {
 // them before the session's producers fenced the previous owners, which may
 // have committed a transaction in between; these are final.
 func (t *txns) fetchOffsets(claims map[string][]int32) (map[topicPartition]int64, error) {
-	adm, err := sarama.NewClusterAdmin(t.brokers, t.cfg)
+	adm, err := newClusterAdmin(t.brokers, t.cfg)
 	if err != nil {
 		return nil, fmt.Errorf("group %q: committed offsets: %w: %w", t.group, ErrTxn, err)
 	}
@@ -348,7 +348,7 @@ func newTxnPart(t *txns, p int32) (*txnPart, error) {
 	cfg := clone(t.cfg)
 	cfg.Producer.Transaction.ID = id
 	cfg.ClientID = id
-	prod, err := sarama.NewAsyncProducer(t.brokers, cfg)
+	prod, err := newAsyncProducer(t.brokers, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("group %q: partition %d: transactional producer %q: %w: %w", t.group, p, id, ErrTxn, err)
 	}
