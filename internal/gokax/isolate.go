@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
@@ -69,6 +70,7 @@ func recordRefused(err error) bool {
 // is empty and ready; safe for concurrent use. Keep one per agent across the
 // runs of its processors ([Options.Suspects]).
 type Suspects struct {
+	n  atomic.Int64 // len of m's lists, read without mu on every record
 	mu sync.Mutex
 	m  map[topicPartition][]int64
 }
@@ -83,6 +85,7 @@ func (s *Suspects) add(in map[topicPartition][]int64) {
 		for _, o := range offs {
 			if !slices.Contains(s.m[tp], o) {
 				s.m[tp] = append(s.m[tp], o)
+				s.n.Add(1)
 			}
 		}
 	}
@@ -92,6 +95,9 @@ func (s *Suspects) add(in map[topicPartition][]int64) {
 // every suspect before it in its partition: records are handled in offset
 // order, so those were committed by another instance.
 func (s *Suspects) take(topic string, partition int32, offset int64) bool {
+	if s.n.Load() == 0 {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tp := topicPartition{topic, partition}
@@ -100,7 +106,9 @@ func (s *Suspects) take(topic string, partition int32, offset int64) bool {
 		return false
 	}
 	found := slices.Contains(offs, offset)
+	n := len(offs)
 	offs = slices.DeleteFunc(offs, func(o int64) bool { return o <= offset })
+	s.n.Add(int64(len(offs) - n))
 	if len(offs) == 0 {
 		delete(s.m, tp)
 	} else {
@@ -110,15 +118,7 @@ func (s *Suspects) take(topic string, partition int32, offset int64) bool {
 }
 
 // Len returns the number of suspects.
-func (s *Suspects) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, offs := range s.m {
-		n += len(offs)
-	}
-	return n
-}
+func (s *Suspects) Len() int { return int(s.n.Load()) }
 
 // isolation is the isolated records of one processor run, by ID, which the
 // producer finds from a write's isolateHeader.
