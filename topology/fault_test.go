@@ -146,7 +146,6 @@ type faultCell struct {
 	// sent when a member joins.
 	early  bool
 	inject func(b *broker.Broker) *broker.Fault
-	skip   string // a known bug that keeps the cell from passing
 	// racy is set on the cells that close the consumer group client's
 	// connection while it fetches: see sarama3017.
 	racy bool
@@ -232,9 +231,6 @@ func faultMatrix() []faultCell {
 func TestFaultMatrix(t *testing.T) {
 	for _, tc := range faultMatrix() {
 		t.Run(tc.request+"/"+tc.fault, func(t *testing.T) {
-			if tc.skip != "" {
-				t.Skip(tc.skip)
-			}
 			if tc.racy && raceEnabled() {
 				t.Skip(sarama3017)
 			}

@@ -33,6 +33,10 @@ type agentRuntime struct {
 	// checkSize), 0 for no limit.
 	maxRecord int
 
+	// suspects are the records a refused produce batch left to be written
+	// one by one by the next run of the processor (see [ErrRefused]).
+	suspects gokax.Suspects
+
 	metrics *agentMetrics
 	tracer  *spanTracer // nil when tracing is off
 }
@@ -131,6 +135,13 @@ func process[S any](rt *agentRuntime, state Codec[S], in Input[S], m msg, value 
 				rt.processed.Add(1)
 				return
 			}
+			if errors.Is(err, gokax.ErrWriteFailed) {
+				// Not the record's fault, and not retried: the processor stops
+				// and its replay writes the record again.
+				handled = false
+				m.Abort(fmt.Errorf("agent %q: %s/%d@%d: %w", rt.name, m.Topic(), m.Partition(), m.Offset(), err))
+				return
+			}
 		}
 		if !retryable(err) || attempts > rt.retries {
 			break
@@ -176,6 +187,7 @@ func retryable(err error) bool {
 	switch {
 	case errors.As(err, &de), errors.As(err, &pe),
 		errors.Is(err, ErrUndeclaredOutput), errors.Is(err, ErrCodecMismatch),
+		errors.Is(err, gokax.ErrRefused),
 		errors.Is(err, gokax.ErrUndeclared),
 		errors.Is(err, ErrStateless), errors.Is(err, ErrPermanent):
 		return false

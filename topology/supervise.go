@@ -58,6 +58,7 @@ func runOnce(ctx context.Context, a agentSpec, rt *agentRuntime, group groupDef,
 	if c.exactlyOnce {
 		o.ExactlyOnce = &gokax.ExactlyOnce{Instance: c.instance}
 	}
+	o.Suspects = &rt.suspects // a refused write's suspects outlive this run
 	o.OnAssign = func(parts []int32) {
 		rt.metrics.agent.Assigned(len(parts))
 		if c.onAssign != nil {

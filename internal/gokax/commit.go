@@ -28,6 +28,12 @@ import (
 type commits struct {
 	cur atomic.Pointer[commitSession] // the current session; nil before the first
 	tx  *txns                         // exactly-once mode: marks go to transactions
+
+	// pending are the records handed to callbacks in any session of the
+	// processor and not known to be done, per partition, in offset order:
+	// the suspects of a refused write (see isolate.go).
+	mu      sync.Mutex
+	pending map[topicPartition][]int64
 }
 
 // wrap wraps the consumer group NewConsumerGroup returned.
@@ -43,7 +49,42 @@ func (c *commits) wrap(cg sarama.ConsumerGroup, err error) (sarama.ConsumerGroup
 func (c *commits) started(ctx goka.Context) {
 	if s := c.cur.Load(); s != nil {
 		s.started(string(ctx.Topic()), ctx.Partition(), ctx.Offset())
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.pending == nil {
+			c.pending = map[topicPartition][]int64{}
+		}
+		tp, o := topicPartition{string(ctx.Topic()), ctx.Partition()}, ctx.Offset()
+		offs := c.pending[tp]
+		if n := len(offs); n == 0 || offs[n-1] < o {
+			c.pending[tp] = append(offs, o)
+		} else if i, found := slices.BinarySearch(offs, o); !found { // a new session reads from before the last
+			c.pending[tp] = slices.Insert(offs, i, o)
+		}
 	}
+}
+
+// done forgets the pending records of tp before mark.
+func (c *commits) done(tp topicPartition, mark int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if offs := c.pending[tp]; len(offs) > 0 {
+		i, _ := slices.BinarySearch(offs, mark)
+		c.pending[tp] = offs[i:]
+	}
+}
+
+// inflight returns a copy of the pending records.
+func (c *commits) inflight() map[topicPartition][]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[topicPartition][]int64, len(c.pending))
+	for tp, offs := range c.pending {
+		if len(offs) > 0 {
+			out[tp] = slices.Clone(offs)
+		}
+	}
+	return out
 }
 
 type orderedGroup struct {
@@ -64,7 +105,7 @@ type orderedHandler struct {
 }
 
 func (h *orderedHandler) Setup(s sarama.ConsumerGroupSession) error {
-	h.s = &commitSession{ConsumerGroupSession: s, parts: map[topicPartition]*inflight{}, tx: h.c.tx}
+	h.s = &commitSession{ConsumerGroupSession: s, parts: map[topicPartition]*inflight{}, changed: make(chan struct{}), c: h.c, tx: h.c.tx}
 	h.c.cur.Store(h.s)
 	if h.c.tx != nil {
 		if err := h.c.tx.open(s.Context()); err != nil {
@@ -109,9 +150,11 @@ type inflight struct {
 type commitSession struct {
 	sarama.ConsumerGroupSession
 
-	mu    sync.Mutex
-	parts map[topicPartition]*inflight
-	tx    *txns // exactly-once mode: marks go to the partition's transaction
+	mu      sync.Mutex
+	parts   map[topicPartition]*inflight
+	changed chan struct{} // closed and replaced when a partition's first records are done
+	c       *commits
+	tx      *txns // exactly-once mode: marks go to the partition's transaction
 }
 
 func (s *commitSession) started(topic string, partition int32, offset int64) {
@@ -153,10 +196,36 @@ func (s *commitSession) MarkOffset(topic string, partition int32, offset int64, 
 	}
 	mark := p.offsets[n-1] + 1
 	p.offsets, p.done = p.offsets[n:], p.done[n:]
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
 	s.mu.Unlock()
+	if s.c != nil {
+		s.c.done(topicPartition{topic, partition}, mark)
+	}
 	if s.tx != nil {
 		s.tx.marked(topic, partition, mark) // committed with the transaction, never by sarama
 		return
 	}
 	s.ConsumerGroupSession.MarkOffset(topic, partition, mark, metadata)
+}
+
+// awaitFirst waits until every record of topic/partition before offset is
+// done, or ctx is done.
+func (s *commitSession) awaitFirst(ctx context.Context, topic string, partition int32, offset int64) error {
+	for {
+		s.mu.Lock()
+		p, changed := s.parts[topicPartition{topic, partition}], s.changed
+		first := p == nil || len(p.offsets) == 0 || p.offsets[0] >= offset
+		s.mu.Unlock()
+		if first {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

@@ -27,7 +27,8 @@ type kproc struct {
 	brokers []string
 	cfg     *sarama.Config
 	group   string
-	tx      *txns // exactly-once mode: the client is transactional
+	tx      *txns          // exactly-once mode: the client is transactional
+	iso     *procIsolation // at-least-once mode: suspects are handled in isolation
 
 	mu     sync.Mutex
 	cl     *kgo.Client

@@ -10,6 +10,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -52,6 +53,9 @@ type kproducer struct {
 	tripped atomic.Pointer[error]
 
 	closeOnce sync.Once
+
+	soloMu sync.Mutex
+	solo   *kgo.Client // isolated writes (see isolate.go), once one was sent
 }
 
 // closeGrace bounds how long Close waits for buffered writes.
@@ -70,14 +74,22 @@ func (p *kproducer) EmitWithHeaders(topic, key string, value []byte, headers gok
 	if err := p.stopped(); err != nil {
 		return failed(err)
 	}
+	if id, ok := headers[isolateHeader]; ok {
+		h := make(goka.Headers, len(headers)-1)
+		for k, v := range headers {
+			if k != isolateHeader {
+				h[k] = v
+			}
+		}
+		headers = h
+		if p.k.iso != nil {
+			if r := p.k.iso.isolation.get(string(id)); r != nil {
+				return p.isolatedWrite(r, topic, key, value, headers)
+			}
+		}
+	}
 	promise, finish := goka.NewPromiseWithFinisher()
-	r := &kgo.Record{Topic: topic, Key: []byte(key), Value: value}
-	if r.Key == nil {
-		r.Key = []byte{} // an empty key is a key: partitioned by its hash, as sarama does
-	}
-	for k, v := range headers {
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: v})
-	}
+	r := record(topic, key, value, headers)
 	if p.k.tx != nil {
 		p.k.tx.wroteOne()
 	}
@@ -92,9 +104,26 @@ func (p *kproducer) EmitWithHeaders(topic, key string, value []byte, headers gok
 	return promise
 }
 
+// record returns the franz-go record of a goka write.
+func record(topic, key string, value []byte, headers goka.Headers) *kgo.Record {
+	r := &kgo.Record{Topic: topic, Key: []byte(key), Value: value}
+	if r.Key == nil {
+		r.Key = []byte{} // an empty key is a key: partitioned by its hash, as sarama does
+	}
+	for k, v := range headers {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: v})
+	}
+	return r
+}
+
 // fail trips the gate at the first failed write: records not on the wire
-// fail, later emits fail at once.
+// fail, later emits fail at once. A refusal first makes suspects of the
+// records in flight (see isolate.go): franz-go fails the refused batch
+// whole, and every record buffered for its partition behind it.
 func (p *kproducer) fail(err error) {
+	if p.k.iso != nil && writeRefused(err) {
+		p.k.iso.refused()
+	}
 	if p.tripped.CompareAndSwap(nil, &err) {
 		p.trip()
 	}
@@ -111,6 +140,69 @@ func (p *kproducer) stopped() error {
 	return nil
 }
 
+// writeRefused reports whether err is a broker's refusal of a record that
+// no retry changes (see [recordRefused], sarama's), as franz-go reports it.
+func writeRefused(err error) bool {
+	for _, k := range []*kerr.Error{kerr.InvalidRecord, kerr.MessageTooLarge, kerr.RecordListTooLarge,
+		kerr.InvalidTimestamp, kerr.PolicyViolation, kerr.CorruptMessage} {
+		if errors.Is(err, k) {
+			return true
+		}
+	}
+	return recordRefused(err)
+}
+
+// isolatedWrite sends a write of the isolated record r through the solo
+// client, which sends one record per request, and returns the promise goka
+// waits for. A refusal finishes it without an error, so goka goes on, and r
+// reports it; any other failure trips the gate and finishes it with the
+// error.
+func (p *kproducer) isolatedWrite(r *isolated, topic, key string, value []byte, headers goka.Headers) *goka.Promise {
+	solo, err := p.soloClient()
+	if err != nil {
+		p.fail(err)
+		return failed(fmt.Errorf("%w: %w", ErrWriteFailed, err))
+	}
+	promise, finish := goka.NewPromiseWithFinisher()
+	r.sent()
+	solo.Produce(context.Background(), record(topic, key, value, headers), func(rec *kgo.Record, err error) {
+		switch {
+		case err == nil:
+			r.done(nil)
+			finish(&sarama.ProducerMessage{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp}, nil)
+		case writeRefused(err):
+			r.done(fmt.Errorf("%w: %s: %w", ErrRefused, topic, err))
+			finish(nil, nil)
+		default:
+			p.fail(err)
+			r.done(fmt.Errorf("%w: %s: %w", ErrWriteFailed, topic, err))
+			finish(nil, err)
+		}
+	})
+	return promise
+}
+
+// soloClient returns the client of isolated writes, built at the first: it
+// buffers one record at a time, so each goes in a request of its own.
+func (p *kproducer) soloClient() (*kgo.Client, error) {
+	p.soloMu.Lock()
+	defer p.soloMu.Unlock()
+	if p.solo == nil {
+		opts, err := kgoCommonOpts(p.k.brokers, p.k.cfg, p.k.cfg.ClientID+"-isolated")
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgoProducerOpts(p.k.cfg, p.k.hasher, false)...)
+		opts = append(opts, kgo.MaxBufferedRecords(1))
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			return nil, err
+		}
+		p.solo = cl
+	}
+	return p.solo, nil
+}
+
 // errClosing is the error of the writes Close fails.
 var errClosing = errors.New("gokax: producer closed with the write pending")
 
@@ -124,6 +216,11 @@ func (p *kproducer) Close() error {
 		if err != nil {
 			p.fail(errClosing)
 		}
+		p.soloMu.Lock()
+		if p.solo != nil {
+			p.solo.Close()
+		}
+		p.soloMu.Unlock()
 		p.k.release()
 	})
 	return nil
