@@ -10,7 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/connect"
 )
 
 // ErrTopicMismatch is returned by [Provision] and [Run] for an existing topic whose
@@ -43,14 +44,18 @@ func Provision(ctx context.Context, g *Graph, opts ...Option) ([]TopicStatus, er
 	if len(c.brokers) == 0 {
 		return nil, fmt.Errorf("provision: %w", ErrNoBrokers)
 	}
-	return provision(ctx, g.resolve(), c.brokers, c)
+	if err := c.connect(); err != nil {
+		return nil, err
+	}
+	st, err := provision(ctx, g.resolve(), c.brokers, c)
+	return st, checkConnection(err)
 }
 
 // ErrNoBrokers is returned by [Provision] without [Brokers].
 var ErrNoBrokers = errors.New("topology: no brokers given")
 
 func provision(ctx context.Context, r *resolved, brokers []string, c *runConfig) ([]TopicStatus, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := connect.NewClient(brokers, c.kafka)
 	if err != nil {
 		return nil, fmt.Errorf("provision: %w", err)
 	}

@@ -9,7 +9,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/connect"
 )
 
 // ErrTooLarge is the reason a record goes to the dead-letter topic when its
@@ -126,7 +127,7 @@ func (rt *agentRuntime) fitSizes(ctx context.Context, a agentSpec, brokers []str
 		topics = append(topics, a.loop.name)
 	}
 	cfg := *kafka
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := connect.NewClient(brokers, kafka)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(ctx, sizeCheckTimeout)
 		var lowest string
