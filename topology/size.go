@@ -62,7 +62,7 @@ func withMaxMessageBytes(cfg map[string]*string, kafka *sarama.Config) map[strin
 // agent crash-loop on it) and records too large for that are dead-lettered
 // instead. It reports the topic that set the limit, "" if none lowered it.
 func fitMaxMessageBytes(ctx context.Context, adm *kadm.Client, topics []string, kafka *sarama.Config) (string, error) {
-	rcs, err := adm.DescribeTopicConfigs(ctx, topics...)
+	rcs, err := describeConfigs(ctx, adm, topics...)
 	if err != nil {
 		return "", fmt.Errorf("describe topic configs: %w", err)
 	}
