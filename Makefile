@@ -12,6 +12,7 @@ FUZZTIME ?= 30s
 TIMEOUT  ?= 14m
 DATA_DIR ?= sluice-data
 CHAOS    ?=
+KAFKA    ?= embedded
 VISA     ?=
 
 .PHONY: all help run test test-short cover lint bench chaos fuzz tidy-check examples clean deps kafka
@@ -26,7 +27,8 @@ all help:
 	@echo "  lint        gofmt, go vet, the import-graph test"
 	@echo "  bench       benchmarks into bench-<date>.txt for benchstat (BENCH, COUNT, BENCHTIME)"
 	@echo "  chaos       long soak: 200k records through agent kills, broker bounces and rebalances;"
-	@echo "              prints the verifier's line (CHAOS=--exactly-once for that mode)"
+	@echo "              prints the verifier's line (CHAOS=--exactly-once for that mode); KAFKA=real runs"
+	@echo "              it on a 3-node Apache Kafka with leader kills, a rolling restart and an outage"
 	@echo "  kafka       run Apache Kafka (one KRaft node, jars fetched once with Maven) for --brokers; Ctrl-C stops it"
 	@echo "  fuzz        each Fuzz target for FUZZTIME"
 	@echo "  tidy-check  go mod tidy leaves no diff"
@@ -68,8 +70,13 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -count $(COUNT) -timeout 60m ./benchmarks/... | tee bench-$$(date +%Y%m%d-%H%M%S).txt
 
+# chaos KAFKA=real: the same soak on a 3-node Apache Kafka cluster it starts
+# (Java 17 and Maven, see make kafka): leader SIGKILLs, a rolling restart of
+# the three brokers and a broker down 15 s (longer than the session timeout).
+CHAOS_FAULTS_embedded = --kills 5 --broker-bounces 2 --rebalances 4 --duration-cap 10m
+CHAOS_FAULTS_real     = --kafka real --kills 5 --broker-bounces 3 --rolling-restarts 1 --outages 2 --rebalances 4 --duration-cap 15m
 chaos:
-	$(GO) run ./cmd/sluice-soak run --records 200000 --keys 100 --kills 5 --broker-bounces 2 --rebalances 4 --duration-cap 10m $(CHAOS)
+	$(GO) run ./cmd/sluice-soak run --records 200000 --keys 100 $(CHAOS_FAULTS_$(KAFKA)) $(CHAOS)
 
 # kafka runs a single-node Apache Kafka broker in the foreground, its data in
 # DATA_DIR/kafka, for trying any sluice binary with --brokers. It needs Java 17

@@ -64,6 +64,16 @@ func (s *SecurityFlags) set() bool {
 // setting, reading the certificate files, and returns a usage error (exit
 // status 2) for one that cannot work.
 func (s *SecurityFlags) Option() (topology.Option, error) {
+	sec, err := s.Security()
+	if err != nil || sec == (topology.Security{}) {
+		return nil, err
+	}
+	return topology.WithSecurity(sec), nil
+}
+
+// Security returns the setting the flags describe, as [SecurityFlags.Option]
+// checks it; the zero value when no flag is set.
+func (s *SecurityFlags) Security() (topology.Security, error) {
 	if s.fs != nil {
 		var errs []error
 		for _, name := range securityFlagNames {
@@ -78,11 +88,11 @@ func (s *SecurityFlags) Option() (topology.Option, error) {
 			}
 		}
 		if err := errors.Join(errs...); err != nil {
-			return nil, &usageError{err: err}
+			return topology.Security{}, &usageError{err: err}
 		}
 	}
 	if !s.set() {
-		return nil, nil
+		return topology.Security{}, nil
 	}
 	sec := topology.Security{
 		Protocol: strings.ToUpper(s.protocol), Mechanism: strings.ToUpper(s.mechanism),
@@ -91,21 +101,20 @@ func (s *SecurityFlags) Option() (topology.Option, error) {
 	}
 	if s.passFile != "" {
 		if s.password != "" {
-			return nil, usagef("--sasl-password and --sasl-password-file both set: give the password once")
+			return topology.Security{}, usagef("--sasl-password and --sasl-password-file both set: give the password once")
 		}
 		b, err := os.ReadFile(s.passFile)
 		if err != nil {
-			return nil, usagef("--sasl-password-file: %w", err)
+			return topology.Security{}, usagef("--sasl-password-file: %w", err)
 		}
 		sec.Password, _, _ = strings.Cut(string(b), "\n")
 		sec.Password = strings.TrimSuffix(sec.Password, "\r")
 	}
 	if (sec.Username != "" || strings.HasPrefix(sec.Protocol, "SASL_")) && sec.Password == "" {
-		return nil, usagef("SASL without a password: set SLUICE_SASL_PASSWORD or --sasl-password-file")
+		return topology.Security{}, usagef("SASL without a password: set SLUICE_SASL_PASSWORD or --sasl-password-file")
 	}
-	opt := topology.WithSecurity(sec)
-	if _, err := topology.ClientOptions(opt); err != nil {
-		return nil, usagef("%w: fix the security flags (see --help)", err)
+	if _, err := topology.ClientOptions(topology.WithSecurity(sec)); err != nil {
+		return topology.Security{}, usagef("%w: fix the security flags (see --help)", err)
 	}
-	return opt, nil
+	return sec, nil
 }
