@@ -21,7 +21,8 @@ all help:
 	@echo "sluice make targets:"
 	@echo "  run         run the visa pipeline on the embedded broker: 500 applications, progress, summary"
 	@echo "              (VISA=--exactly-once, or any other flag of 'visa all')"
-	@echo "  test        install what tests need (kcat), then go test -race ./... (what CI runs)"
+	@echo "  test        install what tests need (kcat, chromium, Java 17, Maven), then go test -race ./..."
+	@echo "              (what CI runs; the real-Kafka tests skip without Java or Maven unless CI=true)"
 	@echo "  test-short  go test -short ./... for the edit loop"
 	@echo "  cover       coverage profile and summary"
 	@echo "  lint        gofmt, go vet, the import-graph test"
@@ -39,12 +40,15 @@ run:
 	$(GO) run ./examples/visa all --data-dir $(DATA_DIR)/visa $(VISA)
 
 # deps installs the system packages tests use: kcat (a librdkafka client, for the
-# interoperability test) and chromium (headless, for the live page's browser test).
-# CI starts on a fresh machine.
+# interoperability test), chromium (headless, for the live page's browser test),
+# and Java 17 and Maven (Apache Kafka for the real-Kafka tests; its jars are
+# fetched into ~/.cache/sluice/kafka on first use). CI starts on a fresh machine.
 deps:
 	@missing=""; \
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null 2>&1 || [ -n "$$SLUICE_KAFKA_HOME" ] || missing="$$missing maven"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
