@@ -16,6 +16,7 @@ FLAT     ?= 10m
 TIMEOUT  ?= 14m
 DATA_DIR ?= sluice-data
 CHAOS    ?=
+KAFKA    ?= embedded
 VISA     ?=
 
 .PHONY: all help run test test-short cover lint bench chaos flat fuzz tidy-check examples clean deps kafka
@@ -24,15 +25,16 @@ all help:
 	@echo "sluice make targets:"
 	@echo "  run         run the visa pipeline on the embedded broker: 500 applications, progress, summary"
 	@echo "              (VISA=--exactly-once, or any other flag of 'visa all')"
-	@echo "  test        install what tests need (kcat, chromium), then the whole suite twice: with -race,"
-	@echo "              then without, at the speed production runs (what CI runs)"
+	@echo "  test        install what tests need (kcat, chromium, Java 17, Maven), then the whole suite twice:"
+	@echo "              with -race, then without (what CI runs; real-Kafka tests skip without Java or Maven unless CI=true)"
 	@echo "  test-short  go test -short ./... for the edit loop"
 	@echo "  cover       coverage profile and summary"
 	@echo "  lint        gofmt, go vet, the import-graph test"
 	@echo "  bench       benchmarks into bench-<date>.txt for benchstat (BENCH, COUNT, BENCHTIME; end-to-end ones:"
 	@echo "              ROUNDS interleaved rounds, medians; BROKERS embedded,kafka with Kafka Streams beside)"
 	@echo "  chaos       long soak: 200k records through agent kills, broker bounces and rebalances;"
-	@echo "              prints the verifier's line (CHAOS=--exactly-once for that mode)"
+	@echo "              prints the verifier's line (CHAOS=--exactly-once for that mode); KAFKA=real runs"
+	@echo "              it on a 3-node Apache Kafka with leader kills, a rolling restart and an outage"
 	@echo "  kafka       run Apache Kafka (one KRaft node, jars fetched once with Maven) for --brokers; Ctrl-C stops it"
 	@echo "  flat        the visa pipeline with its live page for FLAT (10m) of broker bounces: goroutines"
 	@echo "              and open files must stay flat (a short run is in make test)"
@@ -45,12 +47,15 @@ run:
 	$(GO) run ./examples/visa all --data-dir $(DATA_DIR)/visa $(VISA)
 
 # deps installs the system packages tests use: kcat (a librdkafka client, for the
-# interoperability test) and chromium (headless, for the live page's browser test).
-# CI starts on a fresh machine.
+# interoperability test), chromium (headless, for the live page's browser test),
+# and Java 17 and Maven (Apache Kafka for the real-Kafka tests; its jars are
+# fetched into ~/.cache/sluice/kafka on first use). CI starts on a fresh machine.
 deps:
 	@missing=""; \
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null 2>&1 || [ -n "$$SLUICE_KAFKA_HOME" ] || missing="$$missing maven"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -81,8 +86,13 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -count $(COUNT) -timeout 180m ./benchmarks/ -rounds=$(ROUNDS) -brokers=$(BROKERS) | tee bench-$$(date +%Y%m%d-%H%M%S).txt
 
+# chaos KAFKA=real: the same soak on a 3-node Apache Kafka cluster it starts
+# (Java 17 and Maven, see make kafka): leader SIGKILLs, a rolling restart of
+# the three brokers and a broker down 15 s (longer than the session timeout).
+CHAOS_FAULTS_embedded = --kills 5 --broker-bounces 2 --rebalances 4 --duration-cap 10m
+CHAOS_FAULTS_real     = --kafka real --kills 5 --broker-bounces 3 --rolling-restarts 1 --outages 2 --rebalances 4 --duration-cap 15m
 chaos:
-	$(GO) run ./cmd/sluice-soak run --records 200000 --keys 100 --kills 5 --broker-bounces 2 --rebalances 4 --duration-cap 10m $(CHAOS)
+	$(GO) run ./cmd/sluice-soak run --records 200000 --keys 100 $(CHAOS_FAULTS_$(KAFKA)) $(CHAOS)
 
 # kafka runs a single-node Apache Kafka broker in the foreground, its data in
 # DATA_DIR/kafka, for trying any sluice binary with --brokers. It needs Java 17

@@ -16,10 +16,16 @@ import (
 // the same flags with [Observe.AddFlags] and call [Observe.Start] before
 // topology.Run.
 type Observe struct {
-	web httpAddr
-	tf  traceFlags
-	url string // of the live page, once started
+	web  httpAddr
+	tf   traceFlags
+	url  string            // of the live page, once started
+	conn []topology.Option // see Connect
 }
+
+// Connect sets how the live page reaches a cluster given with --brokers:
+// the options of topology.Run that say so (topology.WithSecurity,
+// topology.KafkaConfig). Call it before [Observe.Start].
+func (o *Observe) Connect(opts ...topology.Option) { o.conn = opts }
 
 // URL returns the address of the live page once [Observe.Start] has started
 // it, "" if it is off.
@@ -47,7 +53,7 @@ func (o *Observe) Start(ctx context.Context, c *cobra.Command, g *topology.Graph
 		opts = append(opts, tracing)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	url, wait, err := startHTTP(ctx, c, g, o.web, log, &opts)
+	url, wait, err := startHTTP(ctx, c, g, o.web, o.conn, log, &opts)
 	if err != nil {
 		cancel()
 		_ = stopTracing()

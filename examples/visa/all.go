@@ -28,6 +28,8 @@ type allConfig struct {
 	ready    time.Duration // for every agent to start
 	logLevel string
 	eos      bool // --exactly-once
+	sec      cli.SecurityFlags
+	secOpt   topology.Option // of sec, with --brokers
 	df       deciderFlags
 	decider  visa.Decider
 	obs      cli.Observe // --http and --trace
@@ -78,9 +80,16 @@ a second run goes on where the first stopped.`,
 	fs.BoolVar(&c.eos, "exactly-once", false, "run the levels in exactly-once mode with Kafka transactions (default at-least-once)")
 	c.df.add(fs)
 	c.obs.AddFlags(cmd)
+	c.sec.AddFlags(cmd)
 	cmd.RunE = failing(func() (err error) {
 		if err := c.df.applyEnv(fs); err != nil {
 			return err
+		}
+		if c.secOpt, err = c.sec.Option(); err != nil {
+			return err
+		}
+		if c.secOpt != nil && len(c.brokers) == 0 {
+			return fmt.Errorf("the security flags need --brokers: the embedded broker is plaintext")
 		}
 		if c.decider, err = c.df.decider(); err != nil {
 			return err
@@ -114,6 +123,12 @@ a second run goes on where the first stopped.`,
 	return cmd
 }
 
+// cluster returns the options that reach the brokers at addrs: the embedded
+// broker's, or those of --brokers with the security flags.
+func (c allConfig) cluster(addrs []string) []topology.Option {
+	return []topology.Option{topology.Brokers(addrs...), c.secOpt}
+}
+
 // runAll runs the pipeline until every application c.g sends has an outcome, or
 // cmd's context is done, with the live page and tracing of c.obs. It returns
 // nil in both cases, and an error if the pipeline fails or outcomes are
@@ -130,6 +145,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 		levels = append(levels, l.Name)
 	}
 	g.Agents = append(g.Agents, tally.Watcher(levels...))
+	c.obs.Connect(c.secOpt)
 	more, stopObs, err := c.obs.Start(ctx, cmd, g, log)
 	if err != nil {
 		return err
@@ -141,7 +157,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 		opts = append(opts, topology.ExactlyOnce())
 	}
 	if len(c.brokers) > 0 {
-		opts = append(opts, topology.Brokers(c.brokers...))
+		opts = append(opts, topology.Brokers(c.brokers...), c.secOpt)
 	} else {
 		opts = append(opts, topology.Listen(c.listen))
 	}
@@ -152,7 +168,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 			if u := c.obs.URL(); u != "" {
 				fmt.Fprintf(out, "live page %s (metrics on %smetrics)\n", u, u)
 			}
-			if err := visa.WriteRoutes(ctx, c.routes, topology.Brokers(addrs...)); err != nil {
+			if err := visa.WriteRoutes(ctx, c.routes, c.cluster(addrs)...); err != nil {
 				return err
 			}
 			for _, r := range c.routes {
@@ -178,7 +194,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 func follow(ctx context.Context, c allConfig, addrs []string, tally *visa.Tally, out io.Writer) error {
 	sent := make(chan error, 1)
 	go func() {
-		sent <- visa.Produce(ctx, c.g, c.gen.count, c.gen.rate, tally.Sent, topology.Brokers(addrs...))
+		sent <- visa.Produce(ctx, c.g, c.gen.count, c.gen.rate, tally.Sent, c.cluster(addrs)...)
 	}()
 	start := time.Now()
 	check := time.NewTicker(50 * time.Millisecond)
@@ -188,7 +204,7 @@ func follow(ctx context.Context, c allConfig, addrs []string, tally *visa.Tally,
 	summary := func(why string, settle time.Duration) {
 		fmt.Fprintf(out, "%s\n", why)
 		s := tally.Summary()
-		lag, err := settledLag(ctx, addrs, settle)
+		lag, err := settledLag(ctx, c.cluster(addrs), settle)
 		s.Lag = lag
 		s.WriteTo(out)
 		if err != nil {
@@ -239,12 +255,12 @@ const lagSettle = 10 * time.Second
 // settledLag returns the lag of every level (see visa.Lag), waiting up to settle
 // for it to reach 0. With ctx done (Ctrl-C, and the embedded broker stopping) it
 // still tries, for a second at most.
-func settledLag(ctx context.Context, addrs []string, settle time.Duration) (map[string]int64, error) {
+func settledLag(ctx context.Context, cluster []topology.Option, settle time.Duration) (map[string]int64, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settle+time.Second)
 	defer cancel()
 	deadline := time.Now().Add(settle)
 	for {
-		lag, err := visa.Lag(ctx, addrs)
+		lag, err := visa.Lag(ctx, cluster)
 		if err != nil {
 			return nil, err
 		}

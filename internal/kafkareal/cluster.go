@@ -16,6 +16,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/testcert"
 )
 
 // StartTimeout bounds how long [Start] and [Cluster.Restart] wait for nodes
@@ -31,6 +33,7 @@ type Cluster struct {
 	home  string
 	nodes []*Node
 	sp    *spawner
+	certs *testcert.Set // made for a Secure listener without files
 
 	mu     sync.Mutex
 	closed bool
@@ -149,6 +152,31 @@ func (c *Cluster) writeConfig() error {
 		return fmt.Errorf("kafkareal: %w", err)
 	}
 	if l := c.cfg.Secure; l != nil {
+		if l.CertFile == "" {
+			certs, err := testcert.New(filepath.Join(c.dir, "certs"))
+			if err != nil {
+				return fmt.Errorf("kafkareal: certificates: %w", err)
+			}
+			c.certs = certs
+			cp := *l
+			cp.CertFile, cp.KeyFile = certs.ServerCert, certs.ServerKey
+			c.cfg.Secure = &cp
+			l = &cp
+		}
+		if l.ClientCAFile != "" {
+			// Kafka reads the file again at a restart; the caller's may be gone.
+			b, err := os.ReadFile(l.ClientCAFile)
+			if err != nil {
+				return fmt.Errorf("kafkareal: %w", err)
+			}
+			cp := *l
+			cp.ClientCAFile = filepath.Join(c.dir, "truststore.pem")
+			if err := os.WriteFile(cp.ClientCAFile, b, 0o644); err != nil {
+				return fmt.Errorf("kafkareal: %w", err)
+			}
+			c.cfg.Secure = &cp
+			l = &cp
+		}
 		// Kafka's PEM keystore is one file: the key, then the certificate chain.
 		key, err := os.ReadFile(l.KeyFile)
 		if err != nil {
@@ -252,6 +280,11 @@ func (c *Cluster) SecureAddrs() []string {
 	}
 	return out
 }
+
+// Certs returns the certificates Start made for a [Config.Secure] listener
+// without certificate files (the CA a client trusts, and a client
+// certificate it signed), nil otherwise.
+func (c *Cluster) Certs() *testcert.Set { return c.certs }
 
 // Nodes returns the cluster's nodes, in node id order.
 func (c *Cluster) Nodes() []*Node { return c.nodes }

@@ -46,7 +46,8 @@ type Listener struct {
 	Protocol string
 	// CertFile and KeyFile are the broker's certificate (chain) and its
 	// unencrypted PKCS#8 private key, in PEM. The certificate must name
-	// 127.0.0.1.
+	// 127.0.0.1. Without them, [Start] makes a CA and certificates for the
+	// brokers and a client in DIR/certs: see [Cluster.Certs].
 	CertFile, KeyFile string
 	// ClientCAFile, if set, makes a client certificate signed by that CA
 	// (PEM) required: mutual TLS.

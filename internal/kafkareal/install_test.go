@@ -3,6 +3,9 @@ package kafkareal_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -60,4 +63,26 @@ func (r *recorder) Skipf(format string, args ...any) {
 func (r *recorder) Fatalf(format string, args ...any) {
 	r.failed, r.msg = true, fmt.Sprintf(format, args...)
 	runtime.Goexit()
+}
+
+// TestKafkaHome pins SLUICE_KAFKA_HOME: a directory with libs/kafka_*.jar is
+// used as is, one without is refused with what to do.
+func TestKafkaHome(t *testing.T) {
+	if _, err := exec.LookPath("java"); err != nil {
+		t.Skip("java not installed: Install checks it before SLUICE_KAFKA_HOME")
+	}
+	home := t.TempDir()
+	t.Setenv(kafkareal.HomeEnv, home)
+	if _, err := kafkareal.Install(t.Context()); !errors.Is(err, kafkareal.ErrUnavailable) || !strings.Contains(err.Error(), "libs/kafka_*.jar") {
+		t.Fatalf("Install with an empty %s = %v, want ErrUnavailable naming libs/kafka_*.jar", kafkareal.HomeEnv, err)
+	}
+	if err := os.MkdirAll(filepath.Join(home, "libs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "libs", "kafka_2.13-"+kafkareal.Version+".jar"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := kafkareal.Install(t.Context()); err != nil || got != home {
+		t.Fatalf("Install = %q, %v, want %s", got, err, home)
+	}
 }
