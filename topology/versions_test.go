@@ -65,34 +65,39 @@ func TestKafkaVersionFloor(t *testing.T) {
 
 func second[T any](_ T, err error) error { return err }
 
-// minVersions are the oldest versions of the requests sluice's sarama
-// clients send (processors, views, emitters, transactional producers), at
+// minVersions are the oldest versions of the requests sluice's clients send
+// (processors, views, emitters, transactional producers) at
 // gokax.KafkaVersion (2.8): a sarama client sends the version its
-// configured Version picks, whatever the broker offers. Kafka 4.0 removed
-// every version below 2.1's (KIP-896); TestRequestVersions checks these
-// against Kafka 4.4's ranges too. sluice's franz-go clients
+// configured Version picks, whatever the broker offers, and a processor's
+// franz-go client is capped at the same Kafka version (its own table of
+// that release's versions, which differs from sarama's for the group and
+// transaction requests: JoinGroup 7, SyncGroup 5, OffsetCommit 8,
+// FindCoordinator 3, TxnOffsetCommit 3, the one KIP-447 needs). Kafka 4.0
+// removed every version below 2.1's (KIP-896); TestRequestVersions checks
+// these against Kafka 4.4's ranges too. sluice's other franz-go clients
 // (provisioning, lag, the read-committed changelog reader) ask for the
 // newest version a broker offers, so they are checked only against the
-// ranges. A change here changes what sluice sends to every cluster: check it
-// against the oldest Kafka sluice supports.
+// ranges. Heartbeats (franz-go's first comes a heartbeat interval after a
+// join, past this test's runs) are checked only against the ranges. A
+// change here changes what sluice sends to every cluster: check it against
+// the oldest Kafka sluice supports.
 var minVersions = map[string]int16{
-	"AddOffsetsToTxn":    2,
-	"AddPartitionsToTxn": 2,
+	"AddOffsetsToTxn":    3,
+	"AddPartitionsToTxn": 3,
 	"ApiVersions":        3,
-	"EndTxn":             2,
+	"EndTxn":             3,
 	"Fetch":              11,
-	"FindCoordinator":    2,
-	"Heartbeat":          4,
+	"FindCoordinator":    3,
 	"InitProducerID":     4,
-	"JoinGroup":          6,
+	"JoinGroup":          7,
 	"LeaveGroup":         4,
 	"ListOffsets":        5,
 	"Metadata":           10,
-	"OffsetCommit":       7,
+	"OffsetCommit":       8,
 	"OffsetFetch":        7,
 	"Produce":            7,
-	"SyncGroup":          4,
-	"TxnOffsetCommit":    2,
+	"SyncGroup":          5,
+	"TxnOffsetCommit":    3,
 }
 
 // offered are requests franz-go sends only to a broker that offers them

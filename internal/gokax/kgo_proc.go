@@ -10,6 +10,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // kproc is the franz-go client of one processor run: goka's consumer group
@@ -84,6 +85,11 @@ func (k *kproc) build(clientID string) (*kgo.Client, error) {
 	opts = append(opts, kgoGroupOpts(k.cfg, k.group)...)
 	if k.tx != nil {
 		opts = append(opts, k.tx.kgoOpts()...)
+		// KIP-447 needs TxnOffsetCommit v3 and stable offset fetches
+		// (Kafka 2.5); an older cfg.Version would send neither.
+		if !k.cfg.Version.IsAtLeast(sarama.V2_5_0_0) {
+			opts = append(opts, kgo.MaxVersions(kversion.V2_5_0()))
+		}
 	}
 	opts = append(opts,
 		kgo.OnPartitionsAssigned(func(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
