@@ -22,27 +22,33 @@
 //
 // # End to end
 //
-// The end-to-end benchmarks run sluice (topology.Run with its defaults) and
-// goka (a raw goka processor with goka.DefaultConfig and LevelDB storage) as
-// sub-benchmarks impl=sluice and impl=goka, on one embedded broker per
-// benchmark, kept in memory and with compaction off. goka's config differs
-// from its defaults only where the embedded broker requires it: groups start at
-// the oldest offset (goka's newest would skip the pre-produced input) and
-// topics get replication 1 (goka asks for 2; the broker has one node). Their
-// workloads live in the test files, as only tests may import goka:
+// The end-to-end benchmarks run sluice (topology.Run with its defaults, in
+// both modes) and goka (a raw goka processor with goka.DefaultConfig and
+// LevelDB storage) as sub-benchmarks broker=B/impl=I/mode=M, on two brokers:
+// broker=embedded, the embedded kfake broker in the benchmark's process (in
+// memory, compaction off), and broker=kafka, Apache Kafka 4.4 (one KRaft
+// node, internal/kafkareal). On the real broker they run beside
+// impl=kstreams, Kafka Streams 4.4 with its defaults (RocksDB state) except
+// the commit interval, which is sluice's, at-least-once and exactly_once_v2:
+// the Maven project in kstreams/, whose jars the benchmark fetches from Maven
+// Central into ~/.cache/sluice/kafka and whose sources it compiles with javac.
+// goka's config differs from its defaults only where the brokers require it:
+// groups start at the oldest offset (goka's newest would skip the
+// pre-produced input) and topics get replication 1 (goka asks for 2; each
+// broker has one node). Their workloads live in the test files, as only
+// tests may import goka:
 //
 //   - BenchmarkProcessorCount: a counting agent, 8 partitions, 1,000 keys,
-//     100-byte values, msgs/s from the first record processed until the last
-//     changelog write was acknowledged.
+//     100-byte values, msgs/s from the first record processed until every
+//     record's state is in Kafka.
 //   - BenchmarkRecovery: a table restored from a changelog of 1,000,000
-//     records over 100,000 keys, records/s (first changelog fetch until the
-//     first input record is processed), restart_ms (start of the processor
-//     until then), and the process's peak heap and RSS meanwhile, with
-//     [MemorySampler] (the broker's copy of the changelog included).
+//     records over 100,000 keys, records/s (assignment until the first input
+//     record is processed), restart_ms (start of the processor until then),
+//     and the peak heap and RSS meanwhile, with [MemorySampler].
 //   - BenchmarkPipelineLatency: 4 pass-through agents at 2,000 and 20,000
 //     records/s, p50_ms, p99_ms and max_ms from the producer to the consumer
-//     of the last topic. A third impl, franz-go, runs each hop as a bare
-//     franz-go client: the latency floor of this broker and machine.
+//     of the last topic. A further impl, franz-go, runs each hop as a bare
+//     franz-go client: the latency floor of the broker and machine.
 //   - BenchmarkEmitter: 300,000 records from outside the graph, msgs/s.
 //   - BenchmarkCeiling: raw franz-go consume->produce, msgs/s: what the broker
 //     and machine allow, to read the others as a share of.
@@ -54,17 +60,27 @@
 //     broker included), disk_mb of the state directory after a clean stop,
 //     open fds, and cpu_us/msg (process CPU from start to the last write,
 //     per record: steadier than msgs/s on a shared machine).
+//   - BenchmarkExactlyOnce: the counting agent in both of sluice's modes.
 //
-// TestBenchmarksShort runs each of them with a few thousand records in
-// `make test`, so that they never rot.
+// Each end-to-end benchmark runs -rounds rounds (5 by default), every variant
+// once per round in an order rotated each round, so that a drift of the
+// machine reaches all variants alike; each row reports the median over the
+// rounds, and sluice's rows add their ratio to every other row of the same
+// broker (x_IMPL_MODE), the median of ratios taken within a round.
+// -brokers=embedded or -brokers=kafka runs one broker only.
+//
+// TestBenchmarksShort and TestBenchmarksShortKafka run each of them with a
+// few thousand records in `make test`, so that they never rot.
 //
 // # Running
 //
 //	go test -run '^$' -bench Storage -benchtime 3x -count 5 ./benchmarks/ | tee new.txt
-//	go test -run '^$' -bench 'ProcessorCount|Recovery|PipelineLatency|Emitter|Ceiling' -benchtime 1x -count 3 ./benchmarks/ | tee -a new.txt
+//	go test -run '^$' -bench 'ProcessorCount|Recovery|PipelineLatency|Emitter|Ceiling' -benchtime 1x ./benchmarks/ -rounds=5 | tee -a new.txt
 //	benchstat new.txt
 //
-// Each end-to-end run takes seconds; on a shared machine compare medians.
+// (or make bench BENCH=... ROUNDS=5 BROKERS=embedded,kafka). Flags of the
+// benchmarks package (-rounds, -brokers) go after the package. Each
+// end-to-end run takes seconds; on a shared machine read the ratios.
 //
 // Setting up the memory store of BenchmarkStorageUpdate takes about 17 s:
 // goka's memory storage sorts all its keys for each new key.

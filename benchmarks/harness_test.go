@@ -25,10 +25,6 @@ import (
 	"github.com/sluicehq/sluice/topology"
 )
 
-// Impls are the implementations every end-to-end benchmark compares: sluice's
-// topology.Run with its defaults, and a raw goka processor with goka's defaults.
-var Impls = []string{"sluice", "goka"}
-
 // partitions is the partition count of every topic of the end-to-end workloads.
 const partitions = 8
 
@@ -54,18 +50,46 @@ func startBroker(tb testing.TB) *broker.Broker {
 // compact makes them compacted, as changelogs are.
 func createTopics(tb testing.TB, addrs []string, compact bool, topics ...string) {
 	tb.Helper()
+	createTopicsN(tb, addrs, partitions, compact, topics...)
+}
+
+// createTopicsN creates topics with n partitions and replication 1.
+func createTopicsN(tb testing.TB, addrs []string, n int, compact bool, topics ...string) {
+	tb.Helper()
 	cl := newKgo(tb, addrs)
 	defer cl.Close()
 	var cfg map[string]*string
 	if compact {
 		cfg = map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
 	}
-	resps, err := kadm.NewClient(cl).CreateTopics(context.Background(), partitions, 1, cfg, topics...)
+	adm := kadm.NewClient(cl)
+	resps, err := adm.CreateTopics(context.Background(), int32(n), 1, cfg, topics...)
 	if err == nil {
 		err = resps.Error()
 	}
 	if err != nil {
 		tb.Fatalf("create topics %q: %v", topics, err)
+	}
+	// Kafka answers before every broker's metadata has the topics; a client
+	// that asks at once may be told they do not exist (goka fails then).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		td, err := adm.ListTopics(ctx, topics...)
+		ready := err == nil && len(td) == len(topics)
+		for _, t := range td {
+			ready = ready && t.Err == nil && len(t.Partitions) == n
+			for _, p := range t.Partitions {
+				ready = ready && p.Err == nil && p.Leader >= 0
+			}
+		}
+		if ready {
+			return
+		}
+		if ctx.Err() != nil {
+			tb.Fatalf("topics %q not in the brokers' metadata after 30 s (last error %v)", topics, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -287,10 +311,11 @@ func startSluice(tb testing.TB, addrs []string, g *topology.Graph, opts ...topol
 	return start(tb, func(ctx context.Context) error { return topology.Run(ctx, g, opts...) })
 }
 
-// startGoka builds a goka processor of gg with gokaOptions and runs it.
-func startGoka(tb testing.TB, addrs []string, gg *goka.GroupGraph) *runner {
+// startGoka builds a goka processor of gg with gokaOptions and opts, and runs
+// it.
+func startGoka(tb testing.TB, addrs []string, gg *goka.GroupGraph, opts ...goka.ProcessorOption) *runner {
 	tb.Helper()
-	p, err := goka.NewProcessor(addrs, gg, gokaOptions(tb.TempDir())...)
+	p, err := goka.NewProcessor(addrs, gg, append(gokaOptions(tb.TempDir()), opts...)...)
 	if err != nil {
 		tb.Fatalf("goka processor %s: %v", gg.Group(), err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -41,20 +42,24 @@ func cpuTime(tb testing.TB) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// runLatency builds a pipeline of 4 stateless pass-through agents of impl
+// runLatency builds a pipeline of 4 stateless pass-through agents of v
 // (topic 0 -> agent 1 -> topic 1 -> ... -> topic 4, 8 partitions each), waits
-// until it carries records end to end, then writes records at rate per second
-// for dur with a franz-go producer that sends at once, and measures each
+// until it carries records end to end and has run for [latencyWarmUp] at
+// rate, then writes records at rate per second for dur with a franz-go producer that sends at once, and measures each
 // record's latency at a franz-go consumer of the last topic: now minus the
-// send time the producer put in the value.
-func runLatency(tb testing.TB, addrs []string, impl, name string, rate int, dur time.Duration) latencyResult {
+// send time the producer put in the value. In exactly-once mode that
+// consumer reads committed records only, so a record's latency includes the
+// transactions' commits on its way.
+func runLatency(tb testing.TB, v variant, name string, rate int, dur time.Duration) latencyResult {
 	tb.Helper()
+	addrs, impl := v.env.addrs, v.impl
 	topics := make([]string, hops+1)
 	for i := range topics {
 		topics[i] = fmt.Sprintf("%s-t%d", name, i)
 	}
 	createTopics(tb, addrs, false, topics...)
 	var runners []*runner
+	var app *ksApp // kstreams: the application, a process of its own
 	switch impl {
 	case "sluice":
 		streams := make([]topology.Stream[[]byte], hops+1)
@@ -72,7 +77,11 @@ func runLatency(tb testing.TB, addrs []string, impl, name string, rate int, dur 
 				Outputs: []topology.Topic{out},
 			})
 		}
-		runners = append(runners, startSluice(tb, addrs, g))
+		var opts []topology.Option
+		if v.mode == exactlyOnce {
+			opts = append(opts, topology.ExactlyOnce())
+		}
+		runners = append(runners, startSluice(tb, addrs, g, opts...))
 	case "goka":
 		for h := 1; h <= hops; h++ {
 			out := goka.Stream(topics[h])
@@ -88,6 +97,8 @@ func runLatency(tb testing.TB, addrs []string, impl, name string, rate int, dur 
 		for h := 1; h <= hops; h++ {
 			runners = append(runners, startRawHop(tb, addrs, fmt.Sprintf("%s-hop%d", name, h), topics[h-1], topics[h]))
 		}
+	case kstreamsImpl:
+		app = startKStreams(tb, addrs, "pipe", v.mode, name, "topics="+strings.Join(topics, ","))
 	default:
 		tb.Fatalf("unknown impl %q", impl)
 	}
@@ -95,13 +106,28 @@ func runLatency(tb testing.TB, addrs []string, impl, name string, rate int, dur 
 		for _, r := range runners {
 			r.stop(tb)
 		}
+		if app != nil {
+			app.stop(tb)
+		}
 		deleteTopics(tb, addrs, topics...)
 	}()
+	// cpu is the CPU time of this process and, for kstreams, the JVM's.
+	cpu := func() time.Duration {
+		d := cpuTime(tb)
+		if app != nil {
+			d += procCPU(tb, app.cmd.Process.Pid)
+		}
+		return d
+	}
 
 	prod := newKgo(tb, addrs, kgo.DefaultProduceTopic(topics[0]), kgo.ProducerLinger(0))
 	defer prod.Close()
+	isolation := kgo.ReadUncommitted()
+	if v.mode == exactlyOnce {
+		isolation = kgo.ReadCommitted()
+	}
 	cons := newKgo(tb, addrs, kgo.ConsumeTopics(topics[hops]), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(time.Second))
+		kgo.FetchMaxWait(time.Second), kgo.FetchIsolationLevel(isolation))
 	defer cons.Close()
 
 	// Warm up: every agent has joined its group and every partition of every
@@ -121,33 +147,43 @@ func runLatency(tb testing.TB, addrs []string, impl, name string, rate int, dur 
 	}
 	ks := keys("k", 1000)
 	const warm = 1 << 62 // seq bit marking warm-up records
-	for i := range warmKeys {
-		send(ks[i], warm|uint64(i))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	for seen := 0; seen < warmKeys; {
-		fs := cons.PollFetches(ctx)
-		if ctx.Err() != nil {
-			tb.Fatalf("warm-up: %d of %d records through %d hops before the deadline", seen, warmKeys, hops)
-		}
-		seen += fs.NumRecords()
-	}
-
-	// Measure: records at rate, each due at start + i/rate.
-	n := int(float64(rate) * dur.Seconds())
-	lat := make([]time.Duration, 0, n)
-	cpu0 := cpuTime(tb)
-	go func() {
+	// paced sends n records at rate, record i due at the start + i/rate,
+	// their sequence numbers or'ed with flag.
+	paced := func(n int, flag uint64) {
 		start := time.Now()
 		for i := range n {
 			due := start.Add(time.Duration(i) * time.Second / time.Duration(rate))
 			if d := time.Until(due); d > 0 {
 				time.Sleep(d)
 			}
-			send(ks[i%len(ks)], uint64(i))
+			send(ks[i%len(ks)], flag|uint64(i))
 		}
-	}()
+	}
+	for i := range warmKeys {
+		send(ks[i], warm|uint64(i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	await := func(n int) {
+		for seen := 0; seen < n; {
+			fs := cons.PollFetches(ctx)
+			if ctx.Err() != nil {
+				tb.Fatalf("warm-up: %d of %d records through %d hops before the deadline", seen, n, hops)
+			}
+			seen += fs.NumRecords()
+		}
+	}
+	await(warmKeys)
+	// Then a second at the measured rate, so that every implementation's
+	// code paths, JIT-compiled ones included, are warm.
+	go paced(rate*int(latencyWarmUp/time.Second), warm)
+	await(rate * int(latencyWarmUp/time.Second))
+
+	// Measure: records at rate.
+	n := int(float64(rate) * dur.Seconds())
+	lat := make([]time.Duration, 0, n)
+	cpu0 := cpu()
+	go paced(n, 0)
 	for len(lat) < n {
 		fs := cons.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -161,14 +197,14 @@ func runLatency(tb testing.TB, addrs []string, impl, name string, rate int, dur 
 			lat = append(lat, now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(r.Value)))))
 		})
 	}
-	cpu := cpuTime(tb) - cpu0
+	used := cpu() - cpu0
 	slices.Sort(lat)
 	return latencyResult{
 		samples:   len(lat),
 		p50:       lat[len(lat)/2],
 		p99:       lat[len(lat)*99/100],
 		max:       lat[len(lat)-1],
-		cpuPerHop: cpu / time.Duration(n*hops),
+		cpuPerHop: used / time.Duration(n*hops),
 	}
 }
 
@@ -215,34 +251,43 @@ var latencyRates = []int{2000, 20000}
 
 const latencyDuration = 3 * time.Second
 
+// latencyWarmUp is how long each run sends at the measured rate before it
+// measures.
+const latencyWarmUp = time.Second
+
 // BenchmarkPipelineLatency measures end-to-end latency through 4 pass-through
 // agents at a steady input rate: p50_ms, p99_ms and max_ms of the records sent
 // during 3 s, from the producer's send to the consumer of the last topic; and
-// cpu_us/hop, the process's CPU time per record and hop (see latencyResult).
-// Beside sluice and goka it runs impl=franz-go, the same pipeline of bare
-// franz-go clients: the floor (see [startRawHop]).
+// cpu_us/hop, the CPU time per record and hop (see latencyResult; for
+// kstreams its JVM's included). Beside sluice (both modes), goka and Kafka
+// Streams (both modes, real broker only) it runs impl=franz-go, the same
+// pipeline of bare franz-go clients: the floor (see [startRawHop]). Figures
+// are medians over the rounds; sluice's rows add p99_x_IMPL_MODE, the median
+// of the rounds' ratios of its p99 to every other row's of the same broker
+// and rate (p99_x_franz_go_at_least_once is the distance to the floor).
 func BenchmarkPipelineLatency(b *testing.B) {
-	addrs := startBroker(b).Addrs()
-	for _, impl := range append(slices.Clone(Impls), rawImpl) {
-		for _, rate := range latencyRates {
-			b.Run(fmt.Sprintf("impl=%s/rate=%d", impl, rate), func(b *testing.B) {
-				var res []latencyResult
-				i := 0
-				for b.Loop() {
-					res = append(res, runLatency(b, addrs, impl, fmt.Sprintf("lat-%s-%d-%d", impl, rate, i), rate, latencyDuration))
-					i++
+	all := benchVariants(b, "sluice", "goka", rawImpl, kstreamsImpl)
+	for _, rate := range latencyRates {
+		vs := selected(all, fmt.Sprintf("/rate=%d", rate))
+		res := interleave(b, vs, func(v variant, round int) latencyResult {
+			return runLatency(b, v, fmt.Sprintf("lat-%s-%s-%s-%d-%d", v.env.name, v.impl, v.mode, rate, round), rate, latencyDuration)
+		})
+		p99 := func(r latencyResult) float64 { return ms(r.p99) }
+		for _, v := range vs {
+			m := []metric{
+				{median(each(res[v], func(r latencyResult) float64 { return ms(r.p50) })), "p50_ms"},
+				{median(each(res[v], p99)), "p99_ms"},
+				{median(each(res[v], func(r latencyResult) float64 { return ms(r.max) })), "max_ms"},
+				{median(each(res[v], func(r latencyResult) float64 { return float64(r.cpuPerHop) / float64(time.Microsecond) })), "cpu_us/hop"},
+			}
+			if v.impl == "sluice" {
+				for _, o := range vs {
+					if o != v && o.env == v.env {
+						m = append(m, metric{median(ratios(res[v], res[o], p99)), "p99_" + vsUnit(o.impl, o.mode)})
+					}
 				}
-				// One run per iteration; with more, report the worst.
-				var worst latencyResult
-				for _, r := range res {
-					worst.p50, worst.p99, worst.max = max(worst.p50, r.p50), max(worst.p99, r.p99), max(worst.max, r.max)
-					worst.cpuPerHop = max(worst.cpuPerHop, r.cpuPerHop)
-				}
-				b.ReportMetric(ms(worst.p50), "p50_ms")
-				b.ReportMetric(ms(worst.p99), "p99_ms")
-				b.ReportMetric(ms(worst.max), "max_ms")
-				b.ReportMetric(float64(worst.cpuPerHop)/float64(time.Microsecond), "cpu_us/hop")
-			})
+			}
+			report(b, fmt.Sprintf("%s/rate=%d", v.name(), rate), m...)
 		}
 	}
 }

@@ -80,8 +80,12 @@ func HeapBytes() uint64 {
 }
 
 // readVmHWM returns the peak resident set size of the process in bytes.
-func readVmHWM() uint64 {
-	f, err := os.Open("/proc/self/status")
+func readVmHWM() uint64 { return vmHWM("/proc/self/status") }
+
+// vmHWM returns the peak resident set size in bytes that a /proc status file
+// gives, 0 if it gives none.
+func vmHWM(status string) uint64 {
+	f, err := os.Open(status)
 	if err != nil {
 		return 0
 	}

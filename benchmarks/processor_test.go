@@ -1,12 +1,17 @@
 package benchmarks
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/sluicehq/sluice/topology"
 )
@@ -21,27 +26,79 @@ const (
 // countResult is one run of the counting workload.
 type countResult struct {
 	records int
-	took    time.Duration // from the first record processed until every state write was acknowledged
+	took    time.Duration // from the first record processed until every record's state was in Kafka
+	// cpu is the CPU time this process (the embedded broker included) and,
+	// for kstreams, the JVM used from the processor's start until then:
+	// unlike msgs/s, it barely moves with the machine's load.
+	cpu time.Duration
+	// producers is the number of transactional producers (ids) the agent
+	// used; 0 at-least-once.
+	producers int
 }
 
+// producerCount returns the run's transactional producers.
+func (r countResult) producerCount() float64 { return float64(r.producers) }
+
+// cpuPerMsg returns the run's CPU microseconds per record.
+func (r countResult) cpuPerMsg() float64 {
+	return float64(r.cpu) / float64(time.Microsecond) / float64(r.records)
+}
+
+// rate returns the run's msgs/s.
+func (r countResult) rate() float64 { return perSecond(r.records, r.took) }
+
 // runCount pre-produces records records (countKeys keys, 100-byte values) to a
-// fresh 8-partition topic, starts a counting agent of impl on it, and waits
-// until every record was processed and its changelog write acknowledged. The
-// time runs from the first record processed, so group join and table setup are
-// not measured.
-func runCount(tb testing.TB, addrs []string, impl, name string, records int) countResult {
+// fresh 8-partition topic, starts a counting agent of v on it, and waits
+// until every record was processed and its state is in Kafka for good. The
+// time runs from the first record processed, so group join and table setup
+// are not measured. It ends:
+//   - sluice at-least-once and goka: when the changelog holds a write of
+//     every record (each is acknowledged before its offset is committed);
+//   - sluice exactly-once and kstreams: when the group's committed offsets
+//     cover every record (the commit that covers a record's offset holds, or
+//     follows, its changelog write). Kafka Streams keeps a cache of the
+//     table in front of the changelog and writes it at each commit, so its
+//     changelog never holds a write per record; at the last record it asks
+//     for a commit at once (see kstreams/Bench.java).
+func runCount(tb testing.TB, v variant, name string, records int) countResult {
 	tb.Helper()
+	return runCountOn(tb, v, name, records, partitions)
+}
+
+// runCountOn is runCount on parts partitions. sluice's state is removed
+// after the run (one Pebble store per partition, which preallocates its
+// write-ahead log: 256 partitions hold gigabytes).
+func runCountOn(tb testing.TB, v variant, name string, records, parts int) countResult {
+	tb.Helper()
+	addrs := v.env.addrs
 	in, group := name+"-in", name
-	createTopics(tb, addrs, false, in)
+	createTopicsN(tb, addrs, parts, false, in)
 	ks := keys("key", countKeys)
 	produce(tb, addrs, in, records, func(i int) ([]byte, []byte) { return ks[i%len(ks)], value(i) })
 
 	p := newProgress(records)
 	var r *runner
-	switch impl {
+	var first time.Time
+	cpu0 := cpuTime(tb)
+	switch v.impl {
 	case "sluice":
-		g := countingGraph(name, in, group, p)
-		r = startSluice(tb, addrs, g)
+		dir, err := os.MkdirTemp("", "sluice-bench-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		opts := []topology.Option{topology.DataDir(dir)}
+		if v.mode == exactlyOnce {
+			opts = append(opts, topology.ExactlyOnce())
+		}
+		r = startSluice(tb, addrs, countingGraph(name, in, group, p, parts), opts...)
+		p.wait(tb, 5*time.Minute)
+		first = time.Unix(0, p.first.Load())
+		if v.mode == exactlyOnce {
+			waitCommittedOffsets(tb, addrs, group, in, int64(records), time.Minute)
+		} else {
+			waitEndOffsets(tb, addrs, group+"-table", int64(records), time.Minute)
+		}
 	case "goka":
 		gg := goka.DefineGroup(goka.Group(group),
 			goka.Input(goka.Stream(in), new(codec.Bytes), func(ctx goka.Context, _ any) {
@@ -55,53 +112,84 @@ func runCount(tb testing.TB, addrs []string, impl, name string, records int) cou
 			goka.Persist(new(codec.Int64)),
 		)
 		r = startGoka(tb, addrs, gg)
+		p.wait(tb, 5*time.Minute)
+		first = time.Unix(0, p.first.Load())
+		waitEndOffsets(tb, addrs, group+"-table", int64(records), time.Minute)
+	case kstreamsImpl:
+		a := startKStreams(tb, addrs, "count", v.mode, group, "in="+in, "expect="+strconv.Itoa(records))
+		a.await(tb, "done", 5*time.Minute)
+		first, _ = a.event("first")
+		waitCommittedOffsets(tb, addrs, group, in, int64(records), time.Minute)
+		took := time.Since(first)
+		cpu := cpuTime(tb) - cpu0 + procCPU(tb, a.cmd.Process.Pid)
+		a.stop(tb)
+		deleteTopics(tb, addrs, in, group+"-counts-changelog")
+		return countResult{records: records, took: took, cpu: cpu}
 	default:
-		tb.Fatalf("unknown impl %q", impl)
+		tb.Fatalf("unknown impl %q", v.impl)
 	}
-	p.wait(tb, 5*time.Minute)
-	waitEndOffsets(tb, addrs, group+"-table", int64(records), time.Minute)
-	took := time.Since(time.Unix(0, p.first.Load()))
+	took := time.Since(first)
+	cpu := cpuTime(tb) - cpu0
 	r.stop(tb)
+	res := countResult{records: records, took: took, cpu: cpu, producers: transactionalIDs(tb, addrs, "sluice-"+group+"-")}
 	deleteTopics(tb, addrs, in, group+"-table")
-	return countResult{records: records, took: took}
+	return res
 }
 
 // BenchmarkProcessorCount measures a counting agent end to end: 300,000
 // pre-produced records over 1,000 keys with 100-byte values on 8 partitions,
 // each read, counted in the table (Get, Set, changelog write) and committed.
 // impl=sluice is topology.Run with its defaults (Pebble tables, sluice's
-// sarama config); impl=goka a goka processor with goka's DefaultConfig
-// (except reading from the oldest offset) and LevelDB storage. Unit: msgs/s,
-// from the first record processed until the last changelog write was
-// acknowledged.
+// sarama config), in both modes; impl=goka a goka processor with goka's
+// DefaultConfig (except reading from the oldest offset) and LevelDB storage;
+// impl=kstreams, on the real broker only, Kafka Streams with its defaults
+// (RocksDB) except the commit interval, which is sluice's, in both modes.
+// Unit: msgs/s, from the first record processed until every record's state
+// is in Kafka (see runCount), the median over the rounds, and cpu_us/msg,
+// the CPU time per record (see countResult); sluice's rows add
+// its ratio to every other row of the same broker (x_IMPL_MODE, the median of
+// the rounds' ratios).
 func BenchmarkProcessorCount(b *testing.B) {
-	addrs := startBroker(b).Addrs()
-	for _, impl := range Impls {
-		b.Run("impl="+impl, func(b *testing.B) {
-			var n int
-			var took time.Duration
-			i := 0
-			for b.Loop() {
-				res := runCount(b, addrs, impl, fmt.Sprintf("count-%s-%d", impl, i), countRecords)
-				n += res.records
-				took += res.took
-				i++
+	vs := benchVariants(b, "sluice", "goka", kstreamsImpl)
+	res := interleave(b, vs, func(v variant, round int) countResult {
+		return runCount(b, v, fmt.Sprintf("count-%s-%s-%d", v.impl, v.mode, round), countRecords)
+	})
+	reportRates(b, vs, res, countResult.rate, "msgs/s", metricOf(countResult.cpuPerMsg, "cpu_us/msg"))
+}
+
+// metricOf is a further figure of each row: the median of f over the rounds.
+type metricFn[R any] struct {
+	f    func(R) float64
+	unit string
+}
+
+func metricOf[R any](f func(R) float64, unit string) metricFn[R] { return metricFn[R]{f, unit} }
+
+// reportRates reports each variant's median rate, and for sluice's rows the
+// ratio to every other variant on the same broker.
+func reportRates[R any](b *testing.B, vs []variant, res map[variant][]R, rate func(R) float64, unit string, more ...metricFn[R]) {
+	b.Helper()
+	for _, v := range vs {
+		ms := []metric{{median(each(res[v], rate)), unit}}
+		for _, m := range more {
+			ms = append(ms, metric{median(each(res[v], m.f)), m.unit})
+		}
+		if v.impl == "sluice" {
+			for _, o := range vs {
+				if o != v && o.env == v.env {
+					ms = append(ms, metric{median(ratios(res[v], res[o], rate)), vsUnit(o.impl, o.mode)})
+				}
 			}
-			b.ReportMetric(perSecond(n, took), "msgs/s")
-		})
+		}
+		report(b, v.name(), ms...)
 	}
 }
 
 // countingGraph is the counting agent of BenchmarkProcessorCount and
 // BenchmarkExactlyOnce: group counts the records of topic in per key in its
 // table, and marks each on p.
-func countingGraph(name, in, group string, p *progress) *topology.Graph {
-	return countingGraphOn(name, in, group, partitions, p)
-}
-
-// countingGraphOn is countingGraph with parts partitions.
-func countingGraphOn(name, in, group string, parts int32, p *progress) *topology.Graph {
-	stream := topology.Stream[[]byte]{Name: in, Codec: topology.Bytes(), Partitions: parts}
+func countingGraph(name, in, group string, p *progress, parts int) *topology.Graph {
+	stream := topology.Stream[[]byte]{Name: in, Codec: topology.Bytes(), Partitions: int32(parts)}
 	agent := topology.Agent[int64]{
 		Name:  group,
 		State: topology.Int64(),
@@ -117,5 +205,24 @@ func countingGraphOn(name, in, group string, parts int32, p *progress) *topology
 			return nil
 		})},
 	}
-	return &topology.Graph{Name: name, Sources: []topology.Topic{stream}, Agents: []topology.AgentDecl{agent}, Partitions: parts}
+	return &topology.Graph{Name: name, Sources: []topology.Topic{stream}, Agents: []topology.AgentDecl{agent}, Partitions: int32(parts)}
+}
+
+// transactionalIDs returns how many transactional ids beginning with
+// prefix the broker knows.
+func transactionalIDs(tb testing.TB, addrs []string, prefix string) int {
+	tb.Helper()
+	cl := newKgo(tb, addrs)
+	defer cl.Close()
+	txs, err := kadm.NewClient(cl).ListTransactions(context.Background(), nil, nil)
+	if err != nil {
+		tb.Fatalf("list transactions: %v", err)
+	}
+	n := 0
+	for id := range txs {
+		if strings.HasPrefix(id, prefix) {
+			n++
+		}
+	}
+	return n
 }

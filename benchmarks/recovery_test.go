@@ -1,6 +1,7 @@
 package benchmarks
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -9,10 +10,7 @@ import (
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -26,34 +24,56 @@ const (
 type recoveryResult struct {
 	records  int
 	restart  time.Duration // from the start of the processor until it processed its first input record
-	replay   time.Duration // from the first fetch of the changelog until that record was processed
-	peakHeap uint64
+	replay   time.Duration // from the assignment of its partitions until that record was processed
+	peakHeap uint64        // 0 for kstreams, another process
 	peakRSS  uint64
 	baseHeap uint64 // heap before the start, the changelog already in the broker
 }
 
+// rate returns the run's records/s over the replay.
+func (r recoveryResult) rate() float64 { return perSecond(r.records, r.replay) }
+
 // runRecovery writes a changelog of records records over keys keys (8
-// partitions, values as the Int64 codecs of both write them) directly to the
-// table topic of a fresh counting agent of impl, and one record to its input.
-// It then starts the agent on an empty data dir and measures the restart: from
-// the start until that input record is processed, which needs the whole table
-// restored first. The replay runs from the broker's first fetch of the
-// changelog, seen through a kfake control hook.
-func runRecovery(tb testing.TB, b *broker.Broker, impl, name string, records, keyCount int) recoveryResult {
+// partitions, values as each impl's Int64 codec writes them) directly to the
+// table topic of a fresh counting agent of v, and one record to its input.
+// It then starts the agent on an empty data dir and measures the restart:
+// from the start until that input record is processed, which needs the whole
+// table restored first. The replay runs from the moment the agent's group
+// assigned it its partitions (sluice's OnAssign, goka's rebalance callback;
+// Kafka Streams' first restore-start, which follows its assignment), so that
+// it measures restoring, not joining.
+func runRecovery(tb testing.TB, v variant, name string, records, keyCount int) recoveryResult {
 	tb.Helper()
-	addrs := b.Addrs()
+	addrs := v.env.addrs
 	in, group := name+"-in", name
 	table := group + "-table"
+	encode := func(n int64) []byte { return strconv.AppendInt(nil, n, 10) } // goka's and sluice's Int64
+	if v.impl == kstreamsImpl {
+		table = group + "-counts-changelog"
+		encode = func(n int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(n)) } // Serdes.Long
+	}
 	createTopics(tb, addrs, false, in)
 	createTopics(tb, addrs, true, table)
 	ks := keys("user", keyCount)
 	produce(tb, addrs, table, records, func(i int) ([]byte, []byte) {
-		return ks[i%len(ks)], strconv.AppendInt(nil, int64(i/len(ks)+1), 10)
+		return ks[i%len(ks)], encode(int64(i/len(ks) + 1))
 	})
 	produce(tb, addrs, in, 1, func(int) ([]byte, []byte) { return []byte("probe"), value100 })
+	defer deleteTopics(tb, addrs, in, table)
 
-	firstFetch := watchFetch(b.Cluster(), table)
-	defer firstFetch.stop.Store(true)
+	var assigned atomic.Int64 // unix ns of the first assignment
+	onAssign := func() { assigned.CompareAndSwap(0, time.Now().UnixNano()) }
+	if v.impl == kstreamsImpl {
+		a := startKStreams(tb, addrs, "count", v.mode, group, "in="+in, "expect=1")
+		first := a.await(tb, "first", 5*time.Minute)
+		restore, ok := a.event("restore-start")
+		if !ok {
+			tb.Fatalf("kstreams processed its input before restoring its table")
+		}
+		rss := vmHWM(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+		a.stop(tb)
+		return recoveryResult{records: records, restart: first.Sub(a.start), replay: first.Sub(restore), peakRSS: rss}
+	}
 
 	p := newProgress(1)
 	var r *runner
@@ -61,7 +81,7 @@ func runRecovery(tb testing.TB, b *broker.Broker, impl, name string, records, ke
 	base := HeapBytes()
 	mem := StartMemorySampler(10 * time.Millisecond)
 	t0 := time.Now()
-	switch impl {
+	switch v.impl {
 	case "sluice":
 		stream := topology.Stream[[]byte]{Name: in, Codec: topology.Bytes(), Partitions: partitions}
 		agent := topology.Agent[int64]{
@@ -73,93 +93,75 @@ func runRecovery(tb testing.TB, b *broker.Broker, impl, name string, records, ke
 			})},
 		}
 		g := &topology.Graph{Name: name, Sources: []topology.Topic{stream}, Agents: []topology.AgentDecl{agent}, Partitions: partitions}
-		r = startSluice(tb, addrs, g)
+		opts := []topology.Option{topology.OnAssign(func(string, []int32) { onAssign() })}
+		if v.mode == exactlyOnce {
+			opts = append(opts, topology.ExactlyOnce())
+		}
+		r = startSluice(tb, addrs, g, opts...)
 	case "goka":
 		gg := goka.DefineGroup(goka.Group(group),
 			goka.Input(goka.Stream(in), new(codec.Bytes), func(goka.Context, any) { p.mark() }),
 			goka.Persist(new(codec.Int64)),
 		)
-		r = startGoka(tb, addrs, gg)
+		r = startGoka(tb, addrs, gg, goka.WithRebalanceCallback(func(goka.Assignment) { onAssign() }))
 	default:
-		tb.Fatalf("unknown impl %q", impl)
+		tb.Fatalf("unknown impl %q", v.impl)
 	}
 	p.wait(tb, 5*time.Minute)
 	ready := time.Unix(0, p.last.Load())
 	peakHeap, peakRSS := mem.Stop()
 	r.stop(tb)
-	deleteTopics(tb, addrs, in, table)
-	ff := firstFetch.at.Load()
-	if ff == 0 {
-		tb.Fatalf("no fetch of %q seen", table)
+	if assigned.Load() == 0 {
+		tb.Fatalf("%s processed its input without an assignment", v.impl)
 	}
 	return recoveryResult{
 		records:  records,
 		restart:  ready.Sub(t0),
-		replay:   ready.Sub(time.Unix(0, ff)),
+		replay:   ready.Sub(time.Unix(0, assigned.Load())),
 		peakHeap: peakHeap,
 		peakRSS:  peakRSS,
 		baseHeap: base,
 	}
 }
 
-// fetchWatch is when the broker first served a fetch of a topic.
-type fetchWatch struct {
-	at   atomic.Int64 // unix ns, 0 until then
-	stop atomic.Bool  // set to remove the hook at the next fetch
-}
-
-// watchFetch observes fetch requests until one names topic, and records when.
-// The hook only observes: the broker handles every request as usual.
-func watchFetch(c *kfake.Cluster, topic string) *fetchWatch {
-	w := new(fetchWatch)
-	c.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		if w.stop.Load() {
-			c.DropControl()
-			return nil, nil, false
-		}
-		for _, t := range req.(*kmsg.FetchRequest).Topics {
-			if t.Topic == topic {
-				w.at.Store(time.Now().UnixNano())
-				c.DropControl()
-				break
-			}
-		}
-		return nil, nil, false
-	})
-	return w
-}
-
 // BenchmarkRecovery measures the restore of a table from a changelog of
 // 1,000,000 records over 100,000 keys on 8 partitions, into an empty data dir:
-// records/s over the replay (first changelog fetch until the first input
-// record is processed), restart_ms from the start of the processor to the
-// same point, and the process's peak heap and RSS meanwhile (the embedded
-// broker's copy of the changelog included; base_heap_MB is the heap before the
-// start).
+// records/s over the replay (assignment until the first input record is
+// processed), restart_ms from the start of the processor (for kstreams, of
+// its JVM) to the same point, and the peak heap and RSS meanwhile: of this
+// process for sluice and goka (with the embedded broker's copy of the
+// changelog on broker=embedded; base_heap_MB is the heap before the start),
+// of the JVM for kstreams. Medians over the rounds, peaks the highest;
+// sluice's rows add their records/s ratio to every other row of the broker
+// and restart_x_IMPL_MODE, the ratio of restart times.
 func BenchmarkRecovery(b *testing.B) {
-	br := startBroker(b)
-	for _, impl := range Impls {
-		b.Run("impl="+impl, func(b *testing.B) {
-			var res []recoveryResult
-			i := 0
-			for b.Loop() {
-				res = append(res, runRecovery(b, br, impl, fmt.Sprintf("recover-%s-%d", impl, i), recoveryRecords, recoveryKeys))
-				i++
+	vs := benchVariants(b, "sluice", "goka", kstreamsImpl)
+	res := interleave(b, vs, func(v variant, round int) recoveryResult {
+		return runRecovery(b, v, fmt.Sprintf("recover-%s-%s-%d", v.impl, v.mode, round), recoveryRecords, recoveryKeys)
+	})
+	restart := func(r recoveryResult) float64 { return ms(r.restart) }
+	for _, v := range vs {
+		var heap, rss, base uint64
+		for _, r := range res[v] {
+			heap, rss, base = max(heap, r.peakHeap), max(rss, r.peakRSS), max(base, r.baseHeap)
+		}
+		m := []metric{
+			{median(each(res[v], recoveryResult.rate)), "records/s"},
+			{median(each(res[v], restart)), "restart_ms"},
+			{float64(rss) / (1 << 20), "peak_rss_MB"},
+		}
+		if v.impl != kstreamsImpl {
+			m = append(m, metric{float64(heap) / (1 << 20), "peak_heap_MB"}, metric{float64(base) / (1 << 20), "base_heap_MB"})
+		}
+		if v.impl == "sluice" {
+			for _, o := range vs {
+				if o != v && o.env == v.env {
+					m = append(m,
+						metric{median(ratios(res[v], res[o], recoveryResult.rate)), vsUnit(o.impl, o.mode)},
+						metric{median(ratios(res[v], res[o], restart)), "restart_" + vsUnit(o.impl, o.mode)})
+				}
 			}
-			var n int
-			var replay, restart time.Duration
-			var heap, rss, base uint64
-			for _, r := range res {
-				n += r.records
-				replay += r.replay
-				restart += r.restart
-				heap, rss, base = max(heap, r.peakHeap), max(rss, r.peakRSS), max(base, r.baseHeap)
-			}
-			b.ReportMetric(perSecond(n, replay), "records/s")
-			b.ReportMetric(ms(restart)/float64(len(res)), "restart_ms")
-			b.ReportMetric(float64(heap)/(1<<20), "peak_heap_MB")
-			b.ReportMetric(float64(rss)/(1<<20), "peak_rss_MB")
-			b.ReportMetric(float64(base)/(1<<20), "base_heap_MB")
-		})
+		}
+		report(b, v.name(), m...)
 	}
 }

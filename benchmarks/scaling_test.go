@@ -52,7 +52,7 @@ func runScaling(tb testing.TB, addrs []string, impl, name string, parts, records
 	tb.Helper()
 	in, group := name+"-in", name
 	p := newProgress(records)
-	g := countingGraphOn(name, in, group, int32(parts), p)
+	g := countingGraph(name, in, group, p, parts)
 	dir := tb.TempDir()
 	opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(dir)}
 	switch impl {

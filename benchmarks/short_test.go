@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/kafkareal"
 )
 
 // TestBenchmarksShort runs every end-to-end workload of the benchmarks small
@@ -12,15 +14,17 @@ import (
 func TestBenchmarksShort(t *testing.T) {
 	b := startBroker(t)
 	addrs := b.Addrs()
-	for _, impl := range Impls {
+	e := &env{name: "embedded", addrs: addrs, fake: b}
+	for _, impl := range []string{"sluice", "goka"} {
+		v := variant{env: e, impl: impl, mode: atLeastOnce}
 		t.Run("ProcessorCount/impl="+impl, func(t *testing.T) {
-			res := runCount(t, addrs, impl, "short-count-"+impl, 2000)
+			res := runCount(t, v, "short-count-"+impl, 2000)
 			if res.took <= 0 {
 				t.Fatalf("counting 2000 records took %v, want > 0", res.took)
 			}
 		})
 		t.Run("Recovery/impl="+impl, func(t *testing.T) {
-			res := runRecovery(t, b, impl, "short-recover-"+impl, 3000, 1000)
+			res := runRecovery(t, v, "short-recover-"+impl, 3000, 1000)
 			if res.replay <= 0 || res.replay > res.restart {
 				t.Fatalf("replay %v, restart %v: want 0 < replay <= restart", res.replay, res.restart)
 			}
@@ -28,7 +32,7 @@ func TestBenchmarksShort(t *testing.T) {
 				t.Fatalf("peak heap 0, want > 0")
 			}
 		})
-		t.Run("PipelineLatency/impl="+impl, func(t *testing.T) { shortLatency(t, addrs, impl) })
+		t.Run("PipelineLatency/impl="+impl, func(t *testing.T) { shortLatency(t, v) })
 		t.Run("Emitter/impl="+impl, func(t *testing.T) {
 			if took := runEmitter(t, addrs, impl, "short-emit-"+impl, 2000); took <= 0 {
 				t.Fatalf("emitting 2000 records took %v, want > 0", took)
@@ -61,7 +65,7 @@ func TestBenchmarksShort(t *testing.T) {
 			})
 		}
 	}
-	t.Run("PipelineLatency/impl="+rawImpl, func(t *testing.T) { shortLatency(t, addrs, rawImpl) })
+	t.Run("PipelineLatency/impl="+rawImpl, func(t *testing.T) { shortLatency(t, variant{env: e, impl: rawImpl, mode: atLeastOnce}) })
 	t.Run("FeatureLookup", shortLookup)
 	t.Run("Ceiling", func(t *testing.T) {
 		if took := runCeiling(t, addrs, "short-ceiling", 2000); took <= 0 {
@@ -88,10 +92,35 @@ func shortScaling(t *testing.T, addrs []string, impl string, parts int) {
 	t.Logf("%.0f msgs/s, ready in %v, peak RSS %d MB, %d KB on disk, %d fds", perSecond(res.records, res.took), res.ready, res.peakRSS>>20, res.disk>>10, res.fds)
 }
 
-// shortLatency runs the latency pipeline of impl for 200 records.
-func shortLatency(t *testing.T, addrs []string, impl string) {
+// TestBenchmarksShortKafka runs the end-to-end workloads small on Apache
+// Kafka, every variant of the benchmarks' broker=kafka rows (Kafka Streams
+// in both modes among them), so that none of them rots; it checks no speed.
+func TestBenchmarksShortKafka(t *testing.T) {
+	c := kafkareal.Shared(t, kafkareal.Config{Nodes: 1})
+	e := &env{name: "kafka", addrs: c.Addrs(), kafka: c}
+	for _, v := range variants([]*env{e}, "sluice", "goka", rawImpl, kstreamsImpl) {
+		name := v.impl + "-" + v.mode
+		if v.impl != rawImpl {
+			t.Run("ProcessorCount/"+name, func(t *testing.T) {
+				if res := runCount(t, v, "short-count-"+name, 2000); res.took <= 0 {
+					t.Fatalf("counting 2000 records took %v, want > 0", res.took)
+				}
+			})
+			t.Run("Recovery/"+name, func(t *testing.T) {
+				res := runRecovery(t, v, "short-recover-"+name, 3000, 1000)
+				if res.replay <= 0 || res.replay > res.restart || res.peakRSS == 0 {
+					t.Fatalf("replay %v, restart %v, peak RSS %d: want 0 < replay <= restart, RSS > 0", res.replay, res.restart, res.peakRSS)
+				}
+			})
+		}
+		t.Run("PipelineLatency/"+name, func(t *testing.T) { shortLatency(t, v) })
+	}
+}
+
+// shortLatency runs the latency pipeline of v for 200 records.
+func shortLatency(t *testing.T, v variant) {
 	t.Helper()
-	res := runLatency(t, addrs, impl, "short-lat-"+impl, 2000, 100*time.Millisecond)
+	res := runLatency(t, v, "short-lat-"+v.impl+"-"+v.mode, 2000, 100*time.Millisecond)
 	if res.samples != 200 || res.p50 <= 0 || res.p50 > res.p99 || res.p99 > res.max {
 		t.Fatalf("%d samples, p50 %v, p99 %v, max %v: want 200 ordered samples", res.samples, res.p50, res.p99, res.max)
 	}

@@ -64,7 +64,8 @@ var declarationErrors = []error{
 
 // explain returns the one-line message for err and the exit status it earns.
 // Configuration errors (flags, environment, an unknown agent, a bad listen
-// address, an invalid graph) earn [ExitUsage] wherever they surface; other
+// address, an invalid graph, a credential or certificate the cluster refuses)
+// earn [ExitUsage] wherever they surface; other
 // errors from a running command earn [ExitFailure]. Errors cobra returns before
 // any command runs (an unknown command, a stray argument) are usage errors too.
 func explain(root *cobra.Command, err error) (string, int) {
@@ -81,6 +82,12 @@ func explain(root *cobra.Command, err error) (string, int) {
 		return oneLine(err) + ": use --listen host:port, such as 127.0.0.1:9092", ExitUsage
 	case isDeclaration(err):
 		return oneLine(invalidGraph(err)), ExitUsage
+	case errors.Is(err, topology.ErrAuthentication):
+		return oneLine(err) + ": check --sasl-username, --sasl-mechanism and the password (SLUICE_SASL_PASSWORD or --sasl-password-file)", ExitUsage
+	case errors.Is(err, topology.ErrTLS):
+		return oneLine(err) + ": check --security-protocol, --ssl-ca-location (the CA of the brokers' certificates) and, where brokers require one, --ssl-certificate-location and --ssl-key-location", ExitUsage
+	case errors.Is(err, topology.ErrSecurity), errors.Is(err, topology.ErrKafkaVersion):
+		return oneLine(err), ExitUsage
 	case errors.Is(err, syscall.EADDRINUSE):
 		return oneLine(err) + ": use another --listen (port 0 picks a free one) or stop what listens there", ExitFailure
 	case errors.As(err, &f):

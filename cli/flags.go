@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/sluicehq/sluice/topology"
 )
 
 // envPrefix starts the environment variable of every flag: --data-dir is read from
@@ -133,6 +135,7 @@ type brokerFlags struct {
 	dataDir     string
 	replication count
 	logLevel    *choice
+	sec         SecurityFlags // with a cluster
 }
 
 // add declares the flags on fs; withCluster adds --brokers and --replication.
@@ -144,6 +147,7 @@ func (b *brokerFlags) add(fs *pflag.FlagSet, withCluster bool) {
 			"seed brokers of a Kafka cluster, as `host:port,...` (default: start an embedded broker)")
 		fs.Var(&b.replication, "replication",
 			"replication factor `N` of the topics created; 0 means min(3, number of brokers)")
+		b.sec.add(fs)
 	}
 	fs.Var(&b.listen, "listen", "address of the embedded broker")
 	fs.StringVar(&b.dataDir, "data-dir", defaultDataDir,
@@ -160,5 +164,18 @@ func (b *brokerFlags) embedded() (bool, error) {
 	if b.replication > 1 {
 		return true, usagef("--replication %d needs a cluster: the embedded broker has one node, so use --replication 1 or give --brokers", b.replication)
 	}
+	if b.sec.set() {
+		return true, usagef("the security flags need --brokers: the embedded broker of this command is plaintext ('broker' serves TLS and SASL)")
+	}
 	return true, nil
+}
+
+// cluster returns the options that name the cluster of --brokers and how to
+// reach it: topology.Brokers and the security flags' option.
+func (b *brokerFlags) cluster() ([]topology.Option, error) {
+	sec, err := b.sec.Option()
+	if err != nil {
+		return nil, err
+	}
+	return []topology.Option{topology.Brokers(b.brokers...), sec}, nil
 }

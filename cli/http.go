@@ -49,7 +49,7 @@ func (a *httpAddr) Set(s string) error {
 // something else is a failure if the user chose it; the default falls back to
 // a free port, so that several run processes on one machine (instances of
 // agents) all start.
-func startHTTP(ctx context.Context, c *cobra.Command, g *topology.Graph, addr httpAddr, log *slog.Logger, opts *[]topology.Option, views ...observe.View) (url string, wait func(), err error) {
+func startHTTP(ctx context.Context, c *cobra.Command, g *topology.Graph, addr httpAddr, conn []topology.Option, log *slog.Logger, opts *[]topology.Option, views ...observe.View) (url string, wait func(), err error) {
 	if addr == "" {
 		return "", func() {}, nil
 	}
@@ -57,7 +57,7 @@ func startHTTP(ctx context.Context, c *cobra.Command, g *topology.Graph, addr ht
 	if err != nil {
 		return "", nil, err
 	}
-	srv, err := observe.NewServer(g, observe.WithLogger(log), observe.Metrics(metrics.Handler()), observe.Views(views...))
+	srv, err := observe.NewServer(g, observe.WithLogger(log), observe.Metrics(metrics.Handler()), observe.Connect(conn...), observe.Views(views...))
 	if err != nil {
 		ln.Close()
 		return "", nil, err

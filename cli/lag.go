@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/observe"
@@ -28,6 +27,7 @@ func lagCommand(g *topology.Graph) *cobra.Command {
 	var (
 		agents  []string
 		brokers []string
+		sec     SecurityFlags
 	)
 	c := &cobra.Command{
 		Use:   "lag",
@@ -46,6 +46,7 @@ default, ` + defaultListen + `.`,
 	fs.StringSliceVar(&agents, "agents", nil, "agents to show, as `name,...` (default all; 'describe' lists them)")
 	fs.StringSliceVar(&brokers, "brokers", nil,
 		"seed brokers, as `host:port,...` (default: the embedded broker of 'run', "+defaultListen+")")
+	sec.AddFlags(c)
 	return leaf(c, func(c *cobra.Command) error {
 		if err := g.Validate(); err != nil {
 			return invalidGraph(err)
@@ -62,14 +63,22 @@ default, ` + defaultListen + `.`,
 		if err := reachable(ctx, brokers, embedded); err != nil {
 			return err
 		}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+		secOpt, err := sec.Option()
+		if err != nil {
+			return err
+		}
+		opts, err := topology.ClientOptions(topology.Brokers(brokers...), secOpt)
+		if err != nil {
+			return usagef("%w", err)
+		}
+		cl, err := kgo.NewClient(opts...)
 		if err != nil {
 			return usagef("--brokers %q: %w", brokers, err)
 		}
 		defer cl.Close()
-		rows, err := observe.GraphLag(ctx, kadm.NewClient(cl), g)
+		rows, err := observe.GraphLag(ctx, cl, g)
 		if err != nil {
-			return err
+			return topology.CheckConnection(err)
 		}
 		if len(agents) > 0 {
 			rows = slices.DeleteFunc(rows, func(r observe.LagRow) bool { return !slices.Contains(agents, r.Group) })

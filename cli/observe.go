@@ -21,11 +21,17 @@ type Observe struct {
 	tf    traceFlags
 	url   string // of the live page, once started
 	views []observe.View
+	conn  []topology.Option // see Connect
 }
 
 // AddView adds a view the live page serves and links to (see observe.View),
 // such as a review queue; call it before [Observe.Start].
 func (o *Observe) AddView(v observe.View) { o.views = append(o.views, v) }
+
+// Connect sets how the live page reaches a cluster given with --brokers:
+// the options of topology.Run that say so (topology.WithSecurity,
+// topology.KafkaConfig). Call it before [Observe.Start].
+func (o *Observe) Connect(opts ...topology.Option) { o.conn = opts }
 
 // URL returns the address of the live page once [Observe.Start] has started
 // it, "" if it is off.
@@ -53,7 +59,7 @@ func (o *Observe) Start(ctx context.Context, c *cobra.Command, g *topology.Graph
 		opts = append(opts, tracing)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	url, wait, err := startHTTP(ctx, c, g, o.web, log, &opts, o.views...)
+	url, wait, err := startHTTP(ctx, c, g, o.web, o.conn, log, &opts, o.views...)
 	if err != nil {
 		cancel()
 		_ = stopTracing()

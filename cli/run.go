@@ -82,7 +82,12 @@ flight, closes the tables and the embedded broker, and exits 0.`,
 			// Run logs the embedded broker's address (addr=HOST:PORT) itself.
 			opts = append(opts, topology.Listen(string(bf.listen)))
 		} else {
-			opts = append(opts, topology.Brokers(bf.brokers...))
+			cluster, err := bf.cluster()
+			if err != nil {
+				return err
+			}
+			opts = append(opts, cluster...)
+			obs.Connect(cluster...)
 		}
 		run := agents
 		if len(run) == 0 {

@@ -53,10 +53,15 @@ DIR/broker, where run keeps it, for as long as it takes.`,
 			brokers = b.Addrs()
 			logBroker(log, brokers)
 		}
-		sts, perr := topology.Provision(c.Context(), g,
-			topology.Brokers(brokers...),
-			topology.Replication(int(bf.replication)),
-			topology.WithLogger(log))
+		opts := []topology.Option{topology.Brokers(brokers...), topology.Replication(int(bf.replication)), topology.WithLogger(log)}
+		if !embedded {
+			cluster, err := bf.cluster()
+			if err != nil {
+				return err
+			}
+			opts = append(opts, cluster...)
+		}
+		sts, perr := topology.Provision(c.Context(), g, opts...)
 		if err := writeTopics(c, sts); err != nil {
 			return errors.Join(perr, err)
 		}

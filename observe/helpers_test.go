@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/kafkatest"
@@ -97,14 +96,14 @@ func runGraph(t *testing.T, g *topology.Graph, addrs []string, dir string, agent
 
 // startBroker starts an embedded broker with the graph's topics and returns
 // its addresses and a kadm client on it.
-func startBroker(t *testing.T, g *topology.Graph) ([]string, *kadm.Client) {
+func startBroker(t *testing.T, g *topology.Graph) ([]string, *kgo.Client) {
 	t.Helper()
 	b := kafkatest.Start(t)
 	addrs := b.Addrs()
 	if _, err := topology.Provision(t.Context(), g, topology.Brokers(addrs...)); err != nil {
 		t.Fatalf("provision: %v", err)
 	}
-	return addrs, kafkatest.Admin(t, addrs)
+	return addrs, kafkatest.Client(t, addrs)
 }
 
 // produceClicks writes n clicks of users u0..u(users-1) to the clicks topic.

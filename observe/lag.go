@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"time"
@@ -57,36 +56,37 @@ type LagRow struct {
 // committed nothing and runs no member, has no rows; without groups, Lag
 // returns none (kadm's Lag would describe every group). It fails if the broker
 // cannot be asked, with the group's error if one group cannot be described.
-func Lag(ctx context.Context, adm *kadm.Client, groups ...string) ([]LagRow, error) {
-	return lag(ctx, adm, groups, nil)
+func Lag(ctx context.Context, cl *kgo.Client, groups ...string) ([]LagRow, error) {
+	return lag(ctx, cl, groups, nil)
 }
 
 // GraphLag returns the lag of every agent of g as [Lag] does, and also a row
 // for each partition of an agent's input streams that the agent has not
 // committed to: its lag counts every record from the log start, which is
 // where an agent that never ran starts.
-func GraphLag(ctx context.Context, adm *kadm.Client, g *topology.Graph) ([]LagRow, error) {
+func GraphLag(ctx context.Context, cl *kgo.Client, g *topology.Graph) ([]LagRow, error) {
 	t, err := ReadTopology(g)
 	if err != nil {
 		return nil, err
 	}
-	return topologyLag(ctx, adm, t)
+	return topologyLag(ctx, cl, t)
 }
 
-func topologyLag(ctx context.Context, adm *kadm.Client, t *Topology) ([]LagRow, error) {
+func topologyLag(ctx context.Context, cl *kgo.Client, t *Topology) ([]LagRow, error) {
 	expect := map[string][]string{}
 	for _, a := range t.Agents() {
 		expect[a] = t.Inputs(a)
 	}
-	return lag(ctx, adm, t.Agents(), expect)
+	return lag(ctx, cl, t.Agents(), expect)
 }
 
 // lag computes the rows of groups; expect names the topics each group should
 // have a row for on every partition, committed or not.
-func lag(ctx context.Context, adm *kadm.Client, groups []string, expect map[string][]string) ([]LagRow, error) {
+func lag(ctx context.Context, cl *kgo.Client, groups []string, expect map[string][]string) ([]LagRow, error) {
 	if len(groups) == 0 {
 		return nil, nil
 	}
+	adm := kadm.NewClient(cl)
 	lags, err := adm.Lag(ctx, groups...)
 	if err != nil {
 		return nil, fmt.Errorf("lag of %q: %w", groups, err)
@@ -128,7 +128,7 @@ func lag(ctx context.Context, adm *kadm.Client, groups []string, expect map[stri
 	slices.SortFunc(rows, func(a, b LagRow) int {
 		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
-	if err := readAges(ctx, adm, rows, starts); err != nil {
+	if err := readAges(ctx, cl, rows, starts); err != nil {
 		return nil, err
 	}
 	return rows, nil
@@ -193,7 +193,7 @@ func uncommitted(ctx context.Context, adm *kadm.Client, expect map[string][]stri
 // all of them in a lag of up to [exactLag] offsets (so an agent that has
 // processed every record of a transactional input has lag 0, not 1, and a lag
 // that small is exact), and those before the first record of a longer one.
-func readAges(ctx context.Context, adm *kadm.Client, rows []LagRow, starts map[string]map[int32]int64) error {
+func readAges(ctx context.Context, cl *kgo.Client, rows []LagRow, starts map[string]map[int32]int64) error {
 	want := map[topicPartition]span{}
 	for i := range rows {
 		r := &rows[i]
@@ -213,7 +213,7 @@ func readAges(ctx context.Context, adm *kadm.Client, rows []LagRow, starts map[s
 	if len(want) == 0 {
 		return nil
 	}
-	heads, err := readHeads(ctx, adm, want)
+	heads, err := readHeads(ctx, cl, want)
 	if err != nil {
 		return err
 	}
@@ -259,15 +259,7 @@ type head struct {
 // readHeads reads each span of want whole if it is at most exactLag offsets
 // long, and up to its first record that is no marker otherwise. Partitions not
 // read within ageTimeout are missing.
-func readHeads(ctx context.Context, adm *kadm.Client, want map[topicPartition]span) (map[topicPartition]head, error) {
-	meta, err := adm.BrokerMetadata(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("broker metadata: %w", err)
-	}
-	var seeds []string
-	for _, b := range meta.Brokers {
-		seeds = append(seeds, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))))
-	}
+func readHeads(ctx context.Context, cl *kgo.Client, want map[topicPartition]span) (map[topicPartition]head, error) {
 	offsets := map[string]map[int32]kgo.Offset{}
 	for tp, sp := range want {
 		if offsets[tp.topic] == nil {
@@ -275,23 +267,23 @@ func readHeads(ctx context.Context, adm *kadm.Client, want map[topicPartition]sp
 		}
 		offsets[tp.topic][tp.partition] = kgo.NewOffset().At(sp.from)
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(seeds...),
+	// A reader connected as cl is (its seeds, TLS and SASL).
+	reader, err := kgo.NewClient(append(cl.Opts(),
 		kgo.ConsumePartitions(offsets),
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(50*time.Millisecond),
 		kgo.FetchMaxPartitionBytes(64<<10), // a short lag, or a long one's first records
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("age reader: %w", err)
 	}
-	defer cl.Close()
+	defer reader.Close()
 	ctx, cancel := context.WithTimeout(ctx, ageTimeout)
 	defer cancel()
 	heads := make(map[topicPartition]head, len(want))
 	done := map[topicPartition]bool{}
 	for len(done) < len(want) && ctx.Err() == nil {
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+		reader.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
 			tp := topicPartition{r.Topic, r.Partition}
 			if done[tp] {
 				return

@@ -129,7 +129,8 @@ func TestLagSkipsTransactionMarkers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	adm := kafkatest.Admin(t, addrs)
+	cl := kafkatest.Client(t, addrs)
+	adm := kadm.NewClient(cl)
 	for _, tc := range []struct {
 		name      string
 		committed int64
@@ -147,7 +148,7 @@ func TestLagSkipsTransactionMarkers(t *testing.T) {
 			if err := adm.CommitAllOffsets(t.Context(), group, offs); err != nil {
 				t.Fatal(err)
 			}
-			rows, err := observe.Lag(t.Context(), adm, group)
+			rows, err := observe.Lag(t.Context(), cl, group)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -106,8 +106,9 @@ type Value struct {
 // start to its end. It fails with [ErrNotFound] if the key has no value or
 // its latest record is a deletion, and with a decode error for a value the
 // table's codec rejects.
-func lookup(ctx context.Context, adm *kadm.Client, seeds []string, table string, decode decoder, key string) (Value, error) {
+func lookup(ctx context.Context, cl *kgo.Client, table string, decode decoder, key string) (Value, error) {
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	adm := kadm.NewClient(cl)
 	defer cancel()
 	ends, err := adm.ListEndOffsets(ctx, table)
 	if err != nil {
@@ -130,19 +131,19 @@ func lookup(ctx context.Context, adm *kadm.Client, seeds []string, table string,
 	if end.Offset <= start.Offset {
 		return Value{}, fmt.Errorf("key %q in table %q: %w", key, table, ErrNotFound)
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(seeds...),
+	// A reader connected as cl is (its seeds, TLS and SASL).
+	reader, err := kgo.NewClient(append(cl.Opts(),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{table: {p: kgo.NewOffset().At(start.Offset)}}),
 		kgo.FetchMaxWait(50*time.Millisecond),
-	)
+	)...)
 	if err != nil {
 		return Value{}, fmt.Errorf("table reader: %w", err)
 	}
-	defer cl.Close()
+	defer reader.Close()
 	var last *kgo.Record
 	var next int64
 	for next < end.Offset {
-		fs := cl.PollFetches(ctx)
+		fs := reader.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
 			return Value{}, fmt.Errorf("read %s/%d up to offset %d: reached %d: %w", table, p, end.Offset, next, err)
 		}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/sluicehq/sluice/topology"
 )
 
 // An Option configures [NewServer]. Later options override earlier ones.
@@ -16,6 +18,7 @@ func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
 	brokers  []string
+	conn     []topology.Option // see Connect
 	logger   *slog.Logger
 	interval time.Duration
 	metrics  http.Handler
@@ -36,6 +39,14 @@ func newConfig(opts []Option) config {
 // [Server.SetBrokers]: its page loads, and says it is waiting for the broker.
 func Brokers(addrs ...string) Option {
 	return optionFunc(func(c *config) { c.brokers = slices.Clone(addrs) })
+}
+
+// Connect sets how the server's clients reach the cluster: the options
+// given to [topology.Run] that say so, [topology.WithSecurity] and
+// [topology.KafkaConfig] (its Net settings), overriding the default:
+// plaintext. Seed brokers come from [Brokers] or [Server.SetBrokers].
+func Connect(opts ...topology.Option) Option {
+	return optionFunc(func(c *config) { c.conn = slices.Clone(opts) })
 }
 
 // WithLogger sets the logger, overriding the default that discards everything.

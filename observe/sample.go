@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/topology"
 )
@@ -56,10 +57,11 @@ const rateWindow = 5
 
 // sample reads offsets from the broker and returns a snapshot; history holds
 // each agent's recent points and is updated.
-func sample(ctx context.Context, adm *kadm.Client, t *Topology, history map[string][]point) Snapshot {
+func sample(ctx context.Context, cl *kgo.Client, t *Topology, history map[string][]point) Snapshot {
 	now := time.Now()
 	s := Snapshot{At: now, State: "ok", Agents: map[string]AgentStats{}, Topics: map[string]int64{}}
-	rows, err := topologyLag(ctx, adm, t)
+	adm := kadm.NewClient(cl)
+	rows, err := topologyLag(ctx, cl, t)
 	if err != nil {
 		s.State, s.Error = "error", err.Error()
 		return s

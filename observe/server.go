@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/topology"
@@ -48,7 +47,7 @@ type Server struct {
 		sync.Mutex
 		brokers []string
 		snap    Snapshot
-		adm     *kadm.Client // set while Serve samples
+		cl      *kgo.Client // set while Serve samples
 	}
 }
 
@@ -181,19 +180,22 @@ func (s *Server) sampleUntil(ctx context.Context) {
 	s.mu.Lock()
 	brokers := s.mu.brokers
 	s.mu.Unlock()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	opts, err := topology.ClientOptions(append(slices.Clone(s.c.conn), topology.Brokers(brokers...))...)
+	var cl *kgo.Client
+	if err == nil {
+		cl, err = kgo.NewClient(opts...)
+	}
 	if err != nil {
 		s.setSnapshot(Snapshot{State: "error", Error: err.Error()})
 		return
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	s.mu.Lock()
-	s.mu.adm = adm
+	s.mu.cl = cl
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		s.mu.adm = nil
+		s.mu.cl = nil
 		s.mu.Unlock()
 	}()
 
@@ -202,7 +204,7 @@ func (s *Server) sampleUntil(ctx context.Context) {
 	defer tick.Stop()
 	var lastErr string
 	for {
-		snap := sample(ctx, adm, s.topo, history)
+		snap := sample(ctx, cl, s.topo, history)
 		if ctx.Err() != nil {
 			return
 		}
@@ -241,13 +243,13 @@ func (s *Server) serveLookup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	adm, brokers := s.mu.adm, s.mu.brokers
+	cl := s.mu.cl
 	s.mu.Unlock()
-	if adm == nil {
+	if cl == nil {
 		writeError(w, http.StatusServiceUnavailable, errors.New("not connected to the broker yet"))
 		return
 	}
-	v, err := lookup(r.Context(), adm, brokers, table, s.decoders[table], key)
+	v, err := lookup(r.Context(), cl, table, s.decoders[table], key)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		writeError(w, http.StatusNotFound, err)

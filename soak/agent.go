@@ -19,6 +19,11 @@ type AgentConfig struct {
 	// optional.
 	Instance string
 	Brokers  []string
+	// Namespace prefixes every topic and agent name (see [Config]).
+	Namespace string
+	// Security is how to reach a secured cluster; the zero value is
+	// plaintext.
+	Security topology.Security
 	// DataDir holds the instance's tables; instances must not share one.
 	DataDir string
 	Mode    Mode
@@ -58,8 +63,9 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 		opts = append(opts, topology.KafkaConfig(kc))
 	}
 	opts = append(opts,
-		topology.Agents(cfg.Name),
+		topology.Agents(cfg.Namespace+cfg.Name),
 		topology.Brokers(cfg.Brokers...),
+		topology.WithSecurity(cfg.Security),
 		topology.DataDir(cfg.DataDir),
 		topology.WithLogger(log),
 		topology.RestartBackoff(restartMin, restartMax),
@@ -68,5 +74,5 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 		}),
 	)
 	log.Info("starting", "agent", cfg.Name, "mode", cfg.Mode, "brokers", cfg.Brokers, "data_dir", cfg.DataDir)
-	return topology.Run(ctx, graph(cfg.Instance), opts...)
+	return topology.Run(ctx, graph(cfg.Namespace, cfg.Instance), opts...)
 }

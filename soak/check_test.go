@@ -136,8 +136,9 @@ func TestCheck(t *testing.T) {
 // TestReportLine pins the machine-readable line that make chaos and the
 // README quote.
 func TestReportLine(t *testing.T) {
-	r := Report{Mode: AtLeastOnce, Counts: Counts{Sent: 200000, Duplicates: 12, TableOvercounts: 3}, Kills: 5, BrokerBounces: 2, Rebalances: 4, Elapsed: 192_400_000_000}
-	want := "records=200000 lost=0 reordered=0 duplicates=12 table_mismatches=0 table_overcounts=3 kills=5 broker_bounces=2 rebalances=4 mode=at-least-once elapsed=3m12s"
+	r := Report{Mode: AtLeastOnce, Counts: Counts{Sent: 200000, Duplicates: 12, TableOvercounts: 3}, Kills: 5, BrokerBounces: 2, Rebalances: 4,
+		RollingRestarts: 1, Outages: 1, Kafka: "kafka-4.4.0", Elapsed: 192_400_000_000}
+	want := "records=200000 lost=0 reordered=0 duplicates=12 table_mismatches=0 table_overcounts=3 kills=5 broker_bounces=2 rebalances=4 rolling_restarts=1 outages=1 mode=at-least-once kafka=kafka-4.4.0 elapsed=3m12s"
 	if got := r.String(); got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}

@@ -33,7 +33,11 @@
 // # Orchestrator
 //
 // [Run] runs the whole soak: a broker process, two instances of each agent,
-// the generator, the faults, the catch-up and the verifier. Processes are the
+// the generator, the faults, the catch-up and the verifier. With
+// [Config.RealKafka] (or a running [Config.Kafka] cluster) it runs on a 3-node
+// Apache Kafka cluster instead, whose faults are a cluster's: the SIGKILL of
+// a partition leader, a rolling restart, a node down longer than the session
+// timeout. Processes are the
 // binary cmd/sluice-soak: 'sluice-soak run' runs the orchestrator, which starts
 // 'sluice-soak broker' and 'sluice-soak agent'; the last line it prints is the
 // [Report]:

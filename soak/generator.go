@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/topology"
 )
 
 // ErrBadGenerator is returned by [NewGenerator] for a configuration it cannot
@@ -19,6 +21,10 @@ var ErrBadGenerator = errors.New("soak: bad generator configuration")
 // GeneratorConfig configures a [Generator].
 type GeneratorConfig struct {
 	Brokers []string
+	// Namespace prefixes the input topic's name (see [Config]); Security
+	// is how to reach a secured cluster.
+	Namespace string
+	Security  topology.Security
 	// Records is how many records to write in all, at least 1.
 	Records int
 	// Keys is the number of keys, at least 1: record i has key i mod Keys,
@@ -65,9 +71,13 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.DefaultProduceTopic(Input.Name),
+	conn, err := topology.ClientOptions(topology.Brokers(cfg.Brokers...), topology.WithSecurity(cfg.Security))
+	if err != nil {
+		return nil, err
+	}
+	in, _, _ := streams(cfg.Namespace)
+	cl, err := kgo.NewClient(append(conn,
+		kgo.DefaultProduceTopic(in.Name),
 		// Not idempotent: the broker's producer state does not survive the
 		// soak's broker kills. One request in flight keeps each partition's
 		// records in order across retries.
@@ -77,7 +87,7 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 		kgo.ProducerLinger(5*time.Millisecond),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
 		kgo.UnknownTopicRetries(-1),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("generator: %w", err)
 	}

@@ -49,6 +49,15 @@ var (
 // Agents returns the names of the soak's agents, in chain order.
 func Agents() []string { return []string{FirstAgent, SecondAgent} }
 
+// streams returns [Input], [Middle] and [Output] in namespace ns: the
+// prefix of every topic and agent name of a run (its consumer groups,
+// tables and transactional ids too), so that runs can share a cluster.
+func streams(ns string) (in, mid, out topology.Stream[Event]) {
+	in, mid, out = Input, Middle, Output
+	in.Name, mid.Name, out.Name = ns+in.Name, ns+mid.Name, ns+out.Name
+	return in, mid, out
+}
+
 // Table returns the table of the soak agent name.
 func Table(name string) topology.Table[Tally] {
 	return topology.ExternalTable(name, topology.JSON[Tally]())
@@ -56,19 +65,20 @@ func Table(name string) topology.Table[Tally] {
 
 // Graph returns the soak topology: first reads [Input] and writes [Middle],
 // second reads Middle and writes [Output]; each keeps a [Tally] per key.
-func Graph() *topology.Graph { return graph("") }
+func Graph() *topology.Graph { return graph("", "") }
 
-// graph returns the soak topology whose agents add instance to the By of
-// each event they forward.
-func graph(instance string) *topology.Graph {
+// graph returns the soak topology in namespace ns (see streams), whose
+// agents add instance to the By of each event they forward.
+func graph(ns, instance string) *topology.Graph {
+	in, mid, out := streams(ns)
 	return &topology.Graph{
 		Name:       "soak",
-		Sources:    []topology.Topic{Input},
-		Sinks:      []topology.Topic{Output},
+		Sources:    []topology.Topic{in},
+		Sinks:      []topology.Topic{out},
 		Partitions: Partitions,
 		Agents: []topology.AgentDecl{
-			tallyAgent(FirstAgent, Input, Middle, instance),
-			tallyAgent(SecondAgent, Middle, Output, instance),
+			tallyAgent(ns+FirstAgent, in, mid, instance),
+			tallyAgent(ns+SecondAgent, mid, out, instance),
 		},
 	}
 }

@@ -11,11 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
+	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
+	"github.com/sluicehq/sluice/internal/kafkareal"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -36,8 +35,27 @@ type Config struct {
 	Keys    int
 	Mode    Mode
 	// Kills, BrokerBounces and Rebalances are the numbers of agent SIGKILLs,
-	// broker SIGKILLs and instance additions or removals, in a random order.
-	Kills, BrokerBounces, Rebalances int
+	// broker SIGKILLs (on a cluster, of a partition leader) and instance
+	// additions or removals; RollingRestarts graceful restarts of every
+	// broker in turn, and Outages brokers killed and kept down longer than
+	// the agents' session timeout (15 s). The faults come in a random order.
+	Kills, BrokerBounces, Rebalances, RollingRestarts, Outages int
+	// Kafka, if set, is the Apache Kafka cluster to run on and disturb,
+	// left running at the end; RealKafka starts a 3-node cluster of Kafka
+	// (kafkareal.Version) in Dir/kafka for the run. Without either, the run
+	// starts sluice's embedded broker as a process of its own.
+	Kafka     *kafkareal.Cluster
+	RealKafka bool
+	// Brokers, if set, is a cluster the soak neither starts nor disturbs:
+	// agent faults only.
+	Brokers []string
+	// Namespace prefixes every topic and agent name of the run (its
+	// consumer groups, tables and transactional ids), so that runs can
+	// share a cluster; "" by default.
+	Namespace string
+	// Security is how the run's clients and agents reach a secured cluster
+	// (with Kafka); the agents get the password in their environment.
+	Security topology.Security
 	// Interval is the time between two faults the generator's rate is set
 	// for (default 10 s): the generator writes Records over (faults+1) *
 	// Interval, and fault i strikes when (i+1)/(faults+1) of the records are
@@ -98,10 +116,12 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("%w: no work directory", ErrBadConfig)
 	case c.Records < 1 || c.Keys < 1:
 		return fmt.Errorf("%w: records %d and keys %d, want at least 1 each", ErrBadConfig, c.Records, c.Keys)
-	case c.Kills < 0 || c.BrokerBounces < 0 || c.Rebalances < 0:
+	case c.Kills < 0 || c.BrokerBounces < 0 || c.Rebalances < 0 || c.RollingRestarts < 0 || c.Outages < 0:
 		return fmt.Errorf("%w: negative number of faults", ErrBadConfig)
 	case c.Interval < 0 || c.Rate < 0:
 		return fmt.Errorf("%w: negative interval or rate", ErrBadConfig)
+	case len(c.Brokers) > 0 && c.BrokerBounces+c.RollingRestarts+c.Outages > 0:
+		return fmt.Errorf("%w: broker faults on a cluster the soak does not control (Brokers)", ErrBadConfig)
 	case c.DurationCap <= verifyReserve:
 		return fmt.Errorf("%w: duration cap %v, want more than %v", ErrBadConfig, c.DurationCap, verifyReserve)
 	}
@@ -118,6 +138,8 @@ const (
 	faultKill fault = iota
 	faultBounce
 	faultRebalance
+	faultRolling
+	faultOutage
 )
 
 // run is the state of one soak run, owned by the goroutine of [Run].
@@ -125,8 +147,7 @@ type run struct {
 	cfg     Config
 	log     *slog.Logger
 	rnd     *rand.Rand
-	addr    string
-	broker  *proc
+	kafka   cluster
 	agents  map[string][]*proc // running instances by agent
 	next    int                // number of the next new instance
 	report  Report
@@ -152,16 +173,16 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "logs"), 0o755); err != nil {
 		return Report{}, err
 	}
-	port, err := freePort()
-	if err != nil {
+	var err error
+	if r.kafka, err = r.cluster(ctx); err != nil {
 		return Report{}, err
 	}
-	r.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if err := r.startBroker(ctx); err != nil {
+	r.report.Kafka = r.kafka.String()
+	if err := r.kafka.start(ctx); err != nil {
 		return Report{}, err
 	}
-	brokers := []string{r.addr}
-	if err := provision(ctx, brokers); err != nil {
+	brokers := r.kafka.addrs()
+	if err := provision(ctx, brokers, cfg); err != nil {
 		return Report{}, err
 	}
 	for _, a := range Agents() {
@@ -178,13 +199,18 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		rate = float64(cfg.Records) / (float64(len(faults)+1) * cfg.Interval.Seconds())
 	}
 	r.log.Info("soak starting", "records", cfg.Records, "keys", cfg.Keys, "rate", int(rate), "faults", len(faults),
-		"mode", cfg.Mode, "seed", cfg.Seed, "broker", r.addr, "dir", cfg.Dir)
-	gen, err := NewGenerator(GeneratorConfig{Brokers: brokers, Records: cfg.Records, Keys: cfg.Keys, Rate: rate, Logger: r.log})
+		"mode", cfg.Mode, "seed", cfg.Seed, "kafka", r.kafka, "brokers", brokers, "namespace", cfg.Namespace, "dir", cfg.Dir)
+	gen, err := NewGenerator(GeneratorConfig{Brokers: brokers, Namespace: cfg.Namespace, Security: cfg.Security,
+		Records: cfg.Records, Keys: cfg.Keys, Rate: rate, Logger: r.log})
 	if err != nil {
 		return Report{}, err
 	}
 	defer gen.Close()
-	tl, err := newTail(brokers)
+	conn, err := topology.ClientOptions(topology.Brokers(brokers...), topology.WithSecurity(cfg.Security))
+	if err != nil {
+		return Report{}, err
+	}
+	tl, err := newTail(conn, cfg.Namespace)
 	if err != nil {
 		return Report{}, err
 	}
@@ -262,11 +288,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	// Stop the agents gracefully (they commit what they processed), verify
 	// while the broker runs, then stop it.
 	stopErrs := r.stopAgents()
-	counts, err := Verify(ctx, VerifyConfig{Brokers: brokers, Mode: cfg.Mode, Sent: sent, DataDir: filepath.Join(cfg.Dir, "verify"), Out: cfg.Out, Logger: r.log})
+	counts, err := Verify(ctx, VerifyConfig{Brokers: brokers, Namespace: cfg.Namespace, Security: cfg.Security,
+		Mode: cfg.Mode, Sent: sent, DataDir: filepath.Join(cfg.Dir, "verify"), Out: cfg.Out, Logger: r.log})
 	if err != nil {
 		return Report{}, err
 	}
-	if err := r.broker.stop(stopTimeout); err != nil {
+	if err := r.kafka.stop(); err != nil {
 		stopErrs = append(stopErrs, err)
 	}
 	r.report.Counts = counts
@@ -292,6 +319,12 @@ func (r *run) schedule() []fault {
 	for range r.cfg.Rebalances {
 		fs = append(fs, faultRebalance)
 	}
+	for range r.cfg.RollingRestarts {
+		fs = append(fs, faultRolling)
+	}
+	for range r.cfg.Outages {
+		fs = append(fs, faultOutage)
+	}
 	r.rnd.Shuffle(len(fs), func(i, j int) { fs[i], fs[j] = fs[j], fs[i] })
 	return fs
 }
@@ -303,8 +336,41 @@ func (r *run) inject(ctx context.Context, f fault) error {
 		return r.killAgent()
 	case faultBounce:
 		return r.bounceBroker(ctx)
+	case faultRolling:
+		r.report.RollingRestarts++
+		r.log.Info("fault: rolling restart of the brokers", "rolling_restarts", r.report.RollingRestarts)
+		start := time.Now()
+		err := r.kafka.rolling(ctx)
+		r.log.Info("rolling restart done", "took", time.Since(start).Round(time.Millisecond), "error", err)
+		return err
+	case faultOutage:
+		r.report.Outages++
+		what, err := r.kafka.outage(ctx, outageFor)
+		r.log.Info("fault: broker outage over", "what", what, "outages", r.report.Outages, "error", err)
+		return err
 	default:
 		return r.rebalance()
+	}
+}
+
+// cluster returns the cluster of the run's configuration.
+func (r *run) cluster(ctx context.Context) (cluster, error) {
+	k := &realCluster{c: r.cfg.Kafka, ns: r.cfg.Namespace, rnd: r.rnd, log: r.log, downed: map[int]bool{}}
+	switch {
+	case r.cfg.Kafka != nil:
+		return k, nil
+	case len(r.cfg.Brokers) > 0:
+		return externalCluster(r.cfg.Brokers), nil
+	case r.cfg.RealKafka:
+		r.log.Info("starting Apache Kafka", "version", kafkareal.Version, "nodes", 3, "dir", filepath.Join(r.cfg.Dir, "kafka"))
+		c, err := kafkareal.Start(ctx, kafkareal.Config{Nodes: 3, Dir: filepath.Join(r.cfg.Dir, "kafka"), JVMOptions: []string{kafkareal.FastStart}})
+		if err != nil {
+			return nil, err
+		}
+		k.c, k.own = c, true
+		return k, nil
+	default:
+		return newEmbeddedCluster(&r.cfg, r.log)
 	}
 }
 
@@ -324,13 +390,13 @@ func (r *run) killAgent() error {
 	return r.restart(p)
 }
 
-// bounceBroker kills the broker with SIGKILL and restarts it on the same data
-// dir and port.
+// bounceBroker kills a broker with SIGKILL and restarts it (the embedded
+// one on the same data dir and port).
 func (r *run) bounceBroker(ctx context.Context) error {
-	r.broker.kill()
 	r.report.BrokerBounces++
-	r.log.Info("fault: killed broker", "bounces", r.report.BrokerBounces)
-	return r.startBroker(ctx)
+	what, err := r.kafka.bounce(ctx)
+	r.log.Info("fault: killed broker", "what", what, "bounces", r.report.BrokerBounces, "error", err)
+	return err
 }
 
 // rebalance adds an instance to a random agent, or stops one gracefully if
@@ -353,28 +419,50 @@ func (r *run) rebalance() error {
 func (r *run) addInstance(a string) error {
 	r.next++
 	name := fmt.Sprintf("%s-%d", a, r.next)
-	args := []string{"agent", "--name", a, "--instance", name, "--brokers", r.addr, "--data-dir", filepath.Join(r.cfg.Dir, name), "--log-level", "info"}
+	args := []string{"agent", "--name", a, "--instance", name, "--brokers", strings.Join(r.kafka.addrs(), ","),
+		"--data-dir", filepath.Join(r.cfg.Dir, name), "--log-level", "info"}
+	if r.cfg.Namespace != "" {
+		args = append(args, "--namespace", r.cfg.Namespace)
+	}
 	if r.cfg.Mode == ExactlyOnce {
 		args = append(args, "--exactly-once")
+	}
+	sec := r.cfg.Security
+	for flag, v := range map[string]string{"--security-protocol": sec.Protocol, "--sasl-mechanism": sec.Mechanism,
+		"--sasl-username": sec.Username, "--ssl-ca-location": sec.CAFile,
+		"--ssl-certificate-location": sec.CertFile, "--ssl-key-location": sec.KeyFile} {
+		if v != "" {
+			args = append(args, flag, v)
+		}
+	}
+	var env []string
+	if sec.Password != "" {
+		env = []string{"SLUICE_SASL_PASSWORD=" + sec.Password} // not in argv, which ps shows
 	}
 	if r.cfg.ClientLog {
 		args = append(args, "--sarama-log")
 	}
 	args = append(args, r.cfg.AgentArgs...)
-	p, err := startProc(r.cfg.Binary, name, r.logPath(name), args...)
+	p, err := startProc(r.cfg.Binary, name, r.cfg.logPath(name), env, args...)
 	if err != nil {
 		return err
 	}
+	p.ready = agentReady
 	r.agents[a] = append(r.agents[a], p)
 	return nil
 }
 
+// agentReady is what an agent instance logs once it handles SIGTERM
+// (RunAgent's first line).
+const agentReady = "msg=starting"
+
 // restart starts p again with the same arguments, in its place.
 func (r *run) restart(p *proc) error {
-	np, err := startProc(r.cfg.Binary, p.name, r.logPath(p.name), p.args...)
+	np, err := startProc(r.cfg.Binary, p.name, r.cfg.logPath(p.name), p.env, p.args...)
 	if err != nil {
 		return err
 	}
+	np.ready = p.ready
 	for a, ps := range r.agents {
 		if i := slices.Index(ps, p); i >= 0 {
 			r.agents[a][i] = np
@@ -386,12 +474,13 @@ func (r *run) restart(p *proc) error {
 // restartCrashed restarts every process that exited without being told to,
 // and remembers it: sluice's agents and broker must not stop on their own.
 func (r *run) restartCrashed(ctx context.Context) error {
-	if r.broker.exited() && !r.broker.expected {
-		r.crashes = append(r.crashes, fmt.Sprintf("broker (%v)", r.broker.cmd.ProcessState))
-		r.log.Error("broker exited without being told to; restarting it", "state", r.broker.cmd.ProcessState.String())
-		if err := r.startBroker(ctx); err != nil {
-			return err
-		}
+	what, err := r.kafka.restartCrashed(ctx)
+	if what != "" {
+		r.crashes = append(r.crashes, what)
+		r.log.Error("broker exited without being told to; restarted it", "broker", what, "error", err)
+	}
+	if err != nil {
+		return err
 	}
 	for _, a := range Agents() {
 		for _, p := range r.agents[a] {
@@ -407,69 +496,10 @@ func (r *run) restartCrashed(ctx context.Context) error {
 	return nil
 }
 
-// startBroker starts the broker process on the run's port and data dir and
-// waits until it answers, retrying a start that fails (the port may take a
-// moment to be free after a kill).
-func (r *run) startBroker(ctx context.Context) error {
-	const attempts = 5
-	var err error
-	for i := range attempts {
-		if i > 0 {
-			r.log.Warn("broker did not start; retrying", "error", err)
-			time.Sleep(time.Second)
-		}
-		args := []string{"broker", "--listen", r.addr, "--data-dir", r.cfg.Dir, "--log-level", "info"} // the broker keeps its data in Dir/broker
-		if r.cfg.Mode == ExactlyOnce {
-			// kfake's cleaner, unlike Kafka's, may compact a committed changelog
-			// value away behind an open transaction that is later aborted
-			// (gokax's TestKfakeCompactsOpenTransactions); the verifier rebuilds
-			// tables from their changelogs, so compaction stays out of this run.
-			args = append(args, "--cleaner-interval", "1h")
-		}
-		r.broker, err = startProc(r.cfg.Binary, "broker", r.logPath("broker"), args...)
-		if err != nil {
-			return err
-		}
-		if err = waitBroker(ctx, r.addr, r.broker); err == nil {
-			return nil
-		}
-		r.broker.kill()
-	}
-	return fmt.Errorf("broker did not start after %d attempts (log %s): %w", attempts, r.logPath("broker"), err)
-}
-
-// waitBroker waits until the broker at addr answers a metadata request,
-// for up to a minute or until p exits.
-func waitBroker(ctx context.Context, addr string, p *proc) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for {
-		pctx, pcancel := context.WithTimeout(ctx, time.Second)
-		err = cl.Ping(pctx)
-		pcancel()
-		if err == nil {
-			return nil
-		}
-		if p.exited() {
-			return fmt.Errorf("broker exited (%v)", p.cmd.ProcessState)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("broker at %s not answering: %w", addr, err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
 // provision creates the soak's topics, retrying while the broker warms up.
-func provision(ctx context.Context, brokers []string) error {
+func provision(ctx context.Context, brokers []string, cfg Config) error {
 	for {
-		_, err := topology.Provision(ctx, Graph(), topology.Brokers(brokers...))
+		_, err := topology.Provision(ctx, graph(cfg.Namespace, ""), topology.Brokers(brokers...), topology.WithSecurity(cfg.Security))
 		if err == nil || errors.Is(err, topology.ErrTopicMismatch) {
 			return err
 		}
@@ -512,13 +542,13 @@ func (r *run) killAll() {
 			}
 		}
 	}
-	if r.broker != nil && !r.broker.exited() {
-		r.broker.kill()
+	if r.kafka != nil {
+		r.kafka.kill()
 	}
 }
 
-func (r *run) logPath(name string) string {
-	return filepath.Join(r.cfg.Dir, "logs", name+".log")
+func (c *Config) logPath(name string) string {
+	return filepath.Join(c.Dir, "logs", name+".log")
 }
 
 // freePort returns a TCP port free on loopback now. The broker keeps it for

@@ -29,9 +29,6 @@ func TestSoakShort(t *testing.T) {
 	bin := build(t)
 	for _, mode := range []soak.Mode{soak.AtLeastOnce, soak.ExactlyOnce} {
 		t.Run("mode="+mode.String(), func(t *testing.T) {
-			if mode == soak.ExactlyOnce && !soak.ExactlyOnceAvailable() {
-				t.Skip("topology has no exactly-once mode in this build")
-			}
 			dir := filepath.Join(t.TempDir(), "work")
 			args := []string{"run", "--records", "20000", "--keys", "100",
 				"--kills", "3", "--broker-bounces", "2", "--rebalances", "2", "--interval", "4s",

@@ -3,6 +3,7 @@ package soak
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,12 +22,13 @@ type tail struct {
 	}
 }
 
-func newTail(brokers []string) (*tail, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
-		kgo.ConsumeTopics(Output.Name),
+func newTail(conn []kgo.Opt, ns string) (*tail, error) {
+	_, _, out := streams(ns)
+	cl, err := kgo.NewClient(append(slices.Clone(conn),
+		kgo.ConsumeTopics(out.Name),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxWait(100*time.Millisecond))
+		kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,11 @@ import (
 // VerifyConfig configures [Verify].
 type VerifyConfig struct {
 	Brokers []string
-	Mode    Mode
+	// Namespace prefixes every topic and agent name (see [Config]);
+	// Security is how to reach a secured cluster.
+	Namespace string
+	Security  topology.Security
+	Mode      Mode
 	// Sent is what the generator had acknowledged; nil means the input.
 	Sent Sent
 	// DataDir holds the local copies of the tables; required.
@@ -49,11 +53,16 @@ func Verify(ctx context.Context, cfg VerifyConfig) (Counts, error) {
 	if cfg.DataDir == "" {
 		return Counts{}, errors.New("verify: no data dir for the tables")
 	}
-	input, err := ReadLog(ctx, cfg.Brokers, Input.Name)
+	conn, err := topology.ClientOptions(topology.Brokers(cfg.Brokers...), topology.WithSecurity(cfg.Security))
 	if err != nil {
 		return Counts{}, err
 	}
-	output, err := ReadLog(ctx, cfg.Brokers, Output.Name)
+	in, _, out := streams(cfg.Namespace)
+	input, err := ReadLog(ctx, conn, in.Name)
+	if err != nil {
+		return Counts{}, err
+	}
+	output, err := ReadLog(ctx, conn, out.Name)
 	if err != nil {
 		return Counts{}, err
 	}
@@ -80,9 +89,9 @@ func Verify(ctx context.Context, cfg VerifyConfig) (Counts, error) {
 	c := Check(cfg.Mode, cfg.Sent, input, output, tables)
 	c.Problems = append(unreadable, c.Problems...)
 	fmt.Fprintf(cfg.Out, "input: %d records acknowledged, %d in %s (%d repeated by producer retries)\n",
-		c.Sent, c.InputRecords, Input.Name, c.InputRepeats)
+		c.Sent, c.InputRecords, in.Name, c.InputRepeats)
 	fmt.Fprintf(cfg.Out, "output: %d records in %s: %d lost, %d reordered, %d duplicates, %d spurious\n",
-		c.OutputRecords, Output.Name, c.Lost, c.Reordered, c.Duplicates, c.Spurious)
+		c.OutputRecords, out.Name, c.Lost, c.Reordered, c.Duplicates, c.Spurious)
 	fmt.Fprintf(cfg.Out, "tables %v: %d keys each, %d entries break %s's promise, %d over-counted\n",
 		Agents(), len(keys), c.TableMismatches, cfg.Mode, c.TableOvercounts)
 	for _, p := range c.Problems {
@@ -107,8 +116,9 @@ func readTable(ctx context.Context, cfg VerifyConfig, agent string, keys []strin
 	if err != nil {
 		return nil, err
 	}
-	opts = append(opts, topology.Brokers(cfg.Brokers...), topology.DataDir(filepath.Join(cfg.DataDir, agent)), topology.WithLogger(cfg.Logger))
-	v, err := topology.NewView(Table(agent), opts...)
+	opts = append(opts, topology.Brokers(cfg.Brokers...), topology.WithSecurity(cfg.Security),
+		topology.DataDir(filepath.Join(cfg.DataDir, agent)), topology.WithLogger(cfg.Logger))
+	v, err := topology.NewView(Table(cfg.Namespace+agent), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -139,13 +149,14 @@ func readTable(ctx context.Context, cfg VerifyConfig, agent string, keys []strin
 
 // ReadLog reads topic, a stream of [Event]s, from its start to its end offsets
 // (committed records only) and returns each key's sequence numbers in order.
-// A record that is not an Event is an error.
-func ReadLog(ctx context.Context, brokers []string, topic string) (Log, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
+// conn says how to reach the cluster (topology.ClientOptions). A record that
+// is not an Event is an error.
+func ReadLog(ctx context.Context, conn []kgo.Opt, topic string) (Log, error) {
+	cl, err := kgo.NewClient(append(slices.Clone(conn),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxWait(100*time.Millisecond))
+		kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
 		return nil, err
 	}

@@ -20,11 +20,18 @@ var (
 	seqOut = topology.Stream[int64]{Name: "seq-out", Codec: topology.Int64()}
 )
 
-// TestConsumeAsyncKeepsKeyOrderAndLosesNothing runs slow work concurrently and
-// checks what the scheduler promises: per key, results are applied in input
-// order; every record is applied; work really ran concurrently within the bound.
+// TestConsumeAsyncKeepsKeyOrderAndLosesNothing runs slow work concurrently,
+// on the embedded broker and on Apache Kafka, and checks what the scheduler
+// promises: per key, results are applied in input order; every record is
+// applied; work really ran concurrently within the bound.
 func TestConsumeAsyncKeepsKeyOrderAndLosesNothing(t *testing.T) {
+	kafkatest.EachBroker(t, consumeAsyncKeepsKeyOrder)
+}
+
+func consumeAsyncKeepsKeyOrder(t *testing.T, b *kafkatest.Broker) {
 	const keys, perKey, concurrency = 20, 25, 8
+	seqIn, seqOut := seqIn, seqOut
+	seqIn.Name, seqOut.Name = b.Name(seqIn.Name), b.Name(seqOut.Name)
 	var inFlight, peak atomic.Int64
 	work := func(ctx context.Context, _ string, seq int64) (int64, error) {
 		n := inFlight.Add(1)
@@ -39,7 +46,7 @@ func TestConsumeAsyncKeepsKeyOrderAndLosesNothing(t *testing.T) {
 		return seq, nil
 	}
 	agent := topology.Agent[int64]{
-		Name:  "slow",
+		Name:  b.Name("slow"),
 		State: topology.Int64(),
 		Inputs: []topology.Input[int64]{topology.ConsumeAsync(seqIn, concurrency, topology.Int64(), work,
 			func(c *topology.Context[int64], key string, seq int64) error {
@@ -58,7 +65,6 @@ func TestConsumeAsyncKeepsKeyOrderAndLosesNothing(t *testing.T) {
 		Outputs: []topology.Topic{seqOut},
 	}
 	g := &topology.Graph{Name: "async", Sources: []topology.Topic{seqIn}, Sinks: []topology.Topic{seqOut}, Agents: []topology.AgentDecl{agent}}
-	b := kafkatest.Start(t)
 	addrs := b.Addrs()
 	opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(t.TempDir())}
 	if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
@@ -97,7 +103,7 @@ func TestConsumeAsyncKeepsKeyOrderAndLosesNothing(t *testing.T) {
 			}
 		})
 	}
-	if got := kafkatest.ConsumeAll(t, addrs, topology.DeadLetterName("slow")); len(got) != 0 {
+	if got := kafkatest.ConsumeAll(t, addrs, topology.DeadLetterName(agent.Name)); len(got) != 0 {
 		t.Fatalf("%d dead letters, want 0: first: %s", len(got), got[0].Headers)
 	}
 	if p := peak.Load(); p < 2 || p > concurrency*topology.DefaultPartitions {

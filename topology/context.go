@@ -2,8 +2,11 @@ package topology
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/gokax"
 )
 
 // record is what a [Context] needs of the record being processed; *gokax.Msg
@@ -20,6 +23,7 @@ type record interface {
 	SetValue(b []byte, headers map[string][]byte) error
 	Delete() error
 	Emit(topic, key string, value []byte, headers map[string][]byte) error
+	Settle() error
 	Lookup(table, key string) ([]byte, error)
 	Join(table string) ([]byte, error)
 	Loopback(key string, value []byte, headers map[string][]byte)
@@ -229,7 +233,21 @@ func (c *Context[S]) commit() error {
 		c.agent.metrics.emitted(e.topic)
 	}
 	if timers != nil {
-		return writeTimerValue(c.agent, c.timerPart(), c.rec, c.Key(), timers.set, timers.value)
+		if err := writeTimerValue(c.agent, c.timerPart(), c.rec, c.Key(), timers.set, timers.value); err != nil {
+			return err
+		}
 	}
-	return nil
+	return settle(c.rec)
+}
+
+// settle returns the failures of the record's writes the broker answered
+// already: those of a record written one write per request after a refused
+// batch (see [ErrRefused]); every other record's writes are answered after
+// its handler returned.
+func settle(rec record) error {
+	err := rec.Settle()
+	if errors.Is(err, gokax.ErrRefused) {
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	return err
 }

@@ -13,7 +13,8 @@ import (
 const (
 	// HeaderError is the error, as text.
 	HeaderError = "sluice-error"
-	// HeaderCause is one of "decode", "handler", "panic", "route" or "size".
+	// HeaderCause is one of "decode", "handler", "panic", "route", "size" or
+	// "refused" (see [ErrRefused]).
 	HeaderCause = "sluice-cause"
 	// HeaderTopic, HeaderPartition and HeaderOffset locate the source record.
 	HeaderTopic     = "sluice-source-topic"
@@ -45,6 +46,8 @@ func Cause(err error) string {
 		return "route"
 	case errors.Is(err, ErrTooLarge):
 		return "size"
+	case errors.Is(err, ErrRefused):
+		return "refused"
 	}
 	return "handler"
 }
@@ -86,7 +89,11 @@ func deadLetterTraced(rt *agentRuntime, m msg, value []byte, cause error, attemp
 		h[HeaderValueDropped] = strconv.AppendInt(nil, int64(len(value)), 10)
 		value = nil
 	}
-	if err := m.Emit(rt.dlq, m.Key(), value, h); err != nil {
+	err := m.Emit(rt.dlq, m.Key(), value, h)
+	if err == nil {
+		err = m.Settle()
+	}
+	if err != nil {
 		m.Abort(fmt.Errorf("agent %q: dead-letter %s/%d@%d: %w", rt.name, m.Topic(), m.Partition(), m.Offset(), err))
 		return false
 	}

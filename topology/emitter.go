@@ -46,7 +46,8 @@ type Emitter[T any] struct {
 const maxReportedErrors = 10
 
 // NewEmitter connects an emitter for s to the cluster named by [Brokers]
-// (required); the other options that apply are [KafkaConfig]. Its producer uses
+// (required); the other options that apply are [KafkaConfig] and
+// [WithSecurity]. Its producer uses
 // acks=all with one request in flight, as agents do.
 func NewEmitter[T any](s Stream[T], opts ...Option) (*Emitter[T], error) {
 	c := newRunConfig(opts)
@@ -59,9 +60,12 @@ func NewEmitter[T any](s Stream[T], opts ...Option) (*Emitter[T], error) {
 	if len(c.brokers) == 0 {
 		return nil, fmt.Errorf("emitter for %q: %w", s.Name, ErrNoBrokers)
 	}
+	if err := c.connect(); err != nil {
+		return nil, fmt.Errorf("emitter for %q: %w", s.Name, err)
+	}
 	p, err := gokax.NewProducer(c.brokers, "sluice-emitter-"+s.Name, c.kafka)
 	if err != nil {
-		return nil, fmt.Errorf("emitter for %q: %w", s.Name, err)
+		return nil, fmt.Errorf("emitter for %q: %w", s.Name, checkConnection(err))
 	}
 	return &Emitter[T]{stream: s, p: p}, nil
 }

@@ -76,3 +76,12 @@ func (e *PanicError) Error() string { return fmt.Sprintf("handler panicked: %v",
 // (fmt.Errorf("bad amount %d: %w", n, topology.ErrPermanent)) and the record goes to
 // the dead-letter topic at once.
 var ErrPermanent = errors.New("topology: permanent failure")
+
+// ErrRefused is the reason a record goes to the dead-letter topic when the
+// broker refused one of its writes for good (INVALID_RECORD, MESSAGE_TOO_LARGE,
+// a topic policy): writing it again cannot succeed, and the agent would
+// crash-loop on it. The broker refuses a produce batch whole, so the agent
+// first writes the records of a refused batch one by one: only the record
+// whose own write is refused goes to the dead-letter topic, and its other
+// writes that the broker accepted stay written. It wraps [ErrPermanent].
+var ErrRefused = fmt.Errorf("topology: write refused by the broker: %w", ErrPermanent)

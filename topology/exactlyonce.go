@@ -1,8 +1,13 @@
 package topology
 
 import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 )
 
 // ErrExactlyOnce is returned by [Run] when [ExactlyOnce] is set for an agent
@@ -43,12 +48,17 @@ var ErrExactlyOnce = errors.New("topology: exactly-once mode unavailable")
 //     other effects, and a timer fires once: its handler's effects and the
 //     timer's removal commit together with the fire record's offset.
 //
-// How: one transactional producer per input partition of an agent
-// (transactional.id "sluice-AGENT-PARTITION", the EOS-v1 pattern; sarama
-// cannot do KIP-447). Whoever takes a partition over, after a crash or a
-// rebalance, fences the previous owner and aborts its open transaction before
-// it recovers the table, and then checks that the committed offsets did not
-// move under it.
+// How: one transactional producer per agent instance, whatever the number
+// of partitions (transactional.id "sluice-AGENT-INSTANCE", KIP-447):
+// offsets go into the transaction with the consumer group's generation, so
+// an instance that lost its partitions (its session expired, a rebalance
+// moved them) can no longer commit them: its transaction aborts. INSTANCE
+// names the data dir (DataDir/instance, made on first use): an instance
+// restarted on its data dir fences its predecessor and aborts the
+// transaction it left open at once; one that never comes back leaves its
+// open transaction to the broker, which aborts it after 20 s
+// (gokax.TransactionTimeout), and read-committed readers of what it wrote
+// wait until then.
 //
 // Not covered: side effects of handlers outside Kafka (HTTP calls, files,
 // logs, metrics) happen once per attempt, so possibly more than once; records
@@ -60,17 +70,16 @@ var ErrExactlyOnce = errors.New("topology: exactly-once mode unavailable")
 // may see writes of aborted transactions, and a record is visible to
 // read_committed readers only once its transaction commits.
 //
-// Cost: a partition's transaction commits every 1000 records or 100 ms,
-// whichever comes first: before a commit the partition waits until every
-// write of its open transaction is acknowledged, then adds its offsets,
-// commits (a few broker round trips) and syncs the table's local store. So
+// Cost: the instance's transaction commits every 100 ms or 10,000 records,
+// whichever comes first: before a commit the agent stops taking records
+// until every write of the open transaction is acknowledged, then adds the
+// offsets, commits (a few broker round trips) and writes the committed state
+// to the tables' local stores while the next records are handled. So
 // outputs reach read-committed consumers up to ~100 ms later than in
-// at-least-once mode, and a counting agent ran at about 60% of its
-// at-least-once throughput (BenchmarkExactlyOnce, 8 partitions: 77-153k
-// against 138-253k msgs/s in alternated runs on 2 shared cores).
-// A crash, rebalance or broker failure redoes up to one transaction per
-// partition; a partition's new owner first fences the old one, which costs a
-// round trip per partition per rebalance.
+// at-least-once mode, and a counting agent ran at 0.82x of its at-least-once
+// throughput (BenchmarkExactlyOnce, 8 partitions, medians of 3 alternated
+// rounds on 2 shared cores). A crash, rebalance or broker failure redoes up
+// to one transaction.
 //
 // With the embedded broker, whose compaction (unlike Kafka's) may remove
 // committed changelog records superseded by an open transaction that is then
@@ -99,4 +108,23 @@ func checkExactlyOnce(c *runConfig, agents []agentSpec) error {
 		}
 	}
 	return nil
+}
+
+// instanceName returns the name of the instance that runs on dataDir, from
+// dataDir/instance, which it creates with a random name on first use.
+func instanceName(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "instance")
+	if b, err := os.ReadFile(path); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return string(bytes.TrimSpace(b)), nil
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return "", fmt.Errorf("instance name: %w", err)
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	name := hex.EncodeToString(b)
+	if err := os.WriteFile(path, []byte(name+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("instance name: %w", err)
+	}
+	return name, nil
 }

@@ -36,9 +36,17 @@ var (
 // each successful call with the number of calls so far (retried calls
 // included).
 func eoGraph(handled func(c context.Context, n int64)) *topology.Graph {
+	return eoGraphNamed(func(s string) string { return s }, handled)
+}
+
+// eoGraphNamed is eoGraph with its names (eo-in, eo-counts, eo-counter)
+// passed through name.
+func eoGraphNamed(name func(string) string, handled func(c context.Context, n int64)) *topology.Graph {
+	eoIn, eoCounts := eoIn, eoCounts
+	eoIn.Name, eoCounts.Name = name(eoIn.Name), name(eoCounts.Name)
 	var calls atomic.Int64
 	counter := topology.Agent[int64]{
-		Name:  "eo-counter",
+		Name:  name("eo-counter"),
 		State: topology.Int64(),
 		Inputs: []topology.Input[int64]{topology.Consume(eoIn,
 			func(c *topology.Context[int64], key string, _ string) error {
@@ -71,6 +79,13 @@ func eoGraph(handled func(c context.Context, n int64)) *topology.Graph {
 // returns the records per key.
 func produceEOKeys(t *testing.T, addrs []string, n, keys int) map[string]int64 {
 	t.Helper()
+	return produceEOKeysTo(t, addrs, eoIn.Name, n, keys)
+}
+
+// produceEOKeysTo is produceEOKeys to topic.
+func produceEOKeysTo(t *testing.T, addrs []string, topic string, n, keys int) map[string]int64 {
+	t.Helper()
+	eoIn := topology.Stream[string]{Name: topic}
 	want := map[string]int64{}
 	recs := make([]*kgo.Record, 0, n)
 	for i := range n {
@@ -87,6 +102,13 @@ func produceEOKeys(t *testing.T, addrs []string, n, keys int) map[string]int64 {
 // transactions; it returns the number of records it holds.
 func checkExactlyOnceOutput(t *testing.T, addrs []string, want map[string]int64) int {
 	t.Helper()
+	return checkExactlyOnceOutputOf(t, addrs, eoCounts.Name, want)
+}
+
+// checkExactlyOnceOutputOf is checkExactlyOnceOutput of topic.
+func checkExactlyOnceOutputOf(t *testing.T, addrs []string, topic string, want map[string]int64) int {
+	t.Helper()
+	eoCounts := topology.Stream[int64]{Name: topic}
 	recs, markers := kafkatest.ReadCommitted(t, addrs, eoCounts.Name)
 	if markers == 0 {
 		t.Errorf("%s has no transaction markers: it was not written in transactions", eoCounts.Name)
@@ -122,14 +144,20 @@ func checkExactlyOnceOutput(t *testing.T, addrs []string, want map[string]int64)
 // want, the records per key.
 func checkState(t *testing.T, dataDir string, want map[string]int64) {
 	t.Helper()
+	checkStateOf(t, dataDir, "eo-counter", want)
+}
+
+// checkStateOf is checkState of agent.
+func checkStateOf(t *testing.T, dataDir, agent string, want map[string]int64) {
+	t.Helper()
 	got := map[string]int64{}
-	dir := filepath.Join(dataDir, "state", "eo-counter")
+	dir := filepath.Join(dataDir, "state", agent)
 	if _, err := os.Stat(dir); err != nil {
 		t.Fatalf("no table under %s: %v", dataDir, err)
 	}
 	build := tables.Builder(dir)
 	for p := range int32(topology.DefaultPartitions) {
-		st, err := build(topology.TableName("eo-counter"), p)
+		st, err := build(topology.TableName(agent), p)
 		if err != nil {
 			t.Fatalf("open partition %d in %s: %v", p, dir, err)
 		}
@@ -163,27 +191,35 @@ func checkState(t *testing.T, dataDir string, want map[string]int64) {
 	}
 }
 
-// TestExactlyOnceCounts pins the mode on its happy path, with a graceful stop
-// in the middle: counts equal the inputs, in the output and in the table.
-// With the local tables wiped before the restart, they are recovered from the
-// changelog, which ends in a transaction marker.
+// TestExactlyOnceCounts pins the mode on its happy path, on the embedded
+// broker and on Apache Kafka, with a graceful stop in the middle: counts
+// equal the inputs, in the output (read committed) and in the table. With
+// the local tables wiped before the restart, they are recovered from the
+// changelog, which ends in a transaction marker. On Kafka, its own tool
+// then finds no transaction of the agent left open (kafka-transactions list
+// and find-hanging).
 func TestExactlyOnceCounts(t *testing.T) {
-	for _, wipe := range []bool{false, true} {
-		t.Run(fmt.Sprintf("wipe=%v", wipe), func(t *testing.T) { exactlyOnceCounts(t, wipe) })
-	}
+	kafkatest.EachBroker(t, func(t *testing.T, b *kafkatest.Broker) {
+		for _, wipe := range []bool{false, true} {
+			t.Run(fmt.Sprintf("wipe=%v", wipe), func(t *testing.T) {
+				exactlyOnceCounts(t, b, func(s string) string { return b.Name(fmt.Sprintf("w%v-%s", wipe, s)) }, wipe)
+			})
+		}
+	})
 }
 
-func exactlyOnceCounts(t *testing.T, wipe bool) {
-	addrs := kafkatest.Start(t).Addrs()
+func exactlyOnceCounts(t *testing.T, b *kafkatest.Broker, name func(string) string, wipe bool) {
+	addrs := b.Addrs()
+	in, out, agent := name(eoIn.Name), name(eoCounts.Name), name("eo-counter")
 	dataDir := t.TempDir()
 	var handled atomic.Int64
-	g := eoGraph(func(_ context.Context, n int64) { handled.Store(n) })
+	g := eoGraphNamed(name, func(_ context.Context, n int64) { handled.Store(n) })
 	opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(dataDir), topology.ExactlyOnce()}
 	stop := running(t, g, opts...)
-	want := produceEOKeys(t, addrs, 2000, 20)
+	want := produceEOKeysTo(t, addrs, in, 2000, 20)
 	waitUntil(t, time.Minute, "500 records handled", func() bool { return handled.Load() >= 500 })
 	stop()
-	for k, n := range produceEOKeys(t, addrs, 1000, 20) {
+	for k, n := range produceEOKeysTo(t, addrs, in, 1000, 20) {
 		want[k] += n
 	}
 	if wipe {
@@ -192,12 +228,15 @@ func exactlyOnceCounts(t *testing.T, wipe bool) {
 		}
 	}
 	stop = running(t, g, opts...)
-	waitCommitted(t, addrs, "eo-counter", eoIn.Name, time.Minute)
+	waitCommitted(t, addrs, agent, in, time.Minute)
 	stop()
-	if n := checkExactlyOnceOutput(t, addrs, want); n != 3000 {
-		t.Errorf("%s holds %d committed counts, want 3000", eoCounts.Name, n)
+	if n := checkExactlyOnceOutputOf(t, addrs, out, want); n != 3000 {
+		t.Errorf("%s holds %d committed counts, want 3000", out, n)
 	}
-	checkState(t, dataDir, want)
+	checkStateOf(t, dataDir, agent, want)
+	if c := b.Kafka(); c != nil {
+		checkNoOpenTransactions(t, c, "sluice-"+agent+"-", out, topology.TableName(agent))
+	}
 }
 
 // TestExactlyOnceRefusesAsyncInputs: the results of asynchronous inputs are

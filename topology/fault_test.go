@@ -146,7 +146,6 @@ type faultCell struct {
 	// sent when a member joins.
 	early  bool
 	inject func(b *broker.Broker) *broker.Fault
-	skip   string // a known bug that keeps the cell from passing
 	// racy is set on the cells that close the consumer group client's
 	// connection while it fetches: see sarama3017.
 	racy bool
@@ -232,9 +231,6 @@ func faultMatrix() []faultCell {
 func TestFaultMatrix(t *testing.T) {
 	for _, tc := range faultMatrix() {
 		t.Run(tc.request+"/"+tc.fault, func(t *testing.T) {
-			if tc.skip != "" {
-				t.Skip(tc.skip)
-			}
 			if tc.racy && raceEnabled() {
 				t.Skip(sarama3017)
 			}
@@ -315,90 +311,93 @@ func TestOversizedOutputIsDeadLettered(t *testing.T) {
 		{"topic limit lowered while the agent runs", "", "4000", 4000 - 61, 100, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addrs := kafkatest.Start(t).Addrs()
-			in := topology.Stream[string]{Name: "in", Codec: topology.String()}
-			out := topology.Stream[string]{Name: "out", Codec: topology.String()}
-			a := topology.Agent[struct{}]{
-				Name: "copy",
-				Inputs: []topology.Input[struct{}]{topology.Consume(in,
-					func(c *topology.Context[struct{}], key string, v string) error {
-						switch v {
-						case "fit":
-							v = value(tc.limit, 0)
-						case "over":
-							v = value(tc.limit, tc.over)
-						}
-						return topology.Emit(c, out, key, v)
-					})},
-				Outputs: []topology.Topic{out},
-			}
-			g := &topology.Graph{Name: "copy", Sources: []topology.Topic{in}, Sinks: []topology.Topic{out},
-				Agents: []topology.AgentDecl{a}, Partitions: 1}
-			if tc.existing != "" {
-				kafkatest.CreateTopic(t, addrs, out.Name, 1, map[string]*string{"max.message.bytes": &tc.existing})
-			}
-			logger, logs := newLogRecorder()
-			opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(t.TempDir()), topology.WithLogger(logger)}
-			if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
-				t.Fatalf("Provision: %v", err)
-			}
-			kafkatest.Produce(t, addrs, in.Name, &kgo.Record{Key: []byte(key), Value: []byte("a")})
-			running(t, g, opts...)
-			waitCommitted(t, addrs, "copy", in.Name, time.Minute)
-			if tc.lowered != "" {
-				resp, err := kafkatest.Admin(t, addrs).AlterTopicConfigs(t.Context(),
-					[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &tc.lowered}}, out.Name)
-				if err == nil {
-					_, err = resp.On(out.Name, nil)
+			kafkatest.EachBroker(t, func(t *testing.T, b *kafkatest.Broker) {
+				addrs := b.Addrs()
+				in := topology.Stream[string]{Name: b.Name("in"), Codec: topology.String()}
+				out := topology.Stream[string]{Name: b.Name("out"), Codec: topology.String()}
+				agent := b.Name("copy")
+				a := topology.Agent[struct{}]{
+					Name: agent,
+					Inputs: []topology.Input[struct{}]{topology.Consume(in,
+						func(c *topology.Context[struct{}], key string, v string) error {
+							switch v {
+							case "fit":
+								v = value(tc.limit, 0)
+							case "over":
+								v = value(tc.limit, tc.over)
+							}
+							return topology.Emit(c, out, key, v)
+						})},
+					Outputs: []topology.Topic{out},
 				}
-				if err != nil {
-					t.Fatalf("lower max.message.bytes of %s: %v", out.Name, err)
+				g := &topology.Graph{Name: "copy", Sources: []topology.Topic{in}, Sinks: []topology.Topic{out},
+					Agents: []topology.AgentDecl{a}, Partitions: 1}
+				if tc.existing != "" {
+					kafkatest.CreateTopic(t, addrs, out.Name, 1, map[string]*string{"max.message.bytes": &tc.existing})
 				}
-			}
-			var recs []*kgo.Record
-			for _, v := range []string{"over", "fit", "b"} {
-				recs = append(recs, &kgo.Record{Key: []byte(key), Value: []byte(v)})
-			}
-			kafkatest.Produce(t, addrs, in.Name, recs...)
-			waitCommitted(t, addrs, "copy", in.Name, time.Minute)
+				logger, logs := newLogRecorder()
+				opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(t.TempDir()), topology.WithLogger(logger)}
+				if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
+					t.Fatalf("Provision: %v", err)
+				}
+				kafkatest.Produce(t, addrs, in.Name, &kgo.Record{Key: []byte(key), Value: []byte("a")})
+				running(t, g, opts...)
+				waitCommitted(t, addrs, agent, in.Name, time.Minute)
+				if tc.lowered != "" {
+					resp, err := kafkatest.Admin(t, addrs).AlterTopicConfigs(t.Context(),
+						[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &tc.lowered}}, out.Name)
+					if err == nil {
+						_, err = resp.On(out.Name, nil)
+					}
+					if err != nil {
+						t.Fatalf("lower max.message.bytes of %s: %v", out.Name, err)
+					}
+				}
+				var recs []*kgo.Record
+				for _, v := range []string{"over", "fit", "b"} {
+					recs = append(recs, &kgo.Record{Key: []byte(key), Value: []byte(v)})
+				}
+				kafkatest.Produce(t, addrs, in.Name, recs...)
+				waitCommitted(t, addrs, agent, in.Name, time.Minute)
 
-			var got []int
-			for _, r := range kafkatest.ConsumeAll(t, addrs, out.Name) {
-				got = append(got, len(r.Value))
-			}
-			want := []int{1, len(value(tc.limit, 0)), 1}
-			if tc.restarts > 0 {
-				// The restart replays what followed the refused record: at least once.
-				got = slices.Compact(slices.Sorted(slices.Values(got)))
-				want = slices.Compact(slices.Sorted(slices.Values(want)))
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("value sizes in %s = %v, want %v (a, the record at the limit, b)", out.Name, got, want)
-			}
-			dead := kafkatest.ConsumeAll(t, addrs, topology.DeadLetterName("copy"))
-			if len(dead) != 1 || string(dead[0].Value) != "over" {
-				t.Fatalf("dead letters = %d records, want the input \"over\" alone", len(dead))
-			}
-			reason, cause := "", ""
-			for _, h := range dead[0].Headers {
-				switch h.Key {
-				case topology.HeaderError:
-					reason = string(h.Value)
-				case topology.HeaderCause:
-					cause = string(h.Value)
+				var got []int
+				for _, r := range kafkatest.ConsumeAll(t, addrs, out.Name) {
+					got = append(got, len(r.Value))
 				}
-			}
-			if cause != "size" {
-				t.Errorf("dead letter cause %q, want size", cause)
-			}
-			for _, want := range []string{`"out"`, strconv.Itoa(tc.limit + tc.over), strconv.Itoa(tc.limit)} {
-				if !strings.Contains(reason, want) {
-					t.Errorf("dead letter reason %q does not name %s", reason, want)
+				want := []int{1, len(value(tc.limit, 0)), 1}
+				if tc.restarts > 0 {
+					// The restart replays what followed the refused record: at least once.
+					got = slices.Compact(slices.Sorted(slices.Values(got)))
+					want = slices.Compact(slices.Sorted(slices.Values(want)))
 				}
-			}
-			if n := len(logs.find("agent failed; restarting")); n != tc.restarts {
-				t.Errorf("%d restarts logged, want %d: the oversized record must not fail the agent (again)", n, tc.restarts)
-			}
+				if !slices.Equal(got, want) {
+					t.Errorf("value sizes in %s = %v, want %v (a, the record at the limit, b)", out.Name, got, want)
+				}
+				dead := kafkatest.ConsumeAll(t, addrs, topology.DeadLetterName(agent))
+				if len(dead) != 1 || string(dead[0].Value) != "over" {
+					t.Fatalf("dead letters = %d records, want the input \"over\" alone", len(dead))
+				}
+				reason, cause := "", ""
+				for _, h := range dead[0].Headers {
+					switch h.Key {
+					case topology.HeaderError:
+						reason = string(h.Value)
+					case topology.HeaderCause:
+						cause = string(h.Value)
+					}
+				}
+				if cause != "size" {
+					t.Errorf("dead letter cause %q, want size", cause)
+				}
+				for _, want := range []string{strconv.Quote(out.Name), strconv.Itoa(tc.limit + tc.over), strconv.Itoa(tc.limit)} {
+					if !strings.Contains(reason, want) {
+						t.Errorf("dead letter reason %q does not name %s", reason, want)
+					}
+				}
+				if n := len(logs.find("agent failed; restarting")); n != tc.restarts {
+					t.Errorf("%d restarts logged, want %d: the oversized record must not fail the agent (again)", n, tc.restarts)
+				}
+			})
 		})
 	}
 }

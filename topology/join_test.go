@@ -33,16 +33,21 @@ var (
 // joinGraph: "profiles" keeps the latest profile per user; "joiner" joins each
 // view with the viewer's profile (co-partitioned); "looker" looks up the profile
 // of the user named in the view's value (any partition).
-func joinGraph() *topology.Graph {
+func joinGraph() *topology.Graph { return joinGraphNamed(func(s string) string { return s }) }
+
+// joinGraphNamed is joinGraph with its names passed through name.
+func joinGraphNamed(name func(string) string) *topology.Graph {
+	profileUpdates, views, enrichedViews := profileUpdates, views, enrichedViews
+	profileUpdates.Name, views.Name, enrichedViews.Name = name(profileUpdates.Name), name(views.Name), name(enrichedViews.Name)
 	profiles := topology.Agent[profile]{
-		Name:  "profiles",
+		Name:  name("profiles"),
 		State: topology.JSON[profile](),
 		Inputs: []topology.Input[profile]{topology.Consume(profileUpdates,
 			func(c *topology.Context[profile], _ string, p profile) error { return c.SetState(p) })},
 	}
 	table := profiles.Table()
 	joiner := topology.Agent[struct{}]{
-		Name:    "joiner",
+		Name:    name("joiner"),
 		Joins:   []topology.Topic{table},
 		Outputs: []topology.Topic{enrichedViews},
 		Inputs: []topology.Input[struct{}]{topology.Consume(views,
@@ -55,7 +60,7 @@ func joinGraph() *topology.Graph {
 			})},
 	}
 	looker := topology.Agent[struct{}]{
-		Name:    "looker",
+		Name:    name("looker"),
 		Lookups: []topology.Topic{table},
 		Outputs: []topology.Topic{enrichedViews},
 		Inputs: []topology.Input[struct{}]{topology.Consume(views,
@@ -76,11 +81,15 @@ func joinGraph() *topology.Graph {
 }
 
 // TestJoinAndLookupOnBroker runs a join and a lookup against another agent's
-// table on the embedded broker, with Pebble storage under both agents.
-func TestJoinAndLookupOnBroker(t *testing.T) {
-	b := kafkatest.Start(t)
+// table, on the embedded broker and on Apache Kafka, with Pebble storage
+// under both agents.
+func TestJoinAndLookupOnBroker(t *testing.T) { kafkatest.EachBroker(t, testJoinAndLookup) }
+
+func testJoinAndLookup(t *testing.T, b *kafkatest.Broker) {
 	addrs := b.Addrs()
-	g := joinGraph()
+	g := joinGraphNamed(b.Name)
+	profileUpdates, views, enrichedViews := profileUpdates, views, enrichedViews
+	profileUpdates.Name, views.Name, enrichedViews.Name = b.Name(profileUpdates.Name), b.Name(views.Name), b.Name(enrichedViews.Name)
 	opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(t.TempDir()), topology.Retries(20), topology.RetryBackoff(50 * time.Millisecond)}
 	if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
 		t.Fatal(err)

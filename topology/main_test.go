@@ -5,13 +5,16 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/sluicehq/sluice/internal/kafkareal"
 	"github.com/sluicehq/sluice/internal/kafkatest"
 )
 
 // TestMain fails the package if a test leaves goroutines behind: Run promises that
-// every goroutine it started has exited when it returns.
+// every goroutine it started has exited when it returns. The Apache Kafka
+// cluster of the conformance tests (kafkatest.EachBroker) stops before the
+// check.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
+	goleak.VerifyTestMain(kafkareal.Main(m),
 		kafkatest.IgnoreMetricsTicker,
 		// sarama's producer opens a circuit breaker when it cannot find a partition's
 		// leader (the broker is down); the breaker's timer goroutine sleeps out the

@@ -108,12 +108,14 @@ func TestMetricsCountRecords(t *testing.T) {
 }
 
 // TestMetricsCountRestarts makes an agent's processor fail on every run (the
-// broker refuses its output for good, so goka's Run returns) and checks that
-// sluice_restarts_total counts exactly the restarts the supervisor logged.
+// broker answers every write to its output topic that the agent may not
+// write it, so goka's Run returns: a refusal of the topic, not of a record,
+// which no dead letter helps) and checks that sluice_restarts_total counts
+// exactly the restarts the supervisor logged.
 func TestMetricsCountRestarts(t *testing.T) {
 	b := kafkatest.Start(t)
 	addrs := b.Addrs()
-	b.Fail(kmsg.Produce, kerr.InvalidRecord, -1, broker.ForTopic("out"))
+	b.Fail(kmsg.Produce, kerr.TopicAuthorizationFailed, -1, broker.ForTopic("out"))
 	in := topology.Stream[string]{Name: "in", Codec: topology.String()}
 	out := topology.Stream[string]{Name: "out", Codec: topology.String()}
 	a := topology.Agent[struct{}]{

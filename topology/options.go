@@ -8,6 +8,7 @@ import (
 	"github.com/IBM/sarama"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/sluicehq/sluice/internal/connect"
 	"github.com/sluicehq/sluice/internal/gokax"
 	"github.com/sluicehq/sluice/metrics"
 )
@@ -31,12 +32,14 @@ type runConfig struct {
 	restartMax   time.Duration
 	replication  int
 	kafka        *sarama.Config
+	security     connect.Security // see WithSecurity
 	onAssign     func(agent string, partitions []int32)
 	onBroker     func(addrs []string)
 	onReady      func()
 	storage      storageFunc
 	state        stateConfig
-	exactlyOnce  bool // see ExactlyOnce
+	exactlyOnce  bool   // see ExactlyOnce
+	instance     string // exactly-once: this data dir's instance name (instanceName)
 	metrics      *metrics.Registry
 	tracer       trace.Tracer
 }
@@ -128,6 +131,9 @@ func Replication(n int) Option {
 
 // KafkaConfig sets the sarama configuration of every client Run creates,
 // overriding sluice's defaults (see the README's table of defaults). cfg is cloned.
+// Its Version must be at least [MinKafkaVersion] ([ErrKafkaVersion]
+// otherwise). Its Net.TLS and Net.SASL settings reach sluice's franz-go
+// clients (provisioning, lag) too, unless [WithSecurity] replaces them.
 func KafkaConfig(cfg *sarama.Config) Option {
 	return optionFunc(func(c *runConfig) {
 		if cfg != nil {

@@ -36,6 +36,10 @@ type agentRuntime struct {
 	// checkSize), 0 for no limit.
 	maxRecord int
 
+	// suspects are the records a refused produce batch left to be written
+	// one by one by the next run of the processor (see [ErrRefused]).
+	suspects gokax.Suspects
+
 	metrics *agentMetrics
 	tracer  *spanTracer // nil when tracing is off
 }
@@ -163,6 +167,13 @@ func process[S any](rt *agentRuntime, state Codec[S], in Input[S], m msg, value 
 				rt.processed.Add(1)
 				return outcomeProcessed
 			}
+			if errors.Is(err, gokax.ErrWriteFailed) {
+				// Not the record's fault, and not retried: the processor stops
+				// and its replay writes the record again.
+				handled = false
+				m.Abort(fmt.Errorf("agent %q: %s/%d@%d: %w", rt.name, m.Topic(), m.Partition(), m.Offset(), err))
+				return outcomeAborted
+			}
 		}
 		if !retryable(err) || attempts > rt.retries {
 			break
@@ -211,6 +222,7 @@ func retryable(err error) bool {
 	switch {
 	case errors.As(err, &de), errors.As(err, &pe),
 		errors.Is(err, ErrUndeclaredOutput), errors.Is(err, ErrCodecMismatch),
+		errors.Is(err, gokax.ErrRefused),
 		errors.Is(err, gokax.ErrUndeclared),
 		errors.Is(err, ErrStateless), errors.Is(err, ErrPermanent),
 		errors.Is(err, errNoTimerIndex):

@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/connect"
 )
 
 // ErrTopicMismatch is returned by [Provision] and [Run] for an existing topic whose
@@ -43,14 +45,18 @@ func Provision(ctx context.Context, g *Graph, opts ...Option) ([]TopicStatus, er
 	if len(c.brokers) == 0 {
 		return nil, fmt.Errorf("provision: %w", ErrNoBrokers)
 	}
-	return provision(ctx, g.resolve(), c.brokers, c)
+	if err := c.connect(); err != nil {
+		return nil, err
+	}
+	st, err := provision(ctx, g.resolve(), c.brokers, c)
+	return st, checkConnection(err)
 }
 
 // ErrNoBrokers is returned by [Provision] without [Brokers].
 var ErrNoBrokers = errors.New("topology: no brokers given")
 
 func provision(ctx context.Context, r *resolved, brokers []string, c *runConfig) ([]TopicStatus, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := connect.NewClient(brokers, c.kafka)
 	if err != nil {
 		return nil, fmt.Errorf("provision: %w", err)
 	}
@@ -138,7 +144,7 @@ func topicConfigs(t *topicInfo, rf int) map[string]*string {
 // checkPolicies compares the cleanup policy of existing topics with their kind and
 // records it in out.
 func checkPolicies(ctx context.Context, adm *kadm.Client, r *resolved, names []string, out []TopicStatus) []error {
-	rcs, err := adm.DescribeTopicConfigs(ctx, names...)
+	rcs, err := describeConfigs(ctx, adm, names...)
 	if err != nil {
 		return []error{fmt.Errorf("describe topic configs: %w", err)}
 	}
@@ -164,4 +170,30 @@ func checkPolicies(ctx context.Context, adm *kadm.Client, r *resolved, names []s
 		}
 	}
 	return errs
+}
+
+// describeWait bounds how long describeConfigs waits for brokers to learn of
+// topics just created.
+const describeWait = 30 * time.Second
+
+// describeConfigs is adm.DescribeTopicConfigs, asked again while a topic's
+// answer is a retriable error. On a cluster of several brokers, a topic
+// CreateTopics has just created is unknown for a moment to the brokers
+// whose metadata has not caught up with the controller, and describing it
+// there fails with UNKNOWN_TOPIC_OR_PARTITION (seen on Apache Kafka's 3-node
+// cluster; the one-node embedded broker never shows it).
+func describeConfigs(ctx context.Context, adm *kadm.Client, names ...string) (kadm.ResourceConfigs, error) {
+	deadline := time.Now().Add(describeWait)
+	for {
+		rcs, err := adm.DescribeTopicConfigs(ctx, names...)
+		retry := err == nil && slices.ContainsFunc(rcs, func(rc kadm.ResourceConfig) bool { return kerr.IsRetriable(rc.Err) })
+		if !retry || time.Now().After(deadline) {
+			return rcs, err
+		}
+		select {
+		case <-ctx.Done():
+			return rcs, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

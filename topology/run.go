@@ -32,6 +32,9 @@ func Run(ctx context.Context, g *Graph, opts ...Option) (err error) {
 	if err := g.Validate(); err != nil {
 		return err
 	}
+	if err := c.connect(); err != nil {
+		return err
+	}
 	r := g.resolve()
 	agents, err := selectAgents(r.agents, c.agents)
 	if err != nil {
@@ -39,6 +42,11 @@ func Run(ctx context.Context, g *Graph, opts ...Option) (err error) {
 	}
 	if err := checkExactlyOnce(c, agents); err != nil {
 		return err
+	}
+	if c.exactlyOnce {
+		if c.instance, err = instanceName(c.dataDir); err != nil {
+			return err
+		}
 	}
 	if c.onReady != nil {
 		names := make([]string, len(agents))
@@ -59,6 +67,9 @@ func Run(ctx context.Context, g *Graph, opts ...Option) (err error) {
 	}
 	defer closeMemory()
 	brokers := c.brokers
+	if len(brokers) == 0 && !c.security.IsZero() {
+		return fmt.Errorf("topology: WithSecurity needs Brokers: Run's embedded broker is plaintext (sluice's broker command serves TLS and SASL): %w", ErrSecurity)
+	}
 	if len(brokers) == 0 {
 		b, err := broker.Start(
 			broker.DataDir(filepath.Join(c.dataDir, "broker")),
@@ -90,10 +101,11 @@ func Run(ctx context.Context, g *Graph, opts ...Option) (err error) {
 }
 
 // transient reports whether a provisioning error may heal by itself: anything
-// but a topic mismatch or a Kafka error that Kafka marks non-retriable (a broker
-// that cannot be reached yet is retriable).
+// but a topic mismatch, a refused credential or certificate, or a Kafka error
+// that Kafka marks non-retriable (a broker that cannot be reached yet is
+// retriable).
 func transient(err error) bool {
-	if errors.Is(err, ErrTopicMismatch) {
+	if errors.Is(err, ErrTopicMismatch) || errors.Is(err, ErrAuthentication) || errors.Is(err, ErrTLS) {
 		return false
 	}
 	var ke *kerr.Error
@@ -127,6 +139,7 @@ func provisionUntil(ctx context.Context, r *resolved, brokers []string, c *runCo
 	wait := c.restartMin
 	for {
 		_, err := provision(ctx, r, brokers, c)
+		err = checkConnection(err)
 		if err == nil || ctx.Err() != nil || !transient(err) {
 			return err
 		}

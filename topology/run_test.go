@@ -24,11 +24,21 @@ var (
 )
 
 // counterGraph counts records per key and emits each new count.
-func counterGraph() *topology.Graph {
+func counterGraph() *topology.Graph { return counterGraphNamed(nil) }
+
+// counterGraphNamed is counterGraph with every name (clicks, counts,
+// counter) passed through name, such as a kafkatest.Broker's Name; nil
+// keeps the names.
+func counterGraphNamed(name func(string) string) *topology.Graph {
+	in, out := clicks, counts
+	agent := "counter"
+	if name != nil {
+		in.Name, out.Name, agent = name(in.Name), name(out.Name), name(agent)
+	}
 	counter := topology.Agent[int64]{
-		Name:  "counter",
+		Name:  agent,
 		State: topology.Int64(),
-		Inputs: []topology.Input[int64]{topology.Consume(clicks,
+		Inputs: []topology.Input[int64]{topology.Consume(in,
 			func(c *topology.Context[int64], key string, _ string) error {
 				n, _, err := c.State()
 				if err != nil {
@@ -37,14 +47,14 @@ func counterGraph() *topology.Graph {
 				if err := c.SetState(n + 1); err != nil {
 					return err
 				}
-				return topology.Emit(c, counts, key, n+1)
+				return topology.Emit(c, out, key, n+1)
 			})},
-		Outputs: []topology.Topic{counts},
+		Outputs: []topology.Topic{out},
 	}
 	return &topology.Graph{
 		Name:    "count",
-		Sources: []topology.Topic{clicks},
-		Sinks:   []topology.Topic{counts},
+		Sources: []topology.Topic{in},
+		Sinks:   []topology.Topic{out},
 		Agents:  []topology.AgentDecl{counter},
 	}
 }
@@ -150,78 +160,81 @@ func readTables(t *testing.T, dir, table string, partitions int) map[string]stri
 	return out
 }
 
-// TestRunCountsAndRecoversFromChangelog is the first end-to-end test: a counting
-// agent on the embedded broker with Pebble tables has exact counts over many
-// records and keys, its table topic is compacted, and after its local state is
-// deleted the table recovered from the changelog equals what it was.
+// TestRunCountsAndRecoversFromChangelog is the first end-to-end test, on the
+// embedded broker and on Apache Kafka: a counting agent with Pebble tables
+// has exact counts over many records and keys, its table topic is
+// compacted, and after its local state is deleted the table recovered from
+// the changelog equals what it was.
 func TestRunCountsAndRecoversFromChangelog(t *testing.T) {
-	keys, perKey := 1000, 100
-	if testing.Short() {
-		keys, perKey = 200, 20
-	}
-	b := kafkatest.Start(t)
-	addrs := b.Addrs()
-	dir := t.TempDir()
-	g := counterGraph()
-	opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(dir)}
-
-	if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
-		t.Fatalf("Provision: %v", err)
-	}
-	produceKeys(t, addrs, clicks.Name, keys, perKey)
-	stop := running(t, g, opts...)
-	latest(t, addrs, counts.Name, keys, int64(perKey))
-	stop()
-
-	// The changelog is compacted, as the broker reports it.
-	rcs, err := kafkatest.Admin(t, addrs).DescribeTopicConfigs(t.Context(), topology.TableName("counter"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := rcs.On(topology.TableName("counter"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	policy := ""
-	for _, c := range rc.Configs {
-		if c.Key == "cleanup.policy" && c.Value != nil {
-			policy = *c.Value
+	kafkatest.EachBroker(t, func(t *testing.T, b *kafkatest.Broker) {
+		keys, perKey := 1000, 100
+		if testing.Short() {
+			keys, perKey = 200, 20
 		}
-	}
-	if policy != "compact" {
-		t.Errorf("cleanup.policy of %s = %q, want compact", rc.Name, policy)
-	}
+		addrs := b.Addrs()
+		dir := t.TempDir()
+		g := counterGraphNamed(b.Name)
+		in, out, agent := b.Name(clicks.Name), b.Name(counts.Name), b.Name("counter")
+		opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(dir)}
 
-	stateDir := filepath.Join(dir, "state", "counter")
-	before := readTables(t, stateDir, topology.TableName("counter"), topology.DefaultPartitions)
-	if len(before) != keys {
-		t.Fatalf("table has %d keys, want %d", len(before), keys)
-	}
-	for k, v := range before {
-		if v != strconv.Itoa(perKey) {
-			t.Fatalf("table[%s] = %s, want %d", k, v, perKey)
+		if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
+			t.Fatalf("Provision: %v", err)
 		}
-	}
+		produceKeys(t, addrs, in, keys, perKey)
+		stop := running(t, g, opts...)
+		latest(t, addrs, out, keys, int64(perKey))
+		stop()
 
-	// Delete the local state: the restarted agent rebuilds it from the changelog,
-	// so one more record per key counts perKey+1, and the tables match again.
-	if err := os.RemoveAll(stateDir); err != nil {
-		t.Fatal(err)
-	}
-	stop = running(t, g, opts...)
-	produceKeys(t, addrs, clicks.Name, keys, 1)
-	latest(t, addrs, counts.Name, keys, int64(perKey+1))
-	stop()
-	after := readTables(t, stateDir, topology.TableName("counter"), topology.DefaultPartitions)
-	for k, v := range before {
-		n, _ := strconv.Atoi(v)
-		if after[k] != strconv.Itoa(n+1) {
-			t.Fatalf("recovered table[%s] = %s after one more record, want %d", k, after[k], n+1)
+		// The changelog is compacted, as the broker reports it.
+		rcs, err := kafkatest.Admin(t, addrs).DescribeTopicConfigs(t.Context(), topology.TableName(agent))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if len(after) != len(before) {
-		t.Fatalf("recovered table has %d keys, want %d", len(after), len(before))
-	}
+		rc, err := rcs.On(topology.TableName(agent), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		policy := ""
+		for _, c := range rc.Configs {
+			if c.Key == "cleanup.policy" && c.Value != nil {
+				policy = *c.Value
+			}
+		}
+		if policy != "compact" {
+			t.Errorf("cleanup.policy of %s = %q, want compact", rc.Name, policy)
+		}
+
+		stateDir := filepath.Join(dir, "state", agent)
+		before := readTables(t, stateDir, topology.TableName(agent), topology.DefaultPartitions)
+		if len(before) != keys {
+			t.Fatalf("table has %d keys, want %d", len(before), keys)
+		}
+		for k, v := range before {
+			if v != strconv.Itoa(perKey) {
+				t.Fatalf("table[%s] = %s, want %d", k, v, perKey)
+			}
+		}
+
+		// Delete the local state: the restarted agent rebuilds it from the changelog,
+		// so one more record per key counts perKey+1, and the tables match again.
+		if err := os.RemoveAll(stateDir); err != nil {
+			t.Fatal(err)
+		}
+		stop = running(t, g, opts...)
+		produceKeys(t, addrs, in, keys, 1)
+		latest(t, addrs, out, keys, int64(perKey+1))
+		stop()
+		after := readTables(t, stateDir, topology.TableName(agent), topology.DefaultPartitions)
+		for k, v := range before {
+			n, _ := strconv.Atoi(v)
+			if after[k] != strconv.Itoa(n+1) {
+				t.Fatalf("recovered table[%s] = %s after one more record, want %d", k, after[k], n+1)
+			}
+		}
+		if len(after) != len(before) {
+			t.Fatalf("recovered table has %d keys, want %d", len(after), len(before))
+		}
+	})
 }
 
 func TestRunUnknownAgent(t *testing.T) {
@@ -234,14 +247,15 @@ func TestRunUnknownAgent(t *testing.T) {
 // TestRunGivesUpOnPermanentProvisioningError pins that a replication factor the
 // cluster cannot honour stops Run with Kafka's error instead of retrying forever.
 func TestRunGivesUpOnPermanentProvisioningError(t *testing.T) {
-	b := kafkatest.Start(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	err := topology.Run(ctx, counterGraph(), topology.Brokers(b.Addrs()...), topology.DataDir(t.TempDir()), topology.Replication(3))
-	if err == nil || ctx.Err() != nil {
-		t.Fatalf("Run = %v (ctx %v), want a replication error before the deadline", err, ctx.Err())
-	}
-	if !strings.Contains(err.Error(), "REPLICATION") {
-		t.Fatalf("Run = %v, want it to name the replication factor problem", err)
-	}
+	kafkatest.EachBroker(t, func(t *testing.T, b *kafkatest.Broker) {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		err := topology.Run(ctx, counterGraphNamed(b.Name), topology.Brokers(b.Addrs()...), topology.DataDir(t.TempDir()), topology.Replication(b.Nodes()+1))
+		if err == nil || ctx.Err() != nil {
+			t.Fatalf("Run = %v (ctx %v), want a replication error before the deadline", err, ctx.Err())
+		}
+		if !strings.Contains(err.Error(), "REPLICATION") {
+			t.Fatalf("Run = %v, want it to name the replication factor problem", err)
+		}
+	})
 }

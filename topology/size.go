@@ -9,7 +9,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/connect"
 )
 
 // ErrTooLarge is the reason a record goes to the dead-letter topic when its
@@ -61,7 +62,7 @@ func withMaxMessageBytes(cfg map[string]*string, kafka *sarama.Config) map[strin
 // agent crash-loop on it) and records too large for that are dead-lettered
 // instead. It reports the topic that set the limit, "" if none lowered it.
 func fitMaxMessageBytes(ctx context.Context, adm *kadm.Client, topics []string, kafka *sarama.Config) (string, error) {
-	rcs, err := adm.DescribeTopicConfigs(ctx, topics...)
+	rcs, err := describeConfigs(ctx, adm, topics...)
 	if err != nil {
 		return "", fmt.Errorf("describe topic configs: %w", err)
 	}
@@ -129,7 +130,7 @@ func (rt *agentRuntime) fitSizes(ctx context.Context, a agentSpec, brokers []str
 		topics = append(topics, a.timers.name)
 	}
 	cfg := *kafka
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := connect.NewClient(brokers, kafka)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(ctx, sizeCheckTimeout)
 		var lowest string

@@ -57,8 +57,9 @@ func runOnce(ctx context.Context, a agentSpec, rt *agentRuntime, group groupDef,
 	}
 	o.Config = rt.fitSizes(ctx, a, brokers, c.kafka)
 	if c.exactlyOnce {
-		o.ExactlyOnce = &gokax.ExactlyOnce{}
+		o.ExactlyOnce = &gokax.ExactlyOnce{Instance: c.instance}
 	}
+	o.Suspects = &rt.suspects // a refused write's suspects outlive this run
 	var timers *timerRun
 	if a.timers != nil {
 		prod, err := gokax.NewProducer(brokers, "sluice-"+a.name+"-timers", c.kafka)

@@ -124,9 +124,17 @@ func newPipeline() *pipeline {
 
 // check fails t unless nothing was lost, at least once: every acknowledged
 // click was counted, every key's final count, as relayed, is at least its
-// number of clicks, and every count the counter wrote was relayed. It returns
-// the counts above the clicks, the duplicates, and the counts below a key's
-// final count that the counter never wrote, the gaps.
+// number of clicks, every count the counter wrote was relayed, and no key has
+// more gaps than duplicates. It returns the counts above the clicks, the
+// duplicates, and the counts below a key's final count that the counter
+// never wrote, the gaps.
+//
+// A gap is allowed only with a duplicate: at least once, a record whose
+// state change stuck (the local table, or the changelog) while its emit
+// failed is read again and counted again, so its first count (n) was never
+// written and the replay writes n+1. Exactly-once mode has neither (see the
+// exactly-once tests). A gap without a duplicate is a count whose record was
+// committed without its output: a loss.
 func (p *pipeline) check(t *testing.T, addrs []string, acked map[string]int64) (duplicates, gaps int64) {
 	t.Helper()
 	waitCommitted(t, addrs, "counter", clicks.Name, time.Minute)
@@ -144,9 +152,11 @@ func (p *pipeline) check(t *testing.T, addrs []string, acked map[string]int64) (
 			t.Errorf("count %s (%s/%d@%d) was never relayed", kv, counts.Name, r.Partition, r.Offset)
 		}
 	}
+	keyGaps := map[string]int64{}
 	for key, n := range final {
 		for c := int64(1); c <= n; c++ {
 			if !written[key+"="+strconv.FormatInt(c, 10)] {
+				keyGaps[key]++
 				gaps++
 			}
 		}
@@ -163,6 +173,10 @@ func (p *pipeline) check(t *testing.T, addrs []string, acked map[string]int64) (
 			t.Errorf("final count of %s = %d, want at least %d, the clicks produced for it", key, final[key], n)
 		}
 		duplicates += final[key] - n
+		if keyGaps[key] > final[key]-n {
+			t.Errorf("%s: %d counts below its final count %d were never written, with only %d duplicates: a record was committed without its output",
+				key, keyGaps[key], final[key], final[key]-n)
+		}
 	}
 	if len(final) != len(acked) {
 		t.Errorf("relayed has counts for %d keys, want %d", len(final), len(acked))
@@ -250,11 +264,12 @@ func plainProducer() *sarama.Config {
 // TestSuperviseRestartsAfterBrokerOutage pins the supervisor: a goka processor
 // whose write fails during a broker outage returns from Run, and nothing but
 // the supervisor restarts it. The agents' producers here give up after about a
-// second, so that the held write fails within the 4 s outage (with sluice's
-// defaults sarama retries it for over 20 s; see the next test). The pipeline
-// must resume and lose nothing.
+// second (Producer.Timeout; emitters: Retry.Max), so that the held write fails
+// within the 4 s outage (with sluice's defaults a processor's write waits 10 s
+// for a broker; see the next test). The pipeline must resume and lose nothing.
 func TestSuperviseRestartsAfterBrokerOutage(t *testing.T) {
 	cfg := plainProducer()
+	cfg.Producer.Timeout = time.Second
 	cfg.Producer.Retry.Max = 1
 	cfg.Metadata.Retry.Max = 1
 	o := brokerOutage(t, cfg, 4*time.Second)
@@ -410,16 +425,22 @@ func lastLine(s string) string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
-// TestFailedWriteIsNotCommittedPast pins at-least-once across a failed write:
-// when a record's output cannot be written (here: the broker refuses it for
-// good, a non-retriable INVALID_RECORD), the records after it may be processed and written, but the
-// committed offset must not pass the failed record, or it is lost for good.
-// goka commits each record when its writes are acknowledged, through sarama's
-// MarkOffset, which commits the highest offset marked.
-func TestFailedWriteIsNotCommittedPast(t *testing.T) {
+// TestRefusedWriteCostsItsRecordAlone pins what a write the broker refuses
+// for good costs (here a non-retriable INVALID_RECORD on the output of the
+// record "big"): that record alone. It goes to the dead-letter topic with the
+// broker's error as its cause, the records around it are written, and the
+// partition's committed offset moves past all of them. The broker refuses a
+// produce batch whole, and at full speed the records around "big" shared its
+// batch: they failed with it, the agent restarted, and its replay batched
+// them together again; only batching luck got past it (the test, which then
+// pinned only that the committed offset stayed at or below the refused
+// record, failed 2 runs in 4 without the race detector, and took 16-18 s when
+// it passed). Now the restarted agent writes the records of the refused batch
+// one by one: one restart at most.
+func TestRefusedWriteCostsItsRecordAlone(t *testing.T) {
 	b := kafkatest.Start(t)
 	addrs := b.Addrs()
-	b.Fail(kmsg.Produce, kerr.InvalidRecord, -1, func(req kmsg.Request) bool {
+	f := b.Fail(kmsg.Produce, kerr.InvalidRecord, -1, func(req kmsg.Request) bool {
 		// Records are not compressed (gokax.Config), so the value shows.
 		for _, t := range req.(*kmsg.ProduceRequest).Topics {
 			for _, p := range t.Partitions {
@@ -442,8 +463,9 @@ func TestFailedWriteIsNotCommittedPast(t *testing.T) {
 	}
 	g := &topology.Graph{Name: "copy", Sources: []topology.Topic{in}, Sinks: []topology.Topic{out},
 		Agents: []topology.AgentDecl{a}, Partitions: 1}
-	opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(t.TempDir()),
-		topology.RestartBackoff(time.Second, time.Second)}
+	logger, logs := newLogRecorder()
+	opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(t.TempDir()), topology.WithLogger(logger),
+		topology.RestartBackoff(100*time.Millisecond, time.Second)}
 	if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
 		t.Fatalf("Provision: %v", err)
 	}
@@ -457,23 +479,39 @@ func TestFailedWriteIsNotCommittedPast(t *testing.T) {
 	big := recs[1].Offset
 
 	stop := running(t, g, opts...)
-	waitUntil(t, 30*time.Second, "the records after the failed one to be written", func() bool {
-		for _, r := range kafkatest.ConsumeAll(t, addrs, out.Name) {
-			if string(r.Value) == "c" {
-				return true
-			}
-		}
-		return false
-	})
+	waitCommitted(t, addrs, "copy", in.Name, 30*time.Second)
 	stop()
-	committed, err := kafkatest.Admin(t, addrs).FetchOffsets(t.Context(), "copy")
-	if err == nil {
-		err = committed.Error()
+	written := map[string]int{}
+	for _, r := range kafkatest.ConsumeAll(t, addrs, out.Name) {
+		written[string(r.Value)]++
 	}
-	if err != nil {
-		t.Fatalf("FetchOffsets: %v", err)
+	for _, v := range []string{"a", "b", "c"} {
+		if written[v] == 0 {
+			t.Errorf("%q was never written: it paid for the refused record next to it (%s holds %v)", v, out.Name, written)
+		}
 	}
-	if o, ok := committed.Lookup(in.Name, 0); ok && o.At > big {
-		t.Fatalf("committed offset of %s/0 = %d, want at most %d, the record whose write failed: it is lost", in.Name, o.At, big)
+	if written["big"] > 0 {
+		t.Errorf("%s holds the refused record", out.Name)
 	}
+	dead := kafkatest.ConsumeAll(t, addrs, topology.DeadLetterName("copy"))
+	if len(dead) != 1 {
+		t.Fatalf("%d dead letters, want 1, the refused record's", len(dead))
+	}
+	h := map[string]string{}
+	for _, rh := range dead[0].Headers {
+		h[rh.Key] = string(rh.Value)
+	}
+	if string(dead[0].Value) != "big" || h[topology.HeaderCause] != "refused" || h[topology.HeaderOffset] != strconv.FormatInt(big, 10) ||
+		!strings.Contains(h[topology.HeaderError], kerr.InvalidRecord.Message) {
+		t.Errorf("dead letter %q with headers %v, want %q from offset %d, cause refused, the broker's error", dead[0].Value, h, "big", big)
+	}
+	restarts := logs.find("agent failed; restarting")
+	if len(restarts) > 1 {
+		var why []string
+		for _, r := range restarts {
+			why = append(why, lastLine(attr(r, "error")))
+		}
+		t.Errorf("%d restarts %q, want at most 1 (the refused batch's)", len(restarts), why)
+	}
+	t.Logf("refused %d produce requests; %d restarts; %s holds %v", f.Hits(), len(restarts), out.Name, written)
 }

@@ -61,7 +61,7 @@ type Entry[T any] struct {
 // NewView returns a view of t for the cluster named by [Brokers] (required).
 // The other options that apply are [DataDir] (its storage is
 // DataDir/views/TABLE; two views of one table must not share a DataDir),
-// [KafkaConfig], [WithLogger] and [ExactlyOnce] (read committed updates only:
+// [KafkaConfig], [WithSecurity], [WithLogger] and [ExactlyOnce] (read committed updates only:
 // use it for tables of agents in that mode). NewView validates and does not dial: [View.Run]
 // connects. It fails with [ErrNoName], [ErrNoCodec] or [ErrNoBrokers].
 func NewView[T any](t Table[T], opts ...Option) (*View[T], error) {
@@ -74,6 +74,9 @@ func NewView[T any](t Table[T], opts ...Option) (*View[T], error) {
 	}
 	if len(c.brokers) == 0 {
 		return nil, fmt.Errorf("view of %q: %w", t.Name, ErrNoBrokers)
+	}
+	if err := c.connect(); err != nil {
+		return nil, fmt.Errorf("view of %q: %w", t.Name, err)
 	}
 	return &View[T]{table: t, c: c}, nil
 }
@@ -133,7 +136,7 @@ func (v *View[T]) Run(ctx context.Context) error {
 		Logger:  v.c.logger,
 	}.WithExactlyOnce(v.c.exactlyOnce), gokax.StampValues())
 	if err != nil {
-		return err
+		return checkConnection(err)
 	}
 	// goka's view closes its storage when its Run returns; Get must not reach it
 	// then. Run stops goka only after taking the lock from every Get in flight.

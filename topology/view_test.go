@@ -42,20 +42,22 @@ func TestNewViewRejects(t *testing.T) {
 	}
 }
 
-// TestView reads an agent's table through a View on the embedded broker: typed
-// values, a missing key, a value the codec rejects, and Get after Run returned.
-func TestView(t *testing.T) {
-	b := kafkatest.Start(t)
+// TestView reads an agent's table through a View, on the embedded broker and
+// on Apache Kafka: typed values, a missing key, a value the codec rejects,
+// and Get after Run returned.
+func TestView(t *testing.T) { kafkatest.EachBroker(t, testView) }
+
+func testView(t *testing.T, b *kafkatest.Broker) {
 	addrs := b.Addrs()
-	g := counterGraph()
+	g := counterGraphNamed(b.Name)
 	dir := t.TempDir()
 	opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(dir)}
 	if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
 		t.Fatal(err)
 	}
-	produceKeys(t, addrs, clicks.Name, 10, 3)
+	produceKeys(t, addrs, b.Name(clicks.Name), 10, 3)
 	running(t, g, opts...)
-	table := topology.Table[int64]{Name: topology.TableName("counter"), Codec: topology.Int64()}
+	table := topology.Table[int64]{Name: topology.TableName(b.Name("counter")), Codec: topology.Int64()}
 	kafkatest.Produce(t, addrs, table.Name, &kgo.Record{Key: []byte("bad"), Value: []byte("not a number")})
 
 	v, err := topology.NewView(table, opts...)

@@ -53,7 +53,12 @@ SIGINT or SIGTERM; then it commits what it processed and exits 0. It logs
 				// sarama logs through a package variable only.
 				sarama.Logger = stdlog.New(c.ErrOrStderr(), "sarama: ", stdlog.LstdFlags|stdlog.Lmicroseconds|stdlog.LUTC)
 			}
-			err = soak.RunAgent(c.Context(), soak.AgentConfig{Name: name, Instance: instance, Brokers: brokers, DataDir: dataDir, Mode: f.mode(), Logger: log, RebalanceTimeout: rebal})
+			sec, err := f.sec.Security()
+			if err != nil {
+				return err
+			}
+			err = soak.RunAgent(c.Context(), soak.AgentConfig{Name: name, Instance: instance, Brokers: brokers, Namespace: f.namespace, Security: sec,
+				DataDir: dataDir, Mode: f.mode(), Logger: log, RebalanceTimeout: rebal})
 			if err != nil {
 				return cli.Failure(err)
 			}
@@ -68,6 +73,6 @@ SIGINT or SIGTERM; then it commits what it processed and exits 0. It logs
 	fs.StringVar(&dataDir, "data-dir", "", "directory of this instance's tables")
 	fs.DurationVar(&rebal, "rebalance-timeout", 0, "consumer group rebalance timeout, overriding sluice's (20s), for diagnosis")
 	fs.BoolVar(&sarLog, "sarama-log", false, "log what the Kafka client (sarama) does: retries, reconnections (verbose)")
-	f.add(fs)
+	f.add(c)
 	return c
 }

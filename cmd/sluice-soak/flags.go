@@ -6,7 +6,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
+
+	"github.com/sluicehq/sluice/cli"
 
 	"github.com/sluicehq/sluice/soak"
 )
@@ -15,11 +16,16 @@ import (
 type commonFlags struct {
 	exactlyOnce bool
 	logLevel    string
+	namespace   string
+	sec         cli.SecurityFlags
 }
 
-func (f *commonFlags) add(fs *pflag.FlagSet) {
+func (f *commonFlags) add(c *cobra.Command) {
+	fs := c.Flags()
 	fs.BoolVar(&f.exactlyOnce, "exactly-once", false, "run the agents in exactly-once mode (default at-least-once)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.namespace, "namespace", "", "prefix of every topic and agent name of the soak, so that runs can share a cluster")
+	f.sec.AddFlags(c)
 }
 
 // mode returns the mode the flags select.

@@ -42,7 +42,12 @@ broken.`,
 				return cli.Failure(err)
 			}
 			defer os.RemoveAll(dir)
-			counts, err := soak.Verify(c.Context(), soak.VerifyConfig{Brokers: brokers, Mode: f.mode(), DataDir: dir, Out: c.OutOrStdout(), Logger: log})
+			sec, err := f.sec.Security()
+			if err != nil {
+				return err
+			}
+			counts, err := soak.Verify(c.Context(), soak.VerifyConfig{Brokers: brokers, Namespace: f.namespace, Security: sec,
+				Mode: f.mode(), DataDir: dir, Out: c.OutOrStdout(), Logger: log})
 			if err != nil {
 				return cli.Failure(err)
 			}
@@ -56,6 +61,6 @@ broken.`,
 	}
 	fs := c.Flags()
 	fs.StringSliceVar(&brokers, "brokers", nil, "seed brokers, as `host:port,...`")
-	f.add(fs)
+	f.add(c)
 	return c
 }

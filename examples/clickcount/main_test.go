@@ -5,13 +5,17 @@ import (
 	"context"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/proctest"
 )
 
-var totalRE = regexp.MustCompile(`total (\d+):`)
+var (
+	totalRE = regexp.MustCompile(`total (\d+):`)
+	userRE  = regexp.MustCompile(` (user-\d+)=(\d+)`)
+)
 
 // TestRunShowsLiveCounts runs the example as `make run` does, on its own embedded
 // broker, and checks that it prints growing counts for every user; then runs it
@@ -52,10 +56,43 @@ func TestRunShowsLiveCounts(t *testing.T) {
 			t.Errorf("output has no count for %s:\n%s", u, out)
 		}
 	}
-	first := last(out)
-	// The second run's counts start from the table, not from zero.
-	out = runFor(first)
-	if got := last(out); got <= first {
-		t.Fatalf("second run total = %d, want > %d (counts must survive a restart)", got, first)
+	before := printed(out)
+	first := before[len(before)-1] // the counts the first run printed last
+	// The second run's counts go on from the table, not from zero: the first
+	// line that shows every user shows each at least where the first run left
+	// it. (The last total alone cannot tell: new clicks raise it after a loss
+	// too.)
+	out = runFor(last(out))
+	var resumed map[string]int
+	for _, line := range printed(out) {
+		if len(line) == cfg.users {
+			resumed = line
+			break
+		}
 	}
+	if resumed == nil {
+		t.Fatalf("the second run printed no line with all %d users:\n%s", cfg.users, out)
+	}
+	for u, n := range first {
+		if resumed[u] < n {
+			t.Errorf("%s = %d in the second run's first full line, want at least %d, where the first run left it: counts were lost across the restart\n%s",
+				u, resumed[u], n, out)
+		}
+	}
+}
+
+// printed returns the per-user counts of every line that shows a total.
+func printed(out string) []map[string]int {
+	var lines []map[string]int
+	for _, l := range strings.Split(out, "\n") {
+		if !totalRE.MatchString(l) {
+			continue
+		}
+		counts := map[string]int{}
+		for _, m := range userRE.FindAllStringSubmatch(l, -1) {
+			counts[m[1]], _ = strconv.Atoi(m[2])
+		}
+		lines = append(lines, counts)
+	}
+	return lines
 }

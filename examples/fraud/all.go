@@ -30,6 +30,8 @@ type allConfig struct {
 	logLevel  string
 	obs       cli.Observe // --http and --trace
 	lookups   cli.Lookups // --lookup
+	sec       cli.SecurityFlags
+	secOpt    topology.Option // of sec, with --brokers
 }
 
 // allCommand returns the all command, the default: broker, agents and
@@ -72,6 +74,7 @@ scorer's.`,
 	fs.StringVar(&c.logLevel, "log-level", "warn", "least severe log messages written to stderr (debug, info, warn, error)")
 	c.obs.AddFlags(cmd)
 	c.lookups.AddFlags(cmd, FeatureTable.Name)
+	c.sec.AddFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := c.check(); err != nil {
 			return err // a usage error: exit status 2
@@ -108,6 +111,13 @@ func (c *allConfig) check() error {
 	if c.gen.Prefix == "" {
 		c.gen.Prefix = "P" + strings.ToUpper(strconv.FormatInt(time.Now().Unix(), 36))
 	}
+	var err error
+	if c.secOpt, err = c.sec.Option(); err != nil {
+		return err
+	}
+	if c.secOpt != nil && len(c.brokers) == 0 {
+		return fmt.Errorf("the security flags need --brokers: the embedded broker is plaintext")
+	}
 	m, err := loadModel(c.modelPath)
 	if err != nil {
 		return fmt.Errorf("--model: %w", err)
@@ -127,6 +137,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	c.obs.Connect(c.secOpt)
 	more, stopObs, err := c.obs.Start(ctx, cmd, g, log)
 	if err != nil {
 		return err
@@ -138,7 +149,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 	}
 	opts := []topology.Option{topology.DataDir(c.dataDir), topology.WithLogger(log)}
 	if len(c.brokers) > 0 {
-		opts = append(opts, topology.Brokers(c.brokers...))
+		opts = append(opts, topology.Brokers(c.brokers...), c.secOpt)
 	} else {
 		opts = append(opts, topology.Listen(c.listen))
 	}
@@ -187,7 +198,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 // since the last was sent.
 func follow(ctx context.Context, c allConfig, gen *Generator, addrs []string, onSent func(Event, time.Time), tally *Tally, out io.Writer) error {
 	sent := make(chan error, 1)
-	go func() { sent <- Produce(ctx, gen, onSent, topology.Brokers(addrs...)) }()
+	go func() { sent <- Produce(ctx, gen, onSent, topology.Brokers(addrs...), c.secOpt) }()
 	start := time.Now()
 	check := time.NewTicker(20 * time.Millisecond)
 	defer check.Stop()

@@ -33,6 +33,8 @@ type allConfig struct {
 	review   bool
 	stay     bool         // --stay
 	desk     visa.Options // from --sla, --review and --review-sla
+	sec      cli.SecurityFlags
+	secOpt   topology.Option // of sec, with --brokers
 	df       deciderFlags
 	decider  visa.Decider
 	obs      cli.Observe // --http and --trace
@@ -97,9 +99,16 @@ a second run goes on where the first stopped.`,
 	fs.BoolVar(&c.stay, "stay", false, "after the summary, keep running (the live page and its review view up) until Ctrl-C")
 	c.df.add(fs)
 	c.obs.AddFlags(cmd)
+	c.sec.AddFlags(cmd)
 	cmd.RunE = failing(func() (err error) {
 		if err := c.df.applyEnv(fs); err != nil {
 			return err
+		}
+		if c.secOpt, err = c.sec.Option(); err != nil {
+			return err
+		}
+		if c.secOpt != nil && len(c.brokers) == 0 {
+			return fmt.Errorf("the security flags need --brokers: the embedded broker is plaintext")
 		}
 		if c.decider, err = c.df.decider(); err != nil {
 			return err
@@ -142,6 +151,12 @@ a second run goes on where the first stopped.`,
 	return cmd
 }
 
+// cluster returns the options that reach the brokers at addrs: the embedded
+// broker's, or those of --brokers with the security flags.
+func (c allConfig) cluster(addrs []string) []topology.Option {
+	return []topology.Option{topology.Brokers(addrs...), c.secOpt}
+}
+
 // runAll runs the pipeline until every application c.g sends has an outcome, or
 // cmd's context is done, with the live page and tracing of c.obs. It returns
 // nil in both cases, and an error if the pipeline fails or outcomes are
@@ -170,6 +185,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 			return nil
 		}))
 	}
+	c.obs.Connect(c.secOpt)
 	more, stopObs, err := c.obs.Start(ctx, cmd, g, log)
 	if err != nil {
 		return err
@@ -181,7 +197,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 		opts = append(opts, topology.ExactlyOnce())
 	}
 	if len(c.brokers) > 0 {
-		opts = append(opts, topology.Brokers(c.brokers...))
+		opts = append(opts, topology.Brokers(c.brokers...), c.secOpt)
 	} else {
 		opts = append(opts, topology.Listen(c.listen))
 	}
@@ -196,7 +212,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 					fmt.Fprintf(out, "review queue %sreview/\n", u)
 				}
 			}
-			if err := visa.WriteRoutes(ctx, c.routes, topology.Brokers(addrs...)); err != nil {
+			if err := visa.WriteRoutes(ctx, c.routes, c.cluster(addrs)...); err != nil {
 				return err
 			}
 			for _, r := range c.routes {
@@ -230,7 +246,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 func follow(ctx context.Context, c allConfig, addrs []string, tally *visa.Tally, out io.Writer) error {
 	sent := make(chan error, 1)
 	go func() {
-		sent <- visa.Produce(ctx, c.g, c.gen.count, c.gen.rate, tally.Sent, topology.Brokers(addrs...))
+		sent <- visa.Produce(ctx, c.g, c.gen.count, c.gen.rate, tally.Sent, c.cluster(addrs)...)
 	}()
 	start := time.Now()
 	check := time.NewTicker(50 * time.Millisecond)
@@ -239,7 +255,7 @@ func follow(ctx context.Context, c allConfig, addrs []string, tally *visa.Tally,
 	var expire <-chan time.Time
 	summary := func(why string, settle time.Duration) {
 		fmt.Fprintf(out, "%s\n", why)
-		lag, err := settledLag(ctx, addrs, settle)
+		lag, err := settledLag(ctx, c.cluster(addrs), settle)
 		s := tally.Summary() // after the levels settled: late answers included
 		s.Lag = lag
 		s.WriteTo(out)
@@ -291,12 +307,12 @@ const lagSettle = 10 * time.Second
 // settledLag returns the lag of every level (see visa.Lag), waiting up to settle
 // for it to reach 0. With ctx done (Ctrl-C, and the embedded broker stopping) it
 // still tries, for a second at most.
-func settledLag(ctx context.Context, addrs []string, settle time.Duration) (map[string]int64, error) {
+func settledLag(ctx context.Context, cluster []topology.Option, settle time.Duration) (map[string]int64, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settle+time.Second)
 	defer cancel()
 	deadline := time.Now().Add(settle)
 	for {
-		lag, err := visa.Lag(ctx, addrs)
+		lag, err := visa.Lag(ctx, cluster)
 		if err != nil {
 			return nil, err
 		}

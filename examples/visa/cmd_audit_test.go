@@ -96,7 +96,7 @@ func TestTraceAndReplayCommands(t *testing.T) {
 	kafkatest.Produce(t, addrs, visa.Applications.Name, recs...)
 	kafkatest.WaitFor(t, time.Minute, func() bool {
 		for _, id := range []string{"b-1", "s-1", "t-1"} {
-			evs, err := visa.Trace(t.Context(), addrs, visa.Names{}, id)
+			evs, err := visa.Trace(t.Context(), []topology.Option{topology.Brokers(addrs...)}, visa.Names{}, id)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/examples/visa/visa"
 	"github.com/sluicehq/sluice/topology"
 )
@@ -23,6 +24,8 @@ func replayCommand() *cobra.Command {
 		wait     time.Duration
 		dataDir  string
 		df       deciderFlags
+		sec      cli.SecurityFlags
+		secOpt   topology.Option
 	)
 	c := &cobra.Command{
 		Use:   "replay --from TIME --to TIME --shadow SUFFIX",
@@ -51,10 +54,14 @@ A second replay under the same suffix goes on where the first stopped.`,
 	fs.DurationVar(&wait, "wait", 2*time.Minute, "how long to wait for the shadow run's decisions")
 	fs.StringVar(&dataDir, "data-dir", "", "the shadow levels' tables go in `DIR` (default: a temporary directory)")
 	df.add(fs)
+	sec.AddFlags(c)
 
 	var cfg visa.ReplayConfig
 	c.RunE = failing(func() (err error) {
 		if err := df.applyEnv(fs); err != nil {
+			return err
+		}
+		if secOpt, err = sec.Option(); err != nil {
 			return err
 		}
 		if from == "" || suffix == "" {
@@ -82,7 +89,7 @@ A second replay under the same suffix goes on where the first stopped.`,
 		return nil
 	}, func(c *cobra.Command) error {
 		log := slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-		cfg.Options = []topology.Option{topology.WithLogger(log)}
+		cfg.Options = []topology.Option{topology.WithLogger(log), secOpt}
 		fmt.Fprintf(c.OutOrStdout(), "replaying %s to %s from %s into shadow run %q, deciding with %s\n",
 			cfg.From.Format(time.RFC3339), cfg.To.Format(time.RFC3339), strings.Join(brokers, ","), suffix, df.describe())
 		cfg.Progress = c.ErrOrStderr()

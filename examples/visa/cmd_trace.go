@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/examples/visa/visa"
+	"github.com/sluicehq/sluice/topology"
 )
 
 // traceCommand returns the trace command, which prints an application's journey
@@ -16,6 +17,7 @@ func traceCommand() *cobra.Command {
 	var (
 		brokers []string
 		shadow  string
+		sec     cli.SecurityFlags
 	)
 	c := &cobra.Command{
 		Use:   "trace APPLICATION-ID",
@@ -41,10 +43,15 @@ instead of production.`,
 	fs := c.Flags()
 	fs.StringSliceVar(&brokers, "brokers", []string{"127.0.0.1:9092"}, "seed brokers, as `host:port,...`")
 	fs.StringVar(&shadow, "shadow", "", "trace the shadow run with this `suffix` (see 'replay') instead of production")
+	sec.AddFlags(c)
 	c.RunE = func(c *cobra.Command, args []string) error {
 		id := args[0]
+		secOpt, err := sec.Option()
+		if err != nil {
+			return err
+		}
 		return cli.Failure(func() error {
-			events, err := visa.Trace(c.Context(), brokers, visa.Names{Suffix: shadow}, id)
+			events, err := visa.Trace(c.Context(), []topology.Option{topology.Brokers(brokers...), secOpt}, visa.Names{Suffix: shadow}, id)
 			if err != nil {
 				return fmt.Errorf("trace %s: %w", id, err)
 			}

@@ -18,6 +18,8 @@ func demoCommand() *cobra.Command {
 		gen     genFlags
 		brokers []string
 		g       *visa.Generator
+		sec     cli.SecurityFlags
+		secOpt  topology.Option
 	)
 	c := &cobra.Command{
 		Use:   "demo",
@@ -31,14 +33,18 @@ acknowledged every record.`,
 	fs := c.Flags()
 	gen.add(fs)
 	fs.StringSliceVar(&brokers, "brokers", []string{"127.0.0.1:9092"}, "seed brokers, as `host:port,...`")
+	sec.AddFlags(c)
 	c.RunE = failing(func() (err error) {
+		if secOpt, err = sec.Option(); err != nil {
+			return err
+		}
 		g, err = gen.generator()
 		return err
 	}, func(c *cobra.Command) error {
 		fmt.Fprintf(c.OutOrStdout(), "sending %s to %s\n", gen.String(), strings.Join(brokers, ","))
 		n := 0
 		bar := cli.StartProgress(c.ErrOrStderr(), "sending applications", int64(gen.count))
-		err := visa.Produce(c.Context(), g, gen.count, gen.rate, func(visa.Item) { n++; bar.Add(1) }, topology.Brokers(brokers...))
+		err := visa.Produce(c.Context(), g, gen.count, gen.rate, func(visa.Item) { n++; bar.Add(1) }, topology.Brokers(brokers...), secOpt)
 		bar.Done()
 		fmt.Fprintf(c.OutOrStdout(), "sent %d applications\n", n)
 		return err
@@ -53,6 +59,8 @@ func routesCommand(g *topology.Graph) *cobra.Command {
 		brokers []string
 		set     []string
 		routes  []visa.Route
+		sec     cli.SecurityFlags
+		secOpt  topology.Option
 	)
 	c := &cobra.Command{
 		Use:   "routes",
@@ -67,7 +75,11 @@ applications it reads after the record.`,
 	fs := c.Flags()
 	fs.StringSliceVar(&brokers, "brokers", []string{"127.0.0.1:9092"}, "seed brokers, as `host:port,...`")
 	fs.StringArrayVar(&set, "set", nil, "a route to write, as `TYPE=LEVEL,...` (levels after A, such as work=B,E,D; tourist= for A alone)")
-	c.RunE = failing(func() error {
+	sec.AddFlags(c)
+	c.RunE = failing(func() (err error) {
+		if secOpt, err = sec.Option(); err != nil {
+			return err
+		}
 		routes = visa.DefaultRoutes
 		if len(set) > 0 {
 			routes = nil
@@ -81,7 +93,7 @@ applications it reads after the record.`,
 		}
 		return nil
 	}, func(c *cobra.Command) error {
-		opts := []topology.Option{topology.Brokers(brokers...)}
+		opts := []topology.Option{topology.Brokers(brokers...), secOpt}
 		if _, err := topology.Provision(c.Context(), g, opts...); err != nil {
 			return err
 		}

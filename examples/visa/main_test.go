@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/cli"
+	"github.com/sluicehq/sluice/internal/kafkareal"
 	"github.com/sluicehq/sluice/internal/proctest"
 )
 
@@ -24,7 +25,7 @@ var binary string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(proctest.Main(m, &binary))
+	os.Exit(proctest.Main(kafkareal.Main(m), &binary))
 }
 
 var summaryRE = regexp.MustCompile(`summary: (\d+) applications sent, (\d+) decided, (\d+) dead-lettered, (\d+) missing, (\d+) duplicates`)

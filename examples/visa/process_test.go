@@ -222,8 +222,15 @@ type proc struct {
 // start starts the binary with args (see proctest.Start).
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, name, nil, args...)
+}
+
+// startEnv is start with env added to the process's environment.
+func startEnv(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t}
 	cmd := exec.Command(binary, args...)
+	cmd.Env = env
 	cmd.Stderr, cmd.Stdout = &p.log, &p.log
 	p.Proc = proctest.Start(t, name, cmd, &p.log)
 	return p

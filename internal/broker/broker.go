@@ -51,10 +51,16 @@ func Start(opts ...Option) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	secure, err := cfg.secure()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	sl := newListener(ln, cfg.tls)
 	log := newCloseLog(cfg.logger)
 	kopts := []kfake.Opt{
 		kfake.NumBrokers(1),
-		kfake.ListenFn(listenOnce(ln)),
+		kfake.ListenFn(listenOnce(sl)),
 		kfake.WithLogger(log),
 		kfake.BrokerConfigs(map[string]string{
 			"log.cleaner.backoff.ms": strconv.FormatInt(cfg.cleanerInterval.Milliseconds(), 10),
@@ -77,17 +83,22 @@ func Start(opts ...Option) (*Broker, error) {
 			kopts = append(kopts, kfake.SyncWrites())
 		}
 	}
+	kopts = append(kopts, secure...)
 	c, err := newCluster(kopts)
 	if err != nil {
-		ln.Close() // kfake closes it on most failures, not on a panic
+		sl.Close() // kfake closes it on most failures, not on a panic
 		return nil, fmt.Errorf("broker: start: %w", err)
 	}
 	b := &Broker{c: c, addrs: c.ListenAddrs(), log: log}
-	if b.reaper, err = startReaper(c, b.addrs[0], reapInterval); err != nil {
+	internal := cfg.internalOpts(sl)
+	if err := startAuthenticator(c, b.addrs[0], cfg.users, internal); err != nil {
+		return nil, errors.Join(fmt.Errorf("broker: start: %w", err), b.Close())
+	}
+	if b.reaper, err = startReaper(c, b.addrs[0], reapInterval, internal); err != nil {
 		return nil, errors.Join(fmt.Errorf("broker: start: %w", err), b.Close())
 	}
 	if cfg.dataDir != "" {
-		if err := kickCleaner(b.addrs[0]); err != nil {
+		if err := kickCleaner(b.addrs[0], internal); err != nil {
 			return nil, errors.Join(fmt.Errorf("broker: start: %w", err), b.Close())
 		}
 	}

@@ -19,8 +19,8 @@ const kickTimeout = 5 * time.Second
 // TestCleanerRunsAfterRestart). An IncrementalAlterConfigs request, even an
 // empty one that changes nothing, makes kfake re-check; on a broker with no
 // compacted topic it starts nothing.
-func kickCleaner(addr string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+func kickCleaner(addr string, opts []kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
 	if err != nil {
 		return err
 	}

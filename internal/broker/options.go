@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"time"
 )
@@ -17,6 +18,8 @@ type config struct {
 	cleanerInterval time.Duration
 	logger          *slog.Logger
 	syncWrites      bool
+	tls             *tls.Config // see TLS
+	users           []user      // see SASL
 }
 
 func newConfig(opts []Option) config {

@@ -64,9 +64,9 @@ type reaper struct {
 }
 
 // startReaper watches the group requests c serves at addr and removes dead
-// members every interval.
-func startReaper(c *kfake.Cluster, addr string, interval time.Duration) (*reaper, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+// members every interval, with a client made with opts.
+func startReaper(c *kfake.Cluster, addr string, interval time.Duration, opts []kgo.Opt) (*reaper, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}

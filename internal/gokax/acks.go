@@ -3,7 +3,6 @@ package gokax
 import (
 	"sync"
 
-	"github.com/IBM/sarama"
 	"github.com/lovoo/goka/storage"
 )
 
@@ -51,15 +50,16 @@ func (a *changelogAcks) storage(b storage.Builder) storage.Builder {
 	}
 }
 
-// done reports the outcome of a write of key to topic. msg is nil only when
-// the write never reached sarama's partitioner (a stopped producer), whose
-// processor stops and drops what waits.
-func (a *changelogAcks) done(topic, key string, msg *sarama.ProducerMessage, err error) {
-	if a == nil || topic != a.table || msg == nil {
+// done reports the outcome of a write of key to topic's partition. A key
+// maps to one partition, so a write franz-go failed before it chose the
+// partition (partition then 0) reaches no other key's write; its processor
+// stops and drops what waits.
+func (a *changelogAcks) done(topic, key string, partition int32, err error) {
+	if a == nil || topic != a.table {
 		return
 	}
 	a.mu.Lock()
-	c := a.parts[msg.Partition]
+	c := a.parts[partition]
 	a.mu.Unlock()
 	if c != nil {
 		c.acked(key, err)

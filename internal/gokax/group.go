@@ -73,6 +73,11 @@ type Options struct {
 	// ExactlyOnce, if set, processes exactly once with Kafka transactions;
 	// nil means at-least-once.
 	ExactlyOnce *ExactlyOnce
+	// Suspects, if set, are kept across the processors of a group: the
+	// records a refused write made suspects of are handled in isolation by
+	// the next processor (see isolate.go). nil keeps them for this processor
+	// only.
+	Suspects *Suspects
 	// Tester, if set, runs the processor on goka's in-memory Kafka mock (a
 	// *tester.Tester of github.com/lovoo/goka/tester) instead of brokers: it
 	// replaces the producer, consumers, topic manager, storage and client ID, so
@@ -121,39 +126,47 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 	oc := &commits{onMark: o.OnMark, onRevoke: o.OnRevoke}
 	var tx *txns
 	if o.ExactlyOnce != nil && o.Tester == nil {
-		tx = newTxns(g.Name, o.Brokers, cfg, *o.ExactlyOnce, logger.With("agent", g.Name))
-		cfg = tx.cfg // read committed everywhere
+		tx = newTxns(g.Name, *o.ExactlyOnce, logger.With("agent", g.Name))
+		cfg = txnConfig(cfg) // read committed everywhere
 		oc.tx = tx
-		m.txn = true
 	}
-	var edges []goka.Edge
-	for _, in := range g.Inputs {
-		handle := in.Handle
-		edges = append(edges, goka.Input(goka.Stream(in.Topic), new(codec.Bytes), func(ctx goka.Context, v any) {
+	var iso *procIsolation // at-least-once mode: suspects are handled in isolation
+	if tx == nil && o.Tester == nil {
+		iso = &procIsolation{suspects: o.Suspects, commits: oc}
+		if iso.suspects == nil {
+			iso.suspects = new(Suspects)
+		}
+	}
+	callback := func(f func(m *Msg, value []byte)) goka.ProcessCallback {
+		return func(ctx goka.Context, v any) {
 			oc.started(ctx)
 			b, _ := v.([]byte) // nil for a tombstone (NilProcess)
 			msg := m
 			msg.ctx = ctx
 			if tx != nil {
-				tx.handle(ctx, func() { handle(&msg, b) })
+				tx.handle(ctx, func() { f(&msg, b) })
 				return
 			}
-			handle(&msg, b)
-		}))
+			r, ok := iso.isolate(ctx)
+			if !ok {
+				return
+			}
+			if r == nil {
+				f(&msg, b)
+				return
+			}
+			defer r.end()
+			msg.iso = r
+			f(&msg, b)
+			_ = r.settle(ctx.Context()) // the partition's next records write after its writes; failures went to goka
+		}
+	}
+	var edges []goka.Edge
+	for _, in := range g.Inputs {
+		edges = append(edges, goka.Input(goka.Stream(in.Topic), new(codec.Bytes), callback(in.Handle)))
 	}
 	if g.Loop != nil {
-		loop := g.Loop
-		edges = append(edges, goka.Loop(new(codec.Bytes), func(ctx goka.Context, v any) {
-			oc.started(ctx)
-			b, _ := v.([]byte)
-			msg := m
-			msg.ctx = ctx
-			if tx != nil {
-				tx.handle(ctx, func() { loop(&msg, b) })
-				return
-			}
-			loop(&msg, b)
-		}))
+		edges = append(edges, goka.Loop(new(codec.Bytes), callback(g.Loop)))
 	}
 	for _, t := range g.Outputs {
 		edges = append(edges, goka.Output(goka.Stream(t), new(codec.Bytes)))
@@ -178,10 +191,14 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 		acks = newChangelogAcks(string(goka.GroupTable(gg.Group())))
 		st = acks.storage(st)
 	}
-	producers := orderedProducerBuilder(cfg, acks) // stops at its first failed write; see there
-	if tx != nil {
-		producers = func([]string, string, func() hash.Hash32) (goka.Producer, error) { return txnProducer{tx}, nil }
-	}
+	// The producer and the consumer group are franz-go's, on one client
+	// (see kproc), transactional in exactly-once mode. The producer reports
+	// the outcome of each changelog write to acks (see changelogAcks).
+	kp := newKproc(o.Brokers, cfg, g.Name, tx)
+	kp.iso = iso
+	kp.acks = acks
+	producers := kp.producerBuilder()
+	groups := kp.consumerGroupBuilder()
 	opts := []goka.ProcessorOption{
 		goka.WithStorageBuilder(st),
 		goka.WithClientID("sluice-" + g.Name),
@@ -190,21 +207,19 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 		goka.WithHasher(Hasher),
 		goka.WithProducerBuilder(producers),
 		goka.WithConsumerGroupBuilder(func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
-			c := clone(cfg)
-			c.ClientID = clientID
-			return oc.wrap(sarama.NewConsumerGroup(brokers, group, c))
+			return oc.wrap(groups(brokers, group, clientID))
 		}),
 		goka.WithConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
 			c := clone(cfg)
 			c.ClientID = clientID
 			if tx != nil {
-				sc, err := sarama.NewConsumer(brokers, c)
+				sc, err := newConsumer(brokers, c)
 				if err != nil {
 					return nil, err
 				}
 				return cons.track(markerConsumer{Consumer: sc, brokers: brokers, cfg: c}, nil)
 			}
-			return cons.track(sarama.NewConsumer(brokers, c))
+			return cons.track(newConsumer(brokers, c))
 		}),
 		goka.WithTopicManagerBuilder(func(brokers []string) (goka.TopicManager, error) {
 			return cons.trackManager(TopicManagerBuilder(cfg)(brokers))
@@ -339,20 +354,18 @@ func ProducerBuilder(cfg *sarama.Config) goka.ProducerBuilder {
 		c := clone(cfg)
 		c.ClientID = clientID
 		c.Producer.Partitioner = sarama.NewCustomHashPartitioner(hasher)
-		return goka.NewProducer(brokers, c)
+		return newGokaProducer(brokers, c)
 	}
 }
 
 // TopicManagerBuilder returns a goka topic manager builder that checks topics but
 // never creates them: sluice provisions every topic before it starts a processor,
-// with the settings the topology declares.
+// with the settings the topology declares. A missing topic is [ErrNoTopic].
 func TopicManagerBuilder(cfg *sarama.Config) goka.TopicManagerBuilder {
 	return func(brokers []string) (goka.TopicManager, error) {
-		tmc := goka.NewTopicManagerConfig()
-		tmc.NoCreate = true
 		c := clone(cfg)
 		c.ClientID = "sluice-topic-manager"
-		return goka.NewTopicManager(brokers, c, tmc)
+		return newTopicManager(brokers, c)
 	}
 }
 

@@ -3,7 +3,6 @@ package gokax
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -20,7 +19,7 @@ type Msg struct {
 	lookups  map[string]*View // the processor's views of its lookup tables
 	joins    map[string]bool
 	stateful bool
-	txn      bool // exactly-once mode: writes name their transaction (txnHeader)
+	iso      *isolated // the record is handled in isolation (see isolate.go)
 }
 
 // Context returns the processor's context: it is cancelled when the processor stops.
@@ -59,7 +58,7 @@ func (m *Msg) SetValue(b []byte, headers map[string][]byte) error {
 	if !m.stateful {
 		return ErrStateless
 	}
-	m.ctx.SetValue(b, goka.WithCtxEmitHeaders(m.txnHeaders(headers)))
+	m.ctx.SetValue(b, goka.WithCtxEmitHeaders(m.isoHeaders(headers)))
 	return nil
 }
 
@@ -68,8 +67,8 @@ func (m *Msg) Delete() error {
 	if !m.stateful {
 		return ErrStateless
 	}
-	if m.txn {
-		m.ctx.Delete(goka.WithCtxEmitHeaders(m.txnHeaders(nil)))
+	if m.iso != nil {
+		m.ctx.Delete(goka.WithCtxEmitHeaders(m.isoHeaders(nil)))
 		return nil
 	}
 	m.ctx.Delete()
@@ -82,7 +81,7 @@ func (m *Msg) Emit(topic, key string, value []byte, headers map[string][]byte) e
 	if !m.outputs[topic] {
 		return fmt.Errorf("emit to %q: %w", topic, ErrUndeclared)
 	}
-	m.ctx.Emit(goka.Stream(topic), key, value, goka.WithCtxEmitHeaders(m.txnHeaders(headers)))
+	m.ctx.Emit(goka.Stream(topic), key, value, goka.WithCtxEmitHeaders(m.isoHeaders(headers)))
 	return nil
 }
 
@@ -133,19 +132,31 @@ func (m *Msg) DeferCommit() (done func(err error)) { return m.ctx.DeferCommit() 
 // Loopback sends a record to the group's own loop topic under key; the group's
 // Loop callback handles it on the partition of key.
 func (m *Msg) Loopback(key string, value []byte, headers map[string][]byte) {
-	m.ctx.Loopback(key, value, goka.WithCtxEmitHeaders(m.txnHeaders(headers)))
+	m.ctx.Loopback(key, value, goka.WithCtxEmitHeaders(m.isoHeaders(headers)))
 }
 
-// txnHeaders returns headers, in exactly-once mode a copy naming the record's
-// partition, whose transaction the write belongs to (see txnProducer).
-func (m *Msg) txnHeaders(headers map[string][]byte) map[string][]byte {
-	if !m.txn {
+// Settle waits until the broker answered every write so far of a record
+// handled in isolation (see isolate.go), and returns their failures since
+// the last call: a refusal wraps [ErrRefused], any other failure
+// [ErrWriteFailed]. For every other record it returns nil at once: goka
+// commits the record once its writes are acknowledged, after the callback.
+func (m *Msg) Settle() error {
+	if m.iso == nil {
+		return nil
+	}
+	return m.iso.settle(m.ctx.Context())
+}
+
+// isoHeaders returns headers, for a record handled in isolation a copy
+// naming it to the producer.
+func (m *Msg) isoHeaders(headers map[string][]byte) map[string][]byte {
+	if m.iso == nil {
 		return headers
 	}
 	h := make(map[string][]byte, len(headers)+1)
 	for k, v := range headers {
 		h[k] = v
 	}
-	h[txnHeader] = []byte(strconv.Itoa(int(m.ctx.Partition())))
+	h[isolateHeader] = []byte(m.iso.id)
 	return h
 }

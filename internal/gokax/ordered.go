@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,16 +51,14 @@ const orderedRetryBackoff = 500 * time.Millisecond
 // soak's single broker has not answered so; a real cluster does on leader
 // changes.
 //
-// A record the broker refuses for good (see [refused]) does not trip the
-// gate: no replay writes it, so nothing can overtake it.
+// A write the broker refuses for good trips the gate too: the broker refuses
+// a batch whole, so the refused record's neighbours failed with it and the
+// replay must write them in order. The replay isolates the suspects (see
+// isolate.go), so that a refusal costs its record alone.
 //
 // Emitters do not use it: a stopped producer would fail every later emit of a
 // long-lived emitter, which nothing replays.
-//
-// Its outcome for every changelog write goes to acks (nil: none), which
-// holds the write out of local storage until it is known (see
-// [changelogAcks]).
-func orderedProducerBuilder(cfg *sarama.Config, acks *changelogAcks) goka.ProducerBuilder {
+func orderedProducerBuilder(cfg *sarama.Config, iso *procIsolation) goka.ProducerBuilder {
 	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
 		c := clone(cfg)
 		c.ClientID = clientID
@@ -76,47 +75,70 @@ func orderedProducerBuilder(cfg *sarama.Config, acks *changelogAcks) goka.Produc
 		}
 		c.Net.Proxy.Enable = true
 		c.Net.Proxy.Dialer = g
-		p, err := goka.NewProducer(brokers, c)
+		p, err := newGokaProducer(brokers, c)
 		if err != nil {
 			return nil, err
 		}
-		return &orderedProducer{Producer: p, gate: g, acks: acks}, nil
+		return &orderedProducer{Producer: p, gate: g, iso: iso, brokers: brokers, cfg: c}, nil
 	}
 }
 
-// orderedProducer trips its gate at the first failed write, and reports the
-// outcome of changelog writes to acks.
+// orderedProducer trips its gate at the first failed write, and sends the
+// writes of records handled in isolation through a producer of their own.
 type orderedProducer struct {
 	goka.Producer
-	gate *gate
-	acks *changelogAcks
+	gate    *gate
+	iso     *procIsolation // nil: no isolation (tests)
+	brokers []string
+	cfg     *sarama.Config
+
+	soloMu sync.Mutex
+	solo   goka.Producer // the isolated writes' producer, once one was sent
 }
 
 func (p *orderedProducer) Emit(topic string, key string, value []byte) *goka.Promise {
-	if err := p.gate.closed(); err != nil {
-		return failed(err)
-	}
-	return p.then(p.Producer.Emit(topic, key, value), topic, key)
+	return p.EmitWithHeaders(topic, key, value, nil)
 }
 
 func (p *orderedProducer) EmitWithHeaders(topic string, key string, value []byte, headers goka.Headers) *goka.Promise {
 	if err := p.gate.closed(); err != nil {
 		return failed(err)
 	}
-	return p.then(p.Producer.EmitWithHeaders(topic, key, value, headers), topic, key)
+	if id, ok := headers[isolateHeader]; ok {
+		h := make(goka.Headers, len(headers)-1)
+		for k, v := range headers {
+			if k != isolateHeader {
+				h[k] = v
+			}
+		}
+		if p.iso != nil {
+			if r := p.iso.isolation.get(string(id)); r != nil {
+				return p.isolatedWrite(r, topic, key, value, h)
+			}
+		}
+		headers = h
+	}
+	return p.Producer.EmitWithHeaders(topic, key, value, headers).Then(p.fail)
 }
 
-// then adds p's callbacks to the promise of a write of key to topic. They run
-// before those goka adds after, so a changelog write is acknowledged to the
-// table's storage before goka stores its offset there.
-func (p *orderedProducer) then(pr *goka.Promise, topic, key string) *goka.Promise {
-	if p.acks == nil || topic != p.acks.table {
-		return pr.Then(p.gate.fail)
+// fail trips the gate at a failed write; a refusal makes suspects of the
+// records in flight first.
+func (p *orderedProducer) fail(err error) {
+	if err != nil && recordRefused(err) {
+		p.iso.refused()
 	}
-	return pr.ThenWithMessage(func(msg *sarama.ProducerMessage, err error) {
-		p.gate.fail(err)
-		p.acks.done(topic, key, msg, err)
-	})
+	p.gate.fail(err)
+}
+
+// Close closes the producer and the isolated writes' producer.
+func (p *orderedProducer) Close() error {
+	err := p.Producer.Close()
+	p.soloMu.Lock()
+	defer p.soloMu.Unlock()
+	if p.solo != nil {
+		err = errors.Join(err, p.solo.Close())
+	}
+	return err
 }
 
 // failed returns a promise finished with err.
@@ -148,32 +170,11 @@ func (g *gate) backoff(d time.Duration, f func(retries, maxRetries int) time.Dur
 	}
 }
 
-// fail trips g if err is a failed write that a replay may write: anything but
-// a broker's answer that the record can never be written.
+// fail trips g if err is a failed write.
 func (g *gate) fail(err error) {
-	if err != nil && !refused(err) {
+	if err != nil {
 		g.tripped.CompareAndSwap(nil, &err)
 	}
-}
-
-// refused reports whether err is a broker's per-record answer that retrying
-// cannot change (an invalid or too large record): the record is never written,
-// by this producer or a replay, so the records after it cannot overtake it,
-// and a processor that writes them gets as far as it can. Every other error
-// (broken connections, timeouts, the errors sarama itself retries) is one a
-// replay may get past.
-func refused(err error) bool {
-	var k sarama.KError
-	if !errors.As(err, &k) {
-		return false
-	}
-	switch k {
-	case sarama.ErrInvalidMessage, sarama.ErrUnknownTopicOrPartition, sarama.ErrLeaderNotAvailable,
-		sarama.ErrNotLeaderForPartition, sarama.ErrRequestTimedOut, sarama.ErrNotEnoughReplicas,
-		sarama.ErrNotEnoughReplicasAfterAppend, sarama.ErrKafkaStorageError:
-		return false // sarama's retriable produce errors
-	}
-	return true
 }
 
 // closed returns the error a tripped gate gives, nil if it is open.

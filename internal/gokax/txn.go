@@ -2,84 +2,137 @@ package gokax
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // ExactlyOnce configures a [Processor] to process exactly once with Kafka
-// transactions (the EOS-v1 pattern; sarama cannot do KIP-447).
+// transactions, KIP-447 style: one transactional producer per processor
+// (its franz-go client, see [kproc]), whatever the number of partitions.
 //
-// Each input partition p the instance owns gets its own transactional producer,
-// transactional.id "sluice-GROUP-p", stable across restarts and instances:
-// whoever takes p over fences the previous owner and aborts its open
-// transaction. Every write a record causes (the changelog record of its state,
-// its emits, its dead letter) goes through that producer, and the input offsets
-// go into the same transaction (TxnOffsetCommit for the group), so outputs,
-// changelog and offsets become visible together or not at all. goka's own
-// offset commits are withheld. The table's local store receives a
-// transaction's writes only after the transaction committed (see
+// Every write a record causes (the changelog record of its state, its
+// emits, its dead letter) goes into the processor's open transaction, and
+// the input offsets of the records done go into the same transaction
+// (TxnOffsetCommit for the group, with the group's generation and member
+// id), so outputs, changelog and offsets become visible together or not at
+// all. A member that lost its partitions (a zombie: its session expired,
+// the partitions moved) cannot commit them any more: the group coordinator
+// refuses its offsets for the stale generation, and its transaction aborts.
+// goka's own offset commits are withheld. The table's local store receives
+// a transaction's writes only after the transaction committed (see
 // [txnStorage]), so it never holds aborted state. Every consumer reads
-// committed records only.
+// committed records only, and the group's offsets are read stable (after
+// any transaction that holds offsets for them ended).
+//
+// The transactional.id, "sluice-GROUP-INSTANCE", is stable across restarts
+// of an instance: the restarted instance fences its predecessor and aborts
+// the transaction it left open at once. One that never comes back leaves
+// its open transaction to the broker, which aborts it after
+// [TransactionTimeout]; until then read-committed readers of the partitions
+// it wrote wait.
 type ExactlyOnce struct {
-	// CommitInterval is the longest a partition's transaction stays open with
+	// CommitInterval is the longest the transaction stays open with
 	// records in it; 0 means [DefaultCommitInterval].
 	CommitInterval time.Duration
-	// CommitRecords commits a partition's transaction once it holds that many
-	// input records; 0 means [DefaultCommitRecords].
+	// CommitRecords commits the transaction once it holds that many input
+	// records; 0 means [DefaultCommitRecords].
 	CommitRecords int
+	// Instance names this instance in its transactional.id; "" picks a
+	// random one (a restart then cannot abort its predecessor's open
+	// transaction: see above).
+	Instance string
 }
 
 // Defaults of [ExactlyOnce]: see BenchmarkExactlyOnce.
 const (
 	DefaultCommitInterval = 100 * time.Millisecond
-	DefaultCommitRecords  = 1000
+	DefaultCommitRecords  = 10000
 )
+
+// TransactionTimeout is how long the broker keeps a transaction open before
+// it aborts it: the rebalance timeout, so that a member whose transaction
+// outlives it has lost its partitions anyway, and a crashed instance that
+// does not return holds read-committed readers back at most that long.
+const TransactionTimeout = DefaultRebalanceTimeout
 
 // ErrTxn is wrapped by every failure of a transaction: the processor stops,
 // the open transaction is aborted, and the records since the last commit are
 // processed again.
 var ErrTxn = errors.New("gokax: transaction failed")
 
-// txnHeader names the input partition whose transaction a write belongs to.
-// [Msg] adds it to every write of a record in exactly-once mode and the
-// transactional producer removes it before the write is sent.
-const txnHeader = "sluice-txn-partition"
-
-// TransactionalID returns the transactional.id of group's producer for input
-// partition p.
-func TransactionalID(group string, p int32) string {
-	return "sluice-" + group + "-" + strconv.Itoa(int(p))
+// TransactionalID returns the transactional.id of group's producer on
+// instance.
+func TransactionalID(group, instance string) string {
+	return "sluice-" + group + "-" + instance
 }
 
-// txns holds the transactions of one processor's current consumer-group
-// session, one per input partition. Safe for concurrent use.
+// randomInstance returns a random instance name.
+func randomInstance() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// txns is the transaction of one processor: begun when a session starts,
+// committed every interval or every so many records and when the session
+// ends (aborted instead if a record is not done or something failed).
+// Safe for concurrent use.
 type txns struct {
 	group    string
-	brokers  []string
-	cfg      *sarama.Config // transactional, without an ID
+	id       string
 	interval time.Duration
 	records  int
 	log      *slog.Logger
+	cl       *kgo.Client // the processor's, set when it is built
+	// member returns the group member id and generation offsets are
+	// committed with; nil means the client's (tests give a stale one).
+	member func() (string, int32)
 
-	mu        sync.Mutex
-	parts     map[int32]*txnPart
-	committed map[topicPartition]int64 // the group's offsets, read after fencing
-	stop      chan struct{}            // closes the ticker of the session
-	done      chan struct{}
+	// gate is held shared while a record is handled and exclusively while
+	// the transaction commits, so that a commit never splits a record.
+	gate sync.RWMutex
+	kick chan struct{} // a commit is due by count
+
+	mu       sync.Mutex
+	changed  chan struct{}            // closed and replaced when a mark moves or something fails
+	started  map[topicPartition]int64 // per input partition, the last offset handed to a callback
+	next     map[topicPartition]int64 // per input partition, the next offset to read (all before it done)
+	dirty    map[topicPartition]bool  // marks that moved in the open transaction
+	count    int                      // records in the open transaction
+	since    time.Time                // when it began
+	wrote    bool                     // a write went into it
+	inTxn    bool                     // the client is in a transaction
+	err      error                    // the first failure: the transaction must abort
+	storages map[int32]*txnStorage    // the group table's partitions
+	writing  sync.WaitGroup           // the write-through of the last committed transaction
+	stop     chan struct{}            // the session's committer
+	done     chan struct{}
 }
 
-func newTxns(group string, brokers []string, cfg *sarama.Config, eo ExactlyOnce, log *slog.Logger) *txns {
+func newTxns(group string, eo ExactlyOnce, log *slog.Logger) *txns {
+	instance := eo.Instance
+	if instance == "" {
+		instance = randomInstance()
+	}
 	t := &txns{
-		group: group, brokers: brokers, cfg: txnConfig(cfg), log: log,
+		group: group, id: TransactionalID(group, instance), log: log,
 		interval: eo.CommitInterval, records: eo.CommitRecords,
-		parts: map[int32]*txnPart{},
+		kick: make(chan struct{}, 1), changed: make(chan struct{}),
+		started: map[topicPartition]int64{}, next: map[topicPartition]int64{}, dirty: map[topicPartition]bool{},
+		storages: map[int32]*txnStorage{},
 	}
 	if t.interval <= 0 {
 		t.interval = DefaultCommitInterval
@@ -90,165 +143,134 @@ func newTxns(group string, brokers []string, cfg *sarama.Config, eo ExactlyOnce,
 	return t
 }
 
-// txnConfig returns a clone of cfg for transactional producers and
-// read-committed consumers.
+// txnConfig returns a clone of cfg for read-committed consumers.
 func txnConfig(cfg *sarama.Config) *sarama.Config {
 	c := clone(cfg)
-	c.Producer.Idempotent = true
-	c.Producer.RequiredAcks = sarama.WaitForAll
-	c.Net.MaxOpenRequests = 1
-	c.Producer.Return.Successes = true
-	c.Producer.Return.Errors = true
-	c.Producer.Partitioner = sarama.NewCustomHashPartitioner(Hasher)
 	c.Consumer.IsolationLevel = sarama.ReadCommitted
 	return c
 }
 
-// part returns the transaction of input partition p, nil if the session does
-// not own p.
-func (t *txns) part(p int32) *txnPart {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.parts[p]
+// kgoOpts returns the options of the processor's client for t.
+func (t *txns) kgoOpts() []kgo.Opt {
+	return []kgo.Opt{kgo.TransactionalID(t.id), kgo.TransactionTimeout(TransactionTimeout)}
 }
 
-// open starts the transactions of a new session's partitions. Creating a
-// producer fences the previous owner of its transactional.id and aborts its
-// open transaction, which is why this runs before goka recovers tables (they
-// read committed records, and an open transaction would hold them back).
-func (t *txns) open(ctx context.Context, claims map[string][]int32) error {
+// changedLocked wakes whoever waits for marks.
+func (t *txns) changedLocked() {
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+// fail records the first failure: the open transaction aborts, and no
+// record is handled any more.
+func (t *txns) fail(err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	seen := map[int32]bool{}
-	var partitions []int32
-	for _, ps := range claims {
-		for _, p := range ps {
-			if !seen[p] {
-				seen[p] = true
-				partitions = append(partitions, p)
-			}
-		}
+	if t.err == nil {
+		t.err = err
 	}
-	var errs []error
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, p := range partitions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tp, err := newTxnPart(t, p)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			t.parts[p] = tp
-		}()
+	t.changedLocked()
+}
+
+func (t *txns) failure() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}
+
+// open begins a session's transaction. Getting the producer id fences the
+// instance's predecessor and aborts the transaction it left open, which is
+// why this runs before goka recovers tables (they read committed records,
+// and an open transaction would hold them back).
+func (t *txns) open(ctx context.Context) error {
+	if _, _, err := t.cl.ProducerID(ctx); err != nil {
+		return fmt.Errorf("transactional producer %q: %w: %w", t.id, ErrTxn, err)
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.closeLocked()
+	t.mu.Lock()
+	clear(t.started)
+	clear(t.next)
+	clear(t.dirty)
+	t.count, t.wrote, t.since, t.err = 0, false, time.Now(), nil
+	t.stop, t.done = make(chan struct{}), make(chan struct{})
+	stop, done := t.stop, t.done
+	err := t.beginLocked()
+	t.mu.Unlock()
+	if err != nil {
+		close(done)
 		return err
 	}
-	committed, err := t.fetchOffsets(claims)
-	if err != nil {
-		return errors.Join(err, t.closeLocked())
-	}
-	t.committed = committed
-	t.stop, t.done = make(chan struct{}), make(chan struct{})
-	go t.tick(ctx, t.stop, t.done)
+	go t.committer(stop, done)
 	return nil
 }
 
-// handle runs f, the callback of the record of ctx, inside the transaction of
-// the record's partition (at-least-once when t is nil). If the partition's
-// transaction failed, or the commit due before the record fails, the record
-// is not handled, its offset is not committed, and the processor stops;
-// unless the session is ending (a rebalance, or a stop), which is no failure:
-// the record is left unhandled and finished without an error, and the
-// partition's transaction, failed, aborts when the session closes, so the
-// record and those before it since the last commit are read again by the
-// partition's next owner.
+// beginLocked begins a transaction unless one is open; mu is held.
+func (t *txns) beginLocked() error {
+	if t.inTxn {
+		return nil
+	}
+	if err := t.cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("transactional producer %q: begin: %w: %w", t.id, ErrTxn, err)
+	}
+	t.inTxn = true
+	return nil
+}
+
+// handle runs f, the callback of the record of ctx, inside the transaction
+// (at-least-once when t is nil). If the transaction failed, the record is
+// not handled, its offset is not committed, and the processor stops; unless
+// the session is ending (a rebalance, or a stop), which is no failure: the
+// record is left unhandled and finished without an error, and the open
+// transaction aborts when the session closes, so the record and those
+// before it since the last commit are read again by the partition's next
+// owner.
 func (t *txns) handle(ctx goka.Context, f func()) {
 	if t == nil {
 		f()
 		return
 	}
-	tp := t.part(ctx.Partition())
-	if tp == nil {
-		ctx.DeferCommit()(fmt.Errorf("record of partition %d, which has no transaction: %w", ctx.Partition(), ErrTxn))
-		return
-	}
-	tp.mu.Lock()
-	defer tp.mu.Unlock()
-	if err := tp.before(ctx.Context(), string(ctx.Topic()), ctx.Offset()); err != nil {
+	t.gate.RLock()
+	if err := t.failure(); err != nil {
+		t.gate.RUnlock()
 		if ctx.Context().Err() != nil {
 			err = nil // the session ends: see above
 		}
 		ctx.DeferCommit()(err)
 		return
 	}
+	t.mu.Lock()
+	t.started[topicPartition{string(ctx.Topic()), ctx.Partition()}] = ctx.Offset()
+	t.count++
+	due := t.count >= t.records
+	t.mu.Unlock()
 	f()
+	t.gate.RUnlock()
+	if due {
+		select {
+		case t.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // marked is goka's commit of every record of topic/p before offset.
 func (t *txns) marked(topic string, p int32, offset int64) {
-	if tp := t.part(p); tp != nil {
-		tp.marked(topic, offset)
-	}
-}
-
-// fetchOffsets returns the group's committed offsets of claims. sarama read
-// them before the session's producers fenced the previous owners, which may
-// have committed a transaction in between; these are final.
-func (t *txns) fetchOffsets(claims map[string][]int32) (map[topicPartition]int64, error) {
-	adm, err := sarama.NewClusterAdmin(t.brokers, t.cfg)
-	if err != nil {
-		return nil, fmt.Errorf("group %q: committed offsets: %w: %w", t.group, ErrTxn, err)
-	}
-	defer adm.Close()
-	resp, err := adm.ListConsumerGroupOffsets(t.group, claims)
-	if err == nil && resp.Err != sarama.ErrNoError {
-		err = resp.Err
-	}
-	if errors.Is(err, sarama.ErrGroupIDNotFound) { // kfake, before the first commit
-		return map[topicPartition]int64{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("group %q: committed offsets: %w: %w", t.group, ErrTxn, err)
-	}
-	out := map[topicPartition]int64{}
-	for topic, ps := range claims {
-		for _, p := range ps {
-			if b := resp.GetBlock(topic, p); b != nil && b.Err == sarama.ErrNoError {
-				out[topicPartition{topic, p}] = b.Offset
-			}
-		}
-	}
-	return out, nil
-}
-
-// checkClaim fails the claim's partition if the claim starts elsewhere than
-// the offset committed when the session fenced the previous owner: that owner
-// committed a transaction after sarama read the offsets, and the claim would
-// process its records again. The partition's first record then stops the
-// processor, and the next session starts from the right offset.
-func (t *txns) checkClaim(topic string, p int32, initial int64) {
 	t.mu.Lock()
-	committed, ok := t.committed[topicPartition{topic, p}]
-	tp := t.parts[p]
-	t.mu.Unlock()
-	if !ok || committed < 0 || committed == initial || tp == nil {
-		return
-	}
-	tp.fail(fmt.Errorf("%s/%d: the group's offset moved from %d to %d while this instance took the partition over (the previous owner committed before it was fenced): %w",
-		topic, p, initial, committed, ErrTxn))
+	defer t.mu.Unlock()
+	tp := topicPartition{topic, p}
+	t.next[tp] = offset
+	t.dirty[tp] = true
+	t.changedLocked()
 }
 
-// tick commits transactions that are due while their partitions are idle; a
-// busy partition commits between two records (see [txnPart.before]).
-func (t *txns) tick(ctx context.Context, stop, done chan struct{}) {
+// wrote records that a write went into the open transaction.
+func (t *txns) wroteOne() {
+	t.mu.Lock()
+	t.wrote = true
+	t.mu.Unlock()
+}
+
+// committer commits the transaction when it is due, until stop.
+func (t *txns) committer(stop, done chan struct{}) {
 	defer close(done)
 	tk := time.NewTicker(max(t.interval/2, time.Millisecond))
 	defer tk.Stop()
@@ -256,272 +278,289 @@ func (t *txns) tick(ctx context.Context, stop, done chan struct{}) {
 		select {
 		case <-stop:
 			return
-		case <-ctx.Done():
-			return
 		case <-tk.C:
+		case <-t.kick:
 		}
-		t.mu.Lock()
-		parts := make([]*txnPart, 0, len(t.parts))
-		for _, tp := range t.parts {
-			parts = append(parts, tp)
+		if !t.due() {
+			continue
 		}
-		t.mu.Unlock()
-		for _, tp := range parts {
-			if !tp.mu.TryLock() {
-				continue // a record is being handled; it commits when due
-			}
-			if tp.due() {
-				if err := tp.commitLocked(ctx, true /* wait */); err != nil {
-					tp.fail(err) // the partition's next record stops the processor
-				}
-			}
-			tp.mu.Unlock()
+		t.gate.Lock()
+		err := t.commitLocked(true /* wait */)
+		t.gate.Unlock()
+		if err != nil {
+			t.fail(err) // the next record stops the processor
 		}
 	}
 }
 
-// close ends the session: each partition's transaction is committed if every
-// record of it is done, and aborted otherwise; then the producers close.
-func (t *txns) close() error {
+// due reports whether the open transaction has records and is older than
+// the commit interval or holds the most records it may.
+func (t *txns) due() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.closeLocked()
+	return t.err == nil && t.count > 0 && (t.count >= t.records || time.Since(t.since) >= t.interval)
 }
 
-func (t *txns) closeLocked() error {
-	if t.stop != nil {
-		close(t.stop)
-		<-t.done
-		t.stop, t.done = nil, nil
+// settled waits until every record handed to a callback is done (its writes
+// acknowledged and goka's mark in); without wait, it reports an error if
+// one is not. gate is held exclusively: no record is being handled.
+func (t *txns) settled(ctx context.Context, wait bool) error {
+	if err := t.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("transactional producer %q: flush: %w: %w", t.id, ErrTxn, err)
 	}
-	var errs []error
-	for p, tp := range t.parts {
-		errs = append(errs, tp.finish())
-		delete(t.parts, p)
-	}
-	return errors.Join(errs...)
-}
-
-// txnPart is the transaction of one input partition.
-type txnPart struct {
-	t    *txns
-	p    int32
-	id   string
-	prod sarama.AsyncProducer
-	read sync.WaitGroup // the goroutine reading the producer's results
-
-	// mu is held while a record of the partition is handled and while its
-	// transaction commits, so that a commit never splits a record.
-	mu sync.Mutex
-	// records and since describe the open transaction; guarded by mu.
-	records int
-	since   time.Time
-	storage *txnStorage // the partition's table, if the group has one; guarded by mu
-
-	// st is what the producer's and goka's goroutines update.
-	st struct {
-		sync.Mutex
-		changed chan struct{}    // closed and replaced on every change
-		started map[string]int64 // per input topic, the last offset handed to a callback
-		marked  map[string]int64 // per input topic, the next offset to read (all before it done)
-		dirty   map[string]bool  // topics whose mark moved in the open transaction
-		inHand  int              // writes sent and not yet acknowledged
-		err     error            // the first failure; the transaction must abort
-		closed  bool
-	}
-}
-
-func newTxnPart(t *txns, p int32) (*txnPart, error) {
-	id := TransactionalID(t.group, p)
-	cfg := clone(t.cfg)
-	cfg.Producer.Transaction.ID = id
-	cfg.ClientID = id
-	prod, err := sarama.NewAsyncProducer(t.brokers, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("group %q: partition %d: transactional producer %q: %w: %w", t.group, p, id, ErrTxn, err)
-	}
-	tp := &txnPart{t: t, p: p, id: id, prod: prod, since: time.Now()}
-	tp.st.changed = make(chan struct{})
-	tp.st.started, tp.st.marked, tp.st.dirty = map[string]int64{}, map[string]int64{}, map[string]bool{}
-	tp.read.Add(2)
-	go tp.successes()
-	go tp.errors()
-	if err := prod.BeginTxn(); err != nil {
-		return nil, errors.Join(fmt.Errorf("transactional producer %q: begin: %w: %w", id, ErrTxn, err), tp.closeProducer())
-	}
-	return tp, nil
-}
-
-// changedLocked wakes whoever waits for the partition's records to be done.
-func (tp *txnPart) changedLocked() {
-	close(tp.st.changed)
-	tp.st.changed = make(chan struct{})
-}
-
-func (tp *txnPart) fail(err error) {
-	tp.st.Lock()
-	defer tp.st.Unlock()
-	if tp.st.err == nil {
-		tp.st.err = err
-	}
-	tp.changedLocked()
-}
-
-func (tp *txnPart) failure() error {
-	tp.st.Lock()
-	defer tp.st.Unlock()
-	return tp.st.err
-}
-
-// before is called with mu held before a record of the partition is handed to
-// its callback: it commits the open transaction if it is due, and returns the
-// partition's failure, if any (the record must then not be handled).
-func (tp *txnPart) before(ctx context.Context, topic string, offset int64) error {
-	if err := tp.failure(); err != nil {
-		return err
-	}
-	if tp.records >= tp.t.records || tp.due() {
-		if err := tp.commitLocked(ctx, true /* wait */); err != nil {
-			tp.fail(err)
+	for {
+		t.mu.Lock()
+		err, ch := t.err, t.changed
+		ok := true
+		for tp, off := range t.started {
+			if t.next[tp] <= off {
+				ok = false
+				break
+			}
+		}
+		t.mu.Unlock()
+		switch {
+		case err != nil:
 			return err
+		case ok:
+			return nil
+		case !wait:
+			return fmt.Errorf("transactional producer %q: records in flight at the end of the session: %w", t.id, ErrTxn)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("transactional producer %q: stopped waiting for records: %w: %w", t.id, ErrTxn, ctx.Err())
 		}
 	}
-	tp.st.Lock()
-	tp.st.started[topic] = offset
-	tp.st.Unlock()
-	tp.records++
-	return nil
-}
-
-// due reports whether the open transaction has records and is older than the
-// commit interval; mu is held.
-func (tp *txnPart) due() bool {
-	return tp.records > 0 && time.Since(tp.since) >= tp.t.interval
-}
-
-// marked is goka's commit of every record of topic before offset.
-func (tp *txnPart) marked(topic string, offset int64) {
-	tp.st.Lock()
-	defer tp.st.Unlock()
-	tp.st.marked[topic] = offset
-	tp.st.dirty[topic] = true
-	tp.changedLocked()
-}
-
-// settled reports whether every record handed to a callback is done, and the
-// failure if one happened.
-func (tp *txnPart) settled() (bool, <-chan struct{}, error) {
-	tp.st.Lock()
-	defer tp.st.Unlock()
-	if tp.st.err != nil {
-		return true, nil, tp.st.err
-	}
-	for topic, off := range tp.st.started {
-		if tp.st.marked[topic] <= off {
-			return false, tp.st.changed, nil
-		}
-	}
-	return tp.st.inHand == 0, tp.st.changed, nil
 }
 
 // commitLocked commits the open transaction with the offsets of its records
-// and begins the next; mu is held, so no record is being handled. With wait,
-// it first waits until every record handed to a callback is done (its writes
-// acknowledged and goka's mark in); without, it aborts if one is not. The
-// table's store receives the transaction's writes after the commit; after an
-// abort they are dropped.
-func (tp *txnPart) commitLocked(ctx context.Context, wait bool) error {
-	for {
-		ok, changed, err := tp.settled()
+// and begins the next; gate is held exclusively. It first waits (with wait)
+// until every record handed to a callback is done. The table's store
+// receives the transaction's writes after the commit.
+func (t *txns) commitLocked(wait bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), TransactionTimeout)
+	defer cancel()
+	if err := t.settled(ctx, wait); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	for tp := range t.dirty {
+		if offsets[tp.topic] == nil {
+			offsets[tp.topic] = map[int32]kgo.EpochOffset{}
+		}
+		offsets[tp.topic][tp.partition] = kgo.EpochOffset{Epoch: -1, Offset: t.next[tp]}
+	}
+	wrote := t.wrote
+	t.mu.Unlock()
+	ended := true
+	switch {
+	case wrote:
+		if len(offsets) > 0 {
+			if err := t.commitOffsets(ctx, offsets); err != nil {
+				return err
+			}
+		}
+		if err := t.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			return fmt.Errorf("transactional producer %q: commit: %w: %w", t.id, ErrTxn, err)
+		}
+	case len(offsets) > 0:
+		// Records that wrote nothing: a transaction with offsets alone
+		// would need an EndTxn the client does not send for a transaction
+		// it wrote nothing in. The group's offset is committed as
+		// at-least-once commits it; every earlier transaction has ended,
+		// and the records it covers have no effects to repeat.
+		if err := t.commitPlain(ctx, offsets); err != nil {
+			return err
+		}
+		if err := t.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			return fmt.Errorf("transactional producer %q: end: %w: %w", t.id, ErrTxn, err)
+		}
+	default:
+		ended = false // nothing happened: the transaction stays open
+	}
+	t.mu.Lock()
+	if ended {
+		t.inTxn = false
+	}
+	clear(t.dirty)
+	t.count, t.wrote, t.since = 0, false, time.Now()
+	storages := slices.Collect(maps.Values(t.storages))
+	t.mu.Unlock()
+	t.writeCommitted(storages)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.beginLocked()
+}
+
+// writeCommitted starts the write-through of the committed transaction's
+// writes to the stores of the partitions it wrote (see [txnStorage]), in
+// parallel (each store syncs its own write-ahead log), after the previous
+// one finished; a failure fails the transaction then open.
+func (t *txns) writeCommitted(storages []*txnStorage) {
+	t.writing.Wait()
+	sem := make(chan struct{}, 16)
+	for _, s := range storages {
+		if write := s.committed(); write != nil {
+			t.writing.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				if err := write(); err != nil {
+					t.fail(fmt.Errorf("transactional producer %q: write committed state: %w: %w", t.id, ErrTxn, err))
+				}
+			})
+		}
+	}
+}
+
+// commitOffsets adds offsets to the open transaction for the group, with
+// the group's generation and member id (TxnOffsetCommit v3, KIP-447): the
+// coordinator refuses them if this member lost its partitions. Topics are
+// named, as at the client's protocol versions ([KafkaVersion]; later
+// versions name them by ID).
+func (t *txns) commitOffsets(ctx context.Context, offsets map[string]map[int32]kgo.EpochOffset) error {
+	pid, epoch, err := t.cl.ProducerID(ctx)
+	if err != nil {
+		return fmt.Errorf("transactional producer %q: producer id: %w: %w", t.id, ErrTxn, err)
+	}
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = t.id, pid, epoch, t.group
+	err = retryConcurrent(ctx, func() error {
+		resp, err := add.RequestWith(ctx, t.cl)
 		if err != nil {
 			return err
 		}
-		if ok {
-			break
-		}
-		if !wait {
-			return fmt.Errorf("transactional producer %q: records in flight at close: %w", tp.id, ErrTxn)
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return fmt.Errorf("transactional producer %q: stopped waiting for records: %w: %w", tp.id, ErrTxn, ctx.Err())
-		}
+		return kerr.ErrorForCode(resp.ErrorCode)
+	})
+	if err != nil {
+		return fmt.Errorf("transactional producer %q: add offsets: %w: %w", t.id, ErrTxn, err)
 	}
-	if tp.records == 0 {
-		tp.since = time.Now()
+	member, gen := t.cl.GroupMetadata()
+	if t.member != nil {
+		member, gen = t.member()
+	}
+	req := kmsg.NewPtrTxnOffsetCommitRequest()
+	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = t.id, t.group, pid, epoch
+	req.Generation, req.MemberID = gen, member
+	for topic, ps := range offsets {
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = topic
+		for p, eo := range ps {
+			rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+			rp.Partition, rp.Offset, rp.LeaderEpoch = p, eo.Offset, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	err = retryConcurrent(ctx, func() error {
+		resp, err := req.RequestWith(ctx, t.cl)
+		if err != nil {
+			return err
+		}
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+					return fmt.Errorf("%s/%d: %w", rt.Topic, rp.Partition, err)
+				}
+			}
+		}
 		return nil
-	}
-	tp.st.Lock()
-	offsets := map[string][]*sarama.PartitionOffsetMetadata{}
-	for topic := range tp.st.dirty {
-		offsets[topic] = []*sarama.PartitionOffsetMetadata{{Partition: tp.p, Offset: tp.st.marked[topic]}}
-	}
-	clear(tp.st.dirty)
-	tp.st.Unlock()
-	if len(offsets) > 0 {
-		if err := tp.prod.AddOffsetsToTxn(offsets, tp.t.group); err != nil {
-			return fmt.Errorf("transactional producer %q: add offsets: %w: %w", tp.id, ErrTxn, err)
-		}
-	}
-	if err := tp.prod.CommitTxn(); err != nil {
-		return fmt.Errorf("transactional producer %q: commit: %w: %w", tp.id, ErrTxn, err)
-	}
-	tp.records, tp.since = 0, time.Now()
-	if tp.storage != nil {
-		if err := tp.storage.committed(); err != nil {
-			return fmt.Errorf("transactional producer %q: write committed state: %w: %w", tp.id, ErrTxn, err)
-		}
-	}
-	if err := tp.prod.BeginTxn(); err != nil {
-		return fmt.Errorf("transactional producer %q: begin: %w: %w", tp.id, ErrTxn, err)
+	})
+	if err != nil {
+		return fmt.Errorf("transactional producer %q: commit offsets (generation %d): %w: %w", t.id, gen, ErrTxn, err)
 	}
 	return nil
 }
 
-// finishLocked commits the open transaction if all of its records are done
-// and nothing failed, and aborts it otherwise; mu is held.
-func (tp *txnPart) finishLocked() error {
-	err := tp.commitLocked(context.Background(), false /* wait */)
+// commitPlain commits offsets outside any transaction.
+func (t *txns) commitPlain(ctx context.Context, offsets map[string]map[int32]kgo.EpochOffset) error {
+	var cerr error
+	t.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err == nil {
+			err = commitResponseErr(resp)
+		}
+		cerr = err
+	})
+	if cerr != nil {
+		return fmt.Errorf("transactional producer %q: commit offsets: %w: %w", t.id, ErrTxn, cerr)
+	}
+	return nil
+}
+
+// retryConcurrent runs do until it returns something else than a Kafka
+// error that retrying fixes (CONCURRENT_TRANSACTIONS: the previous
+// transaction is still being completed; coordinator moves), backing off.
+func retryConcurrent(ctx context.Context, do func() error) error {
+	wait := 10 * time.Millisecond
+	for {
+		err := do()
+		var ke *kerr.Error
+		if err == nil || !errors.As(err, &ke) || (!ke.Retriable && ke != kerr.ConcurrentTransactions) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+// abortLocked aborts the open transaction and drops its state writes; gate
+// is held exclusively.
+func (t *txns) abortLocked(reason error) {
+	ctx, cancel := context.WithTimeout(context.Background(), TransactionTimeout)
+	defer cancel()
+	t.mu.Lock()
+	for _, s := range t.storages {
+		s.aborted()
+	}
+	inTxn := t.inTxn
+	t.inTxn = false
+	clear(t.dirty)
+	t.count, t.wrote = 0, false
+	t.mu.Unlock()
+	if !inTxn {
+		return
+	}
+	if err := t.cl.AbortBufferedRecords(ctx); err != nil {
+		t.log.Warn("abort buffered records", "id", t.id, "error", err)
+	}
+	if err := t.cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		// Fenced or the broker is gone: the broker aborts it, at the latest
+		// after the transaction timeout.
+		t.log.Warn("abort transaction", "id", t.id, "error", err)
+	}
+	t.log.Info("transaction aborted", "id", t.id, "reason", reason)
+}
+
+// finish ends the session's transaction, once goka stopped handling its
+// records: committed if every record handed to a callback is done and
+// nothing failed, aborted otherwise (a failed commit, too: the group's
+// generation ended, the records go to the partitions' next owners). An
+// aborted transaction is the designed outcome of a failure, which the
+// processor reports itself; the next session begins a new one.
+func (t *txns) finish() error {
+	t.mu.Lock()
+	stop, done := t.stop, t.done
+	t.stop, t.done = nil, nil
+	t.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+	t.gate.Lock()
+	defer t.gate.Unlock()
+	err := t.failure()
 	if err == nil {
-		return nil
-	}
-	if tp.storage != nil {
-		tp.storage.aborted()
-	}
-	tp.records = 0
-	if tp.prod.TxnStatus()&sarama.ProducerTxnFlagInTransaction != 0 ||
-		tp.prod.TxnStatus()&sarama.ProducerTxnFlagAbortableError != 0 {
-		if aerr := tp.prod.AbortTxn(); aerr != nil {
-			// Fenced or the broker is gone: the next owner's producer aborts it.
-			tp.t.log.Warn("abort transaction", "id", tp.id, "error", aerr)
+		if err = t.commitLocked(false /* wait */); err == nil {
+			return nil
 		}
 	}
-	tp.fail(err)
-	return err
-}
-
-// finish ends the partition's transaction (see finishLocked) and closes the
-// producer. Only a failure to close is returned: an aborted transaction is
-// the designed outcome of a failure, which the processor reports itself.
-func (tp *txnPart) finish() error {
-	tp.mu.Lock()
-	defer tp.mu.Unlock()
-	if err := tp.finishLocked(); err != nil {
-		tp.t.log.Info("transaction aborted", "id", tp.id, "partition", tp.p, "reason", err)
-	}
-	return tp.closeProducer()
-}
-
-func (tp *txnPart) closeProducer() error {
-	tp.st.Lock()
-	tp.st.closed = true
-	tp.st.Unlock()
-	err := tp.prod.Close()
-	tp.read.Wait()
-	if err != nil {
-		return fmt.Errorf("transactional producer %q: close: %w", tp.id, err)
-	}
+	t.abortLocked(err)
 	return nil
 }
 

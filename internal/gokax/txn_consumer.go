@@ -10,6 +10,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/connect"
 )
 
 // markerConsumer is the sarama consumer goka reads tables with in
@@ -36,9 +38,7 @@ func (c markerConsumer) ConsumePartition(topic string, partition int32, offset i
 	case sarama.OffsetNewest:
 		at = kgo.NewOffset().AtEnd()
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(c.brokers...),
-		kgo.ClientID(c.cfg.ClientID),
+	cl, err := connect.NewClient(c.brokers, c.cfg,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: at}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),

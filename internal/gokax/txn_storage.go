@@ -1,8 +1,6 @@
 package gokax
 
 import (
-	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/lovoo/goka/storage"
@@ -16,13 +14,18 @@ const MarkerKey = "\x00sluice-txn-marker"
 // txnStorage is a table partition's storage in exactly-once mode. During
 // recovery every call goes to the store (which batches recovery writes itself:
 // recovery reads committed records only). Afterwards writes stay in memory
-// until the partition's transaction commits, and only then reach the store,
-// each dirty key once, followed by the changelog offset; an aborted
+// until the transaction commits, and only then reach the store, each dirty
+// key once, followed by the changelog offset, then a sync; an aborted
 // transaction's writes are dropped. So the store holds committed state only,
 // whatever happens to the process: a crash loses at most the writes of
 // transactions committed since the last write-through, which goka then
 // replays from the changelog after the stored offset, like any unsynced write
 // (tables/offset.go). No store has to be wiped after an unclean shutdown.
+//
+// The write-through runs after the commit, while the next transaction's
+// records are handled (reads see the committed writes meanwhile); the next
+// commit waits for it. Synced one after another inside the commit, 8
+// partitions' stores took 15-20 ms of each 100 ms.
 //
 // Iterators see the store, so committed state only. Safe for concurrent use.
 type txnStorage struct {
@@ -32,10 +35,15 @@ type txnStorage struct {
 
 	mu        sync.RWMutex
 	recovered bool
-	dirty     map[string]cacheEntry
-	offset    int64 // the last changelog offset set, if pending
+	dirty     map[string]cacheEntry // the open transaction's writes
+	offset    int64                 // the last changelog offset set, if pending
 	pending   bool
+	flushing  map[string]cacheEntry // a committed transaction's writes on their way to the store
+	flushOff  int64
+	flushPend bool
 	closed    bool
+
+	wmu sync.Mutex // held while writing through; Close waits for it
 }
 
 // txnStorageBuilder returns st's builder with the group's own table (topic
@@ -51,22 +59,28 @@ func txnStorageBuilder(b storage.Builder, t *txns, table string) storage.Builder
 		if err != nil {
 			return nil, err
 		}
-		tp := t.part(partition)
-		if tp == nil {
-			return nil, errors.Join(fmt.Errorf("table %q partition %d: no transaction: %w", topic, partition, ErrTxn), st.Close())
-		}
 		s := &txnStorage{Storage: st, t: t, p: partition, dirty: map[string]cacheEntry{}}
-		tp.mu.Lock()
-		tp.storage = s
-		tp.mu.Unlock()
+		t.mu.Lock()
+		t.storages[partition] = s
+		t.mu.Unlock()
 		return s, nil
 	}
 }
 
-func (s *txnStorage) Get(key string) ([]byte, error) {
+// lookup returns the entry of key in the open transaction's writes or the
+// committed ones on their way to the store.
+func (s *txnStorage) lookup(key string) (cacheEntry, bool) {
 	s.mu.RLock()
-	e, ok := s.dirty[key]
-	s.mu.RUnlock()
+	defer s.mu.RUnlock()
+	if e, ok := s.dirty[key]; ok {
+		return e, true
+	}
+	e, ok := s.flushing[key]
+	return e, ok
+}
+
+func (s *txnStorage) Get(key string) ([]byte, error) {
+	e, ok := s.lookup(key)
 	if !ok {
 		return s.Storage.Get(key)
 	}
@@ -77,9 +91,7 @@ func (s *txnStorage) Get(key string) ([]byte, error) {
 }
 
 func (s *txnStorage) Has(key string) (bool, error) {
-	s.mu.RLock()
-	e, ok := s.dirty[key]
-	s.mu.RUnlock()
+	e, ok := s.lookup(key)
 	if !ok {
 		return s.Storage.Has(key)
 	}
@@ -114,8 +126,11 @@ func (s *txnStorage) Delete(key string) error {
 func (s *txnStorage) GetOffset(def int64) (int64, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.pending {
+	switch {
+	case s.pending:
 		return s.offset, nil
+	case s.flushPend:
+		return s.flushOff, nil
 	}
 	return s.Storage.GetOffset(def)
 }
@@ -141,27 +156,52 @@ func (s *txnStorage) MarkRecovered() error {
 	return nil
 }
 
-// committed writes the committed transaction's writes through, then its
-// offset (so the offset never covers a missing write): in one atomic commit
-// if the store is an [applier].
-func (s *txnStorage) committed() error {
+// committed hands the committed transaction's writes to the write-through
+// and returns it, nil if the transaction wrote nothing here. It is called
+// while no record is handled, after the previous write-through finished.
+func (s *txnStorage) committed() func() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed || (len(s.dirty) == 0 && !s.pending) {
 		return nil
 	}
-	if a, ok := s.Storage.(applier); ok {
-		if err := a.Apply(writesOf(s.dirty), s.offset, s.pending); err != nil {
+	s.flushing, s.dirty = s.dirty, map[string]cacheEntry{}
+	s.flushOff, s.flushPend, s.pending = s.offset, s.pending, false
+	return s.writeThrough
+}
+
+// writeThrough writes the committed transaction's writes to the store, then
+// its offset (so the offset never covers a missing write), and syncs: in one
+// atomic commit if the store is an [applier].
+func (s *txnStorage) writeThrough() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.RLock()
+	closed, writes, off, pend := s.closed, s.flushing, s.flushOff, s.flushPend
+	s.mu.RUnlock()
+	if closed {
+		return nil
+	}
+	if err := s.writeLocked(writes, off, pend); err != nil {
+		return err
+	}
+	if st, ok := s.Storage.(syncer); ok {
+		if err := st.Sync(); err != nil {
 			return err
 		}
-		clear(s.dirty)
-		s.pending = false
-		if st, ok := s.Storage.(syncer); ok {
-			return st.Sync()
-		}
-		return nil
 	}
-	for k, e := range s.dirty {
+	s.mu.Lock()
+	s.flushing, s.flushPend = nil, false
+	s.mu.Unlock()
+	return nil
+}
+
+// writeLocked writes writes and, if pend, the offset off after them.
+func (s *txnStorage) writeLocked(writes map[string]cacheEntry, off int64, pend bool) error {
+	if a, ok := s.Storage.(applier); ok {
+		return a.Apply(writesOf(writes), off, pend)
+	}
+	for k, e := range writes {
 		var err error
 		if e.deleted {
 			err = s.Storage.Delete(k)
@@ -171,16 +211,9 @@ func (s *txnStorage) committed() error {
 		if err != nil {
 			return err
 		}
-		delete(s.dirty, k)
 	}
-	if s.pending {
-		if err := s.Storage.SetOffset(s.offset); err != nil {
-			return err
-		}
-		s.pending = false
-	}
-	if st, ok := s.Storage.(syncer); ok {
-		return st.Sync()
+	if pend {
+		return s.Storage.SetOffset(off)
 	}
 	return nil
 }
@@ -203,30 +236,22 @@ func (s *txnStorage) aborted() {
 	s.pending = false
 }
 
-// Close ends the partition's transaction, committing it if every record of
-// it is done (goka closes a table after its partition stopped), writes it
-// through, and closes the store. Writes of an aborted transaction are lost.
+// Close closes the store. goka closes a table after its partition stopped,
+// before the session's transaction ends: writes not committed by then are
+// dropped from the store, and if the transaction commits, the next recovery
+// reads them from the changelog after the store's offset, like any write
+// that did not reach the store.
 func (s *txnStorage) Close() error {
-	var ferr error
-	if tp := s.t.part(s.p); tp != nil {
-		tp.mu.Lock()
-		if tp.storage == s {
-			ferr = tp.finishLocked()
-			tp.storage = nil
-		}
-		tp.mu.Unlock()
+	s.t.mu.Lock()
+	if s.t.storages[s.p] == s {
+		delete(s.t.storages, s.p)
 	}
+	s.t.mu.Unlock()
+	s.wmu.Lock() // a write-through of committed writes finishes first
+	defer s.wmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
 	clear(s.dirty)
-	if err := s.Storage.Close(); err != nil {
-		return err
-	}
-	if ferr != nil {
-		// Not a close failure: the transaction was aborted, and the processor
-		// reports why.
-		s.t.log.Info("table closed after an aborted transaction", "partition", s.p, "reason", ferr)
-	}
-	return nil
+	return s.Storage.Close()
 }

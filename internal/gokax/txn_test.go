@@ -5,65 +5,39 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/sluicehq/sluice/internal/kafkatest"
 )
 
-// openTxns starts the transactions of group for partition 0 of topic in on
-// the broker at addrs; they are closed in t.Cleanup.
-func openTxns(t *testing.T, addrs []string, group string) *txns {
-	t.Helper()
-	tx := newTxns(group, addrs, Config(), ExactlyOnce{}, slog.New(slog.DiscardHandler))
-	if err := tx.open(t.Context(), map[string][]int32{"in": {0}}); err != nil {
-		t.Fatalf("open transactions: %v", err)
-	}
-	t.Cleanup(func() { _ = tx.close() })
-	return tx
-}
-
-// partitionTxn starts a broker with topics "in" and out, one partition each,
-// and opens the transactions of group "g" for partition 0 of "in".
-func partitionTxn(t *testing.T, out string) ([]string, *txns, *txnPart) {
-	t.Helper()
-	addrs := kafkatest.Start(t).Addrs()
-	kafkatest.CreateTopic(t, addrs, "in", 1, nil)
-	kafkatest.CreateTopic(t, addrs, out, 1, nil)
-	tx := openTxns(t, addrs, "g")
-	return addrs, tx, tx.part(0)
-}
-
-// emitN writes n records to topic in partition 0's transaction and waits for
-// their acknowledgements.
-func emitN(t *testing.T, tx *txns, topic string, n int) {
-	t.Helper()
-	errs := make(chan error, n)
-	for i := range n {
-		txnProducer{tx}.EmitWithHeaders(topic, fmt.Sprint("k", i), []byte(fmt.Sprint(i)),
-			goka.Headers{txnHeader: []byte("0"), "h": []byte("v")}).Then(func(err error) { errs <- err })
-	}
-	for range n {
-		select {
-		case err := <-errs:
-			if err != nil {
-				t.Fatalf("write in transaction: %v", err)
-			}
-		case <-time.After(time.Minute):
-			t.Fatal("write not acknowledged within a minute")
-		}
-	}
-}
-
 // countRecords reads topic to its high watermark with the isolation level
 // and returns the data records seen.
 func countRecords(t *testing.T, addrs []string, topic string, level kgo.IsolationLevel) int {
+	t.Helper()
+	n := 0
+	for _, r := range readAll(t, addrs, topic, level) {
+		if !r.Attrs.IsControl() {
+			n++
+		}
+	}
+	return n
+}
+
+// readAll reads every partition of topic to its high watermark with the
+// isolation level, control records included.
+func readAll(t *testing.T, addrs []string, topic string, level kgo.IsolationLevel) []*kgo.Record {
 	t.Helper()
 	cl := kafkatest.Client(t, addrs, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(level), kgo.KeepControlRecords())
@@ -71,113 +45,267 @@ func countRecords(t *testing.T, addrs []string, topic string, level kgo.Isolatio
 	if err != nil {
 		t.Fatal(err)
 	}
-	end := ends[topic][0].Offset
+	left := map[int32]int64{}
+	ends.Each(func(o kadmListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset - 1
+		}
+	})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	n := 0
-	for last := int64(-1); last < end-1; {
+	var out []*kgo.Record
+	for len(left) > 0 {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("read %s to %d: at %d after 30 s", topic, end, last)
+			t.Fatalf("read %s: partitions %v not read to their end after 30 s", topic, left)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			last = r.Offset
-			if !r.Attrs.IsControl() {
-				n++
+			out = append(out, r)
+			if r.Offset >= left[r.Partition] {
+				delete(left, r.Partition)
 			}
 		})
 	}
-	return n
+	return out
 }
 
-// TestTxnCommitAndAbort pins what a partition's transaction does with its
-// records: committed, read_committed consumers see them and the group's
-// offset moves with them; aborted (a record not done when the partition
-// closes), they are in the log but no read_committed consumer sees them and
-// the offset stays.
-func TestTxnCommitAndAbort(t *testing.T) {
-	addrs, tx, tp := partitionTxn(t, "out")
+// txnWriter writes transactions to a topic of one partition with a franz-go
+// transactional producer of its own, the data tables are read from.
+type txnWriter struct {
+	t  *testing.T
+	cl *kgo.Client
+}
 
-	tp.mu.Lock()
-	if err := tp.before(t.Context(), "in", 0); err != nil {
-		t.Fatal(err)
-	}
-	emitN(t, tx, "out", 5)
-	tx.marked("in", 0, 1) // record 0 done
-	if err := tp.commitLocked(t.Context(), true); err != nil {
-		t.Fatalf("commit: %v", err)
-	}
-	if err := tp.before(t.Context(), "in", 1); err != nil {
-		t.Fatal(err)
-	}
-	emitN(t, tx, "out", 7) // record 1 is never marked done
-	tp.mu.Unlock()
-	if err := tx.close(); err != nil {
-		t.Fatalf("close: %v", err)
-	}
+func newTxnWriter(t *testing.T, addrs []string, id string) *txnWriter {
+	t.Helper()
+	return &txnWriter{t: t, cl: kafkatest.Client(t, addrs, kgo.TransactionalID(id), kgo.DefaultProduceTopic("g-table"))}
+}
 
-	if got := countRecords(t, addrs, "out", kgo.ReadUncommitted()); got != 12 {
-		t.Errorf("read_uncommitted sees %d records, want all 12 written", got)
+// write writes n records k0..k(n-1) with header h in a transaction and ends
+// it with commit (open: not at all).
+func (w *txnWriter) write(n int, end string) {
+	w.t.Helper()
+	if err := w.cl.BeginTransaction(); err != nil {
+		w.t.Fatal(err)
 	}
-	if got := countRecords(t, addrs, "out", kgo.ReadCommitted()); got != 5 {
-		t.Errorf("read_committed sees %d records, want the 5 of the committed transaction", got)
+	for i := range n {
+		r := &kgo.Record{Key: fmt.Appendf(nil, "k%d", i), Value: []byte("v"), Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("v")}}}
+		if err := w.cl.ProduceSync(w.t.Context(), r).FirstErr(); err != nil {
+			w.t.Fatal(err)
+		}
 	}
-	offs, err := kafkatest.Admin(t, addrs).FetchOffsets(t.Context(), "g")
+	switch end {
+	case "commit":
+		if err := w.cl.EndTransaction(w.t.Context(), kgo.TryCommit); err != nil {
+			w.t.Fatal(err)
+		}
+	case "abort":
+		if err := w.cl.EndTransaction(w.t.Context(), kgo.TryAbort); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+}
+
+// copyGroup is a processor group that copies in to out and counts its
+// records per key in its table.
+func copyGroup(handled func(string)) Group {
+	return Group{Name: "g", Stateful: true, Outputs: []string{"out"}, Inputs: []Input{{Topic: "in", Handle: func(m *Msg, v []byte) {
+		old, _ := m.Value()
+		n, _ := strconv.Atoi(string(old))
+		if err := m.SetValue([]byte(strconv.Itoa(n+1)), nil); err != nil {
+			panic(err)
+		}
+		if err := m.Emit("out", m.Key(), v, nil); err != nil {
+			panic(err)
+		}
+		if handled != nil {
+			handled(string(v))
+		}
+	}}}}
+}
+
+// runProcessor runs p until the test ends; it returns the function that
+// stops it and reports Run's error.
+func runProcessor(t *testing.T, p *Processor) func() error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(time.Minute):
+				err = errors.New("Run did not return within a minute")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// committed returns the group's committed offsets of topic's partitions.
+func committed(t *testing.T, addrs []string, group, topic string) map[int32]int64 {
+	t.Helper()
+	offs, err := kafkatest.Admin(t, addrs).FetchOffsets(t.Context(), group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return nil
+	}
+	if err == nil {
+		err = offs.Error()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o, _ := offs.Lookup("in", 0); o.At != 1 {
-		t.Errorf("committed offset of in/0 = %d, want 1 (record 0 committed, record 1 aborted)", o.At)
-	}
+	out := map[int32]int64{}
+	offs.Each(func(o kadmOffsetResponse) {
+		if o.Topic == topic && o.At >= 0 {
+			out[o.Partition] = o.At
+		}
+	})
+	return out
 }
 
-// TestTxnFencing pins that a new owner of a partition fences the old one: the
-// old owner's open transaction is aborted and it can no longer commit.
-func TestTxnFencing(t *testing.T) {
-	addrs, old, tp := partitionTxn(t, "out")
-	tp.mu.Lock()
-	defer tp.mu.Unlock()
-	if err := tp.before(t.Context(), "in", 0); err != nil {
+// TestTxnProcessorExactlyOnce runs a copying, counting processor in
+// exactly-once mode on 8 partitions: every record is in the output once for
+// read-committed readers, the group's offsets cover them all, and the
+// processor wrote through one transactional producer, not one per
+// partition (KIP-447).
+func TestTxnProcessorExactlyOnce(t *testing.T) {
+	const parts, n = 8, 400
+	addrs := kafkatest.Start(t).Addrs()
+	kafkatest.CreateTopic(t, addrs, "in", parts, nil)
+	kafkatest.CreateTopic(t, addrs, "out", parts, nil)
+	kafkatest.CreateTopic(t, addrs, "g-table", parts, nil)
+	var recs []*kgo.Record
+	for i := range n {
+		recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%40), Value: []byte(strconv.Itoa(i))})
+	}
+	kafkatest.Produce(t, addrs, "in", recs...)
+	p, err := NewProcessor(copyGroup(nil), Options{Brokers: addrs, Storage: storage.MemoryBuilder(),
+		ExactlyOnce: &ExactlyOnce{Instance: "a"}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	emitN(t, old, "out", 3)
-	old.marked("in", 0, 1)
-
-	openTxns(t, addrs, "g") // the new owner
-	if got := countRecords(t, addrs, "out", kgo.ReadCommitted()); got != 0 {
-		t.Errorf("read_committed sees %d records of the fenced transaction, want 0", got)
+	stop := runProcessor(t, p)
+	kafkatest.WaitFor(t, time.Minute, func() bool {
+		var sum int64
+		for _, o := range committed(t, addrs, "g", "in") {
+			sum += o
+		}
+		return sum == n
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
-	err := tp.commitLocked(t.Context(), true)
-	if !errors.Is(err, ErrTxn) || !errors.Is(err, sarama.ErrProducerFenced) {
-		t.Errorf("commit of the fenced owner = %v, want %v and %v", err, ErrTxn, sarama.ErrProducerFenced)
+	if got := countRecords(t, addrs, "out", kgo.ReadCommitted()); got != n {
+		t.Errorf("read_committed sees %d records of out, want %d", got, n)
 	}
-	if got := countRecords(t, addrs, "out", kgo.ReadCommitted()); got != 0 {
-		t.Errorf("read_committed sees %d records after the fenced commit, want 0", got)
+	txs, err := kafkatest.Admin(t, addrs).ListTransactions(t.Context(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for id := range txs {
+		ids = append(ids, id)
+	}
+	if len(ids) != 1 || ids[0] != TransactionalID("g", "a") {
+		t.Errorf("transactional ids %q, want one: %q", ids, TransactionalID("g", "a"))
 	}
 }
 
-// TestTxnProducerRefusesStrayWrites pins that a write that names no
-// partition's transaction, or one this instance does not own, fails rather
-// than being written outside any transaction.
-func TestTxnProducerRefusesStrayWrites(t *testing.T) {
+// TestTxnStaleGenerationRefused pins the fencing KIP-447 gives: offsets
+// committed in a transaction with a generation of the group that is no
+// longer current (a member whose partitions moved) are refused, and the
+// transaction, aborted, leaves no record for read-committed readers and no
+// offset; with the current generation the same commit goes through.
+func TestTxnStaleGenerationRefused(t *testing.T) {
 	addrs := kafkatest.Start(t).Addrs()
-	kafkatest.CreateTopic(t, addrs, "out", 1, nil)
-	tx := openTxns(t, addrs, "g")
-	for _, tc := range []struct {
-		name    string
-		headers goka.Headers
-	}{
-		{"no header", nil},
-		{"not a number", goka.Headers{txnHeader: []byte("x")}},
-		{"not owned", goka.Headers{txnHeader: []byte("3")}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			errc := make(chan error, 1)
-			txnProducer{tx}.EmitWithHeaders("out", "k", nil, tc.headers).Then(func(err error) { errc <- err })
-			if err := <-errc; !errors.Is(err, ErrTxn) {
-				t.Errorf("write = %v, want %v", err, ErrTxn)
-			}
+	kafkatest.CreateTopic(t, addrs, "in", 2, nil)
+	kafkatest.CreateTopic(t, addrs, "out", 2, nil)
+	tx := newTxns("g", ExactlyOnce{Instance: "a"}, slog.New(slog.DiscardHandler))
+	group := func(opts ...kgo.Opt) *kgo.Client {
+		return kafkatest.Client(t, addrs, append(opts, kgo.ConsumerGroup("g"), kgo.ConsumeTopics("in"),
+			kgo.Balancers(kgo.RangeBalancer()), kgo.DisableAutoCommit(), kgo.FetchMaxWait(10*time.Millisecond),
+			kgo.MaxVersions(kversion.FromString(KafkaVersion.String())))...) // as processors (kgoCommonOpts)
+	}
+	tx.cl = group(tx.kgoOpts()...)
+	pollUntil := func(what string, cond func() bool) {
+		t.Helper()
+		kafkatest.WaitFor(t, time.Minute, func() bool {
+			ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+			tx.cl.PollFetches(ctx)
+			cancel()
+			return cond()
 		})
+	}
+	var member string
+	var gen int32
+	pollUntil("a generation", func() bool { member, gen = tx.cl.GroupMetadata(); return gen > 0 })
+	other := group()
+	go func() {
+		for other.Context().Err() == nil {
+			other.PollFetches(other.Context())
+		}
+	}()
+	pollUntil("the next generation", func() bool { _, g := tx.cl.GroupMetadata(); return g > gen })
+
+	commit := func(stale bool) error {
+		tx.member = nil
+		if stale {
+			tx.member = func() (string, int32) { return member, gen }
+		}
+		if err := tx.open(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		tx.started[topicPartition{"in", 0}] = 4
+		tx.marked("in", 0, 5)
+		tx.wroteOne()
+		if err := tx.cl.ProduceSync(t.Context(), &kgo.Record{Topic: "out", Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		tx.gate.Lock()
+		defer tx.gate.Unlock()
+		err := tx.commitLocked(true)
+		if err != nil {
+			tx.abortLocked(err)
+		}
+		tx.finishCommitter()
+		return err
+	}
+	if err := commit(true); !errors.Is(err, ErrTxn) || !errors.Is(err, kerr.IllegalGeneration) {
+		t.Fatalf("commit with generation %d after a rebalance: %v, want %v and %v", gen, err, ErrTxn, kerr.IllegalGeneration)
+	}
+	if got := countRecords(t, addrs, "out", kgo.ReadCommitted()); got != 0 {
+		t.Errorf("read_committed sees %d records of the refused transaction, want 0", got)
+	}
+	if got := committed(t, addrs, "g", "in"); len(got) != 0 {
+		t.Errorf("committed offsets %v after the refused transaction, want none", got)
+	}
+	if err := commit(false); err != nil {
+		t.Fatalf("commit with the current generation: %v", err)
+	}
+	if got := countRecords(t, addrs, "out", kgo.ReadCommitted()); got != 1 {
+		t.Errorf("read_committed sees %d records, want the committed transaction's 1", got)
+	}
+	if got := committed(t, addrs, "g", "in"); got[0] != 5 {
+		t.Errorf("committed offset of in/0 = %d, want 5", got[0])
+	}
+}
+
+// finishCommitter stops the session's committer (tests drive commits).
+func (t *txns) finishCommitter() {
+	t.mu.Lock()
+	stop, done := t.stop, t.done
+	t.stop, t.done = nil, nil
+	t.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
 	}
 }
 
@@ -186,26 +314,12 @@ func TestTxnProducerRefusesStrayWrites(t *testing.T) {
 // offset, so that the last offset delivered is the high watermark minus one
 // (goka's recovery waits for it).
 func TestMarkerConsumer(t *testing.T) {
-	addrs, tx, tp := partitionTxn(t, "g-table")
-	tp.mu.Lock()
-	for i, n := range []int{3, 2} { // two committed transactions: 3 + marker, 2 + marker
-		if err := tp.before(t.Context(), "in", int64(i)); err != nil {
-			t.Fatal(err)
-		}
-		emitN(t, tx, "g-table", n)
-		tx.marked("in", 0, int64(i+1))
-		if err := tp.commitLocked(t.Context(), true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tp.before(t.Context(), "in", 2); err != nil {
-		t.Fatal(err)
-	}
-	emitN(t, tx, "g-table", 4) // aborted: 4 + marker
-	tp.mu.Unlock()
-	if err := tx.close(); err != nil {
-		t.Fatal(err)
-	}
+	addrs := kafkatest.Start(t).Addrs()
+	kafkatest.CreateTopic(t, addrs, "g-table", 1, nil)
+	w := newTxnWriter(t, addrs, "w")
+	w.write(3, "commit") // k0 k1 k2 marker
+	w.write(2, "commit") // k0 k1 marker
+	w.write(4, "abort")  // 4 + marker
 
 	cfg := txnConfig(Config())
 	sc, err := sarama.NewConsumer(addrs, cfg)
@@ -232,7 +346,7 @@ func TestMarkerConsumer(t *testing.T) {
 			}
 			got = append(got, fmt.Sprintf("%s@%d", m.Key, m.Offset))
 			if len(m.Headers) != 1 || string(m.Headers[0].Key) != "h" {
-				t.Errorf("record %s@%d has headers %v, want only h (the transaction header removed)", m.Key, m.Offset, m.Headers)
+				t.Errorf("record %s@%d has headers %v, want h", m.Key, m.Offset, m.Headers)
 			}
 		case err := <-pc.Errors():
 			t.Fatalf("consume: %v", err)
@@ -288,7 +402,8 @@ func TestTxnStorage(t *testing.T) {
 	if off, _ := mem.GetOffset(-1); off != 1 {
 		t.Errorf("before commit, stored offset = %d, want 1", off)
 	}
-	must(s.committed())
+	check("before the write-through, read", s, "a", "1")
+	must(s.committed()())
 	check("after commit, store", mem, "a", "1")
 	check("after commit, store", mem, "recovered", "")
 	if off, _ := mem.GetOffset(-1); off != 5 {
@@ -303,84 +418,69 @@ func TestTxnStorage(t *testing.T) {
 	}
 }
 
-// TestMarkerConsumerAfterFencing pins recovery after a crash: the old owner
-// committed transactions and left one open; the new owner fences it (its
-// open transaction is aborted), and a table consumer then reads every
+// TestMarkerConsumerAfterFencing pins recovery after a crash: the old
+// writer committed transactions and left one open; its restart (same
+// transactional id, as a processor's restart on its data dir) fences it and
+// aborts the open transaction, and a table consumer then reads every
 // committed record and no aborted one, up to the high watermark.
 func TestMarkerConsumerAfterFencing(t *testing.T) {
-	addrs, old, tp := partitionTxn(t, "g-table")
-	tp.mu.Lock()
-	for i := range 3 {
-		if err := tp.before(t.Context(), "in", int64(i)); err != nil {
-			t.Fatal(err)
-		}
-		emitN(t, old, "g-table", 2)
-		old.marked("in", 0, int64(i+1))
-		if err := tp.commitLocked(t.Context(), true); err != nil {
-			t.Fatal(err)
-		}
+	addrs := kafkatest.Start(t).Addrs()
+	kafkatest.CreateTopic(t, addrs, "g-table", 1, nil)
+	old := newTxnWriter(t, addrs, "sluice-g-a")
+	for range 3 {
+		old.write(2, "commit")
 	}
-	if err := tp.before(t.Context(), "in", 3); err != nil {
+	old.write(2, "open") // the writer "crashed"
+	nu := newTxnWriter(t, addrs, "sluice-g-a")
+	if _, _, err := nu.cl.ProducerID(t.Context()); err != nil { // fences and aborts
 		t.Fatal(err)
 	}
-	emitN(t, old, "g-table", 2) // left open: the owner "crashed"
-	tp.mu.Unlock()
-
-	nu := openTxns(t, addrs, "g")
-	for round := range 2 {
-		cfg := txnConfig(Config())
-		sc, err := sarama.NewConsumer(addrs, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := markerConsumer{Consumer: sc, brokers: addrs, cfg: cfg}
-		pc, err := c.ConsumePartition("g-table", 0, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ends, err := kafkatest.Admin(t, addrs).ListEndOffsets(t.Context(), "g-table")
-		if err != nil {
-			t.Fatal(err)
-		}
-		end := ends["g-table"][0].Offset
-		var got []string
-		for last := int64(-1); last < end-1; {
-			select {
-			case m := <-pc.Messages():
-				last = m.Offset
-				if string(m.Key) == MarkerKey {
-					got = append(got, fmt.Sprintf("marker@%d", m.Offset))
-				} else {
-					got = append(got, fmt.Sprintf("%s@%d", m.Key, m.Offset))
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatalf("round %d: got %v after 30 s, want up to offset %d", round, got, end-1)
-			}
-		}
-		want := "[k0@0 k1@1 marker@2 k0@3 k1@4 marker@5 k0@6 k1@7 marker@8 marker@11]"
-		if round == 1 {
-			want = "[k0@0 k1@1 marker@2 k0@3 k1@4 marker@5 k0@6 k1@7 marker@8 marker@11 k0@12 k1@13 marker@14]"
-		}
-		if fmt.Sprint(got) != want {
-			t.Errorf("round %d: delivered %v, want %v", round, got, want)
-		}
-		pc.Close()
-		c.Close()
-		// The new owner commits a transaction of its own.
-		ntp := nu.part(0)
-		ntp.mu.Lock()
-		if round == 0 {
-			if err := ntp.before(t.Context(), "in", 3); err != nil {
-				t.Fatal(err)
-			}
-			emitN(t, nu, "g-table", 2)
-			nu.marked("in", 0, 4)
-			if err := ntp.commitLocked(t.Context(), true); err != nil {
-				t.Fatal(err)
-			}
-		}
-		ntp.mu.Unlock()
+	var got []string
+	for _, r := range readMarkers(t, addrs) {
+		got = append(got, r)
 	}
+	want := "[k0@0 k1@1 marker@2 k0@3 k1@4 marker@5 k0@6 k1@7 marker@8 marker@11]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("delivered %v, want %v", got, want)
+	}
+}
+
+// readMarkers reads g-table/0 through a markerConsumer to its high
+// watermark.
+func readMarkers(t *testing.T, addrs []string) []string {
+	t.Helper()
+	cfg := txnConfig(Config())
+	sc, err := sarama.NewConsumer(addrs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := markerConsumer{Consumer: sc, brokers: addrs, cfg: cfg}
+	defer c.Close()
+	pc, err := c.ConsumePartition("g-table", 0, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ends, err := kafkatest.Admin(t, addrs).ListEndOffsets(t.Context(), "g-table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := ends["g-table"][0].Offset
+	var got []string
+	for last := int64(-1); last < end-1; {
+		select {
+		case m := <-pc.Messages():
+			last = m.Offset
+			if string(m.Key) == MarkerKey {
+				got = append(got, fmt.Sprintf("marker@%d", m.Offset))
+			} else {
+				got = append(got, fmt.Sprintf("%s@%d", m.Key, m.Offset))
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("got %v after 30 s, want up to offset %d", got, end-1)
+		}
+	}
+	return got
 }
 
 // TestKfakeCompactsOpenTransactions pins a defect of the embedded broker that
@@ -394,69 +494,22 @@ func TestMarkerConsumerAfterFencing(t *testing.T) {
 func TestKfakeCompactsOpenTransactions(t *testing.T) {
 	b := kafkatest.Start(t)
 	addrs := b.Addrs()
-	kafkatest.CreateTopic(t, addrs, "in", 1, nil)
 	compact := "compact"
 	kafkatest.CreateTopic(t, addrs, "g-table", 1, map[string]*string{"cleanup.policy": &compact})
-	old := openTxns(t, addrs, "g")
-	tp := old.part(0)
-	tp.mu.Lock()
-	if err := tp.before(t.Context(), "in", 0); err != nil {
-		t.Fatal(err)
-	}
-	emitN(t, old, "g-table", 3) // k0 k1 k2, committed
-	old.marked("in", 0, 1)
-	if err := tp.commitLocked(t.Context(), true); err != nil {
-		t.Fatal(err)
-	}
-	if err := tp.before(t.Context(), "in", 1); err != nil {
-		t.Fatal(err)
-	}
-	emitN(t, old, "g-table", 3) // k0 k1 k2 again, left open
-	tp.mu.Unlock()
-	// kfake never cleans a partition's last batch; sarama may have sent the
-	// three open records as one.
+	old := newTxnWriter(t, addrs, "sluice-g-a")
+	old.write(3, "commit") // k0 k1 k2, committed
+	old.write(3, "open")   // k0 k1 k2 again, left open
+	// kfake never cleans a partition's last batch.
 	kafkatest.Produce(t, addrs, "g-table", &kgo.Record{Key: []byte("other"), Value: []byte("v")})
 	b.Compact()
-	openTxns(t, addrs, "g") // fences the old owner: its transaction is aborted
+	nu := newTxnWriter(t, addrs, "sluice-g-a")
+	if _, _, err := nu.cl.ProducerID(t.Context()); err != nil { // fences: the open transaction aborts
+		t.Fatal(err)
+	}
 	if got := countRecords(t, addrs, "g-table", kgo.ReadCommitted()) - 1; /* other */ got == 3 {
 		t.Errorf("read_committed sees all 3 committed records after compaction during an open transaction: kfake now compacts below the last stable offset only")
 	} else {
 		t.Logf("read_committed sees %d of the 3 committed records", got)
-	}
-}
-
-// TestTxnCheckClaim pins the guard against a previous owner that committed
-// after sarama read the group's offsets but before the new owner fenced it:
-// a claim that starts below the offset committed at fencing fails its
-// partition, one that starts at it does not.
-func TestTxnCheckClaim(t *testing.T) {
-	addrs, old, tp := partitionTxn(t, "out")
-	tp.mu.Lock()
-	if err := tp.before(t.Context(), "in", 0); err != nil {
-		t.Fatal(err)
-	}
-	emitN(t, old, "out", 1)
-	old.marked("in", 0, 1)
-	if err := tp.commitLocked(t.Context(), true); err != nil {
-		t.Fatal(err)
-	}
-	tp.mu.Unlock()
-	for _, tc := range []struct {
-		name    string
-		initial int64
-		fails   bool
-	}{
-		{"at the committed offset", 1, false},
-		{"below it", 0, true},
-		{"no offset seen", sarama.OffsetOldest, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			tx := openTxns(t, addrs, "g")
-			tx.checkClaim("in", 0, tc.initial)
-			if err := tx.part(0).failure(); errors.Is(err, ErrTxn) != tc.fails {
-				t.Errorf("failure after a claim from %d = %v, want failed %v", tc.initial, err, tc.fails)
-			}
-		})
 	}
 }
 
@@ -477,48 +530,81 @@ func (c endingCtx) Offset() int64            { return c.offset }
 func (c endingCtx) Context() context.Context { return c.ctx }
 func (c endingCtx) DeferCommit() func(error) { return func(err error) { c.finished <- err } }
 
-// TestTxnSessionEnds pins that a rebalance is no failure: a record that comes
-// while its partition's due commit waits for an earlier record, when the
-// session ends, is finished without an error (the processor goes on) and not
-// handled, and the open transaction aborts at close, so that the partition's
-// next owner reads both records again.
+// TestTxnSessionEnds pins that a rebalance is no failure: a record that
+// comes after the transaction failed, while its session ends, is finished
+// without an error (the processor goes on) and not handled; one that comes
+// while the session lives is finished with the failure (the processor
+// stops).
 func TestTxnSessionEnds(t *testing.T) {
-	addrs, tx, tp := partitionTxn(t, "out")
+	tx := newTxns("g", ExactlyOnce{}, slog.New(slog.DiscardHandler))
+	tx.fail(fmt.Errorf("commit refused: %w", ErrTxn))
+	for _, tc := range []struct {
+		name   string
+		ending bool
+	}{{"session ending", true}, {"session lives", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			if tc.ending {
+				cancel()
+			} else {
+				defer cancel()
+			}
+			rec := endingCtx{ctx: ctx, offset: 1, finished: make(chan error, 1)}
+			handled := false
+			tx.handle(rec, func() { handled = true })
+			err := <-rec.finished
+			if tc.ending && err != nil {
+				t.Errorf("record finished with %v, want nil: a session's end is no failure", err)
+			}
+			if !tc.ending && !errors.Is(err, ErrTxn) {
+				t.Errorf("record finished with %v, want %v: the processor must stop", err, ErrTxn)
+			}
+			if handled {
+				t.Error("record handled in a transaction that cannot commit")
+			}
+		})
+	}
+}
 
-	tp.mu.Lock()
-	if err := tp.before(t.Context(), "in", 0); err != nil {
+// TestTxnFinishAbortsUnsettled pins the end of a session with a record not
+// done (its write never acknowledged, goka's mark never in): its
+// transaction aborts, nothing of it is read committed, no offset moves.
+func TestTxnFinishAbortsUnsettled(t *testing.T) {
+	addrs := kafkatest.Start(t).Addrs()
+	kafkatest.CreateTopic(t, addrs, "in", 1, nil)
+	kafkatest.CreateTopic(t, addrs, "out", 1, nil)
+	tx := newTxns("g", ExactlyOnce{Instance: "a"}, slog.New(slog.DiscardHandler))
+	tx.cl = kafkatest.Client(t, addrs, append(tx.kgoOpts(), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("in"),
+		kgo.MaxVersions(kversion.FromString(KafkaVersion.String())))...)
+	if err := tx.open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	emitN(t, tx, "out", 3)                  // record 0's writes, acknowledged; record 0 is not done
-	tp.since = time.Now().Add(-time.Minute) // its transaction is due
-	tp.mu.Unlock()
-
-	ctx, cancel := context.WithCancel(t.Context())
-	time.AfterFunc(200*time.Millisecond, cancel) // the session ends while record 1 waits
-	rec := endingCtx{ctx: ctx, offset: 1, finished: make(chan error, 1)}
-	handled := false
-	tx.handle(rec, func() { handled = true })
-	if err := <-rec.finished; err != nil {
-		t.Errorf("record 1 finished with %v, want nil: a session's end is no failure", err)
+	tx.mu.Lock()
+	tx.started[topicPartition{"in", 0}] = 0 // handed to a callback, never marked
+	tx.count++
+	tx.mu.Unlock()
+	tx.wroteOne()
+	if err := tx.cl.ProduceSync(t.Context(), &kgo.Record{Topic: "out", Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
 	}
-	if handled {
-		t.Error("record 1 was handled in a transaction that cannot commit")
-	}
-	tx.marked("in", 0, 2) // goka marks what was finished
-	if err := tx.close(); err != nil {
-		t.Fatalf("close: %v", err)
+	if err := tx.finish(); err != nil {
+		t.Fatalf("finish: %v", err)
 	}
 	if got := countRecords(t, addrs, "out", kgo.ReadCommitted()); got != 0 {
 		t.Errorf("read_committed sees %d records, want 0: the transaction must abort", got)
 	}
-	offs, err := kafkatest.Admin(t, addrs).FetchOffsets(t.Context(), "g")
-	if errors.Is(err, kerr.GroupIDNotFound) {
-		return // nothing committed, ever
+	if got := countRecords(t, addrs, "out", kgo.ReadUncommitted()); got != 1 {
+		t.Errorf("read_uncommitted sees %d records, want the aborted one", got)
 	}
-	if err != nil {
-		t.Fatal(err)
+	if got := committed(t, addrs, "g", "in"); len(got) != 0 {
+		t.Errorf("committed offsets %v, want none", got)
 	}
-	if o, ok := offs.Lookup("in", 0); ok && o.At >= 0 {
-		t.Errorf("committed offset of in/0 = %d, want none: both records are read again", o.At)
+	if !strings.HasPrefix(tx.id, "sluice-g-") {
+		t.Errorf("transactional id %q", tx.id)
 	}
 }
+
+type (
+	kadmListedOffset   = kadm.ListedOffset
+	kadmOffsetResponse = kadm.OffsetResponse
+)

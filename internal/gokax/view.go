@@ -83,13 +83,13 @@ func NewView(table string, o Options, opts ...ViewOption) (*View, error) {
 			c := clone(cfg)
 			c.ClientID = clientID
 			if eo {
-				sc, err := sarama.NewConsumer(brokers, c)
+				sc, err := newConsumer(brokers, c)
 				if err != nil {
 					return nil, err
 				}
 				return v.clients.track(markerConsumer{Consumer: sc, brokers: brokers, cfg: c}, nil)
 			}
-			return v.clients.track(sarama.NewConsumer(brokers, c))
+			return v.clients.track(newConsumer(brokers, c))
 		}),
 		goka.WithViewTopicManagerBuilder(func(brokers []string) (goka.TopicManager, error) {
 			return v.clients.trackManager(TopicManagerBuilder(cfg)(brokers))

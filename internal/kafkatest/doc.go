@@ -9,6 +9,19 @@
 // context, so a test that expects a record that never comes fails instead of
 // hanging.
 //
+// # Conformance
+//
+// [EachBroker] runs a test on the embedded broker and on Apache Kafka (the
+// test package's 3-node cluster of internal/kafkareal, started once; the
+// package's TestMain wraps its testing.M with kafkareal.Main). The test
+// names its topics and agents through [Broker.Name], as the cluster is
+// shared:
+//
+//	kafkatest.EachBroker(t, func(t *testing.T, b *kafkatest.Broker) {
+//		in := topology.Stream[string]{Name: b.Name("in"), Codec: topology.String()}
+//		...
+//	})
+//
 // # Usage
 //
 //	b := kafkatest.Start(t)

@@ -21,8 +21,10 @@ import (
 // tests, and then fails them if goroutines were left running. In -short mode
 // it builds nothing and leaves *binary empty. The binary has the race
 // detector when the test has it. It returns the exit status for os.Exit;
-// flag.Parse must have been called.
-func Main(m *testing.M, binary *string) int {
+// flag.Parse must have been called. m is the TestMain's *testing.M, or a
+// wrapper of it (kafkareal.Main, which stops the package's Kafka cluster
+// before the goroutine check).
+func Main(m interface{ Run() int }, binary *string) int {
 	if !testing.Short() {
 		wd, err := os.Getwd()
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/sluicehq/sluice/internal/kafkareal"
 	"github.com/sluicehq/sluice/internal/kafkatest"
 )
 
@@ -13,5 +14,5 @@ import (
 // exception is go-metrics' meter ticker, a process-wide singleton that sarama
 // starts with its first client and nothing stops.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, kafkatest.IgnoreMetricsTicker)
+	goleak.VerifyTestMain(kafkareal.Main(m), kafkatest.IgnoreMetricsTicker)
 }

@@ -18,18 +18,21 @@ import (
 	"github.com/sluicehq/sluice/topology"
 )
 
-// TestLookupThroughRestart runs the store on the embedded broker and the
-// lookup service on a View of its table. It stops the agent, deletes its local
+// TestLookupThroughRestart runs the store, on the embedded broker and on
+// Apache Kafka, and the lookup service on a View of its table. It stops the agent, deletes its local
 // state and sends more updates while it is down: the service answers every
 // request all along (with the old values), and shows the new ones once the
 // agent, rebuilt from its changelog, has applied them. A second View on the
 // first one's data dir then starts from its local copy and answers the same.
-func TestLookupThroughRestart(t *testing.T) {
+func TestLookupThroughRestart(t *testing.T) { kafkatest.EachBroker(t, lookupThroughRestart) }
+
+func lookupThroughRestart(t *testing.T, b *kafkatest.Broker) {
 	const entities = 20
-	b := kafkatest.Start(t)
 	addrs := b.Addrs()
 	dir := t.TempDir()
-	g, store := storeGraph(t, featurestore.Config{Name: "features", Updates: updates}, updates)
+	updates := updates
+	updates.Name = b.Name(updates.Name)
+	g, store := storeGraph(t, featurestore.Config{Name: b.Name("features"), Updates: updates}, updates)
 	opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(dir)}
 	if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
 		t.Fatalf("Provision: %v", err)

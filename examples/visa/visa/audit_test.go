@@ -17,6 +17,7 @@ import (
 	"github.com/sluicehq/sluice/examples/visa/visa"
 	"github.com/sluicehq/sluice/internal/gokax"
 	"github.com/sluicehq/sluice/internal/kafkatest"
+	"github.com/sluicehq/sluice/topology"
 )
 
 // TestPartitionOf pins that Trace looks for a key on the partition every sluice
@@ -142,7 +143,7 @@ func TestAuditOnBroker(t *testing.T) {
 	ctx := t.Context()
 	kafkatest.WaitFor(t, time.Minute, func() bool {
 		for _, id := range append(decided, "bad-json") {
-			evs, err := visa.Trace(ctx, addrs, visa.Names{}, id)
+			evs, err := visa.Trace(ctx, []topology.Option{topology.Brokers(addrs...)}, visa.Names{}, id)
 			if err != nil {
 				t.Fatalf("Trace(%s) = %v", id, err)
 			}
@@ -154,7 +155,7 @@ func TestAuditOnBroker(t *testing.T) {
 	})
 
 	t.Run("trace", func(t *testing.T) {
-		evs, err := visa.Trace(ctx, addrs, visa.Names{}, "biz-1")
+		evs, err := visa.Trace(ctx, []topology.Option{topology.Brokers(addrs...)}, visa.Names{}, "biz-1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +200,7 @@ func TestAuditOnBroker(t *testing.T) {
 			}
 		}
 
-		evs, err = visa.Trace(ctx, addrs, visa.Names{}, "bad-json")
+		evs, err = visa.Trace(ctx, []topology.Option{topology.Brokers(addrs...)}, visa.Names{}, "bad-json")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,7 +209,7 @@ func TestAuditOnBroker(t *testing.T) {
 			t.Errorf("trace of bad-json = %+v, want the unreadable input then level A's dead letter with its error", evs)
 		}
 
-		if evs, err := visa.Trace(ctx, addrs, visa.Names{}, "nobody"); err != nil || len(evs) != 0 {
+		if evs, err := visa.Trace(ctx, []topology.Option{topology.Brokers(addrs...)}, visa.Names{}, "nobody"); err != nil || len(evs) != 0 {
 			t.Errorf("trace of an unknown ID = %+v, %v; want nothing", evs, err)
 		}
 	})
@@ -299,7 +300,7 @@ func TestAuditOnBroker(t *testing.T) {
 			t.Errorf("production committed offsets changed:\nbefore %v\n after %v", offsetsBefore, after)
 		}
 		// The shadow run left its trail in its own topics: trace reads them too.
-		evs, err := visa.Trace(ctx, addrs, visa.Names{Suffix: "-shadow1"}, "biz-1")
+		evs, err := visa.Trace(ctx, []topology.Option{topology.Brokers(addrs...)}, visa.Names{Suffix: "-shadow1"}, "biz-1")
 		if err != nil {
 			t.Fatal(err)
 		}

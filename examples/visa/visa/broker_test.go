@@ -22,7 +22,14 @@ import (
 // first looks. It returns the broker's addresses.
 func setUp(t *testing.T, g *topology.Graph, routes []visa.Route) []string {
 	t.Helper()
-	addrs := kafkatest.Start(t).Addrs()
+	return setUpOn(t, kafkatest.OnEmbedded(t), g, routes)
+}
+
+// setUpOn is setUp on b. The pipeline's names are production's, so one test
+// of the package at most may run it on the shared Apache Kafka cluster.
+func setUpOn(t *testing.T, b *kafkatest.Broker, g *topology.Graph, routes []visa.Route) []string {
+	t.Helper()
+	addrs := b.Addrs()
 	if _, err := topology.Provision(t.Context(), g, topology.Brokers(addrs...)); err != nil {
 		t.Fatalf("provision: %v", err)
 	}

@@ -275,10 +275,10 @@ func TestSLAOnBroker(t *testing.T) {
 			// visa trace shows all of it: the SLA timer set and fired, the
 			// review, the late answers, the reviewer's decision.
 			waitUntil(t, func() bool {
-				evs, err := visa.Trace(t.Context(), addrs, visa.Names{}, "sla-1")
+				evs, err := visa.Trace(t.Context(), []topology.Option{topology.Brokers(addrs...)}, visa.Names{}, "sla-1")
 				return err == nil && slices.ContainsFunc(evs, func(e visa.Event) bool { return e.Kind == visa.EventFinal })
 			})
-			evs, err := visa.Trace(t.Context(), addrs, visa.Names{}, "sla-1")
+			evs, err := visa.Trace(t.Context(), []topology.Option{topology.Brokers(addrs...)}, visa.Names{}, "sla-1")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/sluicehq/sluice/examples/visa/visa"
+	"github.com/sluicehq/sluice/topology"
 )
 
 // logPipeline logs what a stalled pipeline test needs to tell where records
@@ -20,7 +21,7 @@ func logPipeline(t *testing.T, adm *kadm.Client, addrs []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 10*time.Second)
 	defer cancel()
-	lag, err := visa.Lag(ctx, addrs)
+	lag, err := visa.Lag(ctx, []topology.Option{topology.Brokers(addrs...)})
 	t.Logf("lag per level: %v (err %v)", lag, err)
 
 	topics := []string{visa.Applications.Name, visa.Final.Name}

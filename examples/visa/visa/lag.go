@@ -14,7 +14,8 @@ import (
 )
 
 // Lag returns, for each level named (every level of [Levels] if none is), the
-// consumer lag of its agent's consumer group, read from the cluster at brokers:
+// consumer lag of its agent's consumer group, read from the cluster that
+// cluster names (topology.Brokers and topology.WithSecurity):
 // how many records of the level's inputs (its input topic, its loop topic
 // when it runs with a concurrency above 1 or retries on timers, and its retry
 // queue) lie past the group's committed
@@ -27,12 +28,16 @@ import (
 // The lag is what has not been committed: a running level commits what it has
 // processed within about a second, so its lag lags too. Lag fails on a broker
 // error and for a level name not in the catalog.
-func Lag(ctx context.Context, brokers []string, levels ...string) (map[string]int64, error) {
+func Lag(ctx context.Context, cluster []topology.Option, levels ...string) (map[string]int64, error) {
 	ls, err := selectLevels(levels)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	conn, err := topology.ClientOptions(cluster...)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(conn...)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +57,7 @@ func Lag(ctx context.Context, brokers []string, levels ...string) (map[string]in
 	if err != nil {
 		return nil, fmt.Errorf("lag: end offsets: %w", err)
 	}
-	rows, err := observe.Lag(ctx, adm, groups...)
+	rows, err := observe.Lag(ctx, cl, groups...)
 	if err != nil {
 		return nil, fmt.Errorf("lag: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluicehq/sluice/examples/visa/visa"
 	"github.com/sluicehq/sluice/internal/kafkatest"
+	"github.com/sluicehq/sluice/topology"
 )
 
 // TestLagOnBroker pins that Lag reads each level's consumer lag from the broker:
@@ -36,7 +37,7 @@ func TestLagOnBroker(t *testing.T) {
 		t.Helper()
 		var got map[string]int64
 		kafkatest.WaitFor(t, time.Minute, func() bool {
-			if got, err = visa.Lag(t.Context(), addrs); err != nil {
+			if got, err = visa.Lag(t.Context(), []topology.Option{topology.Brokers(addrs...)}); err != nil {
 				t.Fatalf("Lag: %v", err)
 			}
 			for l, w := range want {
@@ -60,10 +61,10 @@ func TestLagOnBroker(t *testing.T) {
 	tl.wait(t, time.Minute, visa.QueueName("C"), ids)
 	lagIs(map[string]int64{"A": 0, "B": 0, "C": n, "D": 0})
 
-	if got, err := visa.Lag(t.Context(), addrs, "B", "C"); err != nil || len(got) != 2 || got["C"] != n {
+	if got, err := visa.Lag(t.Context(), []topology.Option{topology.Brokers(addrs...)}, "B", "C"); err != nil || len(got) != 2 || got["C"] != n {
 		t.Errorf("Lag(B, C) = %v, %v; want B and C only, C %d", got, err, n)
 	}
-	if _, err := visa.Lag(t.Context(), addrs, "F"); err == nil {
+	if _, err := visa.Lag(t.Context(), []topology.Option{topology.Brokers(addrs...)}, "F"); err == nil {
 		t.Errorf("Lag of level F = nil error, want an unknown level")
 	}
 }

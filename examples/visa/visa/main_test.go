@@ -5,12 +5,13 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/sluicehq/sluice/internal/kafkareal"
 	"github.com/sluicehq/sluice/internal/kafkatest"
 )
 
 // TestMain fails the package if a test leaves goroutines behind.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
+	goleak.VerifyTestMain(kafkareal.Main(m),
 		kafkatest.IgnoreMetricsTicker,
 	)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/examples/visa/visa"
+	"github.com/sluicehq/sluice/internal/kafkatest"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -21,7 +22,8 @@ func deadLetterTopics() []string {
 	return out
 }
 
-// TestTenThousandOnBroker runs every level on the embedded broker with 10,000
+// TestTenThousandOnBroker runs every level, on the embedded broker and on
+// Apache Kafka's 3-node cluster (kafkatest.EachBroker), with 10,000
 // generated records (valid, invalid, of an unknown visa type, malformed) and pins
 // that every application gets exactly one final decision, the one its route and
 // the rules call for, with its path; and that malformed records, and only they,
@@ -34,7 +36,9 @@ func deadLetterTopics() []string {
 // -race and 12 busy loops on 2 cores, at-least-once gave 12,762 final
 // decisions for 9,915 applications (up to 7 for one) with a 6 s session
 // timeout, and one each with today's 10 s, but nothing promises that.
-func TestTenThousandOnBroker(t *testing.T) {
+func TestTenThousandOnBroker(t *testing.T) { kafkatest.EachBroker(t, tenThousand) }
+
+func tenThousand(t *testing.T, b *kafkatest.Broker) {
 	n := 10_000
 	if testing.Short() {
 		n = 1_000
@@ -43,7 +47,7 @@ func TestTenThousandOnBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addrs := setUp(t, g, visa.DefaultRoutes)
+	addrs := setUpOn(t, b, g, visa.DefaultRoutes)
 	tl := newTail(t, addrs, append([]string{visa.Final.Name}, deadLetterTopics()...)...)
 	stop := running(t, g, addrs, t.TempDir(), topology.ExactlyOnce())
 

@@ -156,16 +156,21 @@ func Replay(ctx context.Context, cfg ReplayConfig) (*ReplayResult, error) {
 	prod, shadow := Names{}, Names{Suffix: cfg.Suffix}
 	res := &ReplayResult{Names: shadow, From: cfg.From, To: cfg.To}
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	connOpts := append(slices.Clone(cfg.Options), topology.Brokers(cfg.Brokers...))
+	conn, err := topology.ClientOptions(connOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	cl, err := kgo.NewClient(conn...)
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	if _, err := topology.Provision(ctx, g, topology.Brokers(cfg.Brokers...)); err != nil {
+	if _, err := topology.Provision(ctx, g, connOpts...); err != nil {
 		return nil, fmt.Errorf("replay: create shadow topics: %w", err)
 	}
-	if err := copyRoutes(ctx, cl, cfg.Brokers, prod, shadow); err != nil {
+	if err := copyRoutes(ctx, cl, conn, prod, shadow); err != nil {
 		return nil, fmt.Errorf("replay: copy routes: %w", err)
 	}
 	outcomes := append([]string{shadow.Final()}, deadLetterTopics(shadow)...)
@@ -178,7 +183,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (*ReplayResult, error) {
 	}
 
 	// Copy the window.
-	recs, err := window(ctx, cfg.Brokers, adm, prod.Applications(), cfg.From, cfg.To)
+	recs, err := window(ctx, conn, adm, prod.Applications(), cfg.From, cfg.To)
 	if err != nil {
 		return nil, fmt.Errorf("replay: read %s: %w", prod.Applications(), err)
 	}
@@ -225,7 +230,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (*ReplayResult, error) {
 	if cfg.Progress != nil {
 		bar = cli.StartProgress(cfg.Progress, "replay: shadow decisions", int64(len(copies)))
 	}
-	followErr := follow(waitCtx, cfg.Brokers, from, func(r *kgo.Record) {
+	followErr := follow(waitCtx, conn, from, func(r *kgo.Record) {
 		id := string(r.Key)
 		if expect[id] > len(got[id]) {
 			got[id] = append(got[id], outcomeOf(r, shadow))
@@ -254,7 +259,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (*ReplayResult, error) {
 	}
 
 	// Production's outcomes of the same applications.
-	prodOut, err := lastOutcomes(ctx, cfg.Brokers, prod, expect)
+	prodOut, err := lastOutcomes(ctx, conn, prod, expect)
 	if err != nil {
 		return nil, fmt.Errorf("replay: read production outcomes: %w", err)
 	}
@@ -363,12 +368,12 @@ func outcomeOf(r *kgo.Record, n Names) Outcome {
 
 // copyRoutes copies the routes of from's routing table that to's does not have
 // into to's.
-func copyRoutes(ctx context.Context, cl *kgo.Client, brokers []string, from, to Names) error {
-	src, err := tableContents(ctx, brokers, from.Routes())
+func copyRoutes(ctx context.Context, cl *kgo.Client, conn []kgo.Opt, from, to Names) error {
+	src, err := tableContents(ctx, conn, from.Routes())
 	if err != nil {
 		return err
 	}
-	dst, err := tableContents(ctx, brokers, to.Routes())
+	dst, err := tableContents(ctx, conn, to.Routes())
 	if err != nil {
 		return err
 	}
@@ -383,13 +388,13 @@ func copyRoutes(ctx context.Context, cl *kgo.Client, brokers []string, from, to 
 
 // tableContents returns the latest value of every key of the compacted topic,
 // without the deleted ones.
-func tableContents(ctx context.Context, brokers []string, topic string) (map[string][]byte, error) {
-	spans, err := allSpans(ctx, brokers, topic)
+func tableContents(ctx context.Context, conn []kgo.Opt, topic string) (map[string][]byte, error) {
+	spans, err := allSpans(ctx, conn, topic)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string][]byte{}
-	err = scan(ctx, brokers, spans, func(r *kgo.Record) {
+	err = scan(ctx, conn, spans, func(r *kgo.Record) {
 		if r.Value == nil {
 			delete(out, string(r.Key))
 		} else {
@@ -400,8 +405,8 @@ func tableContents(ctx context.Context, brokers []string, topic string) (map[str
 }
 
 // allSpans returns the spans of every partition of the topics that exist.
-func allSpans(ctx context.Context, brokers []string, topics ...string) (map[string]map[int32]span, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func allSpans(ctx context.Context, conn []kgo.Opt, topics ...string) (map[string]map[int32]span, error) {
+	cl, err := kgo.NewClient(conn...)
 	if err != nil {
 		return nil, err
 	}
@@ -423,7 +428,7 @@ func allSpans(ctx context.Context, brokers []string, topics ...string) (map[stri
 // window returns the records of topic whose timestamps are in [from, to), in
 // offset order per partition. It reads each partition from the first offset
 // Kafka finds at or after from to the first at or after to.
-func window(ctx context.Context, brokers []string, adm *kadm.Client, topic string, from, to time.Time) ([]*kgo.Record, error) {
+func window(ctx context.Context, conn []kgo.Opt, adm *kadm.Client, topic string, from, to time.Time) ([]*kgo.Record, error) {
 	starts, err := adm.ListOffsetsAfterMilli(ctx, from.UnixMilli(), topic)
 	if err == nil {
 		err = starts.Error()
@@ -445,7 +450,7 @@ func window(ctx context.Context, brokers []string, adm *kadm.Client, topic strin
 		}
 	})
 	var out []*kgo.Record
-	err = scan(ctx, brokers, spans, func(r *kgo.Record) {
+	err = scan(ctx, conn, spans, func(r *kgo.Record) {
 		if !r.Timestamp.Before(from) && r.Timestamp.Before(to) {
 			out = append(out, r)
 		}
@@ -455,7 +460,7 @@ func window(ctx context.Context, brokers []string, adm *kadm.Client, topic strin
 
 // follow reads topics from the offsets in from (their end offsets, listed
 // before), calling each with every record, until done reports true or ctx ends.
-func follow(ctx context.Context, brokers []string, from kadm.ListedOffsets, each func(*kgo.Record), done func() bool) error {
+func follow(ctx context.Context, conn []kgo.Opt, from kadm.ListedOffsets, each func(*kgo.Record), done func() bool) error {
 	offsets := map[string]map[int32]kgo.Offset{}
 	from.Each(func(o kadm.ListedOffset) {
 		if offsets[o.Topic] == nil {
@@ -463,8 +468,8 @@ func follow(ctx context.Context, brokers []string, from kadm.ListedOffsets, each
 		}
 		offsets[o.Topic][o.Partition] = kgo.NewOffset().At(o.Offset)
 	})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(offsets),
-		kgo.FetchMaxWait(100*time.Millisecond))
+	cl, err := kgo.NewClient(append(slices.Clone(conn), kgo.ConsumePartitions(offsets),
+		kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
 		return err
 	}
@@ -497,9 +502,9 @@ func fetchError(fs kgo.Fetches) error {
 
 // lastOutcomes returns the latest outcome, in n's final and dead-letter topics,
 // of each application in ids.
-func lastOutcomes(ctx context.Context, brokers []string, n Names, ids map[string]int) (map[string]Outcome, error) {
+func lastOutcomes(ctx context.Context, conn []kgo.Opt, n Names, ids map[string]int) (map[string]Outcome, error) {
 	topics := append([]string{n.Final()}, deadLetterTopics(n)...)
-	spans, err := allSpans(ctx, brokers, topics...)
+	spans, err := allSpans(ctx, conn, topics...)
 	if err != nil {
 		return nil, err
 	}
@@ -508,7 +513,7 @@ func lastOutcomes(ctx context.Context, brokers []string, n Names, ids map[string
 		t time.Time
 	}
 	last := map[string]timed{}
-	err = scan(ctx, brokers, spans, func(r *kgo.Record) {
+	err = scan(ctx, conn, spans, func(r *kgo.Record) {
 		id := string(r.Key)
 		if _, ok := ids[id]; !ok {
 			return

@@ -74,15 +74,20 @@ type Event struct {
 }
 
 // Trace returns the journey of the application id through the pipeline named n
-// on the cluster at brokers: every record keyed by id on its input, its
+// on the cluster that cluster names (topology.Brokers and
+// topology.WithSecurity): every record keyed by id on its input, its
 // scrutiny queues, its final topic and its levels' dead-letter topics, in time
 // order (and path order within one millisecond). It reads the topics
 // themselves, nothing else: one partition of each, the one the id's key hashes
 // to with Kafka's default partitioner (murmur2, as every sluice agent and
 // every Kafka client partition by key), from its start to its end offset.
 // A topic that does not exist is skipped.
-func Trace(ctx context.Context, brokers []string, n Names, id string) ([]Event, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func Trace(ctx context.Context, cluster []topology.Option, n Names, id string) ([]Event, error) {
+	conn, err := topology.ClientOptions(cluster...)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(conn...)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +109,7 @@ func Trace(ctx context.Context, brokers []string, n Names, id string) ([]Event, 
 		return nil, err
 	}
 	var events []Event
-	err = scan(ctx, brokers, spans, func(r *kgo.Record) {
+	err = scan(ctx, conn, spans, func(r *kgo.Record) {
 		if string(r.Key) == id {
 			events = append(events, n.event(r))
 		}
@@ -427,7 +432,7 @@ const scanIdle = 10 * time.Second
 // scan reads every span, without a consumer group (so committing nothing), and
 // calls each with every committed record in it, in offset order per
 // partition.
-func scan(ctx context.Context, brokers []string, spans map[string]map[int32]span, each func(*kgo.Record)) error {
+func scan(ctx context.Context, conn []kgo.Opt, spans map[string]map[int32]span, each func(*kgo.Record)) error {
 	offsets := map[string]map[int32]kgo.Offset{}
 	left := 0
 	for t, ps := range spans {
@@ -447,8 +452,8 @@ func scan(ctx context.Context, brokers []string, spans map[string]map[int32]span
 	}
 	// Read committed, keeping transaction markers: a topic written by
 	// exactly-once levels ends with a marker, which counts toward its end.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(offsets),
-		kgo.FetchMaxWait(100*time.Millisecond), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	cl, err := kgo.NewClient(append(slices.Clone(conn), kgo.ConsumePartitions(offsets),
+		kgo.FetchMaxWait(100*time.Millisecond), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/examples/visa/visa"
+	"github.com/sluicehq/sluice/internal/broker"
+)
+
+// flatFor is how long TestLongRunStaysFlat bounces the broker; 0 means
+// three bounces (two with -race), as make test runs it. make flat sets it.
+var flatFor = flag.Duration("flat-duration", 0, "how long TestLongRunStaysFlat bounces the broker (0: three bounces, two with -race)")
+
+// Bounds of TestLongRunStaysFlat's growth, from the first bounce's settled
+// sample to the last: a leak of one goroutine (or connection) per client
+// and restart grows by tens per bounce.
+const (
+	flatGoroutines = 30
+	flatFDs        = 8
+)
+
+// TestLongRunStaysFlat runs the visa pipeline as a long-lived binary does
+// (visa all with its live page, against a cluster) under a steady stream of
+// applications, bounces the broker three times (twice with -race; for as
+// long as -flat-duration says with make flat): every agent's processor fails
+// and is restarted, views and the live page reconnect. Meanwhile it polls
+// the live page's lag, stats and a lookup, and samples the process's
+// goroutines and open file descriptors (from its /metrics) every two
+// seconds. Once the pipeline has settled after each bounce, both must stay
+// within a small bound of where they were after the first bounce (when
+// every client has been rebuilt once): a sarama broker connection that
+// outlived its client, left behind by restarts, grows both (goleak found
+// such connections in test processes; this checks a process that runs for
+// good).
+func TestLongRunStaysFlat(t *testing.T) {
+	if binary == "" {
+		t.Skip("-short builds no binary")
+	}
+	bounces := 3
+	if raceEnabled() {
+		bounces = 2
+	}
+	length := *flatFor
+	const outage, every = 2 * time.Second, 20 * time.Second // every: at least, between bounces
+	dir := t.TempDir()
+	b, err := broker.Start(broker.DataDir(dir + "/broker"))
+	if err != nil {
+		t.Fatalf("start broker: %v", err)
+	}
+	addr := b.Addrs()[0]
+	t.Cleanup(func() {
+		if b != nil {
+			b.Close()
+		}
+	})
+	rate := 50
+	p := start(t, "visa all", "all", "--brokers", addr, "--http", "127.0.0.1:0", "--data-dir", dir+"/visa",
+		"--count", strconv.Itoa(rate*int((max(length, 5*time.Minute)+5*time.Minute)/time.Second)), "--rate", strconv.Itoa(rate),
+		"--seed", "4", "--prefix", "F", "--log-level", "info", "--wait", "10m")
+	m := p.waitLine(regexp.MustCompile(`http=(http://[^ ]+/)`), 2*time.Minute)
+	page := m[1]
+	p.waitLine(regexp.MustCompile(`\| decided [1-9]`), 2*time.Minute)
+
+	type sample struct {
+		at              time.Duration
+		goroutines, fds int
+		event           string
+	}
+	var samples []sample
+	begin := time.Now()
+	take := func(event string) sample {
+		t.Helper()
+		g, fds := processGauges(t, page)
+		s := sample{at: time.Since(begin).Round(time.Second), goroutines: g, fds: fds, event: event}
+		samples = append(samples, s)
+		t.Logf("%6v  goroutines %4d  open fds %4d  %s", s.at, s.goroutines, s.fds, s.event)
+		return s
+	}
+	// poll asks the live page for lag, stats and a lookup, as a user watching
+	// it does, samples, and waits two seconds. It reports whether the page
+	// saw the broker and every agent caught up (less than a second behind).
+	poll := func(event string) (sample, bool) {
+		t.Helper()
+		var stats struct {
+			State  string
+			Agents map[string]struct{ Lag int64 }
+		}
+		for _, path := range []string{"api/lag", "api/stats", "api/lookup?table=" + lookupTable + "&key=F-000001"} {
+			resp, err := http.Get(page + path)
+			if err != nil {
+				continue
+			}
+			if path == "api/stats" {
+				json.NewDecoder(resp.Body).Decode(&stats)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		caughtUp := stats.State == "ok" && len(stats.Agents) > 0
+		for _, a := range stats.Agents {
+			caughtUp = caughtUp && a.Lag < int64(rate)
+		}
+		s := take(event)
+		time.Sleep(2 * time.Second)
+		return s, caughtUp
+	}
+	// settle polls for at least every, and until every agent has caught up
+	// and the last three samples are within two goroutines and one fd of
+	// each other (a restarted pipeline has rebuilt its clients), for at most
+	// three minutes; it returns the last sample.
+	settle := func() sample {
+		t.Helper()
+		start := time.Now()
+		for {
+			s, caughtUp := poll("")
+			n := len(samples)
+			if time.Since(start) < every || n < 3 || !caughtUp {
+				if time.Since(start) > 3*time.Minute {
+					t.Fatalf("the pipeline did not catch up within three minutes of the bounce")
+				}
+				continue
+			}
+			var gs, fs []int
+			for _, x := range samples[n-3:] {
+				gs, fs = append(gs, x.goroutines), append(fs, x.fds)
+			}
+			if slices.Max(gs)-slices.Min(gs) <= 2 && slices.Max(fs)-slices.Min(fs) <= 1 {
+				return s
+			}
+			if time.Since(start) > 3*time.Minute {
+				t.Logf("goroutines and fds still moving three minutes after the bounce; going on")
+				return s
+			}
+		}
+	}
+	settled := []sample{settle()} // the settled sample before each bounce, and after the last
+	for i := 1; i <= bounces || time.Since(begin) < length; i++ {
+		if err := b.Close(); err != nil {
+			t.Fatalf("close broker: %v", err)
+		}
+		b = nil
+		take(fmt.Sprintf("broker stopped (bounce %d)", i))
+		time.Sleep(outage)
+		if b, err = broker.Start(broker.DataDir(dir+"/broker"), broker.Listen(addr)); err != nil {
+			t.Fatalf("restart broker on %s: %v", addr, err)
+		}
+		take("broker started")
+		settled = append(settled, settle())
+	}
+
+	p.Signal(syscall.SIGINT)
+	if code := p.Wait(time.Minute); code != 0 {
+		t.Errorf("exit status %d after SIGINT, want 0", code)
+	}
+	first, last := settled[1], settled[len(settled)-1]
+	t.Logf("after bounce 1: %d goroutines, %d open fds; after bounce %d: %d, %d", first.goroutines, first.fds, len(settled)-1, last.goroutines, last.fds)
+	if last.goroutines > first.goroutines+flatGoroutines {
+		t.Errorf("goroutines grew from %d to %d over %d broker bounces, want at most %d more", first.goroutines, last.goroutines, len(settled)-2, flatGoroutines)
+	}
+	if last.fds > first.fds+flatFDs {
+		t.Errorf("open fds grew from %d to %d over %d broker bounces, want at most %d more", first.fds, last.fds, len(settled)-2, flatFDs)
+	}
+}
+
+// lookupTable is a table of the visa pipeline that the live page looks keys
+// up in.
+var lookupTable = visa.MemoryTable("A").Name
+
+var gaugeRE = regexp.MustCompile(`^(go_goroutines|process_open_fds) ([0-9.e+]+)$`)
+
+// processGauges reads the process's goroutines and open file descriptors
+// from the live page's /metrics.
+func processGauges(t *testing.T, page string) (goroutines, fds int) {
+	t.Helper()
+	resp, err := http.Get(page + "metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	got := map[string]int{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if m := gaugeRE.FindStringSubmatch(sc.Text()); m != nil {
+			f, err := strconv.ParseFloat(m[2], 64)
+			if err != nil {
+				t.Fatalf("/metrics: %q: %v", sc.Text(), err)
+			}
+			got[m[1]] = int(f)
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("/metrics has %v, want go_goroutines and process_open_fds", got)
+	}
+	return got["go_goroutines"], got["process_open_fds"]
+}
+
+// raceEnabled reports whether the test binary was built with -race.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	return ok && slices.Contains(bi.Settings, debug.BuildSetting{Key: "-race", Value: "true"})
+}

@@ -1,0 +1,114 @@
+package gokax
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/lovoo/goka"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/broker"
+	"github.com/sluicehq/sluice/internal/kafkatest"
+)
+
+// TestSuspectsTake pins how suspects are consumed: a record is a suspect
+// once, and handling a record forgets every suspect before it in its
+// partition (committed elsewhere), none in other partitions.
+func TestSuspectsTake(t *testing.T) {
+	var s Suspects
+	s.add(map[topicPartition][]int64{{"in", 0}: {3, 5, 9}, {"in", 1}: {4}})
+	for _, tc := range []struct {
+		topic     string
+		partition int32
+		offset    int64
+		want      bool
+		left      int
+	}{
+		{"in", 0, 2, false, 4},
+		{"in", 0, 5, true, 2}, // 3 is forgotten with it
+		{"in", 0, 5, false, 2},
+		{"other", 0, 9, false, 2},
+		{"in", 1, 4, true, 1},
+		{"in", 0, 10, false, 0},
+	} {
+		if got := s.take(tc.topic, tc.partition, tc.offset); got != tc.want || s.Len() != tc.left {
+			t.Errorf("take(%s/%d@%d) = %v with %d left, want %v with %d", tc.topic, tc.partition, tc.offset, got, s.Len(), tc.want, tc.left)
+		}
+	}
+}
+
+// TestIsolatedWrite pins what the producer of processors does with the write
+// of a record handled in isolation: the broker's refusal of it is the
+// record's, reported by settle as ErrRefused while goka's promise succeeds
+// (the processor goes on and the caller dead-letters the record), and
+// nothing stops; any other failure fails the promise, is ErrWriteFailed, and
+// stops the producer like every failed write.
+func TestIsolatedWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fault   func(*broker.Broker)
+		settled error // nil: written
+		stops   bool
+		want    string // the topic's records
+	}{
+		{"written", func(*broker.Broker) {}, nil, false, "[bad next]"},
+		{"refused", func(b *broker.Broker) {
+			b.Fail(kmsg.Produce, kerr.InvalidRecord, -1, func(req kmsg.Request) bool {
+				for _, t := range req.(*kmsg.ProduceRequest).Topics {
+					for _, p := range t.Partitions {
+						if bytes.Contains(p.Records, []byte("bad")) {
+							return true
+						}
+					}
+				}
+				return false
+			})
+		}, ErrRefused, false, "[next]"},
+		{"broker error", func(b *broker.Broker) { b.Fail(kmsg.Produce, kerr.NotLeaderForPartition, 1, nil) }, ErrWriteFailed, true, "[]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := kafkatest.Start(t)
+			addrs := b.Addrs()
+			kafkatest.CreateTopic(t, addrs, "out", 1, nil)
+			iso := &procIsolation{suspects: new(Suspects), commits: new(commits)}
+			p, err := orderedProducerBuilder(Config(), iso)(addrs, "test", Hasher)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			tc.fault(b)
+			r := iso.isolation.start()
+			defer r.end()
+			done := make(chan error, 1)
+			p.EmitWithHeaders("out", "k", []byte("bad"), goka.Headers{isolateHeader: []byte(r.id), "h": []byte("v")}).Then(func(err error) { done <- err })
+			settled := r.settle(t.Context())
+			promised := wait(t, "bad", done)
+			if !errors.Is(settled, tc.settled) || (tc.settled == nil) != (settled == nil) {
+				t.Errorf("settle = %v, want %v", settled, tc.settled)
+			}
+			if wantPromise := tc.stops; (promised != nil) != wantPromise {
+				t.Errorf("goka's promise = %v, want failed %v", promised, wantPromise)
+			}
+			done = make(chan error, 1)
+			p.Emit("out", "k", []byte("next")).Then(func(err error) { done <- err })
+			if err := wait(t, "next", done); errors.Is(err, ErrProducerStopped) != tc.stops {
+				t.Errorf("the next write: %v, want stopped %v", err, tc.stops)
+			}
+			var got []string
+			for _, rec := range kafkatest.ConsumeAll(t, addrs, "out") {
+				got = append(got, string(rec.Value))
+				for _, h := range rec.Headers {
+					if h.Key == isolateHeader {
+						t.Errorf("record %q carries %s", rec.Value, isolateHeader)
+					}
+				}
+			}
+			if fmt.Sprint(got) != tc.want {
+				t.Errorf("topic holds %v, want %s", got, tc.want)
+			}
+		})
+	}
+}
