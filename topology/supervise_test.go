@@ -511,7 +511,15 @@ func TestRefusedWriteCostsItsRecordAlone(t *testing.T) {
 		for _, r := range restarts {
 			why = append(why, lastLine(attr(r, "error")))
 		}
-		t.Errorf("%d restarts %q, want at most 1 (the refused batch's)", len(restarts), why)
+		var refusals []string
+		for _, r := range logs.find("a write was refused for good; the processor stops, and the next writes the records in flight one by one so that only the refused record is dead-lettered") {
+			refusals = append(refusals, attr(r, "suspects"))
+		}
+		var isolated []string
+		for _, r := range logs.find("record handled in isolation") {
+			isolated = append(isolated, attr(r, "offset"))
+		}
+		t.Errorf("%d restarts %q, want at most 1 (the refused batch's); suspects of each refusal: %q; handled in isolation: %q", len(restarts), why, refusals, isolated)
 	}
 	t.Logf("refused %d produce requests; %d restarts; %s holds %v", f.Hits(), len(restarts), out.Name, written)
 }

@@ -1,16 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -24,8 +25,9 @@ import (
 var flatFor = flag.Duration("flat-duration", 0, "how long TestLongRunStaysFlat bounces the broker (0: three bounces, two with -race)")
 
 // Bounds of TestLongRunStaysFlat's growth, from the first bounce's settled
-// sample to the last: a leak of one goroutine (or connection) per client
-// and restart grows by tens per bounce.
+// sample to the last, of goroutines and of open fds outside the data dir: a
+// leak of one goroutine (or connection) per client and restart grows by
+// tens per bounce.
 const (
 	flatGoroutines = 30
 	flatFDs        = 8
@@ -37,7 +39,7 @@ const (
 // long as -flat-duration says with make flat): every agent's processor fails
 // and is restarted, views and the live page reconnect. Meanwhile it polls
 // the live page's lag, stats and a lookup, and samples the process's
-// goroutines and open file descriptors (from its /metrics) every two
+// goroutines (from its /metrics) and open file descriptors every two
 // seconds. Once the pipeline has settled after each bounce, both must stay
 // within a small bound of where they were after the first bounce (when
 // every client has been rebuilt once): a sarama broker connection that
@@ -74,18 +76,19 @@ func TestLongRunStaysFlat(t *testing.T) {
 	p.waitLine(regexp.MustCompile(`\| decided [1-9]`), 2*time.Minute)
 
 	type sample struct {
-		at              time.Duration
-		goroutines, fds int
-		event           string
+		at         time.Duration
+		goroutines int
+		fds        fds
+		event      string
 	}
 	var samples []sample
 	begin := time.Now()
 	take := func(event string) sample {
 		t.Helper()
-		g, fds := processGauges(t, page)
-		s := sample{at: time.Since(begin).Round(time.Second), goroutines: g, fds: fds, event: event}
+		s := sample{at: time.Since(begin).Round(time.Second), goroutines: goroutines(t, page), fds: openFDs(t, p.Pid(), dir), event: event}
 		samples = append(samples, s)
-		t.Logf("%6v  goroutines %4d  open fds %4d  %s", s.at, s.goroutines, s.fds, s.event)
+		t.Logf("%6v  goroutines %4d  open fds %4d: %3d sockets, %3d in the data dir, %2d other  %s",
+			s.at, s.goroutines, s.fds.total(), s.fds.sockets, s.fds.data, s.fds.other, s.event)
 		return s
 	}
 	// poll asks the live page for lag, stats and a lookup, as a user watching
@@ -134,7 +137,7 @@ func TestLongRunStaysFlat(t *testing.T) {
 			}
 			var gs, fs []int
 			for _, x := range samples[n-3:] {
-				gs, fs = append(gs, x.goroutines), append(fs, x.fds)
+				gs, fs = append(gs, x.goroutines), append(fs, x.fds.sockets+x.fds.other)
 			}
 			if slices.Max(gs)-slices.Min(gs) <= 2 && slices.Max(fs)-slices.Min(fs) <= 1 {
 				return s
@@ -165,45 +168,75 @@ func TestLongRunStaysFlat(t *testing.T) {
 		t.Errorf("exit status %d after SIGINT, want 0", code)
 	}
 	first, last := settled[1], settled[len(settled)-1]
-	t.Logf("after bounce 1: %d goroutines, %d open fds; after bounce %d: %d, %d", first.goroutines, first.fds, len(settled)-1, last.goroutines, last.fds)
+	t.Logf("after bounce 1: %d goroutines, %d sockets, %d other fds; after bounce %d: %d, %d, %d (and %d files in the data dir, %d after bounce 1)",
+		first.goroutines, first.fds.sockets, first.fds.other, len(settled)-1, last.goroutines, last.fds.sockets, last.fds.other, last.fds.data, first.fds.data)
 	if last.goroutines > first.goroutines+flatGoroutines {
 		t.Errorf("goroutines grew from %d to %d over %d broker bounces, want at most %d more", first.goroutines, last.goroutines, len(settled)-2, flatGoroutines)
 	}
-	if last.fds > first.fds+flatFDs {
-		t.Errorf("open fds grew from %d to %d over %d broker bounces, want at most %d more", first.fds, last.fds, len(settled)-2, flatFDs)
+	if grown := last.fds.sockets + last.fds.other - first.fds.sockets - first.fds.other; grown > flatFDs {
+		t.Errorf("open fds outside the data dir grew by %d (sockets %d to %d, other %d to %d) over %d broker bounces, want at most %d more",
+			grown, first.fds.sockets, last.fds.sockets, first.fds.other, last.fds.other, len(settled)-2, flatFDs)
 	}
+}
+
+// fds are a process's open file descriptors: sockets, files in its data
+// dir (Pebble's tables and logs, whose number follows the data: a restarted
+// store's first flush adds a table), and the rest.
+type fds struct{ sockets, data, other int }
+
+func (f fds) total() int { return f.sockets + f.data + f.other }
+
+// openFDs classifies the open file descriptors of process pid (Linux).
+func openFDs(t *testing.T, pid int, dataDir string) fds {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("open fds of the process: %v", err)
+	}
+	var f fds
+	for _, e := range ents {
+		target, err := os.Readlink(dir + "/" + e.Name())
+		switch {
+		case err != nil: // closed meanwhile
+		case strings.HasPrefix(target, "socket:"):
+			f.sockets++
+		case strings.HasPrefix(target, dataDir):
+			f.data++
+		default:
+			f.other++
+		}
+	}
+	return f
 }
 
 // lookupTable is a table of the visa pipeline that the live page looks keys
 // up in.
 var lookupTable = visa.MemoryTable("A").Name
 
-var gaugeRE = regexp.MustCompile(`^(go_goroutines|process_open_fds) ([0-9.e+]+)$`)
+var goroutinesRE = regexp.MustCompile(`(?m)^go_goroutines ([0-9.e+]+)$`)
 
-// processGauges reads the process's goroutines and open file descriptors
-// from the live page's /metrics.
-func processGauges(t *testing.T, page string) (goroutines, fds int) {
+// goroutines reads the process's goroutines from the live page's /metrics.
+func goroutines(t *testing.T, page string) int {
 	t.Helper()
 	resp, err := http.Get(page + "metrics")
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}
 	defer resp.Body.Close()
-	got := map[string]int{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if m := gaugeRE.FindStringSubmatch(sc.Text()); m != nil {
-			f, err := strconv.ParseFloat(m[2], 64)
-			if err != nil {
-				t.Fatalf("/metrics: %q: %v", sc.Text(), err)
-			}
-			got[m[1]] = int(f)
-		}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
 	}
-	if len(got) != 2 {
-		t.Fatalf("/metrics has %v, want go_goroutines and process_open_fds", got)
+	m := goroutinesRE.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("/metrics has no go_goroutines")
 	}
-	return got["go_goroutines"], got["process_open_fds"]
+	n, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		t.Fatalf("/metrics: go_goroutines %q: %v", m[1], err)
+	}
+	return int(n)
 }
 
 // raceEnabled reports whether the test binary was built with -race.

@@ -132,7 +132,7 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 	}
 	var iso *procIsolation // at-least-once mode: suspects are handled in isolation
 	if tx == nil && o.Tester == nil {
-		iso = &procIsolation{suspects: o.Suspects, commits: oc}
+		iso = &procIsolation{suspects: o.Suspects, commits: oc, log: logger.With("agent", g.Name)}
 		if iso.suspects == nil {
 			iso.suspects = new(Suspects)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -91,9 +92,11 @@ func (s *Suspects) add(in map[topicPartition][]int64) {
 	}
 }
 
-// take reports whether the record at offset is a suspect, and forgets it and
-// every suspect before it in its partition: records are handled in offset
-// order, so those were committed by another instance.
+// take reports whether the record at offset is a suspect, and forgets it.
+// Only that record: the run a refusal stopped handles records after the
+// suspects before it stops, and the next run must still isolate them. A
+// suspect of a partition another instance went on with stays, unseen (a
+// handful of offsets per refusal).
 func (s *Suspects) take(topic string, partition int32, offset int64) bool {
 	if s.n.Load() == 0 {
 		return false
@@ -101,20 +104,16 @@ func (s *Suspects) take(topic string, partition int32, offset int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tp := topicPartition{topic, partition}
-	offs := s.m[tp]
-	if len(offs) == 0 {
+	i := slices.Index(s.m[tp], offset)
+	if i < 0 {
 		return false
 	}
-	found := slices.Contains(offs, offset)
-	n := len(offs)
-	offs = slices.DeleteFunc(offs, func(o int64) bool { return o <= offset })
-	s.n.Add(int64(len(offs) - n))
-	if len(offs) == 0 {
+	s.m[tp] = slices.Delete(s.m[tp], i, i+1)
+	if len(s.m[tp]) == 0 {
 		delete(s.m, tp)
-	} else {
-		s.m[tp] = offs
 	}
-	return found
+	s.n.Add(-1)
+	return true
 }
 
 // Len returns the number of suspects.
@@ -271,6 +270,7 @@ func (pr *procIsolation) isolate(ctx goka.Context) (r *isolated, ok bool) {
 			return nil, false
 		}
 	}
+	pr.log.Debug("record handled in isolation", "topic", topic, "partition", part, "offset", off)
 	return pr.isolation.start(), true
 }
 
@@ -280,13 +280,26 @@ type procIsolation struct {
 	suspects  *Suspects // never nil
 	commits   *commits
 	isolation isolation
+	log       *slog.Logger
+	once      sync.Once // the first refusal
 }
 
 // refused makes suspects of every record in flight: a write of one of them
-// was refused in a batch with others.
-func (pr *procIsolation) refused() {
+// was refused in a batch with others. Only the first refusal of a processor
+// counts: it trips the producer's gate, so the batches of every later one
+// were sent before it, by records in flight then.
+func (pr *procIsolation) refused(err error) {
 	if pr == nil {
 		return
 	}
-	pr.suspects.add(pr.commits.inflight())
+	pr.once.Do(func() {
+		in := pr.commits.inflight()
+		pr.suspects.add(in)
+		n := 0
+		for _, offs := range in {
+			n += len(offs)
+		}
+		pr.log.Warn("a write was refused for good; the processor stops, and the next writes the records in flight one by one so that only the refused record is dead-lettered",
+			"error", err, "records", n, "suspects", fmt.Sprint(in))
+	})
 }

@@ -125,7 +125,7 @@ func (p *orderedProducer) EmitWithHeaders(topic string, key string, value []byte
 // records in flight first.
 func (p *orderedProducer) fail(err error) {
 	if err != nil && recordRefused(err) {
-		p.iso.refused()
+		p.iso.refused(err)
 	}
 	p.gate.fail(err)
 }

@@ -58,6 +58,9 @@ func Start(t testing.TB, name string, cmd *exec.Cmd, out fmt.Stringer) *Proc {
 	return p
 }
 
+// Pid returns the process ID.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
 // Name returns the name the process was started with.
 func (p *Proc) Name() string { return p.name }
 
