@@ -113,7 +113,13 @@ func latest(t *testing.T, addrs []string, topic string, keys int, want int64) {
 	for ok < keys {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			t.Fatalf("%s: %d of %d keys reached %d before the deadline", topic, ok, keys, want)
+			var off []string
+			for k, n := range last {
+				if n != want && len(off) < 10 {
+					off = append(off, fmt.Sprintf("%s=%d", k, n))
+				}
+			}
+			t.Fatalf("%s: %d of %d keys reached %d before the deadline (%d keys seen; some others: %v)", topic, ok, keys, want, len(last), off)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			n, err := strconv.ParseInt(string(r.Value), 10, 64)
@@ -174,7 +180,9 @@ func TestRunCountsAndRecoversFromChangelog(t *testing.T) {
 		dir := t.TempDir()
 		g := counterGraphNamed(b.Name)
 		in, out, agent := b.Name(clicks.Name), b.Name(counts.Name), b.Name("counter")
-		opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(dir)}
+		logger, logs := newLogRecorder()
+		opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(dir), topology.WithLogger(logger)}
+		t.Cleanup(func() { logWarnings(t, logs) })
 
 		if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
 			t.Fatalf("Provision: %v", err)
