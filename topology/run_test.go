@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +67,24 @@ func running(t *testing.T, g *topology.Graph, opts ...topology.Option) (stop fun
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
+	// Assignments, for the failure message: at-least-once replays the records
+	// since the last commit after a rebalance, which a CPU-starved process
+	// may go through (its session expires), and a count then goes past its
+	// value.
+	var mu sync.Mutex
+	var assigned []string
+	opts = append(slices.Clone(opts), topology.OnAssign(func(agent string, parts []int32) {
+		mu.Lock()
+		defer mu.Unlock()
+		assigned = append(assigned, fmt.Sprintf("%s %v at %s", agent, parts, time.Now().Format("15:04:05.000")))
+	}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("assignments of this Run: %q", assigned)
+		}
+	})
 	go func() { done <- topology.Run(ctx, g, opts...) }()
 	stopped := false
 	stop = func() {
