@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -60,6 +61,23 @@ func (h logRecorder) find(msg string) []slog.Record {
 		}
 	}
 	return out
+}
+
+// logWarnings logs, if t failed, what Run logged at warning level and
+// above: restarts and their errors explain most failures of a count.
+func logWarnings(t *testing.T, h logRecorder) {
+	if !t.Failed() {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range *h.recs {
+		if r.Level >= slog.LevelWarn {
+			var b strings.Builder
+			r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%v", a.Key, a.Value); return true })
+			t.Logf("%s %s%s", r.Level, r.Message, b.String())
+		}
+	}
 }
 
 // attr returns the value of r's attribute key as text, "" if it has none.

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +67,24 @@ func running(t *testing.T, g *topology.Graph, opts ...topology.Option) (stop fun
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
+	// Assignments, for the failure message: at-least-once replays the records
+	// since the last commit after a rebalance, which a CPU-starved process
+	// may go through (its session expires), and a count then goes past its
+	// value.
+	var mu sync.Mutex
+	var assigned []string
+	opts = append(slices.Clone(opts), topology.OnAssign(func(agent string, parts []int32) {
+		mu.Lock()
+		defer mu.Unlock()
+		assigned = append(assigned, fmt.Sprintf("%s %v at %s", agent, parts, time.Now().Format("15:04:05.000")))
+	}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("assignments of this Run: %q", assigned)
+		}
+	})
 	go func() { done <- topology.Run(ctx, g, opts...) }()
 	stopped := false
 	stop = func() {
@@ -113,7 +133,13 @@ func latest(t *testing.T, addrs []string, topic string, keys int, want int64) {
 	for ok < keys {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			t.Fatalf("%s: %d of %d keys reached %d before the deadline", topic, ok, keys, want)
+			var off []string
+			for k, n := range last {
+				if n != want && len(off) < 10 {
+					off = append(off, fmt.Sprintf("%s=%d", k, n))
+				}
+			}
+			t.Fatalf("%s: %d of %d keys reached %d before the deadline (%d keys seen; some others: %v)", topic, ok, keys, want, len(last), off)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			n, err := strconv.ParseInt(string(r.Value), 10, 64)
@@ -175,7 +201,9 @@ func TestRunCountsAndRecoversFromChangelog(t *testing.T) {
 		dir := t.TempDir()
 		g := counterGraphNamed(b.Name)
 		in, out, agent := b.Name(clicks.Name), b.Name(counts.Name), b.Name("counter")
-		opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(dir)}
+		logger, logs := newLogRecorder()
+		opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(dir), topology.WithLogger(logger)}
+		t.Cleanup(func() { logWarnings(t, logs) })
 
 		if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
 			t.Fatalf("Provision: %v", err)

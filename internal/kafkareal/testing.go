@@ -83,12 +83,18 @@ type mainM struct{ m TestingM }
 //	func TestMain(m *testing.M) { goleak.VerifyTestMain(kafkareal.Main(m)) }
 func Main(m TestingM) TestingM { return mainM{m} }
 
+// Run runs the tests and stops the clusters; when a test failed, it keeps
+// each cluster's directory (the brokers' server.log files) and says where.
 func (w mainM) Run() int {
 	code := w.m.Run()
 	shared.Lock()
 	defer shared.Unlock()
 	for k, s := range shared.clusters {
 		if s.c != nil {
+			if code != 0 {
+				s.c.temp = false
+				fmt.Fprintf(os.Stderr, "kafkareal: a test failed: the Kafka cluster's logs are in %s/node-*/server.log\n", s.c.Dir())
+			}
 			s.c.Close()
 		}
 		delete(shared.clusters, k)
