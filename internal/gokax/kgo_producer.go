@@ -125,7 +125,7 @@ func record(topic, key string, value []byte, headers goka.Headers) *kgo.Record {
 // whole, and every record buffered for its partition behind it.
 func (p *kproducer) fail(err error) {
 	if p.k.iso != nil && writeRefused(err) {
-		p.k.iso.refused()
+		p.k.iso.refused(err)
 	}
 	if p.tripped.CompareAndSwap(nil, &err) {
 		p.trip()
