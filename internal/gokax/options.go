@@ -26,7 +26,7 @@ type Options struct {
 	// which every record of the partition is done (its writes acknowledged):
 	// when a consumer-group claim starts (its first offset, which the group
 	// committed) and whenever goka marks records done, in order. It is called
-	// from goka's and sarama's goroutines and must not block. A record below
+	// from goka's and the consumer group's goroutines and must not block. A record below
 	// next may still be read again (its commit is not yet written), but
 	// nothing it wrote can be lost.
 	OnMark func(topic string, partition int32, next int64)
