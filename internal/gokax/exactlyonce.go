@@ -12,6 +12,8 @@ import (
 // ExactlyOnce configures a [Processor] to process exactly once with Kafka
 // transactions, KIP-447 style: one transactional producer per processor
 // (its franz-go client, see [kproc]), whatever the number of partitions.
+// Setting [Options.ExactlyOnce] is the one way to turn the mode on; the
+// transaction itself is [txns] (txn.go, txn_commit.go, txn_offsets.go).
 //
 // Every write a record causes (the changelog record of its state, its
 // emits, its dead letter) goes into the processor's open transaction, and
