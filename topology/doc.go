@@ -109,8 +109,8 @@
 // commits (up to the commit interval, 100 ms, later). Nothing orders a
 // table's updates with the agent's input records: a Lookup may return a value
 // older than one written before the input record was sent, and two instances
-// may see a key's value at different moments. While the broker is away,
-// Lookup answers from the copy. Join reads the co-partitioned table's
+// may see a key's value at different moments. A Lookup never waits for the
+// broker: it reads the copy. Join reads the co-partitioned table's
 // partition the same way. [View.Freshness] measures how far a View's copy is
 // behind; a Lookup has no such measure. The Emitter example runs a graph on
 // the embedded broker, feeds it and reads its table through a View.
