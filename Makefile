@@ -29,7 +29,7 @@ all help:
 	@echo "              with -race, then without (what CI runs; real-Kafka tests skip without Java or Maven unless CI=true)"
 	@echo "  test-short  go test -short ./... for the edit loop"
 	@echo "  cover       coverage profile and summary"
-	@echo "  lint        gofmt, go vet, the import-graph test"
+	@echo "  lint        gofmt, go vet, the import-graph and DESIGN.md file-map tests"
 	@echo "  bench       benchmarks into bench-<date>.txt for benchstat (BENCH, COUNT, BENCHTIME; end-to-end ones:"
 	@echo "              ROUNDS interleaved rounds, medians; BROKERS embedded,kafka with Kafka Streams beside); installs wrk if missing"
 	@echo "  chaos       long soak: 200k records through agent kills, broker bounces and rebalances;"
@@ -81,7 +81,7 @@ cover:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKG)
-	$(GO) test -run TestImportGraph ./internal/lint/
+	$(GO) test -count=1 ./internal/lint/
 
 # bench-deps installs wrk, the closed-loop HTTP load of BenchmarkFeatureLookup.
 bench-deps:

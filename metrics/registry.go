@@ -63,7 +63,7 @@ func New() *Registry {
 		}, []string{"agent"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "dead_letters_total",
-			Help: "Records sent to an agent's dead-letter topic, by cause (decode, handler, panic, route).",
+			Help: "Records sent to an agent's dead-letter topic, by cause (decode, handler, panic, route, size, refused).",
 		}, []string{"agent", "cause"}),
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "restarts_total",

@@ -26,10 +26,13 @@
 // # Dead letters
 //
 // A record that cannot be decoded, whose handler keeps failing (see [Retries]) or
-// panics, or that is routed to an undeclared topic goes to the agent's dead-letter
-// topic, [DeadLetterName](agent), with headers naming the error, the source topic,
-// partition and offset, the agent and the time ([HeaderError] and friends). The
-// agent goes on with the next record: a poison pill never stops it.
+// panics, that is routed to an undeclared topic, whose effects are too large for
+// the broker ([ErrTooLarge]) or that the broker refused for good ([ErrRefused])
+// goes to the agent's dead-letter topic, [DeadLetterName](agent), with headers
+// naming the error and its cause ([Cause]: decode, handler, panic, route, size,
+// refused), the source topic, partition and offset, the agent and the time
+// ([HeaderError] and friends). A handler error wrapping [ErrPermanent] is not
+// retried. The agent goes on with the next record: a poison pill never stops it.
 //
 // # Timers
 //
@@ -75,4 +78,72 @@
 //	}
 //	g := &topology.Graph{Name: "clicks", Sources: []topology.Topic{Clicks}, Agents: []topology.AgentDecl{counter}}
 //	err := topology.Run(ctx, g, topology.DataDir("data"))
+//
+// # Feeding a graph: Emitter
+//
+// Records enter a graph through its sources. An [Emitter] writes typed
+// records to one stream from outside the graph (a generator, an HTTP handler,
+// a test against a broker), partitioned as agents partition, and returns
+// every failed write as an error: [Emitter.Emit] waits for the broker's
+// acknowledgement, [Emitter.Send] does not and leaves the failure to the next
+// [Emitter.Flush] or [Emitter.Close]. With the embedded broker, [OnBroker]
+// says when and where an emitter can connect:
+//
+//	topology.OnBroker(func(addrs []string) { brokers <- addrs }) // an option of Run
+//	em, err := topology.NewEmitter(Clicks, topology.Brokers(<-brokers...))
+//	err = em.Emit(ctx, "u1", Click{Page: "/"})
+//
+// # Reading tables: Lookup, Join and View
+//
+// An agent reads its own state with [Context.State], the table of another
+// agent by any key with [Lookup] (declared in [Agent.Lookups]), and a
+// co-partitioned table by the record's key with [Join] ([Agent.Joins]).
+// Programs outside the graph (a lookup service, a dashboard) read a table
+// through a [View], a local copy kept current from the table's changelog.
+//
+// How fresh a Lookup is: the instance keeps a local copy of each lookup table
+// (every partition), recovered before its agent handles a record and then
+// following the table's changelog. A write of the owning agent reaches the
+// copy once its changelog record is acknowledged and fetched, typically
+// milliseconds later; in exactly-once mode, once the owner's transaction
+// commits (up to the commit interval, 100 ms, later). Nothing orders a
+// table's updates with the agent's input records: a Lookup may return a value
+// older than one written before the input record was sent, and two instances
+// may see a key's value at different moments. A Lookup never waits for the
+// broker: it reads the copy. Join reads the co-partitioned table's
+// partition the same way. [View.Freshness] measures how far a View's copy is
+// behind; a Lookup has no such measure. The Emitter example runs a graph on
+// the embedded broker, feeds it and reads its table through a View.
+//
+// # Slow work: ConsumeAsync
+//
+// goka handles a partition's records one at a time, so a 100 ms model call
+// caps a partition at 10 records/s. [ConsumeAsync] runs the slow, pure part
+// ([Work]) for several records of a partition at once (a key's records in
+// order) and applies each result with the agent's state, in order, through the
+// agent's loop topic. Work may run twice for a record after a crash; agents
+// with asynchronous inputs run at-least-once only.
+//
+// # Guarantees
+//
+// A handler's effects (emits, state, timers) are buffered and applied only if
+// it returns nil: a failed, retried or dead-lettered record leaves no partial
+// output. At-least-once (the default): no input record is lost, its offset is
+// committed only after every write it caused was acknowledged, in offset
+// order; a crash, a rebalance or an outage replays the records since the last
+// commit, so downstream may see duplicates and state may count a record
+// twice. [ExactlyOnce] writes a record's effects and its input offset in one
+// Kafka transaction: read-committed readers see each effect once, at the cost
+// of up to a commit interval of latency (see [ExactlyOnce] for what it covers
+// and costs). In both modes a partition's records are handled in offset order,
+// so a key's are; side effects outside Kafka (HTTP calls, logs) happen once
+// per attempt.
+//
+// # Testing
+//
+// Package topologytest runs a graph's agents without a broker, on goka's
+// in-memory tester, with the code [Run] uses: feed records with
+// topologytest.Consume, read outputs, dead letters and tables, move a fake
+// clock to fire timers. The examples of this package run that way; tests of
+// a graph on a broker start the embedded one (see [Run] and [OnBroker]).
 package topology

@@ -214,8 +214,9 @@ func call(f func() error) (err error) {
 }
 
 // retryable reports whether calling the handler again may succeed: a bad value, a
-// panic or a routing mistake (an emit, lookup or join of an undeclared topic)
-// fails the same way every time.
+// panic, a routing mistake (an emit, lookup or join of an undeclared topic), a
+// write the broker refused for good, or an error marked [ErrPermanent] (a
+// record too large, too) fails the same way every time.
 func retryable(err error) bool {
 	var de *DecodeError
 	var pe *PanicError

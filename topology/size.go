@@ -57,8 +57,9 @@ func withMaxMessageBytes(cfg map[string]*string, kafka *sarama.Config) map[strin
 }
 
 // fitMaxMessageBytes lowers kafka.Producer.MaxMessageBytes to fit the
-// smallest max.message.bytes of topics, so that a batch sarama builds never
-// exceeds what a topic accepts (the broker would refuse it for good, and the
+// smallest max.message.bytes of topics, so that a batch a producer builds
+// (sarama's of emitters, or franz-go's of processors, which takes the same
+// limit) never exceeds what a topic accepts (the broker would refuse it for good, and the
 // agent crash-loop on it) and records too large for that are dead-lettered
 // instead. It reports the topic that set the limit, "" if none lowered it.
 func fitMaxMessageBytes(ctx context.Context, adm *kadm.Client, topics []string, kafka *sarama.Config) (string, error) {

@@ -129,12 +129,16 @@ func (v *View[T]) Run(ctx context.Context) error {
 		return fmt.Errorf("view of %q: %w", v.table.Name, err)
 	}
 	defer closeMemory()
-	gv, err := gokax.NewView(v.table.Name, gokax.Options{
+	o := gokax.Options{
 		Brokers: v.c.brokers,
 		Config:  v.c.kafka,
 		Storage: v.c.storageBuilder(dir),
 		Logger:  v.c.logger,
-	}.WithExactlyOnce(v.c.exactlyOnce), gokax.StampValues())
+	}
+	if v.c.exactlyOnce {
+		o.ExactlyOnce = &gokax.ExactlyOnce{} // read committed
+	}
+	gv, err := gokax.NewView(v.table.Name, o, gokax.StampValues())
 	if err != nil {
 		return checkConnection(err)
 	}

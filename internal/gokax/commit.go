@@ -14,8 +14,8 @@ import (
 // commits keeps goka from committing past a record that is not done.
 //
 // goka marks a record's offset when the record's writes are acknowledged, in
-// the order the acknowledgements come, and sarama commits the highest offset
-// marked. A record whose write failed (the processor then stops) or is still in
+// the order the acknowledgements come, and the consumer group (franz-go's under
+// goka, see [kgroup]; sarama's before it) commits the highest offset marked. A record whose write failed (the processor then stops) or is still in
 // flight is skipped by the commit of a later record that finished first, and is
 // never read again: a record after a failed write was committed past it on the
 // embedded broker every time (TestFailedWriteIsNotCommittedPast), and an outage

@@ -22,7 +22,9 @@ var KafkaVersion = sarama.V2_8_0_0
 // to 7 times (12,762 final decisions for 9,915 applications, 3m8s). With 10 s
 // the same run gave one decision each in 1m23s (with 20 s, too). A crash takes
 // ~4 s longer to take over; Kafka raised its own default to 45 s for the same
-// reason (KIP-735).
+// reason (KIP-735). These were measured on sarama's consumer group; processors
+// now run on franz-go's (kgo_group.go), where goka's sleep is gone (sessions run
+// back to back) and a crash takes over in about the session timeout.
 const (
 	DefaultSessionTimeout    = 10 * time.Second
 	DefaultHeartbeatInterval = 1 * time.Second
@@ -56,7 +58,9 @@ func Config() *sarama.Config {
 	// a killed member never rejoins, every JoinGroup times out that way, and the
 	// soak saw agents fail every 30 s with "i/o timeout" and a partition unowned
 	// for up to 8 minutes (4 of ~11 runs). The rebalance timeout must stay below
-	// the read timeout, and above goka's 5 s sleep before a member rejoins.
+	// the read timeout, and above goka's 5 s sleep before a member rejoins (both
+	// sarama's consumer group's; franz-go's, which processors use, waits for a
+	// JoinGroup answer the rebalance timeout plus its read timeout).
 	c.Consumer.Group.Rebalance.Timeout = DefaultRebalanceTimeout
 
 	// goka: acks=1 (WaitForLocal): a leader failover loses acknowledged records.
@@ -73,12 +77,13 @@ func Config() *sarama.Config {
 	// duplicate, which at-least-once processing produces anyway.
 	c.Producer.Idempotent = false
 	// Fewer requests in flight per broker, fewer batches a failure can reorder. It
-	// does not make retries safe: sarama still has a second request on the wire
-	// (see orderedProducerBuilder).
+	// does not make sarama's retries safe: sarama still has a second request on
+	// the wire (ordered.go pins that).
 	c.Net.MaxOpenRequests = 1
-	// Emitters (and the transactional producers, whose idempotence needs retries)
-	// retry; processors' producers do not, and stop at their first failed write,
-	// because sarama's retries can reorder a partition (see orderedProducerBuilder).
+	// sarama's producers (emitters, timers' fire records) retry. Processors
+	// write with franz-go's producer instead (kgo_producer.go), which translates
+	// these settings (kgoProducerOpts): it retries in order until its delivery
+	// timeout and stops at its first failed write.
 	c.Producer.Retry.Max = 10
 	c.Producer.Retry.Backoff = 100 * time.Millisecond
 	// sarama: 1 MiB. A batch of records may be that large plus its 61-byte header,

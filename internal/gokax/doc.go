@@ -15,6 +15,9 @@
 // A [Group] is an untyped processor-group definition: input topics with callbacks
 // over [Msg], output topics, a state table, lookups and joins. [Processor] turns it
 // into a goka processor and runs it once; supervision lives above this package.
+// A processor runs at least once, or exactly once in Kafka transactions when
+// [Options.ExactlyOnce] is set (the only switch: views follow it too, reading
+// committed records); mode.go holds what differs between the modes.
 //
 // # Table cache
 //

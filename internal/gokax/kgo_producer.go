@@ -15,7 +15,8 @@ import (
 )
 
 // kproducer is the goka producer of a processor on its franz-go client
-// ([kproc]). Like [orderedProducerBuilder]'s sarama producer it keeps each
+// ([kproc]). Like [orderedProducerBuilder]'s sarama producer (the
+// processors' before it) it keeps each
 // partition's written records a prefix of the records emitted to it until
 // the processor's replay, and stops at its first failed write; franz-go
 // lets it do so while retrying:

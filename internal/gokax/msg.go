@@ -125,8 +125,9 @@ func (m *Msg) Abort(err error) { m.ctx.DeferCommit()(err) }
 
 // DeferCommit takes over the commit of the record: its offset is committed only
 // after done(nil) is called (in any goroutine), and done(err) stops the processor
-// with err instead. goka commits through sarama's MarkOffset, which only moves
-// forward: callers must release deferred commits in offset order.
+// with err instead. goka commits through the consumer group session's
+// MarkOffset ([ksession]), which only moves forward: callers must release
+// deferred commits in offset order.
 func (m *Msg) DeferCommit() (done func(err error)) { return m.ctx.DeferCommit() }
 
 // Loopback sends a record to the group's own loop topic under key; the group's

@@ -14,7 +14,7 @@ import (
 )
 
 // ErrProducerStopped is the error of every write a processor's producer attempts
-// after one of its writes failed: see [orderedProducerBuilder].
+// after one of its writes failed: see [kproducer].
 var ErrProducerStopped = errors.New("gokax: producer stopped after a failed write")
 
 // orderedRetryBackoff is how long sarama's partition producer waits, after its
@@ -24,10 +24,14 @@ var ErrProducerStopped = errors.New("gokax: producer stopped after a failed writ
 // for a scheduler under load.
 const orderedRetryBackoff = 500 * time.Millisecond
 
-// orderedProducerBuilder returns the producer builder of processors: goka's
-// producer on a clone of cfg that stops for good at its first failed write, so
-// that the records it writes to each partition are always a prefix of the
-// records emitted to it.
+// orderedProducerBuilder returns goka's sarama producer on a clone of cfg that
+// stops for good at its first failed write, so that the records it writes to
+// each partition are always a prefix of the records emitted to it. It was the
+// producer builder of processors until they moved to franz-go's producer
+// ([kproducer], which keeps the same prefix while retrying); only tests use it
+// now, to pin sarama's failure behaviour described below (ordered_test.go,
+// isolate_test.go), which is why sarama's producers are kept out of
+// processors.
 //
 // sarama v1.46.3 keeps a partition's order only while nothing fails. With
 // Net.MaxOpenRequests = 1 a broker connection still has two produce requests
@@ -40,7 +44,7 @@ const orderedRetryBackoff = 500 * time.Millisecond
 // partition's next records on a new connection, and after the processor's
 // restart the replay writes the failed ones behind them: a reordering too.
 //
-// So processors' producers never retry (a failed write fails the processor,
+// So this producer never retries (a failed write fails the processor,
 // the supervisor restarts it, and ordered commits replay from before the
 // failed record), and the first error trips a gate in the producer's dialer:
 // its connections refuse every later write and it opens no new one, so nothing

@@ -5,13 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 	"github.com/lovoo/goka/storage"
@@ -56,41 +54,19 @@ func StampValues() ViewOption { return func(v *View) { v.stamped = true } }
 // broker errors (goka's WithViewAutoReconnect): [View.Run] returns only when its
 // context is done or local storage fails. Like goka, NewView dials the brokers.
 func NewView(table string, o Options, opts ...ViewOption) (*View, error) {
-	cfg := o.Config
-	if cfg == nil {
-		cfg = Config()
-	}
-	logger := o.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	cfg, logger := o.config(), o.logger() // read committed in exactly-once mode; see markerConsumer
 	v := &View{}
 	for _, opt := range opts {
 		opt(v)
 	}
 	v.offsets.m = map[int32]*atomic.Int64{}
-	eo := o.ExactlyOnce != nil && o.Tester == nil
-	if eo {
-		cfg = txnConfig(cfg) // read committed; see markerConsumer
-	}
 	gopts := []goka.ViewOption{
 		goka.WithViewClientID("sluice-view-" + table),
 		goka.WithViewHasher(Hasher),
 		goka.WithViewLogger(logadapt.Goka(logger.With("topic", table))),
 		goka.WithViewAutoReconnect(),
 		goka.WithViewStorageBuilder(v.offsets.builder(o.Storage)),
-		goka.WithViewConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
-			c := clone(cfg)
-			c.ClientID = clientID
-			if eo {
-				sc, err := newConsumer(brokers, c)
-				if err != nil {
-					return nil, err
-				}
-				return v.clients.track(markerConsumer{Consumer: sc, brokers: brokers, cfg: c}, nil)
-			}
-			return v.clients.track(newConsumer(brokers, c))
-		}),
+		goka.WithViewConsumerSaramaBuilder(consumerBuilder(cfg, o.exactlyOnce(), &v.clients)),
 		goka.WithViewTopicManagerBuilder(func(brokers []string) (goka.TopicManager, error) {
 			return v.clients.trackManager(TopicManagerBuilder(cfg)(brokers))
 		}),

@@ -105,8 +105,8 @@ type DeadLetter struct {
 	Key     string
 	Value   []byte
 	Headers map[string][]byte
-	// Cause is the [topology.HeaderCause] header: "decode", "handler", "panic" or
-	// "route".
+	// Cause is the [topology.HeaderCause] header: "decode", "handler", "panic",
+	// "route", "size" or "refused" (see [topology.Cause]).
 	Cause string
 	// Err is the [topology.HeaderError] header: the error, as text.
 	Err string

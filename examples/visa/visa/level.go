@@ -150,9 +150,10 @@ func (lv *level) handleAttempt(c *topology.Context[Memory], id string, doc Docum
 // MaxDocumentBytes bounds the size of a document, as JSON, that a level
 // accepts: a real application is a few kilobytes. A larger one is
 // dead-lettered before the level writes anything, because the level's writes
-// carry the application (its memory, the document it sends on) and a write
-// larger than the broker takes (1 MiB by default) would fail the level's agent
-// on every attempt.
+// carry the application (its memory, the document it sends on): a write
+// larger than the broker takes (1 MiB by default) would be dead-lettered
+// only after the level's work, with cause size ([topology.ErrTooLarge]) and
+// an error about the write rather than the document.
 const MaxDocumentBytes = 256 << 10
 
 // check returns an error wrapping topology.ErrPermanent, which dead-letters the
