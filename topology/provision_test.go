@@ -2,12 +2,14 @@ package topology_test
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluicehq/sluice/internal/kafkatest"
 	"github.com/sluicehq/sluice/topology"
@@ -46,9 +48,19 @@ func TestProvision(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		configs, err := adm.DescribeTopicConfigs(t.Context(), in.Name, topology.TableName(agent), topology.DeadLetterName(agent))
-		if err != nil {
-			t.Fatal(err)
+		// A broker whose metadata has not caught up with the controller
+		// answers UNKNOWN_TOPIC_OR_PARTITION for a topic just created (Apache
+		// Kafka's 3-node cluster; Provision waits for it in its own checks):
+		// ask until every answer is final.
+		var configs kadm.ResourceConfigs
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			configs, err = adm.DescribeTopicConfigs(t.Context(), in.Name, topology.TableName(agent), topology.DeadLetterName(agent))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(configs, func(rc kadm.ResourceConfig) bool { return kerr.IsRetriable(rc.Err) }) || time.Now().After(deadline) {
+				break
+			}
 		}
 		for _, st := range sts {
 			if !st.Created || st.CleanupPolicy != want[st.Name] || int(st.Replication) != rf {
@@ -58,8 +70,11 @@ func TestProvision(t *testing.T) {
 				t.Errorf("%s has %d replicas, want %d", st.Name, n, rf)
 			}
 			rc, err := configs.On(st.Name, nil)
+			if err == nil {
+				err = rc.Err
+			}
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("configs of %s: %v", st.Name, err)
 			}
 			got := map[string]string{}
 			for _, c := range rc.Configs {
