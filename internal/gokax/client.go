@@ -191,9 +191,91 @@ func (c *guardedConn) Close() error {
 
 // client is a sarama client whose Close returns once every connection it
 // opened is closed, and after which it opens none.
+//
+// It also remembers every broker it hands out (sarama's consumers,
+// producers and admins ask their client for brokers through it), and its
+// Close closes them too. sarama answers a failed request by closing the
+// broker and then dropping it from its client (a registered broker
+// deleted, a seed moved among the dead seeds, which its Close never
+// closes); a caller that opened the same broker in between (Leader opens
+// the broker it returns) left it open and unreachable, with its
+// responseReceiver goroutine, for good: goleak found one after
+// examples/visa/visa under load, and the guard waited closeWait for it.
 type client struct {
 	sarama.Client
 	g *dialGuard
+
+	mu     sync.Mutex
+	handed map[*sarama.Broker]struct{}
+}
+
+// hand remembers b, which the client hands out.
+func (c *client) hand(b *sarama.Broker) *sarama.Broker {
+	if b != nil {
+		c.mu.Lock()
+		c.handed[b] = struct{}{}
+		c.mu.Unlock()
+	}
+	return b
+}
+
+// Broker-returning methods of sarama.Client: see [client].
+
+func (c *client) Controller() (*sarama.Broker, error) {
+	b, err := c.Client.Controller()
+	return c.hand(b), err
+}
+
+func (c *client) RefreshController() (*sarama.Broker, error) {
+	b, err := c.Client.RefreshController()
+	return c.hand(b), err
+}
+
+func (c *client) Broker(id int32) (*sarama.Broker, error) {
+	b, err := c.Client.Broker(id)
+	return c.hand(b), err
+}
+
+func (c *client) Brokers() []*sarama.Broker {
+	bs := c.Client.Brokers()
+	for _, b := range bs {
+		c.hand(b)
+	}
+	return bs
+}
+
+func (c *client) Leader(topic string, partition int32) (*sarama.Broker, error) {
+	b, err := c.Client.Leader(topic, partition)
+	return c.hand(b), err
+}
+
+func (c *client) LeaderAndEpoch(topic string, partition int32) (*sarama.Broker, int32, error) {
+	b, epoch, err := c.Client.LeaderAndEpoch(topic, partition)
+	return c.hand(b), epoch, err
+}
+
+func (c *client) Coordinator(group string) (*sarama.Broker, error) {
+	b, err := c.Client.Coordinator(group)
+	return c.hand(b), err
+}
+
+func (c *client) TransactionCoordinator(id string) (*sarama.Broker, error) {
+	b, err := c.Client.TransactionCoordinator(id)
+	return c.hand(b), err
+}
+
+func (c *client) LeastLoadedBroker() *sarama.Broker { return c.hand(c.Client.LeastLoadedBroker()) }
+
+// closeHanded closes every broker the client handed out: those sarama's
+// Close closes answer ErrNotConnected.
+func (c *client) closeHanded() {
+	c.mu.Lock()
+	handed := c.handed
+	c.handed = map[*sarama.Broker]struct{}{}
+	c.mu.Unlock()
+	for b := range handed {
+		_ = b.Close()
+	}
 }
 
 // newClient opens a sarama client to brokers on a clone of cfg.
@@ -204,11 +286,18 @@ func newClient(brokers []string, cfg *sarama.Config) (*client, error) {
 		// sarama closed what it opened; its brokers close in goroutines.
 		return nil, errors.Join(err, g.close(nil))
 	}
-	return &client{Client: cl, g: g}, nil
+	return &client{Client: cl, g: g, handed: map[*sarama.Broker]struct{}{}}, nil
 }
 
-// Close closes the client: see the top of this file.
-func (c *client) Close() error { return c.g.close(c.Client.Close) }
+// Close closes the client: see the top of this file. The brokers it handed
+// out close after the guard shut, so none opens again.
+func (c *client) Close() error {
+	return c.g.close(func() error {
+		err := c.Client.Close()
+		c.closeHanded()
+		return err
+	})
+}
 
 // newConsumer is sarama.NewConsumer on a client of its own, which its Close
 // closes.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
@@ -20,7 +21,14 @@ var ErrNoTopic = errors.New("gokax: topic does not exist")
 // which leaked its sarama client when its first broker check failed, and on
 // every check asked the broker for the topic's configuration and replicas
 // to compare them, with mismatches set to be ignored.
+//
+// Its calls are serialized: goka asks it from every partition at once, and
+// sarama's client, asked concurrently, can open a broker that a failed
+// request is dropping from it at the same moment, which nothing closes
+// then (see [client]; the internal calls of its GetOffset and
+// RefreshMetadata do not go through the client's handing out).
 type topicManager struct {
+	mu sync.Mutex
 	cl *client
 }
 
@@ -47,6 +55,8 @@ func (m *topicManager) exists(topic string) error {
 
 // Partitions returns every partition of topic, after fresh metadata.
 func (m *topicManager) Partitions(topic string) ([]int32, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	// All topics: asking for topic alone would create it on a broker with
 	// auto.create.topics.enable.
 	if err := m.cl.RefreshMetadata(); err != nil {
@@ -63,6 +73,8 @@ func (m *topicManager) Partitions(topic string) ([]int32, error) {
 }
 
 func (m *topicManager) GetOffset(topic string, partition int32, time int64) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	return m.cl.GetOffset(topic, partition, time)
 }
 
