@@ -154,9 +154,9 @@ func (b *Broker) Close() error {
 //
 // As Kafka cleans only below the last stable offset, the broker compacts
 // only while no partition of a compacted topic holds a record of an open
-// transaction: if one does, Compact refuses new transactions on those
-// partitions for up to half a second, until the open ones end, and if one is
-// still open then, it applies retention only. It reports whether it
+// transaction: if one does, Compact holds the requests that would start a
+// transaction on a compacted topic for up to half a second, while the open
+// ones end, and if one is still open then, it applies retention only. It reports whether it
 // compacted. Compact does nothing after [Broker.Close] and reports false.
 func (b *Broker) Compact() bool {
 	b.mu.RLock()
