@@ -17,11 +17,11 @@ import (
 // partition of a compacted topic is held when it adds one: by
 // AddPartitionsToTxn, or (KIP-890, produce v12+) by producing to it. kfake
 // answers the request when the drain ends, so the producer sees a slow
-// answer, as from a busy broker, and retries nothing: an error such as
-// CONCURRENT_TRANSACTIONS would cost a franz-go producer its produce backoff
-// (250 ms, doubling while it is refused: it paused 5 s in
-// TestCompactsUnderTransactionalLoad) and a sarama one a retry of the 50 it
-// has. A producer whose transaction holds a compacted partition already may
+// answer, as from a busy broker, and retries nothing. Refused with
+// CONCURRENT_TRANSACTIONS instead, a franz-go producer backs off its produce
+// (250 ms, doubling while it is refused: a first version of the drain that
+// refused paused producers up to 5 s in TestCompactsUnderTransactionalLoad),
+// and a sarama one spends one of its 50 retries each time. A producer whose transaction holds a compacted partition already may
 // go on, and add more, until it ends that transaction: it cannot commit if
 // held, and it is what the drain waits for.
 type drain struct {

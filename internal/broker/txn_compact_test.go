@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -154,7 +155,8 @@ func committedOnly(recs []*kgo.Record) error {
 // transactions, which rarely comes. It logs the longest transaction
 // each producer saw, which includes the pause a drain cost it.
 func TestCompactsUnderTransactionalLoad(t *testing.T) {
-	b := kafkatest.Start(t, broker.CleanerInterval(200*time.Millisecond))
+	drains := &drainLog{}
+	b := kafkatest.Start(t, broker.CleanerInterval(200*time.Millisecond), broker.WithLogger(slog.New(drains)))
 	addrs := b.Addrs()
 	kafkatest.CreateTopic(t, addrs, "table", 2, compacted())
 
@@ -217,6 +219,12 @@ func TestCompactsUnderTransactionalLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if n, held := drains.counts(); n == 0 || held == 0 {
+		t.Errorf("%d compactions after a drain, %d requests held: the load did not make the cleaner drain", n, held)
+	} else {
+		t.Logf("%d compactions after a drain, %d requests held", n, held)
+	}
+
 	got := map[string]string{}
 	recs, _ := kafkatest.ReadCommitted(t, addrs, "table")
 	for _, r := range recs {
@@ -259,4 +267,37 @@ func loadTxn(ctx context.Context, cl *kgo.Client, name string, n int) error {
 		return err
 	}
 	return cl.EndTransaction(ctx, kgo.TransactionEndTry(n%5 != 0))
+}
+
+// drainLog is a slog handler that counts the broker's compactions after a
+// drain and the requests they held.
+type drainLog struct {
+	mu      sync.Mutex
+	n, held int64
+}
+
+func (*drainLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *drainLog) WithAttrs([]slog.Attr) slog.Handler     { return l }
+func (l *drainLog) WithGroup(string) slog.Handler          { return l }
+
+func (l *drainLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "broker: compacted after draining transactions" {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n++
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "held" {
+			l.held += a.Value.Int64()
+		}
+		return true
+	})
+	return nil
+}
+
+func (l *drainLog) counts() (n, held int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n, l.held
 }
