@@ -64,7 +64,7 @@ func Start(opts ...Option) (*Broker, error) {
 		kfake.ListenFn(listenOnce(sl)),
 		kfake.WithLogger(log),
 		// The broker runs kfake's cleaner itself (cleaner.go).
-		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": strconv.FormatInt(cleanerOff, 10)}),
+		kfake.BrokerConfigs(map[string]string{cleanerConfig: strconv.FormatInt(cleanerOff, 10)}),
 	}
 	if cfg.dataDir != "" && uncleanDataDir(cfg.dataDir) {
 		// A failure here is logged, not returned: the broker serves its data

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -35,6 +37,9 @@ import (
 // some changelog partition, so the cleaner makes such a moment when the
 // first check fails: it drains (drain.go) for at most drainMax, and checks
 // again every drainPoll.
+
+// cleanerConfig is kfake's broker config of its cleaner's interval.
+const cleanerConfig = "log.cleaner.backoff.ms"
 
 // cleanerOff is the log.cleaner.backoff.ms kfake runs with: about 35 years,
 // so that its own ticker never fires (kfake multiplies it by a millisecond
@@ -120,6 +125,15 @@ func startCleaner(c *kfake.Cluster, addr string, interval time.Duration, log *sl
 		return nil, nil, false // kfake handles it as usual
 	})
 	c.ControlKey(int16(kmsg.ListTransactions), cn.control)
+	// kfake would start its own cleaner on a broker config altered to a
+	// usable log.cleaner.backoff.ms (or, by AlterConfigs, to none: 1 h);
+	// the interval is CleanerInterval.
+	c.Fault(kfake.Fault{
+		Keys:  []kmsg.Key{kmsg.AlterConfigs, kmsg.IncrementalAlterConfigs},
+		Err:   kerr.InvalidConfig,
+		Count: -1,
+		When:  altersCleaner,
+	})
 	go cn.loop(ctx, interval)
 	return cn, nil
 }
@@ -312,6 +326,44 @@ func (cn *cleaner) window(ch *check) checked {
 		res.compacted = true
 	}
 	return res
+}
+
+// altersCleaner reports whether req changes the broker's
+// log.cleaner.backoff.ms from cleanerOff. A non-incremental AlterConfigs of
+// the broker replaces every broker config: it must name it.
+func altersCleaner(req kmsg.Request) bool {
+	off := strconv.FormatInt(cleanerOff, 10)
+	keeps := func(name string, v *string) bool { return name != cleanerConfig || (v != nil && *v == off) }
+	switch r := req.(type) {
+	case *kmsg.AlterConfigsRequest:
+		for _, rr := range r.Resources {
+			if rr.ResourceType != kmsg.ConfigResourceTypeBroker {
+				continue
+			}
+			named := false
+			for _, c := range rr.Configs {
+				named = named || c.Name == cleanerConfig
+				if !keeps(c.Name, c.Value) {
+					return true
+				}
+			}
+			if !named {
+				return true
+			}
+		}
+	case *kmsg.IncrementalAlterConfigsRequest:
+		for _, rr := range r.Resources {
+			if rr.ResourceType != kmsg.ConfigResourceTypeBroker {
+				continue
+			}
+			for _, c := range rr.Configs {
+				if !keeps(c.Name, c.Value) || (c.Name == cleanerConfig && c.Op != kmsg.IncrementalAlterConfigOpSet) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // compacts reports whether a topic with configs is compacted, as kfake

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kversion"
 
@@ -300,4 +303,53 @@ func (l *drainLog) counts() (n, held int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.n, l.held
+}
+
+// TestCleanerConfigStaysOff pins that a client cannot start kfake's own
+// cleaner, which compacts past open transactions, by altering the broker's
+// log.cleaner.backoff.ms: incrementally, or by a non-incremental
+// AlterConfigs, which replaces every broker config (kfake's default is 1 h).
+// Other broker configs can still be altered.
+func TestCleanerConfigStaysOff(t *testing.T) {
+	b := kafkatest.Start(t)
+	adm := kafkatest.Admin(t, b.Addrs())
+	one := "1000"
+	for _, tc := range []struct {
+		name        string
+		incremental bool
+		alter       []kadm.AlterConfig
+		refused     bool
+	}{
+		{"incremental set", true, []kadm.AlterConfig{{Name: "log.cleaner.backoff.ms", Value: &one}}, true},
+		{"incremental delete", true, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "log.cleaner.backoff.ms"}}, true},
+		{"replace without it", false, []kadm.AlterConfig{{Name: "log.retention.ms", Value: &one}}, true},
+		{"incremental other", true, []kadm.AlterConfig{{Name: "log.retention.ms", Value: &one}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			alter := adm.AlterBrokerConfigsState
+			if tc.incremental {
+				alter = adm.AlterBrokerConfigs
+			}
+			resps, err := alter(t.Context(), tc.alter)
+			if err == nil {
+				for _, r := range resps {
+					err = errors.Join(err, r.Err)
+				}
+			}
+			if tc.refused != errors.Is(err, kerr.InvalidConfig) {
+				t.Errorf("alter: %v, want refused %v with %v", err, tc.refused, kerr.InvalidConfig)
+			}
+			described, err := adm.DescribeBrokerConfigs(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, rc := range described {
+				for _, c := range rc.Configs {
+					if c.Key == "log.cleaner.backoff.ms" && c.MaybeValue() != "1099511627776" {
+						t.Errorf("log.cleaner.backoff.ms = %q after the alter, want kfake's cleaner off", c.MaybeValue())
+					}
+				}
+			}
+		})
+	}
 }
