@@ -43,13 +43,6 @@ func (k *embeddedCluster) start(ctx context.Context) error {
 			time.Sleep(time.Second)
 		}
 		args := []string{"broker", "--listen", k.addr, "--data-dir", k.cfg.Dir, "--log-level", "info"} // the broker keeps its data in Dir/broker
-		if k.cfg.Mode == ExactlyOnce {
-			// kfake's cleaner, unlike Kafka's, may compact a committed changelog
-			// value away behind an open transaction that is later aborted
-			// (gokax's TestKfakeCompactsOpenTransactions); the verifier rebuilds
-			// tables from their changelogs, so compaction stays out of this run.
-			args = append(args, "--cleaner-interval", "1h")
-		}
 		k.p, err = startProc(k.cfg.Binary, "broker", k.cfg.logPath("broker"), nil, args...)
 		if err != nil {
 			return err

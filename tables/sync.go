@@ -9,9 +9,8 @@ import (
 // Sync makes every write made so far durable, even across an OS crash, by
 // syncing the write-ahead log once. Writes are otherwise not synced (see
 // offsetName): a killed process may lose the latest of them, which is safe as
-// long as the changelog still holds them. A caller that cannot rely on that,
-// such as sluice's exactly-once mode (its changelog may be compacted by a
-// broker while a transaction is open), syncs after each batch of writes.
+// long as the changelog still holds them. A caller that cannot rely on that
+// syncs after each batch of writes.
 // During recovery it commits the pending batch first.
 func (s *Store) Sync() error {
 	s.mu.Lock()

@@ -81,15 +81,10 @@ var ErrExactlyOnce = errors.New("topology: exactly-once mode unavailable")
 // rounds on 2 shared cores). A crash, rebalance or broker failure redoes up
 // to one transaction.
 //
-// With the embedded broker, whose compaction (unlike Kafka's) may remove
-// committed changelog records superseded by an open transaction that is then
-// aborted, an agent's table is restored from its own synced local store; a
-// table rebuilt from the changelog alone (a new instance taking a partition
-// over right after a crash, or wiped local state) may miss such values.
-// Timers are always restored from their topic: on the embedded broker, a
-// key's timers may be lost when a process dies while a transaction changing
-// them is open and the broker's cleaner runs before the transaction is
-// aborted.
+// Tables and timers are restored from their changelogs, which hold every
+// committed write: Kafka and the embedded broker compact only below the last
+// stable offset, so a record of an open transaction never removes a committed
+// one.
 //
 // The mode needs a broker with transactions (Kafka 0.11 or later, or the
 // embedded broker). Every instance of an agent must run in the same mode.

@@ -91,7 +91,7 @@ func startAuthenticator(c *kfake.Cluster, addr string, users []user, opts []kgo.
 			return err
 		}
 		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), kickTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), cleanTimeout)
 		defer cancel()
 		res, err := kadm.NewClient(cl).AlterUserSCRAMs(ctx, nil, ups)
 		if err == nil {

@@ -13,15 +13,16 @@ import (
 // Broker is an embedded single-node Kafka-protocol broker (kfake), kept in
 // memory or persisted to a [DataDir]. Its methods are safe for concurrent use.
 type Broker struct {
-	c      *kfake.Cluster
-	addrs  []string
-	log    *closeLog
-	reaper *reaper
+	c       *kfake.Cluster
+	addrs   []string
+	log     *closeLog
+	reaper  *reaper
+	cleaner *cleaner
 
 	mu struct {
-		// RWMutex rather than Mutex: Compact holds it shared while kfake
-		// runs the cleaner, Close exclusively, because a kfake call after
-		// its Close blocks forever.
+		// RWMutex rather than Mutex: Compact holds it shared while the
+		// cleaner runs, Close exclusively, because a kfake call after its
+		// Close blocks forever.
 		sync.RWMutex
 		closed bool
 	}
@@ -62,9 +63,8 @@ func Start(opts ...Option) (*Broker, error) {
 		kfake.NumBrokers(1),
 		kfake.ListenFn(listenOnce(sl)),
 		kfake.WithLogger(log),
-		kfake.BrokerConfigs(map[string]string{
-			"log.cleaner.backoff.ms": strconv.FormatInt(cfg.cleanerInterval.Milliseconds(), 10),
-		}),
+		// The broker runs kfake's cleaner itself (cleaner.go).
+		kfake.BrokerConfigs(map[string]string{cleanerConfig: strconv.FormatInt(cleanerOff, 10)}),
 	}
 	if cfg.dataDir != "" && uncleanDataDir(cfg.dataDir) {
 		// A failure here is logged, not returned: the broker serves its data
@@ -97,10 +97,8 @@ func Start(opts ...Option) (*Broker, error) {
 	if b.reaper, err = startReaper(c, b.addrs[0], reapInterval, internal); err != nil {
 		return nil, errors.Join(fmt.Errorf("broker: start: %w", err), b.Close())
 	}
-	if cfg.dataDir != "" {
-		if err := kickCleaner(b.addrs[0], internal); err != nil {
-			return nil, errors.Join(fmt.Errorf("broker: start: %w", err), b.Close())
-		}
+	if b.cleaner, err = startCleaner(c, b.addrs[0], cfg.cleanerInterval, cfg.logger, internal); err != nil {
+		return nil, errors.Join(fmt.Errorf("broker: start: %w", err), b.Close())
 	}
 	return b, nil
 }
@@ -134,6 +132,9 @@ func (b *Broker) Close() error {
 		return nil
 	}
 	b.mu.closed = true
+	if b.cleaner != nil {
+		b.cleaner.close()
+	}
 	if b.reaper != nil {
 		b.reaper.close()
 	}
@@ -149,14 +150,21 @@ func (b *Broker) Close() error {
 // keeps only the latest record per key, and retention settings are applied.
 // As Kafka never cleans the active segment, kfake never cleans a partition's
 // last produced batch: a key written there keeps its older records too.
-// Tombstones go after delete.retention.ms (1 day by default). Compact does
-// nothing after [Broker.Close].
-func (b *Broker) Compact() {
+// Tombstones go after delete.retention.ms (1 day by default).
+//
+// As Kafka cleans only below the last stable offset, the broker compacts
+// only while no partition of a compacted topic holds a record of an open
+// transaction: if one does, Compact holds the requests that would start a
+// transaction on a compacted topic for up to half a second, while the open
+// ones end, and if one is still open then, it applies retention only. It reports whether it
+// compacted. Compact does nothing after [Broker.Close] and reports false.
+func (b *Broker) Compact() bool {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	if !b.mu.closed {
-		b.c.Compact()
+	if b.mu.closed {
+		return false
 	}
+	return b.cleaner.now()
 }
 
 // Cluster returns the underlying kfake cluster, for fault injection in tests

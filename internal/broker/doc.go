@@ -27,7 +27,11 @@
 // [CleanerInterval] (5 s by default, not kfake's 1 h) or on
 // [Broker.Compact]. As Kafka never cleans the active segment, kfake never
 // cleans a partition's last produced batch: a key whose newest record is in
-// that batch can still be read twice.
+// that batch can still be read twice. As Kafka cleans only below the last
+// stable offset, the broker compacts only while no partition of a compacted
+// topic holds records of an open transaction (kfake's own cleaner, which it
+// replaces, compacted past them); when one does, it holds new transactions
+// on compacted topics for at most 500 ms while the open ones end.
 //
 // # Usage
 //

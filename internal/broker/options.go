@@ -61,9 +61,10 @@ func Listen(addr string) Option {
 
 // CleanerInterval sets how often the log cleaner compacts topics with
 // cleanup.policy=compact and applies retention, overriding the default of
-// 5 s. It sets the broker config log.cleaner.backoff.ms, which kfake
-// defaults to 1 h, under which compacted topics never shrink during a test
-// or a demo. The interval has millisecond resolution; [Start] returns
+// 5 s (kfake's is 1 h, under which compacted topics never shrink during a
+// test or a demo). The broker runs the cleaner itself (see
+// [Broker.Compact]); kfake's, which compacted past open transactions, is
+// off. The interval has millisecond resolution; [Start] returns
 // [ErrBadCleanerInterval] below 1 ms.
 func CleanerInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.cleanerInterval = d })

@@ -64,7 +64,7 @@ func (cfg config) secure() ([]kfake.Opt, error) {
 }
 
 // internalOpts returns the options of the broker's own clients (the reaper,
-// the cleaner's kick): they reach the broker over in-process pipes that the
+// the cleaner): they reach the broker over in-process pipes that the
 // listener takes without TLS, so they need no client certificate, and
 // authenticate as the first SASL user.
 func (cfg config) internalOpts(ln *listener) []kgo.Opt {

@@ -15,12 +15,19 @@ const MarkerKey = "\x00sluice-txn-marker"
 // recovery every call goes to the store (which batches recovery writes itself:
 // recovery reads committed records only). Afterwards writes stay in memory
 // until the transaction commits, and only then reach the store, each dirty
-// key once, followed by the changelog offset, then a sync; an aborted
-// transaction's writes are dropped. So the store holds committed state only,
-// whatever happens to the process: a crash loses at most the writes of
-// transactions committed since the last write-through, which goka then
-// replays from the changelog after the stored offset, like any unsynced write
+// key once, followed by the changelog offset; an aborted transaction's writes
+// are dropped. So the store holds committed state only, whatever happens to
+// the process: a crash loses at most the writes of transactions committed
+// since the last of them that reached the disk, which goka then replays from
+// the changelog after the stored offset, like any unsynced write
 // (tables/offset.go). No store has to be wiped after an unclean shutdown.
+//
+// The store is not synced, as in at-least-once mode: the changelog holds
+// every committed write, because the broker compacts only below the last
+// stable offset (Kafka, and the embedded broker since its cleaner checks it:
+// internal/broker's TestCompactStopsAtOpenTransaction). It was synced after
+// every write-through while kfake's cleaner could remove a committed value
+// superseded by a record of an open transaction that was then aborted.
 //
 // The write-through runs after the commit, while the next transaction's
 // records are handled (reads see the committed writes meanwhile); the next
@@ -171,8 +178,8 @@ func (s *txnStorage) committed() func() error {
 }
 
 // writeThrough writes the committed transaction's writes to the store, then
-// its offset (so the offset never covers a missing write), and syncs: in one
-// atomic commit if the store is an [applier].
+// its offset (so the offset never covers a missing write): in one atomic
+// commit if the store is an [applier].
 func (s *txnStorage) writeThrough() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -184,11 +191,6 @@ func (s *txnStorage) writeThrough() error {
 	}
 	if err := s.writeLocked(writes, off, pend); err != nil {
 		return err
-	}
-	if st, ok := s.Storage.(syncer); ok {
-		if err := st.Sync(); err != nil {
-			return err
-		}
 	}
 	s.mu.Lock()
 	s.flushing, s.flushPend = nil, false
@@ -217,16 +219,6 @@ func (s *txnStorage) writeLocked(writes map[string]cacheEntry, off int64, pend b
 	}
 	return nil
 }
-
-// syncer is a store that can make its writes durable (tables.Store).
-//
-// The store is synced after every transaction's write-through because the
-// changelog cannot always replay it: the embedded broker (kfake) compacts
-// past open transactions, so a committed value superseded by a record of an
-// open transaction that is then aborted (the owner crashed) disappears from
-// the changelog (TestKfakeCompactsOpenTransactions). Kafka compacts only
-// below the last stable offset.
-type syncer interface{ Sync() error }
 
 // aborted drops the aborted transaction's writes.
 func (s *txnStorage) aborted() {

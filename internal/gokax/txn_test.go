@@ -483,36 +483,6 @@ func readMarkers(t *testing.T, addrs []string) []string {
 	return got
 }
 
-// TestKfakeCompactsOpenTransactions pins a defect of the embedded broker that
-// exactly-once mode works around: kfake's log cleaner compacts past the last
-// stable offset, so records of an open transaction supersede committed
-// records of the same keys, and when the transaction is aborted the committed
-// values are gone from the changelog. (Kafka cleans only below the last
-// stable offset.) txnStorage therefore syncs the local store after every
-// commit. If this test fails, kfake was fixed and that sync may be
-// reconsidered.
-func TestKfakeCompactsOpenTransactions(t *testing.T) {
-	b := kafkatest.Start(t)
-	addrs := b.Addrs()
-	compact := "compact"
-	kafkatest.CreateTopic(t, addrs, "g-table", 1, map[string]*string{"cleanup.policy": &compact})
-	old := newTxnWriter(t, addrs, "sluice-g-a")
-	old.write(3, "commit") // k0 k1 k2, committed
-	old.write(3, "open")   // k0 k1 k2 again, left open
-	// kfake never cleans a partition's last batch.
-	kafkatest.Produce(t, addrs, "g-table", &kgo.Record{Key: []byte("other"), Value: []byte("v")})
-	b.Compact()
-	nu := newTxnWriter(t, addrs, "sluice-g-a")
-	if _, _, err := nu.cl.ProducerID(t.Context()); err != nil { // fences: the open transaction aborts
-		t.Fatal(err)
-	}
-	if got := countRecords(t, addrs, "g-table", kgo.ReadCommitted()) - 1; /* other */ got == 3 {
-		t.Errorf("read_committed sees all 3 committed records after compaction during an open transaction: kfake now compacts below the last stable offset only")
-	} else {
-		t.Logf("read_committed sees %d of the 3 committed records", got)
-	}
-}
-
 type gokaContext = goka.Context
 
 // endingCtx is the goka.Context of a record whose session is ending: only the
