@@ -11,10 +11,10 @@ import (
 	"github.com/sluicehq/sluice/topology"
 )
 
-// TestReadTopology pins what the page draws of a graph: every agent and topic
-// with its kind, and every edge with its kind, read from topology's Drawing.
-func TestReadTopology(t *testing.T) {
-	top, err := observe.ReadTopology(testGraph())
+// TestReadGraph pins what the page draws of a graph: every agent and topic
+// with its kind, and every edge with its kind, read from topology's Description.
+func TestReadGraph(t *testing.T) {
+	top, err := observe.ReadGraph(testGraph())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,11 +70,11 @@ func TestReadTopology(t *testing.T) {
 	}
 }
 
-// TestReadTopologyLayout pins the drawing's invariants: boxes inside the
+// TestReadGraphLayout pins the drawing's invariants: boxes inside the
 // drawing, no two overlapping, and every edge of an acyclic graph running
 // left to right, as in Mermaid's flowchart LR.
-func TestReadTopologyLayout(t *testing.T) {
-	top, err := observe.ReadTopology(testGraph())
+func TestReadGraphLayout(t *testing.T) {
+	top, err := observe.ReadGraph(testGraph())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,13 +97,13 @@ func TestReadTopologyLayout(t *testing.T) {
 	}
 }
 
-// TestReadTopologyNames pins that names needing DOT escapes (quotes,
+// TestReadGraphNames pins that names needing DOT escapes (quotes,
 // backslashes, colons) come back as declared.
-func TestReadTopologyNames(t *testing.T) {
+func TestReadGraphNames(t *testing.T) {
 	in := topology.Stream[string]{Name: `in"put\x:1`, Codec: topology.String()}
 	a := topology.Agent[struct{}]{Name: `odd "agent"`, Inputs: []topology.Input[struct{}]{
 		topology.Consume(in, func(*topology.Context[struct{}], string, string) error { return nil })}}
-	top, err := observe.ReadTopology(&topology.Graph{Name: `the "graph"`, Sources: []topology.Topic{in}, Agents: []topology.AgentDecl{a}})
+	top, err := observe.ReadGraph(&topology.Graph{Name: `the "graph"`, Sources: []topology.Topic{in}, Agents: []topology.AgentDecl{a}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,9 +118,9 @@ func TestReadTopologyNames(t *testing.T) {
 	}
 }
 
-// TestReadTopologyCycle pins that a cycle (two agents feeding each other)
+// TestReadGraphCycle pins that a cycle (two agents feeding each other)
 // still lays out, with boxes apart.
-func TestReadTopologyCycle(t *testing.T) {
+func TestReadGraphCycle(t *testing.T) {
 	ping := topology.Stream[string]{Name: "ping", Codec: topology.String()}
 	pong := topology.Stream[string]{Name: "pong", Codec: topology.String()}
 	nop := func(*topology.Context[struct{}], string, string) error { return nil }
@@ -128,7 +128,7 @@ func TestReadTopologyCycle(t *testing.T) {
 		topology.Agent[struct{}]{Name: "a", Inputs: []topology.Input[struct{}]{topology.Consume(ping, nop)}, Outputs: []topology.Topic{pong}},
 		topology.Agent[struct{}]{Name: "b", Inputs: []topology.Input[struct{}]{topology.Consume(pong, nop)}, Outputs: []topology.Topic{ping}},
 	}}
-	top, err := observe.ReadTopology(g)
+	top, err := observe.ReadGraph(g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,10 +148,10 @@ func TestNewServerNilGraph(t *testing.T) {
 	}
 }
 
-// TestReadTopologyTimers pins how the page draws an agent with timers: its
+// TestReadGraphTimers pins how the page draws an agent with timers: its
 // timers topic is a node of kind timers, with an edge of kind timers from the
 // agent, drawn as a cylinder; it is no table to look up.
-func TestReadTopologyTimers(t *testing.T) {
+func TestReadGraphTimers(t *testing.T) {
 	g := testGraph()
 	g.Agents = append(g.Agents, topology.Agent[struct{}]{
 		Name: "reminder",
@@ -161,7 +161,7 @@ func TestReadTopologyTimers(t *testing.T) {
 			})},
 		OnTimer: func(*topology.Context[struct{}], string, topology.Timer) error { return nil },
 	})
-	top, err := observe.ReadTopology(g)
+	top, err := observe.ReadGraph(g)
 	if err != nil {
 		t.Fatal(err)
 	}

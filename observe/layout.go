@@ -21,7 +21,7 @@ const (
 // "flowchart LR": a node's column is the longest path to it from a node
 // without inputs (edges closing a cycle are ignored), and within a column,
 // nodes are ordered by the mean row of their predecessors.
-func layout(t *Topology) {
+func layout(t *graphView) {
 	index := make(map[string]int, len(t.Nodes))
 	for i, n := range t.Nodes {
 		index[n.ID] = i
@@ -115,8 +115,8 @@ func layout(t *Topology) {
 	t.Height = tallest + 2*margin
 }
 
-func nodeHeight(n Node) float64 {
-	if n.Kind == NodeAgent {
+func nodeHeight(n node) float64 {
+	if n.Kind == nodeAgent {
 		return agentHeight
 	}
 	return topicHeight
