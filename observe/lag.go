@@ -61,8 +61,8 @@ func Lag(ctx context.Context, cl *kgo.Client, groups ...string) ([]LagRow, error
 }
 
 // GraphLag returns the lag of every agent of g as [Lag] does, and also a row
-// for each partition of an agent's input streams that the agent has not
-// committed to: its lag counts every record from the log start, which is
+// for each partition of an agent's input streams and loop topic that the
+// agent has not committed to: its lag counts every record from the log start, which is
 // where an agent that never ran starts.
 func GraphLag(ctx context.Context, cl *kgo.Client, g *topology.Graph) ([]LagRow, error) {
 	if g == nil {
@@ -78,6 +78,9 @@ func descriptionLag(ctx context.Context, cl *kgo.Client, d topology.Description)
 	for _, a := range d.Agents {
 		groups = append(groups, a.Group)
 		expect[a.Group] = a.Inputs
+		if a.Loop != "" {
+			expect[a.Group] = append(expect[a.Group], a.Loop) // results and timers not yet applied
+		}
 	}
 	return lag(ctx, cl, groups, expect)
 }
