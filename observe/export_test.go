@@ -23,3 +23,8 @@ func (v *graphView) Inputs(agent string) []string {
 	a, _ := v.desc.Agent(agent)
 	return a.Inputs
 }
+
+// Band returns the band of columns n is in.
+func (n node) Band() int { return n.band }
+
+const MaxDrawingWidth = maxDrawingWidth

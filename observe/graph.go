@@ -29,6 +29,8 @@ type node struct {
 	External bool `json:"external"`
 	// X, Y, W and H place the node's box in the drawing, in pixels.
 	X, Y, W, H float64
+	// band is the band of columns the node is in (see layout).
+	band int
 }
 
 // edge is an arrow of a [graphView] between two node IDs. Kind is "input",

@@ -2,6 +2,7 @@ package observe_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -188,5 +189,53 @@ func TestReadGraphTimers(t *testing.T) {
 	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	if !strings.Contains(rec.Body.String(), `<g class="node topic timers" data-topic="reminder-timers">`) {
 		t.Errorf("the page does not draw the timers topic:\n%s", rec.Body.String())
+	}
+}
+
+// TestReadGraphFolds pins that a pipeline too long for a window folds into
+// bands: the drawing is at most MaxDrawingWidth wide, boxes do not overlap,
+// and every edge runs left to right within a band or down to a later one.
+func TestReadGraphFolds(t *testing.T) {
+	nop := func(*topology.Context[struct{}], string, string) error { return nil }
+	stage := func(i int) topology.Stream[string] {
+		return topology.Stream[string]{Name: fmt.Sprintf("a-rather-long-topic-name-%02d", i), Codec: topology.String()}
+	}
+	g := &topology.Graph{Name: "chain", Sources: []topology.Topic{stage(0)}, Sinks: []topology.Topic{stage(12)}}
+	for i := range 12 {
+		g.Agents = append(g.Agents, topology.Agent[struct{}]{Name: fmt.Sprintf("stage-%02d", i),
+			Inputs: []topology.Input[struct{}]{topology.Consume(stage(i), nop)}, Outputs: []topology.Topic{stage(i + 1)}})
+	}
+	top, err := observe.ReadGraph(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top.Width > observe.MaxDrawingWidth {
+		t.Errorf("drawing is %v px wide, want at most %v", top.Width, observe.MaxDrawingWidth)
+	}
+	pos := map[string]observe.Node{}
+	bands := map[int]bool{}
+	for i, a := range top.Nodes {
+		pos[a.ID] = a
+		bands[a.Band()] = true
+		if a.X < 0 || a.Y < 0 || a.X+a.W > top.Width || a.Y+a.H > top.Height {
+			t.Errorf("node %s at (%v,%v) size %vx%v is outside the %vx%v drawing", a.ID, a.X, a.Y, a.W, a.H, top.Width, top.Height)
+		}
+		for _, b := range top.Nodes[i+1:] {
+			if a.X < b.X+b.W && b.X < a.X+a.W && a.Y < b.Y+b.H && b.Y < a.Y+a.H {
+				t.Errorf("nodes %s and %s overlap", a.ID, b.ID)
+			}
+		}
+	}
+	if len(bands) < 2 {
+		t.Errorf("%d bands, want the 25 columns folded", len(bands))
+	}
+	for _, e := range top.Edges {
+		from, to := pos[e.From], pos[e.To]
+		switch {
+		case from.Band() == to.Band() && from.X+from.W < to.X:
+		case from.Band() < to.Band() && from.Y+from.H < to.Y:
+		default:
+			t.Errorf("edge %s -> %s runs neither right in its band nor down to a later band: %+v -> %+v", e.From, e.To, from, to)
+		}
 	}
 }

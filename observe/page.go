@@ -65,13 +65,20 @@ func renderPage(t *graphView, interval time.Duration, views []View) ([]byte, err
 	for _, e := range t.Edges {
 		from, to := pos[e.From], pos[e.To]
 		v := edgeView{edge: e}
-		if to.X > from.X {
+		switch {
+		case to.band > from.band: // down to a later band: bottom to top
+			x1, y1 := from.X+from.W/2, from.Y+from.H
+			x2, y2 := to.X+to.W/2, to.Y
+			dy := (y2 - y1) / 2
+			v.Path = fmt.Sprintf("M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f", x1, y1, x1, y1+dy, x2, y2-dy, x2, y2)
+			v.LabelX, v.LabelY = (x1+x2)/2, (y1+y2)/2-4
+		case to.band == from.band && to.X > from.X:
 			x1, y1 := from.X+from.W, from.Y+from.H/2
 			x2, y2 := to.X, to.Y+to.H/2
 			dx := (x2 - x1) / 2
 			v.Path = fmt.Sprintf("M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f", x1, y1, x1+dx, y1, x2-dx, y2, x2, y2)
 			v.LabelX, v.LabelY = (x1+x2)/2, (y1+y2)/2-4
-		} else { // backwards: round below both nodes
+		default: // backwards: round below both nodes
 			x1, y1 := from.X+from.W/2, from.Y+from.H
 			x2, y2 := to.X+to.W/2, to.Y+to.H
 			low := max(y1, y2) + 50

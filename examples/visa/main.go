@@ -60,6 +60,7 @@ func command() (root *cobra.Command, err error) {
 	root.AddCommand(allCommand(), demoCommand(), routesCommand(g))
 	root.AddCommand(traceCommand(), replayCommand())
 	wireDecider(root, g, slot)
+	wireSeedRoutes(root)
 	return root, nil
 }
 
