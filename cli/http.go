@@ -64,7 +64,7 @@ func startHTTP(ctx context.Context, c *cobra.Command, g *topology.Graph, addr ht
 		return "", nil, err
 	}
 	reg.SetLagSource(lagSource(srv))
-	*opts = append(*opts, topology.Metrics(reg), topology.OnBroker(srv.SetBrokers))
+	*opts = append(*opts, topology.Metrics(reg), topology.OnProvisioned(srv.SetBrokers))
 	url = "http://" + displayAddr(ln.Addr()) + "/"
 	log.Info("live page: open it in a browser; Prometheus metrics on /metrics", "http", url)
 	done := make(chan struct{})

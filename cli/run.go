@@ -82,7 +82,7 @@ flight, closes the tables and the embedded broker, and exits 0.`,
 		var cluster []topology.Option
 		if embedded {
 			// Run logs the embedded broker's address (addr=HOST:PORT) itself.
-			opts = append(opts, topology.Listen(string(bf.listen)))
+			opts = append(opts, topology.EmbeddedListen(string(bf.listen)))
 		} else {
 			if cluster, err = bf.cluster(); err != nil {
 				return err
@@ -145,12 +145,12 @@ type runOptionsKey struct{}
 
 // WithRunOptions returns a copy of ctx that has the run command add the
 // options fn returns to those it gives topology.Run: a binary's own
-// [topology.OnBroker] hook, say, to write what its agents need once the
+// [topology.OnProvisioned] hook, say, to write what its agents need once the
 // topics exist. Set it on the run command's context before it runs (from a
 // PreRunE, with c.SetContext). run calls fn once with the options that reach
 // the cluster given with --brokers (topology.Brokers and the security
 // flags' option), or none for the embedded broker, whose address
-// topology.OnBroker gives.
+// topology.OnProvisioned gives.
 func WithRunOptions(ctx context.Context, fn func(cluster []topology.Option) []topology.Option) context.Context {
 	return context.WithValue(ctx, runOptionsKey{}, fn)
 }

@@ -27,5 +27,5 @@
 //
 // When the broker's address is known only later, as with [topology.Run]'s
 // embedded broker, create the server without [Brokers] and call
-// [Server.SetBrokers] from [topology.OnBroker].
+// [Server.SetBrokers] from [topology.OnProvisioned].
 package observe

@@ -91,7 +91,7 @@ func NewServer(g *topology.Graph, opts ...Option) (*Server, error) {
 }
 
 // SetBrokers sets the seed brokers to watch, if none were set: the first call
-// wins. Call it from [topology.OnBroker] when the broker starts with the
+// wins. Call it from [topology.OnProvisioned] when the broker starts with the
 // topology.
 func (s *Server) SetBrokers(addrs []string) {
 	s.once.Do(func() {

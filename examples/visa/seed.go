@@ -41,7 +41,7 @@ func wireSeedRoutes(root *cobra.Command) {
 				return nil // level A, the table's reader, runs elsewhere
 			}
 			c.SetContext(cli.WithRunOptions(c.Context(), func(cluster []topology.Option) []topology.Option {
-				return []topology.Option{topology.OnBroker(func(addrs []string) {
+				return []topology.Option{topology.OnProvisioned(func(addrs []string) {
 					seedRoutes(c, append([]topology.Option{topology.Brokers(addrs...)}, cluster...))
 				})}
 			}))
