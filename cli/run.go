@@ -116,10 +116,8 @@ flight, closes the tables and the embedded broker, and exits 0.`,
 // agentNames returns the names of g's agents in declaration order.
 func agentNames(g *topology.Graph) []string {
 	var names []string
-	for _, a := range g.Agents {
-		if a != nil {
-			names = append(names, a.AgentName())
-		}
+	for _, a := range g.Description().Agents {
+		names = append(names, a.Name)
 	}
 	return names
 }
