@@ -170,37 +170,32 @@ func (g *Graph) Description() Description {
 			}
 		}
 	}
-	roles := map[string]Role{}
-	for _, a := range r.agents {
-		roles[a.dlq.name] = RoleDeadLetters
-		if a.timers != nil {
-			roles[a.timers.name] = RoleTimers
-		}
-		if a.loop != nil {
-			roles[a.loop.name] = RoleLoop
-		}
+	// The agents' own topics besides their tables: role and owner.
+	type own struct {
+		role  Role
+		agent string
 	}
-	owners := map[string]string{}
+	owned := map[string]own{}
 	for _, a := range r.agents {
-		owners[a.dlq.name] = a.name
+		owned[a.dlq.name] = own{RoleDeadLetters, a.name}
 		if a.timers != nil {
-			owners[a.timers.name] = a.name
+			owned[a.timers.name] = own{RoleTimers, a.name}
 		}
 		if a.loop != nil {
-			owners[a.loop.name] = a.name
+			owned[a.loop.name] = own{RoleLoop, a.name}
 		}
 	}
 	for _, name := range r.order {
 		t := r.topics[name]
 		td := TopicDescription{
-			Name: t.name, Kind: t.kind, Role: roles[t.name], Owner: t.owner,
+			Name: t.name, Kind: t.kind, Owner: t.owner,
 			Codec: shortCodec(t.codec), Partitions: t.partitions, Retention: t.retention,
 			Source: t.source, Sink: t.sink,
 			Writers: append([]string(nil), t.writers...), Readers: append([]string(nil), t.readers...),
 			Decode: decoders[t.name],
 		}
-		if o, ok := owners[t.name]; ok {
-			td.Owner = o
+		if o, ok := owned[t.name]; ok {
+			td.Role, td.Owner = o.role, o.agent
 		}
 		if t.kind != KindStream {
 			td.Retention = 0
