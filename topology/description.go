@@ -139,16 +139,16 @@ func (g *Graph) Description() Description {
 			ad.Inputs = append(ad.Inputs, s.name)
 			noteDecoder(decoders, s)
 		}
-		for _, s := range a.outputs {
-			ad.Outputs = append(ad.Outputs, s.name)
-			noteDecoder(decoders, s)
-		}
-		for _, s := range a.lookups {
+		for _, s := range a.lookups { // in resolve's order, so that Decode is Codec's
 			ad.Lookups = append(ad.Lookups, s.name)
 			noteDecoder(decoders, s)
 		}
 		for _, s := range a.joins {
 			ad.Joins = append(ad.Joins, s.name)
+			noteDecoder(decoders, s)
+		}
+		for _, s := range a.outputs {
+			ad.Outputs = append(ad.Outputs, s.name)
 			noteDecoder(decoders, s)
 		}
 		if a.state != nil {
