@@ -48,7 +48,8 @@ var program = cli.Program{Build: command, Args: func(args []string) []string {
 
 // command returns the root command: the sluice command line of the whole visa
 // graph plus all, demo, routes, trace and replay, with run's --decider and
-// --concurrency flags (see cmd_llm.go). Their errors while running are wrapped in cli.Failure
+// --concurrency flags (see cmd_llm.go); run with level A writes the default
+// routes to a routing table that never had one (seed.go). Their errors while running are wrapped in cli.Failure
 // (exit status 1); package cli treats other errors as usage errors (status 2).
 func command() (root *cobra.Command, err error) {
 	slot := new(deciderSlot) // the rules, unless run's --decider says otherwise
