@@ -9,7 +9,7 @@
 // handler latency, dead letters by cause, restarts, rebalances, table size,
 // recovery progress, timers, the lookup service's figures and consumer lag.
 // topology.Run records into the one topology.Metrics gives it (without one,
-// into a registry of its own that nothing serves); the runtime's recording
+// into instruments that nothing serves); the runtime's recording
 // methods are not part of this package's API.
 //
 // # Lag

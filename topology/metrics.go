@@ -17,7 +17,7 @@ import (
 )
 
 // Metrics sets the registry agents record their metrics in, overriding the
-// default: a registry of Run's own, which nothing serves.
+// default: instruments that nothing serves.
 func Metrics(r *metrics.Registry) Option {
 	return optionFunc(func(c *runConfig) { c.metrics = r })
 }
