@@ -40,7 +40,11 @@ func wireSeedRoutes(root *cobra.Command) {
 			if len(agents) > 0 && !slices.Contains(agents, visa.Levels[0].Agent()) {
 				return nil // level A, the table's reader, runs elsewhere
 			}
-			c.SetContext(cli.WithRunOptions(c.Context(), func(cluster []topology.Option) []topology.Option {
+			ctx := c.Context()
+			if ctx == nil { // PreRunE called outside Execute
+				ctx = context.Background()
+			}
+			c.SetContext(cli.WithRunOptions(ctx, func(cluster []topology.Option) []topology.Option {
 				return []topology.Option{topology.OnProvisioned(func(addrs []string) {
 					seedRoutes(c, append([]topology.Option{topology.Brokers(addrs...)}, cluster...))
 				})}
