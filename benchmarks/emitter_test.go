@@ -34,7 +34,7 @@ func runEmitter(tb testing.TB, addrs []string, impl, topic string, records int) 
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if err := e.Emit(context.Background(), "warm", value100); err != nil {
+		if err := e.Write(context.Background(), "warm", value100); err != nil {
 			tb.Fatal(err)
 		}
 		start := time.Now()

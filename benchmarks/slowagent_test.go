@@ -58,7 +58,7 @@ func newSlowAgent(tb testing.TB, concurrency int, latency time.Duration) *slowAg
 	ready := make(chan struct{})
 	go func() {
 		done <- topology.Run(ctx, g, topology.Brokers(addrs...), topology.DataDir(tb.TempDir()),
-			topology.OnBroker(func([]string) { close(ready) }))
+			topology.OnProvisioned(func([]string) { close(ready) }))
 	}()
 	tb.Cleanup(func() {
 		cancel()

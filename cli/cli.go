@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -31,12 +32,54 @@ const (
 // status (see [ExitOK], [ExitFailure], [ExitUsage]). It reads the arguments from
 // os.Args and stops the running command gracefully on the first SIGINT or
 // SIGTERM; a second one kills the process. With a nil g, only the commands that
-// need no topology exist (broker, version). Main does not return.
+// need no topology exist (broker, version). Main does not return. It is
+// [Program.Main] of a program whose root command is [Command](g).
 func Main(g *topology.Graph) {
+	Program{Build: func() (*cobra.Command, error) { return Command(g), nil }}.Main()
+}
+
+// Program is the command line of a binary whose root command is more than
+// [Command] of a graph: commands of its own, a default command. Its main is
+// one line, program.Main(), and its tests call [Program.Run].
+type Program struct {
+	// Build returns the root command, usually [Command] of the binary's graph
+	// with the binary's own commands added. Its error is reported as a usage
+	// error: nothing ran.
+	Build func() (*cobra.Command, error)
+	// Args, if set, rewrites the command line's arguments before they run,
+	// for example to run a default command when none is named.
+	Args func(args []string) []string
+}
+
+// Main runs p with the arguments of os.Args, stops the running command
+// gracefully on the first SIGINT or SIGTERM (a second one kills the
+// process), and exits with the status of [Program.Run]. It does not return.
+func (p Program) Main() {
 	ctx, stop := SignalContext()
-	code := Execute(ctx, Command(g), os.Args[1:])
+	code := p.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// Run runs p's command line args (not including the program name) with ctx,
+// writing to stdout and stderr, and returns the exit status as [Execute]
+// does; [ExitUsage] if Build fails.
+func (p Program) Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if p.Args != nil {
+		args = p.Args(args)
+	}
+	if p.Build == nil {
+		fmt.Fprintf(stderr, "%s: cli.Program has no Build function\n", programName())
+		return ExitUsage
+	}
+	root, err := p.Build()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", programName(), err)
+		return ExitUsage
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return Execute(ctx, root, args)
 }
 
 // SignalContext returns a context that the first SIGINT or SIGTERM cancels,

@@ -46,7 +46,7 @@ func Drive(ctx context.Context, g *topology.Graph, d Driver, opts ...topology.Op
 	broker := make(chan []string, 1)
 	running := make(chan struct{}) // closed once every agent has partitions
 	opts = append(opts,
-		topology.OnBroker(func(addrs []string) { broker <- addrs }),
+		topology.OnProvisioned(func(addrs []string) { broker <- addrs }),
 		topology.OnReady(func() { close(running) }))
 
 	ctx, stop := context.WithCancel(ctx)

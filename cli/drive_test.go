@@ -57,7 +57,7 @@ func TestDrive(t *testing.T) {
 					return tc.run(ctx, addrs)
 				},
 			}
-			err := cli.Drive(ctx, testGraph(), d, topology.Listen("127.0.0.1:0"), topology.DataDir(t.TempDir()))
+			err := cli.Drive(ctx, testGraph(), d, topology.EmbeddedListen("127.0.0.1:0"), topology.DataDir(t.TempDir()))
 			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
 				t.Fatalf("Drive: %v, want %v", err, tc.want)
 			}

@@ -57,13 +57,14 @@ func startHTTP(ctx context.Context, c *cobra.Command, g *topology.Graph, addr ht
 	if err != nil {
 		return "", nil, err
 	}
-	srv, err := observe.NewServer(g, observe.WithLogger(log), observe.Metrics(metrics.Handler()), observe.Connect(conn...), observe.Views(views...))
+	reg := metrics.New() // this run's: its agents record into it, its page serves it
+	srv, err := observe.NewServer(g, observe.WithLogger(log), observe.Metrics(reg.Handler()), observe.Connect(conn...), observe.Views(views...))
 	if err != nil {
 		ln.Close()
 		return "", nil, err
 	}
-	metrics.SetLagSource(lagSource(srv))
-	*opts = append(*opts, topology.OnBroker(srv.SetBrokers))
+	reg.SetLagSource(lagSource(srv))
+	*opts = append(*opts, topology.Metrics(reg), topology.OnProvisioned(srv.SetBrokers))
 	url = "http://" + displayAddr(ln.Addr()) + "/"
 	log.Info("live page: open it in a browser; Prometheus metrics on /metrics", "http", url)
 	done := make(chan struct{})
@@ -73,10 +74,7 @@ func startHTTP(ctx context.Context, c *cobra.Command, g *topology.Graph, addr ht
 			log.Error("live page stopped", "error", err)
 		}
 	}()
-	return url, func() {
-		<-done
-		metrics.SetLagSource(nil)
-	}, nil
+	return url, func() { <-done }, nil
 }
 
 // listenHTTP listens on addr, the value of c's --http flag. An address taken

@@ -83,7 +83,7 @@ default, ` + defaultListen + `.`,
 		if len(agents) > 0 {
 			rows = slices.DeleteFunc(rows, func(r observe.LagRow) bool { return !slices.Contains(agents, r.Group) })
 		}
-		return observe.WriteLag(c.OutOrStdout(), rows)
+		return writeLag(c.OutOrStdout(), rows)
 	})
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"slices"
 
@@ -78,16 +79,19 @@ flight, closes the tables and the embedded broker, and exits 0.`,
 		if exactlyOnce {
 			opts = append(opts, topology.ExactlyOnce())
 		}
+		var cluster []topology.Option
 		if embedded {
 			// Run logs the embedded broker's address (addr=HOST:PORT) itself.
-			opts = append(opts, topology.Listen(string(bf.listen)))
+			opts = append(opts, topology.EmbeddedListen(string(bf.listen)))
 		} else {
-			cluster, err := bf.cluster()
-			if err != nil {
+			if cluster, err = bf.cluster(); err != nil {
 				return err
 			}
 			opts = append(opts, cluster...)
 			obs.Connect(cluster...)
+		}
+		if fn, ok := c.Context().Value(runOptionsKey{}).(func(cluster []topology.Option) []topology.Option); ok {
+			opts = append(opts, fn(cluster)...)
 		}
 		run := agents
 		if len(run) == 0 {
@@ -112,10 +116,8 @@ flight, closes the tables and the embedded broker, and exits 0.`,
 // agentNames returns the names of g's agents in declaration order.
 func agentNames(g *topology.Graph) []string {
 	var names []string
-	for _, a := range g.Agents {
-		if a != nil {
-			names = append(names, a.AgentName())
-		}
+	for _, a := range g.Description().Agents {
+		names = append(names, a.Name)
 	}
 	return names
 }
@@ -134,4 +136,19 @@ func checkAgents(g *topology.Graph, names []string) error {
 		}
 	}
 	return nil
+}
+
+// runOptionsKey is the context key of [WithRunOptions].
+type runOptionsKey struct{}
+
+// WithRunOptions returns a copy of ctx that has the run command add the
+// options fn returns to those it gives topology.Run: a binary's own
+// [topology.OnProvisioned] hook, say, to write what its agents need once the
+// topics exist. Set it on the run command's context before it runs (from a
+// PreRunE, with c.SetContext). run calls fn once with the options that reach
+// the cluster given with --brokers (topology.Brokers and the security
+// flags' option), or none for the embedded broker, whose address
+// topology.OnProvisioned gives.
+func WithRunOptions(ctx context.Context, fn func(cluster []topology.Option) []topology.Option) context.Context {
+	return context.WithValue(ctx, runOptionsKey{}, fn)
 }

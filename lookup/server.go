@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sluicehq/sluice/internal/instrument"
 	"github.com/sluicehq/sluice/metrics"
 	"github.com/sluicehq/sluice/processors/featurestore"
 	"github.com/sluicehq/sluice/topology"
@@ -51,7 +52,7 @@ func Views(opts ...topology.Option) Option {
 }
 
 // Registry sets the metrics registry the server records into and serves on
-// /metrics, overriding the default: [metrics.Default].
+// /metrics, overriding the default: a registry of the server's own.
 func Registry(r *metrics.Registry) Option {
 	return optionFunc(func(c *config) {
 		if r != nil {
@@ -87,7 +88,7 @@ type Server struct {
 type table struct {
 	name string
 	view *topology.View[any]
-	m    *metrics.Lookup
+	m    *instrument.Lookup
 }
 
 // New returns a server for the tables of g named tables (see
@@ -97,7 +98,7 @@ type table struct {
 // name g has no table of, and with the errors of [topology.NewView]
 // (topology.ErrNoBrokers without [topology.Brokers]).
 func New(g *topology.Graph, tables []string, opts ...Option) (*Server, error) {
-	c := config{registry: metrics.Default(), staleAfter: DefaultStaleAfter}
+	c := config{staleAfter: DefaultStaleAfter}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
@@ -105,6 +106,9 @@ func New(g *topology.Graph, tables []string, opts ...Option) (*Server, error) {
 	}
 	if len(tables) == 0 {
 		return nil, ErrNoTables
+	}
+	if c.registry == nil {
+		c.registry = metrics.New()
 	}
 	s := &Server{byName: map[string]*table{}, registry: c.registry, staleAfter: c.staleAfter}
 	var features []*table
@@ -120,7 +124,7 @@ func New(g *topology.Graph, tables []string, opts ...Option) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("lookup: %w", err)
 		}
-		t := &table{name: name, view: v, m: c.registry.Lookup(name)}
+		t := &table{name: name, view: v, m: instrument.Of(c.registry).Lookup(name)}
 		s.tables = append(s.tables, t)
 		s.byName[name] = t
 		if _, err := topology.TableOf[featurestore.Vector](g, name); err == nil {
@@ -164,9 +168,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	defer s.running.Store(false)
 	for _, t := range s.tables {
-		t.m.SetView(func() metrics.ViewState {
+		t.m.SetView(func() instrument.ViewState {
 			f := t.view.Freshness()
-			return metrics.ViewState{Recovered: f.Recovered, Age: f.Age(time.Now()), Lag: f.Lag}
+			return instrument.ViewState{Recovered: f.Recovered, Age: f.Age(time.Now()), Lag: f.Lag}
 		})
 		defer t.m.SetView(nil)
 	}
@@ -273,11 +277,11 @@ func (t *table) count(ok bool, err error) {
 	switch {
 	case errors.Is(err, topology.ErrViewNotRunning):
 	case err != nil:
-		t.m.Key(metrics.Failed)
+		t.m.Key(instrument.Failed)
 	case ok:
-		t.m.Key(metrics.Found)
+		t.m.Key(instrument.Found)
 	default:
-		t.m.Key(metrics.Missing)
+		t.m.Key(instrument.Missing)
 	}
 }
 

@@ -1,19 +1,16 @@
-// Package metrics holds the Prometheus instruments of a running sluice binary and
-// serves them for scraping.
+// Package metrics holds the Prometheus instruments of a running sluice
+// program and serves them for scraping.
 //
 // # Registry
 //
-// A [Registry] is a private Prometheus registry (never the process-wide default,
-// so tests can each use their own) with sluice's instruments: records in and out
-// per agent and topic, handler latency, dead letters by cause, restarts,
-// rebalances, table size, recovery progress and consumer lag. [Default] is the
-// registry topology.Run records into unless told otherwise; [Handler] serves it.
-//
-// # Recording
-//
-// The runtime binds an agent's instruments once with [Registry.Agent] and keeps
-// the returned [Agent]: its counters are pre-bound to their labels, so counting a
-// record is one atomic add, never a label lookup.
+// A [Registry] is a private Prometheus registry (never the process-wide
+// default, so that two graphs in one process, and tests, each keep their
+// own) with sluice's instruments: records in and out per agent and topic,
+// handler latency, dead letters by cause, restarts, rebalances, table size,
+// recovery progress, timers, the lookup service's figures and consumer lag.
+// topology.Run records into the one topology.Metrics gives it (without one,
+// into instruments that nothing serves); the runtime's recording
+// methods are not part of this package's API.
 //
 // # Lag
 //
@@ -22,6 +19,8 @@
 //
 // # Usage
 //
-//	http.Handle("/metrics", metrics.Handler())
-//	metrics.SetLagSource(func(ctx context.Context) ([]metrics.Lag, error) { ... })
+//	reg := metrics.New()
+//	reg.SetLagSource(func(ctx context.Context) ([]metrics.Lag, error) { ... })
+//	http.Handle("/metrics", reg.Handler())
+//	err := topology.Run(ctx, g, topology.Metrics(reg))
 package metrics

@@ -1,132 +1,83 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
-	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicehq/sluice/internal/instrument"
 )
 
-// namespace prefixes every metric name.
-const namespace = "sluice"
-
-// latencyBuckets are the handler latency histogram's upper bounds in seconds,
-// from 10 µs (a counting handler) to about 2.6 s (a slow remote call), each four
-// times the last.
-var latencyBuckets = prometheus.ExponentialBuckets(10e-6, 4, 10)
-
-// Registry is a Prometheus registry holding sluice's instruments. Its zero value
-// is not usable; create one with [New]. Safe for concurrent use.
+// Registry is a Prometheus registry holding sluice's instruments: records in
+// and out per agent and topic, handler latency, dead letters by cause,
+// restarts, rebalances, table size, recovery progress, timers, the lookup
+// service's figures and consumer lag. Give it to topology.Run
+// (topology.Metrics) and to lookup.New (lookup.Registry) and serve it with
+// [Registry.Handler]. Its zero value is not usable; create one with [New].
+// Safe for concurrent use.
 type Registry struct {
-	reg *prometheus.Registry
+	s *instrument.Set
+}
 
-	recordsIn   *prometheus.CounterVec
-	recordsOut  *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
-	deadLetters *prometheus.CounterVec
-	restarts    *prometheus.CounterVec
-	rebalances  *prometheus.CounterVec
-	assigned    *prometheus.GaugeVec
-	restored    *prometheus.GaugeVec
-	remaining   *prometheus.GaugeVec
-	timers      timerInstruments
-
-	tables *tableCollector
-	lag    *lagCollector
-
-	mu struct {
-		sync.Mutex
-		agents  map[string]*Agent
-		lookups *lookupMetrics // registered by the first Lookup
+func init() {
+	instrument.Of = func(r any) *instrument.Set {
+		if reg, _ := r.(*Registry); reg != nil {
+			return reg.s
+		}
+		return nil
 	}
 }
 
-// New returns a registry with sluice's instruments and the Go runtime and process
-// collectors registered.
-func New() *Registry {
-	r := &Registry{
-		reg: prometheus.NewRegistry(),
-		recordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "records_in_total",
-			Help: "Records an agent finished handling (processed or dead-lettered), by input topic.",
-		}, []string{"agent", "topic"}),
-		recordsOut: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "records_out_total",
-			Help: "Records an agent emitted, by output topic (dead letters excluded).",
-		}, []string{"agent", "topic"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: namespace, Name: "handler_seconds",
-			Help:    "Time to handle one record: decode, handler calls and retries, applying its effects.",
-			Buckets: latencyBuckets,
-		}, []string{"agent"}),
-		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "dead_letters_total",
-			Help: "Records sent to an agent's dead-letter topic, by cause (decode, handler, panic, route, size, refused).",
-		}, []string{"agent", "cause"}),
-		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "restarts_total",
-			Help: "Times an agent's processor failed and was restarted.",
-		}, []string{"agent"}),
-		rebalances: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "rebalances_total",
-			Help: "Partition assignments an agent received (one per rebalance).",
-		}, []string{"agent"}),
-		assigned: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "assigned_partitions",
-			Help: "Input partitions assigned to this instance of an agent.",
-		}, []string{"agent"}),
-		restored: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "recovery_restored_records",
-			Help: "Changelog records restored into an agent's table partition since its recovery started.",
-		}, []string{"agent", "partition"}),
-		remaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "recovery_remaining_records",
-			Help: "Changelog offsets an agent's table partition has yet to restore (0 once recovered); an upper bound, since compaction leaves gaps.",
-		}, []string{"agent", "partition"}),
-		tables: newTableCollector(),
-		lag:    newLagCollector(),
-	}
-	r.mu.agents = map[string]*Agent{}
-	r.timers = newTimerInstruments()
-	r.reg.MustRegister(r.timers.collectors()...)
-	r.reg.MustRegister(
-		r.recordsIn, r.recordsOut, r.latency, r.deadLetters, r.restarts, r.rebalances,
-		r.assigned, r.restored, r.remaining, r.tables, r.lag,
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	return r
+// New returns a registry with sluice's instruments and the Go runtime and
+// process collectors registered.
+func New() *Registry { return &Registry{s: instrument.New()} }
+
+// Handler returns an http.Handler serving r in the Prometheus text (or, when
+// asked, OpenMetrics) format. A collector that fails (the lag source cannot
+// reach the broker) costs its own metrics, not the scrape.
+func (r *Registry) Handler() http.Handler { return r.s.Handler() }
+
+// Gatherer returns r as a prometheus.Gatherer, for tests and for merging
+// with other registries.
+func (r *Registry) Gatherer() prometheus.Gatherer { return r.s.Gatherer() }
+
+// Register adds a collector of the caller's own to r, so that it is served
+// with sluice's instruments. It fails as prometheus.Registry.Register does,
+// for example when a metric of the same name is already registered.
+func (r *Registry) Register(c prometheus.Collector) error { return r.s.Register(c) }
+
+// Lag is how far one agent (consumer group) is behind on one input partition.
+type Lag struct {
+	Agent     string
+	Topic     string
+	Partition int32
+	// Records is the partition's end offset minus the agent's committed offset.
+	Records int64
+	// Age is the age of the oldest unprocessed record, 0 when there is none.
+	Age time.Duration
 }
 
-var defaultRegistry = New()
+// LagFunc computes the current lag of the agents it knows. It is called on
+// every scrape and should return within the context's deadline.
+type LagFunc func(ctx context.Context) ([]Lag, error)
 
-// Default returns the process-wide registry that topology.Run records into unless
-// given another, and that [Handler] serves.
-func Default() *Registry { return defaultRegistry }
-
-// Handler returns an http.Handler serving [Default] in the Prometheus text (or,
-// when asked, OpenMetrics) format.
-func Handler() http.Handler { return defaultRegistry.Handler() }
-
-// SetLagSource sets the lag function of [Default]; see [Registry.SetLagSource].
-func SetLagSource(fn LagFunc) { defaultRegistry.SetLagSource(fn) }
-
-// Handler returns an http.Handler serving r. A collector that fails (the lag
-// source cannot reach the broker) costs its own metrics, not the scrape.
-func (r *Registry) Handler() http.Handler {
-	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{
-		ErrorHandling:     promhttp.ContinueOnError,
-		EnableOpenMetrics: true,
+// SetLagSource sets the function that computes consumer lag when r is
+// scraped; nil removes it. It replaces any function set before for r; each
+// registry has its own, so two graphs observed in one process, each with its
+// registry, keep theirs.
+func (r *Registry) SetLagSource(fn LagFunc) {
+	if fn == nil {
+		r.s.SetLagSource(nil)
+		return
+	}
+	r.s.SetLagSource(func(ctx context.Context) ([]instrument.Lag, error) {
+		lags, err := fn(ctx)
+		out := make([]instrument.Lag, len(lags))
+		for i, l := range lags {
+			out[i] = instrument.Lag(l)
+		}
+		return out, err
 	})
 }
-
-// Gatherer returns r as a prometheus.Gatherer, for tests and for merging with
-// other registries.
-func (r *Registry) Gatherer() prometheus.Gatherer { return r.reg }
-
-// Register adds a collector of the caller's own to r, so that it is served with
-// sluice's instruments. It fails as prometheus.Registry.Register does, for
-// example when a metric of the same name is already registered.
-func (r *Registry) Register(c prometheus.Collector) error { return r.reg.Register(c) }

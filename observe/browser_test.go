@@ -57,8 +57,8 @@ func TestLivePage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() {
-		ran <- topology.Run(ctx, g, topology.Listen("127.0.0.1:0"), topology.DataDir(t.TempDir()),
-			topology.OnBroker(func(addrs []string) {
+		ran <- topology.Run(ctx, g, topology.EmbeddedListen("127.0.0.1:0"), topology.DataDir(t.TempDir()),
+			topology.OnProvisioned(func(addrs []string) {
 				srv.SetBrokers(addrs)
 				brokers <- addrs
 			}))

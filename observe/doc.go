@@ -9,8 +9,8 @@
 // every partition that lags reads the record at the committed offset for its
 // timestamp: the age of the oldest record the agent has not processed.
 // [GraphLag] does the same for every agent of a graph and also reports the
-// input partitions an agent has not committed to yet. [WriteLag] prints rows
-// as a table like kafka-consumer-groups --describe.
+// input partitions an agent has not committed to yet. The lag command of
+// package cli prints rows as a table like kafka-consumer-groups --describe.
 //
 // # Live page
 //
@@ -27,5 +27,5 @@
 //
 // When the broker's address is known only later, as with [topology.Run]'s
 // embedded broker, create the server without [Brokers] and call
-// [Server.SetBrokers] from [topology.OnBroker].
+// [Server.SetBrokers] from [topology.OnProvisioned].
 package observe

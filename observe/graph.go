@@ -2,113 +2,162 @@ package observe
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/sluicehq/sluice/topology"
 )
 
-// NodeKind says what a node of a [Topology] stands for.
-type NodeKind string
+// nodeKind says what a node of a [graphView] stands for.
+type nodeKind string
 
 // The kinds of node.
 const (
-	NodeAgent  NodeKind = "agent"  // an agent: a consumer group
-	NodeStream NodeKind = "stream" // a stream topic
-	NodeTable  NodeKind = "table"  // a table's compacted changelog topic
-	NodeDLQ    NodeKind = "dlq"    // an agent's dead-letter topic
-	NodeTimers NodeKind = "timers" // an agent's timers topic (topology.Agent.OnTimer)
+	nodeAgent  nodeKind = "agent"  // an agent: a consumer group
+	nodeStream nodeKind = "stream" // a stream topic
+	nodeTable  nodeKind = "table"  // a table's compacted changelog topic
+	nodeDLQ    nodeKind = "dlq"    // an agent's dead-letter topic
+	nodeTimers nodeKind = "timers" // an agent's timers topic (topology.Agent.OnTimer)
 )
 
-// Node is an agent or a topic of a [Topology], with its place in the drawing.
-type Node struct {
-	// ID is "agent:NAME" or "topic:NAME", unique in the topology.
+// node is an agent or a topic of a [graphView], with its place in the drawing.
+type node struct {
+	// ID is "agent:NAME" or "topic:NAME", unique in the graph; the page's
+	// script keys its figures by it.
 	ID   string   `json:"id"`
 	Name string   `json:"name"`
-	Kind NodeKind `json:"kind"`
+	Kind nodeKind `json:"kind"`
 	// External is true for a declared source or sink.
 	External bool `json:"external"`
 	// X, Y, W and H place the node's box in the drawing, in pixels.
 	X, Y, W, H float64
+	// band is the band of columns the node is in (see layout).
+	band int
 }
 
-// Edge is an arrow of a [Topology] between two node IDs. Kind is "input",
+// edge is an arrow of a [graphView] between two node IDs. Kind is "input",
 // "output", "state", "lookup", "join", "dlq" or "timers".
-type Edge struct {
+type edge struct {
 	From string `json:"from"`
 	To   string `json:"to"`
 	Kind string `json:"kind"`
 }
 
-// Topology is the structure of a graph, as topology draws it ([topology.Graph.Drawing]):
-// nodes in the order they first matter and the edges between them, laid out
-// left to right like the Mermaid drawing.
-type Topology struct {
+// graphView is what the page draws of a graph: nodes in the order they first
+// matter (an agent's inputs, the agent, then what it writes and reads, as
+// topology's Mermaid drawing has them) and the edges between them, laid out
+// left to right; and the graph's [topology.Description], which answers every
+// question about it.
+type graphView struct {
 	Name  string `json:"name"`
-	Nodes []Node `json:"nodes"`
-	Edges []Edge `json:"edges"`
+	Nodes []node `json:"nodes"`
+	Edges []edge `json:"edges"`
 	// Width and Height are the size of the drawing in pixels.
 	Width, Height float64
+
+	desc topology.Description
 }
 
-// Agents returns the names of the agents, in declaration order.
-func (t *Topology) Agents() []string {
+// agents returns the names of the agents, in declaration order.
+func (v *graphView) agents() []string {
 	var names []string
-	for _, n := range t.Nodes {
-		if n.Kind == NodeAgent {
+	for _, a := range v.desc.Agents {
+		names = append(names, a.Name)
+	}
+	return names
+}
+
+// topics returns the names of the topics drawn, in drawing order.
+func (v *graphView) topics() []string {
+	var names []string
+	for _, n := range v.Nodes {
+		if n.Kind != nodeAgent {
 			names = append(names, n.Name)
 		}
 	}
 	return names
 }
 
-// Inputs returns the topics agent reads as a consumer group member: those of
-// its input edges (not lookups or joins).
-func (t *Topology) Inputs(agent string) []string {
-	var topics []string
-	for _, e := range t.Edges {
-		if e.Kind == "input" && e.To == "agent:"+agent {
-			topics = append(topics, strings.TrimPrefix(e.From, "topic:"))
-		}
-	}
-	return topics
-}
-
-// Topics returns the names of every topic node, in order.
-func (t *Topology) Topics() []string {
+// tables returns the names of the graph's tables (not timers topics), in
+// declaration order.
+func (v *graphView) tables() []string {
 	var names []string
-	for _, n := range t.Nodes {
-		if n.Kind != NodeAgent {
-			names = append(names, n.Name)
+	for _, t := range v.desc.Topics {
+		if t.Kind == topology.KindTable && t.Role == topology.RoleData {
+			names = append(names, t.Name)
 		}
 	}
 	return names
 }
 
-// Tables returns the names of the table topics, in order.
-func (t *Topology) Tables() []string {
-	var names []string
-	for _, n := range t.Nodes {
-		if n.Kind == NodeTable {
-			names = append(names, n.Name)
-		}
-	}
-	return names
-}
-
-// ReadTopology returns the structure of g ([topology.Graph.Drawing]), laid out
-// for drawing.
-func ReadTopology(g *topology.Graph) (*Topology, error) {
+// readGraph returns what the page draws of g ([topology.Graph.Description]),
+// laid out.
+func readGraph(g *topology.Graph) (*graphView, error) {
 	if g == nil {
 		return nil, fmt.Errorf("%w: nil graph", ErrBadGraph)
 	}
-	d := g.Drawing()
-	t := &Topology{Name: d.Name}
-	for _, n := range d.Nodes {
-		t.Nodes = append(t.Nodes, Node{ID: n.ID, Name: n.Name, Kind: NodeKind(n.Kind), External: n.External})
+	d := g.Description()
+	v := &graphView{Name: d.Name, desc: d}
+	declared := map[string]bool{}
+	topic := func(name string) string {
+		id := "topic:" + name
+		if !declared[id] {
+			declared[id] = true
+			t, _ := d.Topic(name)
+			n := node{ID: id, Name: name, Kind: nodeStream, External: t.Source || t.Sink}
+			switch {
+			case t.Role == topology.RoleTimers:
+				n.Kind = nodeTimers
+			case t.Role == topology.RoleDeadLetters:
+				n.Kind = nodeDLQ
+			case t.Kind == topology.KindTable:
+				n.Kind = nodeTable
+			}
+			v.Nodes = append(v.Nodes, n)
+		}
+		return id
 	}
-	for _, e := range d.Edges {
-		t.Edges = append(t.Edges, Edge{From: e.From, To: e.To, Kind: e.Kind})
+	drawn := map[edge]bool{}
+	arrow := func(from, to, kind string) {
+		e := edge{From: from, To: to, Kind: kind}
+		if !drawn[e] {
+			drawn[e] = true
+			v.Edges = append(v.Edges, e)
+		}
 	}
-	layout(t)
-	return t, nil
+	for _, a := range d.Agents {
+		var inputs []string
+		for _, name := range a.Inputs {
+			inputs = append(inputs, topic(name))
+		}
+		id := "agent:" + a.Name
+		if !declared[id] {
+			declared[id] = true
+			v.Nodes = append(v.Nodes, node{ID: id, Name: a.Name, Kind: nodeAgent})
+		}
+		for _, in := range inputs {
+			arrow(in, id, "input")
+		}
+		if a.Table != "" {
+			arrow(id, topic(a.Table), "state")
+		}
+		if a.Timers != "" {
+			arrow(id, topic(a.Timers), "timers")
+		}
+		for _, name := range a.Outputs {
+			arrow(id, topic(name), "output")
+		}
+		for _, name := range a.Lookups {
+			arrow(topic(name), id, "lookup")
+		}
+		for _, name := range a.Joins {
+			arrow(topic(name), id, "join")
+		}
+		arrow(id, topic(a.DeadLetters), "dlq")
+	}
+	for _, t := range d.Topics {
+		if t.Source || t.Sink {
+			topic(t.Name)
+		}
+	}
+	layout(v)
+	return v, nil
 }

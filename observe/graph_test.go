@@ -2,6 +2,7 @@ package observe_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -11,10 +12,10 @@ import (
 	"github.com/sluicehq/sluice/topology"
 )
 
-// TestReadTopology pins what the page draws of a graph: every agent and topic
-// with its kind, and every edge with its kind, read from topology's Drawing.
-func TestReadTopology(t *testing.T) {
-	top, err := observe.ReadTopology(testGraph())
+// TestReadGraph pins what the page draws of a graph: every agent and topic
+// with its kind, and every edge with its kind, read from topology's Description.
+func TestReadGraph(t *testing.T) {
+	top, err := observe.ReadGraph(testGraph())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,11 +71,11 @@ func TestReadTopology(t *testing.T) {
 	}
 }
 
-// TestReadTopologyLayout pins the drawing's invariants: boxes inside the
+// TestReadGraphLayout pins the drawing's invariants: boxes inside the
 // drawing, no two overlapping, and every edge of an acyclic graph running
 // left to right, as in Mermaid's flowchart LR.
-func TestReadTopologyLayout(t *testing.T) {
-	top, err := observe.ReadTopology(testGraph())
+func TestReadGraphLayout(t *testing.T) {
+	top, err := observe.ReadGraph(testGraph())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,13 +98,13 @@ func TestReadTopologyLayout(t *testing.T) {
 	}
 }
 
-// TestReadTopologyNames pins that names needing DOT escapes (quotes,
+// TestReadGraphNames pins that names needing DOT escapes (quotes,
 // backslashes, colons) come back as declared.
-func TestReadTopologyNames(t *testing.T) {
+func TestReadGraphNames(t *testing.T) {
 	in := topology.Stream[string]{Name: `in"put\x:1`, Codec: topology.String()}
 	a := topology.Agent[struct{}]{Name: `odd "agent"`, Inputs: []topology.Input[struct{}]{
 		topology.Consume(in, func(*topology.Context[struct{}], string, string) error { return nil })}}
-	top, err := observe.ReadTopology(&topology.Graph{Name: `the "graph"`, Sources: []topology.Topic{in}, Agents: []topology.AgentDecl{a}})
+	top, err := observe.ReadGraph(&topology.Graph{Name: `the "graph"`, Sources: []topology.Topic{in}, Agents: []topology.AgentDecl{a}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,9 +119,9 @@ func TestReadTopologyNames(t *testing.T) {
 	}
 }
 
-// TestReadTopologyCycle pins that a cycle (two agents feeding each other)
+// TestReadGraphCycle pins that a cycle (two agents feeding each other)
 // still lays out, with boxes apart.
-func TestReadTopologyCycle(t *testing.T) {
+func TestReadGraphCycle(t *testing.T) {
 	ping := topology.Stream[string]{Name: "ping", Codec: topology.String()}
 	pong := topology.Stream[string]{Name: "pong", Codec: topology.String()}
 	nop := func(*topology.Context[struct{}], string, string) error { return nil }
@@ -128,7 +129,7 @@ func TestReadTopologyCycle(t *testing.T) {
 		topology.Agent[struct{}]{Name: "a", Inputs: []topology.Input[struct{}]{topology.Consume(ping, nop)}, Outputs: []topology.Topic{pong}},
 		topology.Agent[struct{}]{Name: "b", Inputs: []topology.Input[struct{}]{topology.Consume(pong, nop)}, Outputs: []topology.Topic{ping}},
 	}}
-	top, err := observe.ReadTopology(g)
+	top, err := observe.ReadGraph(g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,10 +149,10 @@ func TestNewServerNilGraph(t *testing.T) {
 	}
 }
 
-// TestReadTopologyTimers pins how the page draws an agent with timers: its
+// TestReadGraphTimers pins how the page draws an agent with timers: its
 // timers topic is a node of kind timers, with an edge of kind timers from the
 // agent, drawn as a cylinder; it is no table to look up.
-func TestReadTopologyTimers(t *testing.T) {
+func TestReadGraphTimers(t *testing.T) {
 	g := testGraph()
 	g.Agents = append(g.Agents, topology.Agent[struct{}]{
 		Name: "reminder",
@@ -161,7 +162,7 @@ func TestReadTopologyTimers(t *testing.T) {
 			})},
 		OnTimer: func(*topology.Context[struct{}], string, topology.Timer) error { return nil },
 	})
-	top, err := observe.ReadTopology(g)
+	top, err := observe.ReadGraph(g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,5 +189,53 @@ func TestReadTopologyTimers(t *testing.T) {
 	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	if !strings.Contains(rec.Body.String(), `<g class="node topic timers" data-topic="reminder-timers">`) {
 		t.Errorf("the page does not draw the timers topic:\n%s", rec.Body.String())
+	}
+}
+
+// TestReadGraphFolds pins that a pipeline too long for a window folds into
+// bands: the drawing is at most MaxDrawingWidth wide, boxes do not overlap,
+// and every edge runs left to right within a band or down to a later one.
+func TestReadGraphFolds(t *testing.T) {
+	nop := func(*topology.Context[struct{}], string, string) error { return nil }
+	stage := func(i int) topology.Stream[string] {
+		return topology.Stream[string]{Name: fmt.Sprintf("a-rather-long-topic-name-%02d", i), Codec: topology.String()}
+	}
+	g := &topology.Graph{Name: "chain", Sources: []topology.Topic{stage(0)}, Sinks: []topology.Topic{stage(12)}}
+	for i := range 12 {
+		g.Agents = append(g.Agents, topology.Agent[struct{}]{Name: fmt.Sprintf("stage-%02d", i),
+			Inputs: []topology.Input[struct{}]{topology.Consume(stage(i), nop)}, Outputs: []topology.Topic{stage(i + 1)}})
+	}
+	top, err := observe.ReadGraph(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top.Width > observe.MaxDrawingWidth {
+		t.Errorf("drawing is %v px wide, want at most %v", top.Width, observe.MaxDrawingWidth)
+	}
+	pos := map[string]observe.Node{}
+	bands := map[int]bool{}
+	for i, a := range top.Nodes {
+		pos[a.ID] = a
+		bands[a.Band()] = true
+		if a.X < 0 || a.Y < 0 || a.X+a.W > top.Width || a.Y+a.H > top.Height {
+			t.Errorf("node %s at (%v,%v) size %vx%v is outside the %vx%v drawing", a.ID, a.X, a.Y, a.W, a.H, top.Width, top.Height)
+		}
+		for _, b := range top.Nodes[i+1:] {
+			if a.X < b.X+b.W && b.X < a.X+a.W && a.Y < b.Y+b.H && b.Y < a.Y+a.H {
+				t.Errorf("nodes %s and %s overlap", a.ID, b.ID)
+			}
+		}
+	}
+	if len(bands) < 2 {
+		t.Errorf("%d bands, want the 25 columns folded", len(bands))
+	}
+	for _, e := range top.Edges {
+		from, to := pos[e.From], pos[e.To]
+		switch {
+		case from.Band() == to.Band() && from.X+from.W < to.X:
+		case from.Band() < to.Band() && from.Y+from.H < to.Y:
+		default:
+			t.Errorf("edge %s -> %s runs neither right in its band nor down to a later band: %+v -> %+v", e.From, e.To, from, to)
+		}
 	}
 }

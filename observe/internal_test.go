@@ -21,7 +21,7 @@ func TestToJSON(t *testing.T) {
 		topology.Agent[[]byte]{Name: "b", State: topology.Bytes()},
 		topology.Agent[struct{}]{Name: "stateless"},
 	}}
-	dec := tableDecoders(g)
+	dec := tableDecoders(g.Description())
 	if _, ok := dec["stateless-table"]; ok || len(dec) != 4 {
 		t.Fatalf("decoders for %d tables (%v), want js, n, s and b", len(dec), dec)
 	}

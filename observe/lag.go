@@ -61,23 +61,28 @@ func Lag(ctx context.Context, cl *kgo.Client, groups ...string) ([]LagRow, error
 }
 
 // GraphLag returns the lag of every agent of g as [Lag] does, and also a row
-// for each partition of an agent's input streams that the agent has not
-// committed to: its lag counts every record from the log start, which is
+// for each partition of an agent's input streams and loop topic that the
+// agent has not committed to: its lag counts every record from the log start, which is
 // where an agent that never ran starts.
 func GraphLag(ctx context.Context, cl *kgo.Client, g *topology.Graph) ([]LagRow, error) {
-	t, err := ReadTopology(g)
-	if err != nil {
-		return nil, err
+	if g == nil {
+		return nil, fmt.Errorf("%w: nil graph", ErrBadGraph)
 	}
-	return topologyLag(ctx, cl, t)
+	return descriptionLag(ctx, cl, g.Description())
 }
 
-func topologyLag(ctx context.Context, cl *kgo.Client, t *Topology) ([]LagRow, error) {
+// descriptionLag is [GraphLag] of the graph d describes.
+func descriptionLag(ctx context.Context, cl *kgo.Client, d topology.Description) ([]LagRow, error) {
+	var groups []string
 	expect := map[string][]string{}
-	for _, a := range t.Agents() {
-		expect[a] = t.Inputs(a)
+	for _, a := range d.Agents {
+		groups = append(groups, a.Group)
+		expect[a.Group] = a.Inputs
+		if a.Loop != "" {
+			expect[a.Group] = append(expect[a.Group], a.Loop) // results and timers not yet applied
+		}
 	}
-	return lag(ctx, cl, t.Agents(), expect)
+	return lag(ctx, cl, groups, expect)
 }
 
 // lag computes the rows of groups; expect names the topics each group should

@@ -15,13 +15,19 @@ const (
 	minWidth    = 150.0
 	maxWidth    = 260.0
 	charWidth   = 7.4 // of the 13px sans-serif label font, generously
+	// maxDrawingWidth is the widest the drawing gets before its columns fold
+	// into bands: what a 1400-pixel window shows of it beside the page's
+	// margins and a scroll bar.
+	maxDrawingWidth = 1320.0
+	bandGap         = 64.0 // between bands, where the edges from one to the next run
 )
 
 // layout places t's nodes in columns left to right, like Mermaid's
 // "flowchart LR": a node's column is the longest path to it from a node
 // without inputs (edges closing a cycle are ignored), and within a column,
-// nodes are ordered by the mean row of their predecessors.
-func layout(t *Topology) {
+// nodes are ordered by the mean row of their predecessors. Columns that do
+// not fit maxDrawingWidth fold into bands, one below the other.
+func layout(t *graphView) {
 	index := make(map[string]int, len(t.Nodes))
 	for i, n := range t.Nodes {
 		index[n.ID] = i
@@ -88,35 +94,75 @@ func layout(t *Topology) {
 	}
 
 	heights := make([]float64, columns)
+	widths := make([]float64, columns)
 	for c := range members {
+		widths[c] = minWidth
 		for r, i := range members[c] {
 			if r > 0 {
 				heights[c] += rowGap
 			}
 			heights[c] += nodeHeight(t.Nodes[i])
+			widths[c] = max(widths[c], min(maxWidth, float64(len(t.Nodes[i].Name))*charWidth+36))
 		}
 	}
-	tallest := slices.Max(append(heights, 0))
-	x := margin
-	for c := range members {
-		width := minWidth
-		for _, i := range members[c] {
-			width = max(width, min(maxWidth, float64(len(t.Nodes[i].Name))*charWidth+36))
+	// Fold the columns into bands, like lines of text, so that the drawing
+	// fits maxDrawingWidth: a band takes as many columns as fit, and a
+	// later band lies below the one before it.
+	// As few bands as fit, then as even as that many allow: the narrowest
+	// width that needs no more bands.
+	limit := maxDrawingWidth - 2*margin
+	bands := fold(widths, limit)
+	for even := limit / 2; len(bands) > 1 && even < limit; even += 10 {
+		if b := fold(widths, even); len(b) <= len(bands) {
+			bands = b
+			break
 		}
-		y := margin + (tallest-heights[c])/2
-		for _, i := range members[c] {
-			n := &t.Nodes[i]
-			n.X, n.Y, n.W, n.H = x, y, width, nodeHeight(*n)
-			y += n.H + rowGap
-		}
-		x += width + columnGap
 	}
-	t.Width = x - columnGap + margin
-	t.Height = tallest + 2*margin
+	y0 := margin
+	t.Width = 0
+	for b, cols := range bands {
+		tallest := 0.0
+		for _, c := range cols {
+			tallest = max(tallest, heights[c])
+		}
+		x := margin
+		for _, c := range cols {
+			y := y0 + (tallest-heights[c])/2
+			for _, i := range members[c] {
+				n := &t.Nodes[i]
+				n.X, n.Y, n.W, n.H = x, y, widths[c], nodeHeight(*n)
+				n.band = b
+				y += n.H + rowGap
+			}
+			x += widths[c] + columnGap
+		}
+		t.Width = max(t.Width, x-columnGap+margin)
+		y0 += tallest + bandGap
+	}
+	t.Height = y0 - bandGap + margin
+	if len(bands) == 0 {
+		t.Width, t.Height = 2*margin, 2*margin
+	}
 }
 
-func nodeHeight(n Node) float64 {
-	if n.Kind == NodeAgent {
+// fold splits columns of the widths given into bands of consecutive columns,
+// each as many as fit limit (at least one).
+func fold(widths []float64, limit float64) [][]int {
+	var bands [][]int
+	width := 0.0 // of the last band
+	for c, w := range widths {
+		if len(bands) == 0 || width+columnGap+w > limit {
+			bands = append(bands, nil)
+			width = -columnGap
+		}
+		bands[len(bands)-1] = append(bands[len(bands)-1], c)
+		width += columnGap + w
+	}
+	return bands
+}
+
+func nodeHeight(n node) float64 {
+	if n.Kind == nodeAgent {
 		return agentHeight
 	}
 	return topicHeight

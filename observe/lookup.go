@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"time"
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sluicehq/sluice/internal/gokax"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -21,71 +19,16 @@ const lookupTimeout = 15 * time.Second
 // decoder decodes a table value with the table's codec.
 type decoder func(b []byte) (any, error)
 
-// tableDecoders returns a decoder for every table of g whose codec it can
-// find: the agents' states, and the tables among the sources, lookups and
-// joins. The codecs are generic fields of the declarations ([topology.Agent]'s
-// State, [topology.Table]'s Codec); reflection calls their Decode without
-// knowing the value type, which only needs to marshal to JSON.
-func tableDecoders(g *topology.Graph) map[string]decoder {
+// tableDecoders returns a decoder for every table d describes with a codec:
+// the agents' states, and the tables among the sources, lookups and joins.
+func tableDecoders(d topology.Description) map[string]decoder {
 	out := map[string]decoder{}
-	addTopic := func(t topology.Topic) {
-		if t == nil || t.Kind() != topology.KindTable {
-			return
+	for _, t := range d.Topics {
+		if t.Kind == topology.KindTable && t.Decode != nil {
+			out[t.Name] = t.Decode
 		}
-		v := reflect.ValueOf(t)
-		if v.Kind() != reflect.Struct {
-			return
-		}
-		if d := codecDecoder(v.FieldByName("Codec")); d != nil {
-			if _, ok := out[t.TopicName()]; !ok {
-				out[t.TopicName()] = d
-			}
-		}
-	}
-	for _, a := range g.Agents {
-		v := reflect.ValueOf(a)
-		if a == nil || v.Kind() != reflect.Struct {
-			continue
-		}
-		if d := codecDecoder(v.FieldByName("State")); d != nil {
-			out[topology.TableName(a.AgentName())] = d
-		}
-		for _, field := range []string{"Lookups", "Joins"} {
-			if ts, ok := v.FieldByName(field).Interface().([]topology.Topic); ok {
-				for _, t := range ts {
-					addTopic(t)
-				}
-			}
-		}
-	}
-	for _, t := range g.Sources {
-		addTopic(t)
 	}
 	return out
-}
-
-// codecDecoder returns a decoder calling the Decode method of codec, a
-// topology.Codec[T] field, or nil if it is not set.
-func codecDecoder(codec reflect.Value) decoder {
-	if !codec.IsValid() || codec.Kind() != reflect.Interface || codec.IsNil() {
-		return nil
-	}
-	m := codec.MethodByName("Decode")
-	if !m.IsValid() {
-		return nil
-	}
-	return func(b []byte) (v any, err error) {
-		defer func() {
-			if p := recover(); p != nil {
-				err = fmt.Errorf("codec panicked: %v", p)
-			}
-		}()
-		out := m.Call([]reflect.Value{reflect.ValueOf(b)})
-		if e, _ := out[1].Interface().(error); e != nil {
-			return nil, e
-		}
-		return out[0].Interface(), nil
-	}
 }
 
 // Value is the answer to a table lookup.
@@ -122,7 +65,7 @@ func lookup(ctx context.Context, cl *kgo.Client, table string, decode decoder, k
 	if _, missing := ends[table][-1]; missing || n == 0 {
 		return Value{}, fmt.Errorf("table %q: the topic does not exist yet: %w", table, ErrNotFound)
 	}
-	p := gokax.Partition([]byte(key), n)
+	p := topology.Partition(key, n)
 	end, _ := ends.Lookup(table, p)
 	start, _ := starts.Lookup(table, p)
 	if end.Err != nil {

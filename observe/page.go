@@ -39,7 +39,7 @@ type pageData struct {
 }
 
 type nodeView struct {
-	Node
+	node
 	Label    string // Name, shortened to fit
 	Shape    string // SVG path of the outline
 	CX       float64
@@ -47,7 +47,7 @@ type nodeView struct {
 }
 
 type edgeView struct {
-	Edge
+	edge
 	Path   string
 	LabelX float64
 	LabelY float64
@@ -55,23 +55,30 @@ type edgeView struct {
 
 // renderPage executes the page template for t once: the graph does not change
 // while the server runs, only the figures, which the script fetches.
-func renderPage(t *Topology, interval time.Duration, views []View) ([]byte, error) {
-	d := pageData{Name: t.Name, Width: t.Width, Height: t.Height, Tables: t.Tables(), Interval: interval.Milliseconds(), Views: views}
-	pos := map[string]Node{}
+func renderPage(t *graphView, interval time.Duration, views []View) ([]byte, error) {
+	d := pageData{Name: t.Name, Width: t.Width, Height: t.Height, Tables: t.tables(), Interval: interval.Milliseconds(), Views: views}
+	pos := map[string]node{}
 	for _, n := range t.Nodes {
 		pos[n.ID] = n
-		d.Nodes = append(d.Nodes, nodeView{Node: n, Label: shorten(n.Name, n.W), Shape: outline(n), CX: n.X + n.W/2, External: n.External})
+		d.Nodes = append(d.Nodes, nodeView{node: n, Label: shorten(n.Name, n.W), Shape: outline(n), CX: n.X + n.W/2, External: n.External})
 	}
 	for _, e := range t.Edges {
 		from, to := pos[e.From], pos[e.To]
-		v := edgeView{Edge: e}
-		if to.X > from.X {
+		v := edgeView{edge: e}
+		switch {
+		case to.band > from.band: // down to a later band: bottom to top
+			x1, y1 := from.X+from.W/2, from.Y+from.H
+			x2, y2 := to.X+to.W/2, to.Y
+			dy := (y2 - y1) / 2
+			v.Path = fmt.Sprintf("M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f", x1, y1, x1, y1+dy, x2, y2-dy, x2, y2)
+			v.LabelX, v.LabelY = (x1+x2)/2, (y1+y2)/2-4
+		case to.band == from.band && to.X > from.X:
 			x1, y1 := from.X+from.W, from.Y+from.H/2
 			x2, y2 := to.X, to.Y+to.H/2
 			dx := (x2 - x1) / 2
 			v.Path = fmt.Sprintf("M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f", x1, y1, x1+dx, y1, x2-dx, y2, x2, y2)
 			v.LabelX, v.LabelY = (x1+x2)/2, (y1+y2)/2-4
-		} else { // backwards: round below both nodes
+		default: // backwards: round below both nodes
 			x1, y1 := from.X+from.W/2, from.Y+from.H
 			x2, y2 := to.X+to.W/2, to.Y+to.H
 			low := max(y1, y2) + 50
@@ -90,14 +97,14 @@ func renderPage(t *Topology, interval time.Duration, views []View) ([]byte, erro
 
 // outline returns the SVG path of n's shape: a rounded box for an agent, a
 // parallelogram for a stream, a cylinder for a table or timers topic.
-func outline(n Node) string {
+func outline(n node) string {
 	x, y, w, h := n.X, n.Y, n.W, n.H
 	switch n.Kind {
-	case NodeAgent:
+	case nodeAgent:
 		const r = 8
 		return fmt.Sprintf("M%.1f,%.1f h%.1f a%d,%d 0 0 1 %d,%d v%.1f a%d,%d 0 0 1 -%d,%d h-%.1f a%d,%d 0 0 1 -%d,-%d v-%.1f a%d,%d 0 0 1 %d,-%d z",
 			x+r, y, w-2*r, r, r, r, r, h-2*r, r, r, r, r, w-2*r, r, r, r, r, h-2*r, r, r, r, r)
-	case NodeTable, NodeTimers:
+	case nodeTable, nodeTimers:
 		const ry = 6
 		return fmt.Sprintf("M%.1f,%.1f a%.1f,%d 0 0 0 %.1f,0 a%.1f,%d 0 0 0 -%.1f,0 v%.1f a%.1f,%d 0 0 0 %.1f,0 v-%.1f",
 			x, y+ry, w/2, ry, w, w/2, ry, w, h-2*ry, w/2, ry, w, h-2*ry)

@@ -6,8 +6,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/sluicehq/sluice/topology"
 )
 
 // Snapshot is what the server last sampled from the broker, as /api/stats
@@ -57,17 +55,17 @@ const rateWindow = 5
 
 // sample reads offsets from the broker and returns a snapshot; history holds
 // each agent's recent points and is updated.
-func sample(ctx context.Context, cl *kgo.Client, t *Topology, history map[string][]point) Snapshot {
+func sample(ctx context.Context, cl *kgo.Client, t *graphView, history map[string][]point) Snapshot {
 	now := time.Now()
 	s := Snapshot{At: now, State: "ok", Agents: map[string]AgentStats{}, Topics: map[string]int64{}}
 	adm := kadm.NewClient(cl)
-	rows, err := topologyLag(ctx, cl, t)
+	rows, err := descriptionLag(ctx, cl, t.desc)
 	if err != nil {
 		s.State, s.Error = "error", err.Error()
 		return s
 	}
 	s.Lag = rows
-	ends, err := adm.ListEndOffsets(ctx, t.Topics()...)
+	ends, err := adm.ListEndOffsets(ctx, t.topics()...)
 	if err != nil {
 		s.State, s.Error = "error", err.Error()
 		return s
@@ -77,10 +75,11 @@ func sample(ctx context.Context, cl *kgo.Client, t *Topology, history map[string
 			s.Topics[o.Topic] += o.Offset
 		}
 	})
-	for _, a := range t.Agents() {
-		st := AgentStats{DeadLetters: s.Topics[topology.DeadLetterName(a)]}
+	for _, ad := range t.desc.Agents {
+		a := ad.Name
+		st := AgentStats{DeadLetters: s.Topics[ad.DeadLetters]}
 		for _, r := range rows {
-			if r.Group != a {
+			if r.Group != ad.Group {
 				continue
 			}
 			st.Committed += max(r.Committed, 0)

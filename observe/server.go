@@ -34,7 +34,7 @@ const shutdownTimeout = 5 * time.Second
 //
 // A Server is safe for concurrent use.
 type Server struct {
-	topo     *Topology
+	topo     *graphView
 	decoders map[string]decoder
 	tables   []string
 	page     []byte
@@ -54,11 +54,11 @@ type Server struct {
 // NewServer returns a server for g; it does not
 // dial. See [Brokers], [Interval], [Metrics] and [WithLogger].
 func NewServer(g *topology.Graph, opts ...Option) (*Server, error) {
-	t, err := ReadTopology(g)
+	t, err := readGraph(g)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{topo: t, decoders: tableDecoders(g), tables: t.Tables(), c: newConfig(opts), ready: make(chan struct{})}
+	s := &Server{topo: t, decoders: tableDecoders(t.desc), tables: t.tables(), c: newConfig(opts), ready: make(chan struct{})}
 	s.mu.snap = Snapshot{State: "waiting for the broker", Agents: map[string]AgentStats{}, Topics: map[string]int64{}}
 	for _, v := range s.c.views {
 		name, ok := strings.CutPrefix(v.Path, "/")
@@ -91,7 +91,7 @@ func NewServer(g *topology.Graph, opts ...Option) (*Server, error) {
 }
 
 // SetBrokers sets the seed brokers to watch, if none were set: the first call
-// wins. Call it from [topology.OnBroker] when the broker starts with the
+// wins. Call it from [topology.OnProvisioned] when the broker starts with the
 // topology.
 func (s *Server) SetBrokers(addrs []string) {
 	s.once.Do(func() {

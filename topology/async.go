@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strconv"
 	"sync"
 	"time"
 
@@ -15,15 +16,21 @@ import (
 // must not touch the agent's state; ctx is done when the agent stops.
 type Work[In, R any] func(ctx context.Context, key string, in In) (R, error)
 
-// HeaderInput names, on a record of an agent's loop topic, the asynchronous input
-// whose result it carries.
-const HeaderInput = "sluice-input"
+// Headers of a record of an agent's loop topic that carries the result of an
+// asynchronous input: the input's topic, and the timestamp of the input
+// record (milliseconds since the Unix epoch), which [Context.Timestamp]
+// returns to the apply handler.
+const (
+	headerInput     = "sluice-input"
+	headerTimestamp = "sluice-timestamp"
+)
 
 // ConsumeAsync returns an input of an agent that reads s and, for each record,
 // runs work concurrently with other records (up to concurrency per partition;
 // records of the same key one at a time, in order) and then calls apply with the
 // result, in the order the results of each key were produced, with the agent's
-// state and outputs as a [Handler] has them.
+// state and outputs as a [Handler] has them. apply's [Context.Timestamp] is
+// the input record's, as a handler of it would see.
 //
 // goka handles a partition's records one at a time, so one slow call (hundreds of
 // milliseconds for a model) would stall the partition. Here the result goes
@@ -198,7 +205,7 @@ func submit[S any](rt *agentRuntime, in *asyncInput[S], m asyncMsg, value []byte
 				return
 			}
 		}
-		res, attempts, err := runWork(workContext(wctx, ts), rt, in, key, value, partition, offset)
+		res, attempts, err := runWork(wctx, rt, in, key, value, partition, offset)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			done(ctx.Err()) // stopping: leave the record uncommitted
@@ -218,7 +225,7 @@ func submit[S any](rt *agentRuntime, in *asyncInput[S], m asyncMsg, value []byte
 				h = map[string][]byte{}
 			}
 			maps.Copy(h, trace)
-			h[HeaderInput] = []byte(topic)
+			setLoopHeaders(h, topic, ts)
 			ar.producer.Send(ar.loop, key, res, h, done)
 		}
 	}()
@@ -228,7 +235,7 @@ func submit[S any](rt *agentRuntime, in *asyncInput[S], m asyncMsg, value []byte
 func submitInline[S any](rt *agentRuntime, in *asyncInput[S], m asyncMsg, value []byte) {
 	ctx := m.Context()
 	wctx, span, trace := rt.tracer.start(ctx, m.Headers(), m.Topic(), m.Partition(), m.Offset(), m.Key())
-	res, attempts, err := runWork(workContext(wctx, m.Timestamp()), rt, in, m.Key(), value, m.Partition(), m.Offset())
+	res, attempts, err := runWork(wctx, rt, in, m.Key(), value, m.Partition(), m.Offset())
 	defer func() { endSpan(span, err) }()
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -242,28 +249,32 @@ func submitInline[S any](rt *agentRuntime, in *asyncInput[S], m asyncMsg, value 
 			h = map[string][]byte{}
 		}
 		maps.Copy(h, trace)
-		h[HeaderInput] = []byte(m.Topic())
+		setLoopHeaders(h, m.Topic(), m.Timestamp())
 		m.Loopback(m.Key(), res, h)
 	}
 }
 
-// workTimestampKey is the context key under which a [Work] call's ctx holds the
-// timestamp of its record.
-type workTimestampKey struct{}
-
-// workContext returns ctx carrying ts, the timestamp of the record the work is for.
-func workContext(ctx context.Context, ts time.Time) context.Context {
-	return context.WithValue(ctx, workTimestampKey{}, ts)
+// setLoopHeaders sets on h, the headers of a loop record carrying a result
+// of the asynchronous input on topic, the input's topic and ts, its record's
+// timestamp.
+func setLoopHeaders(h map[string][]byte, topic string, ts time.Time) {
+	h[headerInput] = []byte(topic)
+	h[headerTimestamp] = strconv.AppendInt(nil, ts.UnixMilli(), 10)
 }
 
-// WorkTimestamp returns the timestamp (event time) of the record that a [Work]
-// call is for, from the call's ctx: what [Context.Timestamp] returns to a
-// handler of the same record. The apply handler of [ConsumeAsync] sees the loop
-// record's timestamp instead, so work that needs the original one passes it on in
-// its result. ok is false for a ctx that is not a Work call's.
-func WorkTimestamp(ctx context.Context) (ts time.Time, ok bool) {
-	ts, ok = ctx.Value(workTimestampKey{}).(time.Time)
-	return ts, ok
+// loopRecord is a loop record carrying a result of an asynchronous input, as
+// apply sees it: with the input record's timestamp, when the record has one.
+type loopRecord struct {
+	msg
+}
+
+// Timestamp returns the input record's timestamp, or the loop record's own
+// if it carries none (one written before sluice carried it).
+func (r loopRecord) Timestamp() time.Time {
+	if ms, err := strconv.ParseInt(string(r.Headers()[headerTimestamp]), 10, 64); err == nil {
+		return time.UnixMilli(ms)
+	}
+	return r.msg.Timestamp()
 }
 
 // runWork calls the work, retrying as process retries a handler.

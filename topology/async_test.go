@@ -111,3 +111,47 @@ func consumeAsyncKeepsKeyOrder(t *testing.T, b *kafkatest.Broker) {
 	}
 	t.Logf("peak concurrent work calls: %d", peak.Load())
 }
+
+// TestConsumeAsyncTimestamp pins that apply sees the input record's
+// timestamp, carried through the loop topic, not the loop record's own: inline
+// (concurrency 1) and with work in flight concurrently.
+func TestConsumeAsyncTimestamp(t *testing.T) {
+	for _, concurrency := range []int{1, 4} {
+		t.Run(fmt.Sprintf("concurrency %d", concurrency), func(t *testing.T) {
+			b := kafkatest.OnEmbedded(t)
+			in := topology.Stream[int64]{Name: b.Name("ts-in"), Codec: topology.Int64()}
+			out := topology.Stream[int64]{Name: b.Name("ts-out"), Codec: topology.Int64()}
+			agent := topology.Agent[struct{}]{
+				Name: b.Name("stamper"),
+				Inputs: []topology.Input[struct{}]{topology.ConsumeAsync(in, concurrency, topology.Int64(),
+					func(_ context.Context, _ string, v int64) (int64, error) { return v, nil },
+					func(c *topology.Context[struct{}], key string, _ int64) error {
+						return topology.Emit(c, out, key, c.Timestamp().UnixMilli())
+					})},
+				Outputs: []topology.Topic{out},
+			}
+			g := &topology.Graph{Name: "stamps", Sources: []topology.Topic{in}, Sinks: []topology.Topic{out}, Agents: []topology.AgentDecl{agent}}
+			opts := []topology.Option{topology.Brokers(b.Addrs()...), topology.DataDir(t.TempDir())}
+			if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
+				t.Fatal(err)
+			}
+			base := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+			want := map[string]int64{}
+			var recs []*kgo.Record
+			for i := range 12 {
+				k := fmt.Sprintf("k%d", i)
+				ts := base.Add(time.Duration(i) * time.Hour)
+				want[k] = ts.UnixMilli()
+				recs = append(recs, &kgo.Record{Key: []byte(k), Value: []byte("1"), Timestamp: ts})
+			}
+			kafkatest.Produce(t, b.Addrs(), in.Name, recs...)
+			running(t, g, opts...)
+			for _, r := range kafkatest.ConsumeN(t, b.Addrs(), out.Name, len(recs)) {
+				got, _ := strconv.ParseInt(string(r.Value), 10, 64)
+				if w := want[string(r.Key)]; got != w {
+					t.Errorf("key %s: apply saw timestamp %v, want the input record's %v", r.Key, time.UnixMilli(got).UTC(), time.UnixMilli(w).UTC())
+				}
+			}
+		})
+	}
+}

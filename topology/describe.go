@@ -20,42 +20,50 @@ import (
 // The output is deterministic and meant for people and golden files; its format
 // may change.
 func (g *Graph) Describe() string {
-	r := g.resolve()
+	d := g.Description()
+	specs := g.specs() // in d.Agents' order: for topics d has no entry of
 	var b strings.Builder
-	fmt.Fprintf(&b, "Topology: %s\n", orUnnamed(g.Name))
-	for _, a := range r.agents {
-		fmt.Fprintf(&b, "  Agent: %s\n", orUnnamed(a.name))
-		fmt.Fprintf(&b, "    group:  %s\n", orUnnamed(a.name))
-		for _, s := range a.inputs {
-			t := r.topicOf(s)
-			fmt.Fprintf(&b, "    input:  %s <-- %s\n", t.describe(), describeWriters(t))
+	fmt.Fprintf(&b, "Topology: %s\n", orUnnamed(d.Name))
+	for i, a := range d.Agents {
+		sp := specs[i]
+		topic := func(name string, s topicSpec) TopicDescription {
+			if t, ok := d.Topic(name); ok {
+				return t
+			}
+			return specDescription(s) // unnamed: resolve could not place it
 		}
-		if a.state != nil {
-			fmt.Fprintf(&b, "    state:  %s\n", r.topicOf(*a.state).describe())
+		fmt.Fprintf(&b, "  Agent: %s\n", orUnnamed(a.Name))
+		fmt.Fprintf(&b, "    group:  %s\n", orUnnamed(a.Group))
+		for j, name := range a.Inputs {
+			t := topic(name, sp.inputs[j])
+			fmt.Fprintf(&b, "    input:  %s <-- %s\n", describeTopic(t), describeWriters(t))
 		}
-		if a.timers != nil {
-			fmt.Fprintf(&b, "    timers: %s, fired through %s\n", r.topicOf(*a.timers).describe(), a.loop.name)
+		if a.Table != "" {
+			fmt.Fprintf(&b, "    state:  %s\n", describeTopic(topic(a.Table, *sp.state)))
 		}
-		for _, s := range a.outputs {
-			t := r.topicOf(s)
-			fmt.Fprintf(&b, "    output: %s --> %s\n", t.describe(), describeReaders(t))
+		if a.Timers != "" {
+			fmt.Fprintf(&b, "    timers: %s, fired through %s\n", describeTopic(topic(a.Timers, *sp.timers)), a.Loop)
 		}
-		for _, s := range a.lookups {
-			t := r.topicOf(s)
-			fmt.Fprintf(&b, "    lookup: %s <-- %s\n", t.describe(), describeOwner(t))
+		for j, name := range a.Outputs {
+			t := topic(name, sp.outputs[j])
+			fmt.Fprintf(&b, "    output: %s --> %s\n", describeTopic(t), describeReaders(t))
 		}
-		for _, s := range a.joins {
-			t := r.topicOf(s)
-			fmt.Fprintf(&b, "    join:   %s <-- %s\n", t.describe(), describeOwner(t))
+		for j, name := range a.Lookups {
+			t := topic(name, sp.lookups[j])
+			fmt.Fprintf(&b, "    lookup: %s <-- %s\n", describeTopic(t), describeOwner(t))
 		}
-		fmt.Fprintf(&b, "    dlq:    %s\n", r.topicOf(a.dlq).describe())
+		for j, name := range a.Joins {
+			t := topic(name, sp.joins[j])
+			fmt.Fprintf(&b, "    join:   %s <-- %s\n", describeTopic(t), describeOwner(t))
+		}
+		fmt.Fprintf(&b, "    dlq:    %s\n", describeTopic(topic(a.DeadLetters, sp.dlq)))
 	}
-	describeTopics(&b, "Sources", r, g.Sources, func(t *topicInfo) string { return "--> " + joinNames(t.readers) })
-	describeTopics(&b, "Sinks", r, g.Sinks, func(t *topicInfo) string { return "<-- " + joinNames(t.writers) })
+	describeTopics(&b, "Sources", d, g.Sources, func(t TopicDescription) string { return "--> " + joinNames(t.Readers) })
+	describeTopics(&b, "Sinks", d, g.Sinks, func(t TopicDescription) string { return "<-- " + joinNames(t.Writers) })
 	return b.String()
 }
 
-func describeTopics(b *strings.Builder, title string, r *resolved, topics []Topic, peers func(*topicInfo) string) {
+func describeTopics(b *strings.Builder, title string, d Description, topics []Topic, peers func(TopicDescription) string) {
 	if len(topics) == 0 {
 		return
 	}
@@ -64,60 +72,60 @@ func describeTopics(b *strings.Builder, title string, r *resolved, topics []Topi
 		if s == nil {
 			continue
 		}
-		t := r.topicOf(s.spec())
-		fmt.Fprintf(b, "    %s %s\n", t.describe(), peers(t))
+		t, ok := d.Topic(s.TopicName())
+		if !ok {
+			t = specDescription(s.spec())
+		}
+		fmt.Fprintf(b, "    %s %s\n", describeTopic(t), peers(t))
 	}
 }
 
-// topicOf returns the resolved form of s, or one made from s alone if resolve could
-// not place it (it has no name).
-func (r *resolved) topicOf(s topicSpec) *topicInfo {
-	if t, ok := r.topics[s.name]; ok {
-		return t
-	}
-	return &topicInfo{name: s.name, kind: s.kind, codec: s.codecName(), partitions: s.partitions, retention: s.retention}
+// specDescription describes a topic from its declaration alone, as
+// declared: for one resolve could not place (it has no name).
+func specDescription(s topicSpec) TopicDescription {
+	return TopicDescription{Name: s.name, Kind: s.kind, Codec: shortCodec(s.codecName()), Partitions: s.partitions, Retention: s.retention}
 }
 
-// describe returns t's name and settings, e.g.
+// describeTopic returns t's name and settings, e.g.
 // "orders (stream, 4 partitions, retention 168h, codec topology.jsonCodec[main.Order])".
-func (t *topicInfo) describe() string {
+func describeTopic(t TopicDescription) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s", orUnnamed(t.name), t.kind)
-	if t.kind == KindTable {
+	fmt.Fprintf(&b, "%s (%s", orUnnamed(t.Name), t.Kind)
+	if t.Kind == KindTable {
 		b.WriteString(", compacted")
 	}
-	fmt.Fprintf(&b, ", %d partitions", t.partitions)
-	if t.kind == KindStream && t.retention > 0 {
-		fmt.Fprintf(&b, ", retention %s", shortDuration(t.retention))
+	fmt.Fprintf(&b, ", %d partitions", t.Partitions)
+	if t.Kind == KindStream && t.Retention > 0 {
+		fmt.Fprintf(&b, ", retention %s", shortDuration(t.Retention))
 	}
-	fmt.Fprintf(&b, ", codec %s)", shortCodec(t.codec))
+	fmt.Fprintf(&b, ", codec %s)", t.Codec)
 	return b.String()
 }
 
 // describeWriters names who writes t: agents, and "source" for a declared source.
-func describeWriters(t *topicInfo) string {
-	who := t.writers
-	if t.source {
+func describeWriters(t TopicDescription) string {
+	who := t.Writers
+	if t.Source {
 		who = append([]string{"source"}, who...)
 	}
 	return joinNames(who)
 }
 
 // describeReaders names who reads t: agents, and "sink" for a declared sink.
-func describeReaders(t *topicInfo) string {
-	who := t.readers
-	if t.sink {
+func describeReaders(t TopicDescription) string {
+	who := t.Readers
+	if t.Sink {
 		who = append(append([]string{}, who...), "sink")
 	}
 	return joinNames(who)
 }
 
 // describeOwner names the agent whose table t is, or "source" for another topology's.
-func describeOwner(t *topicInfo) string {
+func describeOwner(t TopicDescription) string {
 	switch {
-	case t.owner != "":
-		return t.owner
-	case t.source:
+	case t.Owner != "" && t.Role == RoleData:
+		return t.Owner
+	case t.Source:
 		return "source"
 	}
 	return "nobody"

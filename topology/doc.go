@@ -84,14 +84,14 @@
 // Records enter a graph through its sources. An [Emitter] writes typed
 // records to one stream from outside the graph (a generator, an HTTP handler,
 // a test against a broker), partitioned as agents partition, and returns
-// every failed write as an error: [Emitter.Emit] waits for the broker's
+// every failed write as an error: [Emitter.Write] waits for the broker's
 // acknowledgement, [Emitter.Send] does not and leaves the failure to the next
-// [Emitter.Flush] or [Emitter.Close]. With the embedded broker, [OnBroker]
+// [Emitter.Flush] or [Emitter.Close]. With the embedded broker, [OnProvisioned]
 // says when and where an emitter can connect:
 //
-//	topology.OnBroker(func(addrs []string) { brokers <- addrs }) // an option of Run
+//	topology.OnProvisioned(func(addrs []string) { brokers <- addrs }) // an option of Run
 //	em, err := topology.NewEmitter(Clicks, topology.Brokers(<-brokers...))
-//	err = em.Emit(ctx, "u1", Click{Page: "/"})
+//	err = em.Write(ctx, "u1", Click{Page: "/"})
 //
 // # Reading tables: Lookup, Join and View
 //
@@ -145,5 +145,5 @@
 // in-memory tester, with the code [Run] uses: feed records with
 // topologytest.Consume, read outputs, dead letters and tables, move a fake
 // clock to fire timers. The examples of this package run that way; tests of
-// a graph on a broker start the embedded one (see [Run] and [OnBroker]).
+// a graph on a broker start the embedded one (see [Run] and [OnProvisioned]).
 package topology

@@ -168,16 +168,16 @@ func (k edgeKind) String() string {
 }
 
 func (g *Graph) drawing() drawing {
-	r := g.resolve()
-	d := drawing{name: g.Name}
+	desc := g.Description()
+	d := drawing{name: desc.Name}
 	declared := map[string]bool{}
-	topic := func(s topicSpec) string {
-		t := r.topicOf(s)
-		key := "topic:" + t.name
+	topic := func(name string) string {
+		key := "topic:" + name
 		if !declared[key] {
 			declared[key] = true
-			n := drawNode{key: key, label: orUnnamed(t.name), dlq: t.dlq, timers: t.timersOf != "", external: t.source || t.sink}
-			if t.kind == KindTable {
+			t, _ := desc.Topic(name) // a topic without a name is drawn as a stream ""
+			n := drawNode{key: key, label: orUnnamed(name), dlq: t.Role == RoleDeadLetters, timers: t.Role == RoleTimers, external: t.Source || t.Sink}
+			if t.Kind == KindTable {
 				n.shape = shapeTable
 			}
 			d.nodes = append(d.nodes, n)
@@ -192,39 +192,39 @@ func (g *Graph) drawing() drawing {
 			d.edges = append(d.edges, e)
 		}
 	}
-	for _, a := range r.agents {
-		inputs := make([]string, len(a.inputs))
-		for i, s := range a.inputs {
-			inputs[i] = topic(s)
+	for _, a := range desc.Agents {
+		inputs := make([]string, len(a.Inputs))
+		for i, name := range a.Inputs {
+			inputs[i] = topic(name)
 		}
-		key := "agent:" + a.name
+		key := "agent:" + a.Name
 		if !declared[key] {
 			declared[key] = true
-			d.nodes = append(d.nodes, drawNode{key: key, label: orUnnamed(a.name), shape: shapeAgent})
+			d.nodes = append(d.nodes, drawNode{key: key, label: orUnnamed(a.Name), shape: shapeAgent})
 		}
 		for _, in := range inputs {
 			edge(in, key, edgeInput)
 		}
-		if a.state != nil {
-			edge(key, topic(*a.state), edgeState)
+		if a.Table != "" {
+			edge(key, topic(a.Table), edgeState)
 		}
-		if a.timers != nil {
-			edge(key, topic(*a.timers), edgeTimers)
+		if a.Timers != "" {
+			edge(key, topic(a.Timers), edgeTimers)
 		}
-		for _, s := range a.outputs {
-			edge(key, topic(s), edgeOutput)
+		for _, name := range a.Outputs {
+			edge(key, topic(name), edgeOutput)
 		}
-		for _, s := range a.lookups {
-			edge(topic(s), key, edgeLookup)
+		for _, name := range a.Lookups {
+			edge(topic(name), key, edgeLookup)
 		}
-		for _, s := range a.joins {
-			edge(topic(s), key, edgeJoin)
+		for _, name := range a.Joins {
+			edge(topic(name), key, edgeJoin)
 		}
-		edge(key, topic(a.dlq), edgeDLQ)
+		edge(key, topic(a.DeadLetters), edgeDLQ)
 	}
-	for _, s := range append(append([]Topic{}, g.Sources...), g.Sinks...) {
-		if s != nil {
-			topic(s.spec())
+	for _, t := range desc.Topics {
+		if t.Source || t.Sink {
+			topic(t.Name)
 		}
 	}
 	return d

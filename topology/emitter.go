@@ -16,7 +16,7 @@ var ErrEmitterClosed = errors.New("topology: emitter closed")
 // Emitter writes typed records to one stream from outside the graph: a
 // generator, an HTTP handler, a test. Unlike goka's Emitter, whose failed writes
 // surface only through promises nobody checks, every failed write comes back as an
-// error: from [Emitter.Emit] directly, or from the next [Emitter.Flush] or
+// error: from [Emitter.Write] directly, or from the next [Emitter.Flush] or
 // [Emitter.Close] after [Emitter.Send].
 //
 // An Emitter is safe for concurrent use.
@@ -70,11 +70,12 @@ func NewEmitter[T any](s Stream[T], opts ...Option) (*Emitter[T], error) {
 	return &Emitter[T]{stream: s, p: p}, nil
 }
 
-// Emit writes v under key and waits until the broker acknowledged it, the
-// producer gave up (the error says why), or ctx is done. After ctx is done the
+// Write writes v under key and waits until the broker acknowledged it, the
+// producer gave up (the error says why), or ctx is done. (Unlike [Emit], a
+// handler's, which takes effect only when its record's handling commits.) After ctx is done the
 // write may still succeed; its outcome is then reported by the next Flush. The
 // record carries the trace context of ctx, if any (see [Tracing]).
-func (e *Emitter[T]) Emit(ctx context.Context, key string, v T) error {
+func (e *Emitter[T]) Write(ctx context.Context, key string, v T) error {
 	w := &waiter{outcome: make(chan error, 1)}
 	if err := e.send(key, v, traceHeaders(ctx), w.deliver); err != nil {
 		return err
@@ -90,8 +91,8 @@ func (e *Emitter[T]) Emit(ctx context.Context, key string, v T) error {
 	}
 }
 
-// waiter hands the outcome of one write to the Emit waiting for it, unless that
-// Emit has stopped waiting: then the outcome goes to the next Flush.
+// waiter hands the outcome of one write to the Write waiting for it, unless that
+// Write has stopped waiting: then the outcome goes to the next Flush.
 type waiter struct {
 	state   atomic.Int32 // waiting, then delivered or abandoned
 	outcome chan error
@@ -103,7 +104,7 @@ const (
 	abandoned
 )
 
-// deliver passes err to the Emit and reports true, or reports false if the Emit
+// deliver passes err to the Write and reports true, or reports false if the Write
 // stopped waiting.
 func (w *waiter) deliver(err error) bool {
 	if !w.state.CompareAndSwap(waiting, delivered) {
@@ -147,7 +148,7 @@ func (e *Emitter[T]) send(key string, v T, h map[string][]byte, done func(error)
 			err = fmt.Errorf("emitter for %q: key %q: %w", e.stream.Name, key, err)
 		}
 		if done != nil && done(err) {
-			err = nil // reported by Emit
+			err = nil // reported by Write
 		}
 		e.end(err)
 	})

@@ -70,7 +70,7 @@ func TestEmitterReportsEveryFailure(t *testing.T) {
 	if err := e.Flush(ctx); err != nil {
 		t.Fatalf("Flush with the broker up = %v, want nil", err)
 	}
-	if err := e.Emit(ctx, "k", "up-emit"); err != nil {
+	if err := e.Write(ctx, "k", "up-emit"); err != nil {
 		t.Fatalf("Emit with the broker up = %v, want nil", err)
 	}
 
@@ -106,7 +106,7 @@ func TestEmitterReportsEveryFailure(t *testing.T) {
 			}
 			wg.Go(func() {
 				v := fmt.Sprintf("emit-%d", i)
-				err := e.Emit(ctx, strconv.Itoa(i), v)
+				err := e.Write(ctx, strconv.Itoa(i), v)
 				mu.Lock()
 				defer mu.Unlock()
 				if err == nil {
@@ -142,13 +142,13 @@ func TestEmitterReportsEveryFailure(t *testing.T) {
 	// gives up waiting has its failure reported by Flush; every Send fails and
 	// Close says exactly how many.
 	start := time.Now()
-	err = e.Emit(ctx, "k", "down-emit")
+	err = e.Write(ctx, "k", "down-emit")
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("Emit with the broker down = %v, want an error", err)
 	}
 	t.Logf("Emit with the broker down failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	err = e.Emit(short, "k", "down-abandoned")
+	err = e.Write(short, "k", "down-abandoned")
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Emit with a 20 ms deadline and the broker down = %v, want context.DeadlineExceeded", err)
@@ -171,7 +171,7 @@ func TestEmitterReportsEveryFailure(t *testing.T) {
 	if err := e.Send("k", "closed"); !errors.Is(err, topology.ErrEmitterClosed) {
 		t.Errorf("Send after Close = %v, want ErrEmitterClosed", err)
 	}
-	if err := e.Emit(ctx, "k", "closed"); !errors.Is(err, topology.ErrEmitterClosed) {
+	if err := e.Write(ctx, "k", "closed"); !errors.Is(err, topology.ErrEmitterClosed) {
 		t.Errorf("Emit after Close = %v, want ErrEmitterClosed", err)
 	}
 
@@ -220,7 +220,7 @@ func TestEmitterEncodeError(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	if err := e.Emit(ctx, "k", math.Inf(1)); err == nil || ctx.Err() != nil {
+	if err := e.Write(ctx, "k", math.Inf(1)); err == nil || ctx.Err() != nil {
 		t.Errorf("Emit(+Inf) = %v, want an encode error at once", err)
 	}
 	if err := e.Send("k", 1.5); err != nil {

@@ -297,8 +297,8 @@ func ExampleEmitter() {
 	defer stop()
 	done := make(chan error, 1)
 	go func() {
-		done <- topology.Run(runCtx, g, topology.DataDir(dir), topology.Listen("127.0.0.1:0"),
-			topology.OnBroker(func(addrs []string) { brokers <- addrs }))
+		done <- topology.Run(runCtx, g, topology.DataDir(dir), topology.EmbeddedListen("127.0.0.1:0"),
+			topology.OnProvisioned(func(addrs []string) { brokers <- addrs }))
 	}()
 	var addrs []string
 	select {
@@ -316,7 +316,7 @@ func ExampleEmitter() {
 		return
 	}
 	for _, user := range []string{"ann", "bob", "ann"} {
-		if err := em.Emit(ctx, user, "/home"); err != nil {
+		if err := em.Write(ctx, user, "/home"); err != nil {
 			fmt.Println("emit:", err)
 		}
 	}

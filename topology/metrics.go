@@ -11,12 +11,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/internal/gokax"
+	"github.com/sluicehq/sluice/internal/instrument"
 	"github.com/sluicehq/sluice/internal/progress"
 	"github.com/sluicehq/sluice/metrics"
 )
 
 // Metrics sets the registry agents record their metrics in, overriding the
-// default [metrics.Default], which metrics.Handler serves.
+// default: instruments that nothing serves.
 func Metrics(r *metrics.Registry) Option {
 	return optionFunc(func(c *runConfig) { c.metrics = r })
 }
@@ -24,16 +25,16 @@ func Metrics(r *metrics.Registry) Option {
 // agentMetrics is an agent's instruments, bound to its topics before it runs so
 // that counting a record is a lookup in a read-only map and an atomic add.
 type agentMetrics struct {
-	agent   *metrics.Agent
+	agent   *instrument.Agent
 	in      map[string]prometheus.Counter // by input topic, the loop topic included
 	out     map[string]prometheus.Counter // by output topic
 	latency prometheus.Observer
 }
 
 func newAgentMetrics(a agentSpec, c *runConfig) *agentMetrics {
-	reg := c.metrics
+	reg := instrument.Of(c.metrics)
 	if reg == nil {
-		reg = metrics.Default()
+		reg = instrument.New() // a registry of the agent's own, which nothing serves
 	}
 	ag := reg.Agent(a.name)
 	m := &agentMetrics{

@@ -66,15 +66,16 @@ func newRunConfig(opts []Option) *runConfig {
 }
 
 // Brokers sets the seed brokers of a Kafka cluster to run on, overriding the
-// default: an embedded broker that Run starts in DataDir, listening on [Listen],
+// default: an embedded broker that Run starts in DataDir, listening on [EmbeddedListen],
 // and stops before it returns.
 func Brokers(addrs ...string) Option {
 	return optionFunc(func(c *runConfig) { c.brokers = slices.Clone(addrs) })
 }
 
-// Listen sets the address of the embedded broker, overriding the default
-// 127.0.0.1:9092. Port 0 picks a free port; see [OnBroker]. Ignored with [Brokers].
-func Listen(addr string) Option {
+// EmbeddedListen sets the address the embedded broker listens on, overriding
+// the default 127.0.0.1:9092. Port 0 picks a free port; see [OnProvisioned].
+// Ignored with [Brokers], which names a cluster instead of the embedded broker.
+func EmbeddedListen(addr string) Option {
 	return optionFunc(func(c *runConfig) { c.listen = addr })
 }
 
@@ -156,12 +157,13 @@ func OnAssign(fn func(agent string, partitions []int32)) Option {
 	})
 }
 
-// OnBroker adds a function called with the brokers' addresses (the embedded
-// broker's, or those of [Brokers]) once the graph's topics exist, before any agent
-// starts: the moment an emitter feeding the graph can start. It must not block.
-// Unlike other options, each OnBroker adds to those before it: all are called,
-// in order.
-func OnBroker(fn func(addrs []string)) Option {
+// OnProvisioned adds a function called with the brokers' addresses (the
+// embedded broker's, or those of [Brokers]) once Run has provisioned the
+// graph's topics, before any agent starts: the moment an emitter feeding the
+// graph can start. It must not block for long: the agents wait for it.
+// Unlike other options, each OnProvisioned adds to those before it: all are
+// called, in order.
+func OnProvisioned(fn func(addrs []string)) Option {
 	return optionFunc(func(c *runConfig) {
 		if prev := c.onBroker; prev != nil && fn != nil {
 			c.onBroker = func(addrs []string) { prev(addrs); fn(addrs) }

@@ -5,14 +5,14 @@ import (
 	"testing"
 )
 
-// TestCallbacksAdd pins that OnBroker and OnAssign add to each other rather
+// TestCallbacksAdd pins that OnProvisioned and OnAssign add to each other rather
 // than replace: a program's own callback and the live page's both run.
 func TestCallbacksAdd(t *testing.T) {
 	var calls []string
 	c := newRunConfig([]Option{
-		OnBroker(func([]string) { calls = append(calls, "broker 1") }),
-		OnBroker(nil),
-		OnBroker(func([]string) { calls = append(calls, "broker 2") }),
+		OnProvisioned(func([]string) { calls = append(calls, "broker 1") }),
+		OnProvisioned(nil),
+		OnProvisioned(func([]string) { calls = append(calls, "broker 2") }),
 		OnAssign(func(string, []int32) { calls = append(calls, "assign 1") }),
 		OnAssign(func(string, []int32) { calls = append(calls, "assign 2") }),
 	})

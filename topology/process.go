@@ -96,13 +96,13 @@ func newGroupDef[S any](a Agent[S], rt *agentRuntime) gokax.Group {
 				timerRecord(rt, a.State, a.OnTimer, m, v)
 				return
 			}
-			in, ok := applies[string(m.Headers()[HeaderInput])]
+			in, ok := applies[string(m.Headers()[headerInput])]
 			if !ok {
 				deadLetter(rt, m, v, fmt.Errorf("loop record names input %q, which the agent does not have: %w",
-					m.Headers()[HeaderInput], ErrPermanent), 0)
+					m.Headers()[headerInput], ErrPermanent), 0)
 				return
 			}
-			process(rt, a.State, in, m, v)
+			process(rt, a.State, in, loopRecord{m}, v)
 		}
 	}
 	for name := range rt.outputs {

@@ -19,7 +19,7 @@ import (
 // in other processes share its partitions.
 //
 // Without [Brokers], Run first starts an embedded broker in DataDir/broker (see
-// [Listen]) and stops it before it returns.
+// [EmbeddedListen]) and stops it before it returns.
 //
 // An agent that fails (the broker went away, a write was refused) is restarted with
 // backoff ([RestartBackoff]); Run gives up only on errors that cannot heal: an

@@ -66,7 +66,7 @@ func TestSecuredCluster(t *testing.T) {
 		}
 		defer em.Close()
 		for i := range keys * perKey {
-			if err := em.Emit(t.Context(), fmt.Sprintf("user-%d", i%keys), "x"); err != nil {
+			if err := em.Write(t.Context(), fmt.Sprintf("user-%d", i%keys), "x"); err != nil {
 				t.Fatalf("Emit: %v", err)
 			}
 		}

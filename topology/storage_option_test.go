@@ -125,7 +125,7 @@ func waitLevelDBClosed(t *testing.T) {
 // TestStateMemoryTooSmall pins that Run refuses a state memory budget under
 // 4 MiB with an error that names the option, before it starts anything.
 func TestStateMemoryTooSmall(t *testing.T) {
-	err := topology.Run(t.Context(), counterGraph(), topology.StateMemory(1<<20), topology.DataDir(t.TempDir()), topology.Listen("127.0.0.1:0"))
+	err := topology.Run(t.Context(), counterGraph(), topology.StateMemory(1<<20), topology.DataDir(t.TempDir()), topology.EmbeddedListen("127.0.0.1:0"))
 	if err == nil || !strings.Contains(err.Error(), "StateMemory(1048576)") {
 		t.Fatalf("Run with StateMemory(1 MiB) = %v, want an error naming StateMemory", err)
 	}

@@ -285,12 +285,12 @@ func TestTimersDeclared(t *testing.T) {
 	if d := g.DOT(); !strings.Contains(d, `"agent:reminder" -> "topic:reminder-timers" [label="timers"`) {
 		t.Errorf("DOT() does not draw the timers topic:\n%s", d)
 	}
-	kinds := map[string]string{}
-	for _, n := range g.Drawing().Nodes {
-		kinds[n.Name] = n.Kind
+	desc := g.Description()
+	if tt, ok := desc.Topic("reminder-timers"); !ok || tt.Role != topology.RoleTimers || tt.Owner != "reminder" {
+		t.Errorf("Description().Topic(reminder-timers) = %+v, %v; want role timers of reminder", tt, ok)
 	}
-	if kinds["reminder-timers"] != "timers" {
-		t.Errorf("Drawing() node kinds %v, want reminder-timers of kind timers", kinds)
+	if a, _ := desc.Agent("reminder"); a.Timers != "reminder-timers" || a.Loop != "reminder-loop" {
+		t.Errorf("Description().Agent(reminder) = %+v, want timers reminder-timers through reminder-loop", a)
 	}
 
 	clash := topology.Stream[string]{Name: topology.TimersName("reminder"), Codec: topology.String()}

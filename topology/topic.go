@@ -81,7 +81,7 @@ type topicSpec struct {
 	name       string
 	kind       Kind
 	codec      any               // a Codec[T]; compared by dynamic type
-	erased     func() Codec[any] // codec with its type erased, for tables; see AnyTable
+	erased     func() Codec[any] // codec with its type erased; see AnyTable and Description
 	partitions int32
 	retention  time.Duration
 }
@@ -96,7 +96,11 @@ func (s Stream[T]) TopicName() string { return s.Name }
 func (s Stream[T]) Kind() Kind { return KindStream }
 
 func (s Stream[T]) spec() topicSpec {
-	return topicSpec{name: s.Name, kind: KindStream, codec: s.Codec, partitions: s.Partitions, retention: s.Retention}
+	t := topicSpec{name: s.Name, kind: KindStream, codec: s.Codec, partitions: s.Partitions, retention: s.Retention}
+	if s.Codec != nil {
+		t.erased = func() Codec[any] { return erasedCodec[T]{s.Codec} }
+	}
+	return t
 }
 
 // TopicName returns t.Name.

@@ -22,7 +22,7 @@ const (
 // spans. With it, each handling of a record by an agent is a span named after the
 // agent, a child of the span whose context the record's headers carry, and every
 // record the handling writes (outputs, loop records, dead letters) carries the new
-// span's context; an [Emitter] writes the context of the ctx passed to Emit. So
+// span's context; an [Emitter] writes the context of the ctx passed to Write. So
 // one record's journey through the graph is one trace.
 //
 // Without it, an agent still passes a record's trace context on to what it

@@ -88,7 +88,7 @@ func TestTracingThroughChain(t *testing.T) {
 	roots := map[string]trace.SpanContext{}
 	for _, v := range []string{"good", "bad"} {
 		ctx, root := tp.Tracer("test").Start(t.Context(), "root "+v)
-		if err := em.Emit(ctx, v, v); err != nil {
+		if err := em.Write(ctx, v, v); err != nil {
 			t.Fatalf("Emit: %v", err)
 		}
 		root.End()
@@ -166,7 +166,7 @@ func TestTraceContextPassesThroughUntraced(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewEmitter: %v", err)
 	}
-	if err := errors.Join(em.Emit(ctx, "k", "good"), em.Emit(t.Context(), "plain", "good"), em.Close()); err != nil {
+	if err := errors.Join(em.Write(ctx, "k", "good"), em.Write(t.Context(), "plain", "good"), em.Close()); err != nil {
 		t.Fatalf("emit: %v", err)
 	}
 	running(t, g, opts...)
@@ -222,7 +222,7 @@ func TestTracingThroughAsync(t *testing.T) {
 				t.Fatalf("NewEmitter: %v", err)
 			}
 			ctx, root := tp.Tracer("test").Start(t.Context(), "root")
-			if err := errors.Join(em.Emit(ctx, "k", "v"), em.Close()); err != nil {
+			if err := errors.Join(em.Write(ctx, "k", "v"), em.Close()); err != nil {
 				t.Fatalf("emit: %v", err)
 			}
 			root.End()

@@ -145,7 +145,7 @@ func TestRequestVersions(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range 20 {
-			if err := em.Emit(t.Context(), fmt.Sprint(i%4), "x"); err != nil {
+			if err := em.Write(t.Context(), fmt.Sprint(i%4), "x"); err != nil {
 				t.Fatal(err)
 			}
 		}

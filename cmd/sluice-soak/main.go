@@ -19,23 +19,24 @@
 package main
 
 import (
-	"context"
-	"io"
-	"os"
+	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/cli"
 )
 
-func main() {
-	ctx, stop := cli.SignalContext()
-	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { program.Main() }
 
-// execute runs the command line args and returns its exit status (see
-// cli.Execute).
-func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// program is sluice-soak's command line; without arguments it prints its help.
+var program = cli.Program{Build: command, Args: func(args []string) []string {
+	if len(args) == 0 {
+		return []string{"--help"}
+	}
+	return args
+}}
+
+// command returns the root command: the broker and version commands of every
+// sluice binary, and run, agent and verify.
+func command() (*cobra.Command, error) {
 	root := cli.Command(nil) // broker and version
 	root.Short = "Sequence-check soak of sluice: kills, broker bounces and rebalances, then a verifier"
 	root.Long = `sluice-soak runs sluice's sequence-check soak. 'run' starts a broker process and
@@ -48,10 +49,5 @@ Exit status: 0 on success, 1 when the soak found a loss, a reordering, a wrong
 table entry (or a duplicate in exactly-once mode) or could not run, 2 for a bad
 flag.`
 	root.AddCommand(runCommand(), agentCommand(), verifyCommand())
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	if len(args) == 0 {
-		args = []string{"--help"}
-	}
-	return cli.Execute(ctx, root, args)
+	return root, nil
 }

@@ -32,7 +32,7 @@ func TestUsageErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			code := execute(t.Context(), tc.args, &out, &errb)
+			code := program.Run(t.Context(), tc.args, &out, &errb)
 			if code != 2 {
 				t.Errorf("exit status = %d, want 2; stderr %q", code, errb.String())
 			}
@@ -47,7 +47,7 @@ func TestUsageErrors(t *testing.T) {
 // the soak's commands, and exits 0.
 func TestHelp(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := execute(t.Context(), nil, &out, &errb); code != 0 {
+	if code := program.Run(t.Context(), nil, &out, &errb); code != 0 {
 		t.Fatalf("exit status = %d, want 0; stderr %q", code, errb.String())
 	}
 	for _, cmd := range []string{"run", "agent", "verify", "broker"} {

@@ -75,9 +75,9 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	ready := make(chan []string, 1)
 	opts := []topology.Option{
 		topology.DataDir(c.dataDir),
-		topology.Listen(c.listen),
+		topology.EmbeddedListen(c.listen),
 		topology.WithLogger(log),
-		topology.OnBroker(func(addrs []string) { ready <- addrs }),
+		topology.OnProvisioned(func(addrs []string) { ready <- addrs }),
 	}
 	if c.brokers != "" {
 		opts = append(opts, topology.Brokers(strings.Split(c.brokers, ",")...))

@@ -159,7 +159,7 @@ func TestFeaturesMatchBruteForce(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- topology.Run(ctx, g, topology.Brokers(addrs...), topology.DataDir(t.TempDir()),
-			topology.OnBroker(func([]string) { close(ready) }))
+			topology.OnProvisioned(func([]string) { close(ready) }))
 	}()
 	defer func() {
 		cancel()

@@ -19,10 +19,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -30,28 +26,16 @@ import (
 	"github.com/sluicehq/sluice/cli"
 )
 
-func main() {
-	ctx, stop := cli.SignalContext()
-	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { program.Main() }
 
-// execute runs the command line args and returns the exit status of
-// cli.Execute. With no arguments, or flags only, it runs the all command.
-func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// program is fraud's command line. With no arguments, or flags only, it runs
+// the all command.
+var program = cli.Program{Build: command, Args: func(args []string) []string {
 	if len(args) == 0 || (strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help") {
-		args = append([]string{"all"}, args...)
+		return append([]string{"all"}, args...)
 	}
-	root, err := command()
-	if err != nil {
-		fmt.Fprintf(stderr, "fraud: %v\n", err)
-		return cli.ExitUsage
-	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	return cli.Execute(ctx, root, args)
-}
+	return args
+}}
 
 // command returns the root command: the sluice command line of the fraud graph
 // (with the compiled-in model) plus all.

@@ -46,7 +46,7 @@ func TestAllRunsToSummary(t *testing.T) {
 	var out, errOut proctest.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	code := execute(ctx, []string{"--brokers", strings.Join(b.Addrs(), ","), "--data-dir", t.TempDir(),
+	code := program.Run(ctx, []string{"--brokers", strings.Join(b.Addrs(), ","), "--data-dir", t.TempDir(),
 		"--count", strconv.Itoa(count), "--rate", "150", "--users", "40", "--fraud", "20", "--seed", "3", "--prefix", "T"}, &out, &errOut)
 	if code != cli.ExitOK {
 		t.Fatalf("exit status %d, want 0; stdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
@@ -129,7 +129,7 @@ func TestUsageErrors(t *testing.T) {
 			var out, errOut proctest.Buffer
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
-			code := execute(ctx, tc.args, &out, &errOut)
+			code := program.Run(ctx, tc.args, &out, &errOut)
 			if code != cli.ExitUsage || !strings.Contains(errOut.String(), tc.want) || strings.Count(errOut.String(), "\n") != 1 {
 				t.Errorf("exit status %d, stderr %q; want %d and one line containing %q", code, errOut.String(), cli.ExitUsage, tc.want)
 			}
@@ -157,7 +157,7 @@ func TestInterruptStopsCleanly(t *testing.T) {
 				}
 			}
 		}()
-		if code := execute(ctx, args, &out, &errOut); code != cli.ExitOK {
+		if code := program.Run(ctx, args, &out, &errOut); code != cli.ExitOK {
 			t.Fatalf("exit status %d after the stop, want 0; stderr:\n%s", code, errOut.String())
 		}
 		if s := out.String(); !strings.Contains(s, "| scored") || !strings.Contains(s, "interrupted; summary so far:") || !summaryRE.MatchString(s) {

@@ -199,7 +199,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 	if len(c.brokers) > 0 {
 		opts = append(opts, topology.Brokers(c.brokers...), c.secOpt)
 	} else {
-		opts = append(opts, topology.Listen(c.listen))
+		opts = append(opts, topology.EmbeddedListen(c.listen))
 	}
 	opts = append(opts, more...)
 	return cli.Drive(ctx, g, cli.Driver{

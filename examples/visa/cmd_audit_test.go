@@ -109,7 +109,7 @@ func TestTraceAndReplayCommands(t *testing.T) {
 
 	run := func(args ...string) (int, string, string) {
 		var out, errOut proctest.Buffer
-		code := execute(t.Context(), args, &out, &errOut)
+		code := program.Run(t.Context(), args, &out, &errOut)
 		return code, out.String(), errOut.String()
 	}
 
@@ -181,7 +181,7 @@ func TestDeciderFlags(t *testing.T) {
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errOut proctest.Buffer
-			code := execute(t.Context(), tc.args, &out, &errOut)
+			code := program.Run(t.Context(), tc.args, &out, &errOut)
 			if code != cli.ExitUsage || !strings.Contains(errOut.String(), tc.want) || strings.Count(errOut.String(), "\n") != 1 {
 				t.Errorf("exit status %d, stderr %q; want %d and one line containing %q", code, errOut.String(), cli.ExitUsage, tc.want)
 			}

@@ -28,10 +28,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -39,32 +36,20 @@ import (
 	"github.com/sluicehq/sluice/examples/visa/visa"
 )
 
-func main() {
-	ctx, stop := cli.SignalContext()
-	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { program.Main() }
 
-// execute runs the command line args and returns the exit status of
-// cli.Execute. With no arguments it runs the all command.
-func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// program is visa's command line. With no arguments it runs the all command.
+var program = cli.Program{Build: command, Args: func(args []string) []string {
 	if len(args) == 0 {
-		args = []string{"all"}
+		return []string{"all"}
 	}
-	root, err := command()
-	if err != nil {
-		fmt.Fprintf(stderr, "visa: %v\n", err)
-		return cli.ExitUsage
-	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	return cli.Execute(ctx, root, args)
-}
+	return args
+}}
 
 // command returns the root command: the sluice command line of the whole visa
 // graph plus all, demo, routes, trace and replay, with run's --decider and
-// --concurrency flags (see cmd_llm.go). Their errors while running are wrapped in cli.Failure
+// --concurrency flags (see cmd_llm.go); run with level A writes the default
+// routes to a routing table that never had one (seed.go). Their errors while running are wrapped in cli.Failure
 // (exit status 1); package cli treats other errors as usage errors (status 2).
 func command() (root *cobra.Command, err error) {
 	slot := new(deciderSlot) // the rules, unless run's --decider says otherwise
@@ -76,6 +61,7 @@ func command() (root *cobra.Command, err error) {
 	root.AddCommand(allCommand(), demoCommand(), routesCommand(g))
 	root.AddCommand(traceCommand(), replayCommand())
 	wireDecider(root, g, slot)
+	wireSeedRoutes(root)
 	return root, nil
 }
 

@@ -57,7 +57,7 @@ func allRunsToSummary(t *testing.T, mode string, more ...string) {
 	args := append([]string{"all", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(),
 		"--count", "300", "--rate", "300", "--seed", "9", "--prefix", "T",
 		"--mix", "tourist=40,business=20,student=20,work=20", "--route", "work=B,E,D"}, more...)
-	code := execute(ctx, args, &out, &errOut)
+	code := program.Run(ctx, args, &out, &errOut)
 	if code != cli.ExitOK {
 		t.Fatalf("exit status %d, want 0; stdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
 	}
@@ -111,7 +111,7 @@ func TestAllCountsSLA(t *testing.T) {
 	var out, errOut proctest.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	code := execute(ctx, []string{"all", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--http", "",
+	code := program.Run(ctx, []string{"all", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--http", "",
 		"--count", "40", "--rate", "200", "--seed", "5", "--prefix", "S", "--invalid", "0", "--malformed", "0",
 		"--mix", "tourist=50,business=50", "--sla", "B=100ms",
 		"--decider", "llm", "--llm-base-url", srv.URL + "/v1", "--llm-model", "m", "--concurrency", "8"}, &out, &errOut)
@@ -151,7 +151,7 @@ func TestUsageErrors(t *testing.T) {
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errOut proctest.Buffer
-			code := execute(t.Context(), tc.args, &out, &errOut)
+			code := program.Run(t.Context(), tc.args, &out, &errOut)
 			if code != cli.ExitUsage || !strings.Contains(errOut.String(), tc.want) || strings.Count(errOut.String(), "\n") != 1 {
 				t.Errorf("exit status %d, stderr %q; want %d and one line containing %q", code, errOut.String(), cli.ExitUsage, tc.want)
 			}
@@ -165,7 +165,7 @@ func TestFailureExitsOne(t *testing.T) {
 	var out, errOut proctest.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	code := execute(ctx, []string{"demo", "--brokers", "127.0.0.1:1", "--count", "1"}, &out, &errOut)
+	code := program.Run(ctx, []string{"demo", "--brokers", "127.0.0.1:1", "--count", "1"}, &out, &errOut)
 	if code != cli.ExitFailure {
 		t.Errorf("exit status %d, want %d; stderr %q", code, cli.ExitFailure, errOut.String())
 	}
@@ -179,7 +179,7 @@ func TestAllWithModel(t *testing.T) {
 	var out, errOut proctest.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	code := execute(ctx, []string{"all", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(),
+	code := program.Run(ctx, []string{"all", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(),
 		"--count", "60", "--rate", "300", "--seed", "3", "--prefix", "M", "--invalid", "0", "--malformed", "0",
 		"--mix", "business=50,student=50",
 		"--decider", "llm", "--llm-base-url", modelSaysNo(t), "--llm-model", "m", "--concurrency", "4"}, &out, &errOut)

@@ -15,23 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/examples/visa/visa"
-	"github.com/sluicehq/sluice/internal/gokax"
 	"github.com/sluicehq/sluice/internal/kafkatest"
 	"github.com/sluicehq/sluice/topology"
 )
-
-// TestPartitionOf pins that Trace looks for a key on the partition every sluice
-// agent (goka with sluice's hasher) puts it on.
-func TestPartitionOf(t *testing.T) {
-	for i := range 1000 {
-		key := []byte(fmt.Sprintf("V%06d", i))
-		for _, n := range []int32{1, 4, 7, 32} {
-			if got, want := visa.PartitionOf(key, n), gokax.Partition(key, n); got != want {
-				t.Fatalf("PartitionOf(%q, %d) = %d, sluice agents use %d", key, n, got, want)
-			}
-		}
-	}
-}
 
 // stricterFunds is the rules with level B asking three times the funds a day:
 // the "new agent version" a replay evaluates.
@@ -174,7 +160,7 @@ func TestAuditOnBroker(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("trace of biz-1:\n got %v\nwant %v", got, want)
 		}
-		part := visa.PartitionOf([]byte("biz-1"), 4)
+		part := topology.Partition("biz-1", 4)
 		for i, e := range evs {
 			if e.Partition != part || e.Err != "" || e.Time.IsZero() || (i > 0 && e.Time.Before(evs[i-1].Time)) {
 				t.Errorf("event %d = %+v: want partition %d, a time in order, no error", i, e, part)

@@ -87,7 +87,7 @@ func sendApp(t *testing.T, addrs []string, app visa.Application) {
 		t.Fatal(err)
 	}
 	defer em.Close()
-	if err := em.Emit(t.Context(), app.ApplicationID, app); err != nil {
+	if err := em.Write(t.Context(), app.ApplicationID, app); err != nil {
 		t.Fatalf("send %s: %v", app.ApplicationID, err)
 	}
 }

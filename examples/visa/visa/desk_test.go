@@ -262,7 +262,7 @@ func TestSLAOnBroker(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer rev.Close()
-			if err := rev.Emit(t.Context(), "sla-1", visa.ReviewDecision{Decision: visa.Approved, Comment: "B was down; funds fine", Reviewer: "ana"}); err != nil {
+			if err := rev.Write(t.Context(), "sla-1", visa.ReviewDecision{Decision: visa.Approved, Comment: "B was down; funds fine", Reviewer: "ana"}); err != nil {
 				t.Fatal(err)
 			}
 			waitUntil(t, func() bool { return len(tl.finals(t, "sla-1")) > 0 })

@@ -95,8 +95,7 @@ func (lv *level) input() topology.Input[Memory] {
 	if lv.Name == "A" {
 		return topology.ConsumeAsync(named(lv.names, Applications), lv.concurrency, topology.JSON[decided](),
 			func(ctx context.Context, id string, app Application) (decided, error) {
-				ts, _ := topology.WorkTimestamp(ctx) // the submission, not the loop record's time
-				return lv.work(ctx, id, Document{Application: app, ReceivedAt: ts})
+				return lv.work(ctx, id, Document{Application: app}) // ReceivedAt: set by apply
 			}, lv.apply)
 	}
 	return topology.ConsumeAsync(named(lv.names, Queue(lv.Name)), lv.concurrency, topology.JSON[decided](), lv.work, lv.apply)
@@ -121,6 +120,9 @@ func (lv *level) workAttempt(ctx context.Context, id string, doc Document, attem
 
 // apply is the step of an asynchronous level that applies a decider's call.
 func (lv *level) apply(c *topology.Context[Memory], id string, d decided) error {
+	if lv.Name == "A" && d.Doc.ReceivedAt.IsZero() {
+		d.Doc.ReceivedAt = c.Timestamp() // the application's submission, carried through the loop topic
+	}
 	if d.Retry != nil {
 		return lv.scheduleRetry(c, d.Doc, d.Attempt, &RetryLater{After: d.Retry.After, Err: errors.New(d.Retry.Reason)})
 	}

@@ -19,11 +19,11 @@ import (
 // samePartition returns n application IDs with prefix whose records land on
 // the partition of id among the default 4.
 func samePartition(id, prefix string, n int) []string {
-	want := visa.PartitionOf([]byte(id), topology.DefaultPartitions)
+	want := topology.Partition(id, topology.DefaultPartitions)
 	var out []string
 	for i := 0; len(out) < n; i++ {
 		c := fmt.Sprintf("%s-%d", prefix, i)
-		if visa.PartitionOf([]byte(c), topology.DefaultPartitions) == want {
+		if topology.Partition(c, topology.DefaultPartitions) == want {
 			out = append(out, c)
 		}
 	}
@@ -73,7 +73,7 @@ func retryOnTimer(t *testing.T, conc int) {
 
 	waiting := []string{"limited-0", "slow-0"}
 	others := samePartition("limited-0", "ok", 20)
-	if visa.PartitionOf([]byte("slow-0"), 4) != visa.PartitionOf([]byte("limited-0"), 4) {
+	if topology.Partition("slow-0", 4) != topology.Partition("limited-0", 4) {
 		others = append(others, samePartition("slow-0", "ok-slow", 10)...)
 	}
 	var recs []*kgo.Record

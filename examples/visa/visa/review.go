@@ -118,7 +118,7 @@ func SendReview(ctx context.Context, brokers []string, id string, r ReviewDecisi
 		return err
 	}
 	defer func() { err = errors.Join(err, em.Close()) }()
-	return em.Emit(ctx, id, r)
+	return em.Write(ctx, id, r)
 }
 
 // AwaitingReview returns the applications in the desk's review table on the

@@ -79,8 +79,8 @@ type Event struct {
 // scrutiny queues, its final topic and its levels' dead-letter topics, in time
 // order (and path order within one millisecond). It reads the topics
 // themselves, nothing else: one partition of each, the one the id's key hashes
-// to with Kafka's default partitioner (murmur2, as every sluice agent and
-// every Kafka client partition by key), from its start to its end offset.
+// to ([topology.Partition]: Kafka's default partitioner, as every sluice
+// agent and every Kafka client partition by key), from its start to its end offset.
 // A topic that does not exist is skipped.
 func Trace(ctx context.Context, cluster []topology.Option, n Names, id string) ([]Event, error) {
 	conn, err := topology.ClientOptions(cluster...)
@@ -97,11 +97,10 @@ func Trace(ctx context.Context, cluster []topology.Option, n Names, id string) (
 	if err != nil {
 		return nil, err
 	}
-	key := []byte(id)
 	want := map[string][]int32{}
 	for _, t := range topics {
 		if np, ok := parts[t]; ok {
-			want[t] = []int32{PartitionOf(key, np)}
+			want[t] = []int32{topology.Partition(id, np)}
 		}
 	}
 	spans, err := listSpans(ctx, kadm.NewClient(cl), want)
@@ -121,14 +120,6 @@ func Trace(ctx context.Context, cluster []topology.Option, n Names, id string) (
 		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.seq, b.seq))
 	})
 	return events, nil
-}
-
-// PartitionOf returns the partition of key among n partitions as Kafka's
-// default partitioner computes it (franz-go's, the Java client's, and sluice's:
-// murmur2), so that a key's records and state are on the same partition of
-// every co-partitioned topic.
-func PartitionOf(key []byte, n int32) int32 {
-	return int32(kgo.StickyKeyPartitioner(nil).ForTopic("").Partition(&kgo.Record{Key: key}, int(n)))
 }
 
 // topics returns every topic of the pipeline named n that a journey may touch,

@@ -1,4 +1,4 @@
-package metrics
+package instrument
 
 import (
 	"strconv"
@@ -11,7 +11,7 @@ import (
 // record costs an atomic add. Safe for concurrent use.
 type Agent struct {
 	name string
-	r    *Registry
+	r    *Set
 
 	latency    prometheus.Observer
 	restarts   prometheus.Counter
@@ -21,7 +21,7 @@ type Agent struct {
 
 // Agent returns the instruments of the agent named name, the same value for the
 // same name.
-func (r *Registry) Agent(name string) *Agent {
+func (r *Set) Agent(name string) *Agent {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if a, ok := r.mu.agents[name]; ok {

@@ -1,4 +1,4 @@
-package metrics_test
+package instrument_test
 
 import (
 	"context"
@@ -14,11 +14,11 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/sluicehq/sluice/metrics"
+	"github.com/sluicehq/sluice/internal/instrument"
 )
 
 // record moves every instrument of agent "a" by a known amount.
-func record(r *metrics.Registry) {
+func record(r *instrument.Set) {
 	a := r.Agent("a")
 	in, out := a.In("clicks"), a.Out("counts")
 	for range 3 {
@@ -31,8 +31,8 @@ func record(r *metrics.Registry) {
 	a.Assigned(4)
 	a.Recovery(1, 10, 5)
 	a.TableSize(func() (int64, error) { return 4096, nil })
-	r.SetLagSource(func(context.Context) ([]metrics.Lag, error) {
-		return []metrics.Lag{{Agent: "a", Topic: "clicks", Partition: 0, Records: 7, Age: 1500 * time.Millisecond}}, nil
+	r.SetLagSource(func(context.Context) ([]instrument.Lag, error) {
+		return []instrument.Lag{{Agent: "a", Topic: "clicks", Partition: 0, Records: 7, Age: 1500 * time.Millisecond}}, nil
 	})
 }
 
@@ -40,7 +40,7 @@ func record(r *metrics.Registry) {
 // metrics to their exact text: the exposition parses, every name and label is
 // what dashboards will query, and each value moved by what was recorded.
 func TestHandlerExposition(t *testing.T) {
-	r := metrics.New()
+	r := instrument.New()
 	record(r)
 	srv := httptest.NewServer(r.Handler())
 	defer srv.Close()
@@ -52,7 +52,7 @@ sluice_records_in_total{agent="a",topic="clicks"} 3
 # HELP sluice_records_out_total Records an agent emitted, by output topic (dead letters excluded).
 # TYPE sluice_records_out_total counter
 sluice_records_out_total{agent="a",topic="counts"} 2
-# HELP sluice_dead_letters_total Records sent to an agent's dead-letter topic, by cause (decode, handler, panic, route).
+# HELP sluice_dead_letters_total Records sent to an agent's dead-letter topic, by cause (decode, handler, panic, route, size, refused).
 # TYPE sluice_dead_letters_total counter
 sluice_dead_letters_total{agent="a",cause="decode"} 1
 # HELP sluice_restarts_total Times an agent's processor failed and was restarted.
@@ -120,9 +120,9 @@ sluice_consumer_lag_seconds{agent="a",partition="0",topic="clicks"} 1.5
 // TestLagSourceFailure pins that a lag function that fails costs its metrics
 // and counts an error, while the rest of the scrape is served.
 func TestLagSourceFailure(t *testing.T) {
-	r := metrics.New()
+	r := instrument.New()
 	r.Agent("a").Restarted()
-	r.SetLagSource(func(context.Context) ([]metrics.Lag, error) { return nil, errors.New("broker down") })
+	r.SetLagSource(func(context.Context) ([]instrument.Lag, error) { return nil, errors.New("broker down") })
 	srv := httptest.NewServer(r.Handler())
 	defer srv.Close()
 	const want = `
@@ -142,10 +142,10 @@ sluice_restarts_total{agent="a"} 1
 // TestLagDuplicates pins that a lag function returning the same partition twice
 // does not break the scrape (a registry refuses duplicate series).
 func TestLagDuplicates(t *testing.T) {
-	r := metrics.New()
-	r.SetLagSource(func(context.Context) ([]metrics.Lag, error) {
-		l := metrics.Lag{Agent: "a", Topic: "t", Partition: 3, Records: 1}
-		return []metrics.Lag{l, l}, nil
+	r := instrument.New()
+	r.SetLagSource(func(context.Context) ([]instrument.Lag, error) {
+		l := instrument.Lag{Agent: "a", Topic: "t", Partition: 3, Records: 1}
+		return []instrument.Lag{l, l}, nil
 	})
 	if n, err := testutil.GatherAndCount(r.Gatherer(), "sluice_consumer_lag_records"); err != nil || n != 1 {
 		t.Fatalf("GatherAndCount = %d, %v; want 1 series", n, err)
@@ -155,7 +155,7 @@ func TestLagDuplicates(t *testing.T) {
 // TestAgentIsBoundOnce pins that an agent's instruments are shared by name: two
 // runs of the same agent in one process add to the same series.
 func TestAgentIsBoundOnce(t *testing.T) {
-	r := metrics.New()
+	r := instrument.New()
 	if r.Agent("a") != r.Agent("a") {
 		t.Fatal("Agent(a) returned two values, want one")
 	}
@@ -163,15 +163,5 @@ func TestAgentIsBoundOnce(t *testing.T) {
 	r.Agent("a").In("t").Inc()
 	if got := testutil.ToFloat64(r.Agent("a").In("t")); got != 2 {
 		t.Fatalf("records in = %v, want 2", got)
-	}
-}
-
-// TestDefaultHandler pins that the package-level Handler serves Default.
-func TestDefaultHandler(t *testing.T) {
-	metrics.Default().Agent("default-handler-test").Restarted()
-	rec := httptest.NewRecorder()
-	metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `sluice_restarts_total{agent="default-handler-test"} 1`) {
-		t.Fatalf("GET /metrics = %d, body without the restart recorded in Default:\n%s", rec.Code, rec.Body)
 	}
 }

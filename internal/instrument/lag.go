@@ -1,4 +1,4 @@
-package metrics
+package instrument
 
 import (
 	"context"
@@ -29,7 +29,7 @@ const lagTimeout = 5 * time.Second
 
 // SetLagSource sets the function that computes consumer lag when r is scraped;
 // nil removes it. It replaces any function set before.
-func (r *Registry) SetLagSource(fn LagFunc) { r.lag.set(fn) }
+func (r *Set) SetLagSource(fn LagFunc) { r.lag.set(fn) }
 
 // lagCollector reports the lag the registered [LagFunc] computes.
 type lagCollector struct {

@@ -1,4 +1,4 @@
-package observe_test
+package cli
 
 import (
 	"errors"
@@ -19,7 +19,7 @@ func TestWriteLag(t *testing.T) {
 		{Group: "auditor-with-a-long-name", Topic: "counts", Partition: 1, Committed: -1, End: -1, Lag: -1, Age: -1, Err: errors.New("NOT_LEADER_FOR_PARTITION")},
 	}
 	var b strings.Builder
-	if err := observe.WriteLag(&b, rows); err != nil {
+	if err := writeLag(&b, rows); err != nil {
 		t.Fatal(err)
 	}
 	want := `GROUP                     TOPIC   PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG  AGE
@@ -34,7 +34,7 @@ auditor-with-a-long-name counts/1: NOT_LEADER_FOR_PARTITION
 	}
 
 	b.Reset()
-	if err := observe.WriteLag(&b, nil); err != nil {
+	if err := writeLag(&b, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := b.String(); !strings.Contains(got, "no consumer group offsets yet") {
@@ -55,8 +55,8 @@ func TestFormatAge(t *testing.T) {
 		{12345 * time.Millisecond, "12.3s"},
 		{5*time.Minute + 3400*time.Millisecond, "5m3s"},
 	} {
-		if got := observe.FormatAge(tc.d); got != tc.want {
-			t.Errorf("FormatAge(%v) = %q, want %q", tc.d, got, tc.want)
+		if got := formatAge(tc.d); got != tc.want {
+			t.Errorf("formatAge(%v) = %q, want %q", tc.d, got, tc.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package observe
+package cli
 
 import (
 	"fmt"
@@ -6,14 +6,16 @@ import (
 	"strconv"
 	"text/tabwriter"
 	"time"
+
+	"github.com/sluicehq/sluice/observe"
 )
 
-// WriteLag writes rows to w as a table in the manner of kafka-consumer-groups
+// writeLag writes rows to w as a table in the manner of kafka-consumer-groups
 // --describe: GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG AGE,
 // with "-" for what is unknown (nothing committed, an offset that could not be
 // read), then one line per row that has an error. Without rows it writes a
 // line saying so.
-func WriteLag(w io.Writer, rows []LagRow) error {
+func writeLag(w io.Writer, rows []observe.LagRow) error {
 	if len(rows) == 0 {
 		_, err := fmt.Fprintln(w, "no consumer group offsets yet: no agent has run or committed")
 		return err
@@ -22,7 +24,7 @@ func WriteLag(w io.Writer, rows []LagRow) error {
 	fmt.Fprintln(tw, "GROUP\tTOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tAGE")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Group, r.Topic, r.Partition,
-			offset(r.Committed), offset(r.End), offset(r.Lag), FormatAge(r.Age))
+			offset(r.Committed), offset(r.End), offset(r.Lag), formatAge(r.Age))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -44,10 +46,10 @@ func offset(o int64) string {
 	return strconv.FormatInt(o, 10)
 }
 
-// FormatAge formats the age of a lag for people: "-" when unknown (negative),
+// formatAge formats the age of a lag for people: "-" when unknown (negative),
 // "0s", milliseconds under a second ("850ms"), tenths of a second under a
 // minute ("12.3s"), whole seconds beyond ("5m3s").
-func FormatAge(d time.Duration) string {
+func formatAge(d time.Duration) string {
 	switch {
 	case d < 0:
 		return "-"

@@ -1,17 +1,17 @@
-package metrics_test
+package instrument_test
 
 import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/metrics"
+	"github.com/sluicehq/sluice/internal/instrument"
 )
 
 // BenchmarkRecordOne measures what the runtime adds per record with one emit:
 // two clock reads, a latency observation and two counter increments on
 // pre-bound series. Unit: ns/op, to compare with a record's few microseconds.
 func BenchmarkRecordOne(b *testing.B) {
-	a := metrics.New().Agent("a")
+	a := instrument.New().Agent("a")
 	in, out, lat := a.In("in"), a.Out("out"), a.Latency()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -24,7 +24,7 @@ func BenchmarkRecordOne(b *testing.B) {
 
 // BenchmarkCounter is one increment of a pre-bound counter, for scale.
 func BenchmarkCounter(b *testing.B) {
-	c := metrics.New().Agent("a").In("in")
+	c := instrument.New().Agent("a").In("in")
 	for b.Loop() {
 		c.Inc()
 	}

@@ -1,4 +1,4 @@
-package metrics
+package instrument
 
 import (
 	"maps"
@@ -56,7 +56,7 @@ type lookupMetrics struct {
 
 // Lookup returns the instruments of the lookup service of table, registering
 // the lookup metrics with r the first time.
-func (r *Registry) Lookup(table string) *Lookup {
+func (r *Set) Lookup(table string) *Lookup {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.mu.lookups == nil {
