@@ -25,7 +25,7 @@ func (g *Graph) Describe() string {
 	fmt.Fprintf(&b, "Topology: %s\n", orUnnamed(g.Name))
 	for _, a := range r.agents {
 		fmt.Fprintf(&b, "  Agent: %s\n", orUnnamed(a.name))
-		fmt.Fprintf(&b, "    group:  %s\n", orUnnamed(a.name))
+		fmt.Fprintf(&b, "    group:  %s\n", orUnnamed(a.group))
 		for _, s := range a.inputs {
 			t := r.topicOf(s)
 			fmt.Fprintf(&b, "    input:  %s <-- %s\n", t.describe(), describeWriters(t))

@@ -43,6 +43,7 @@ func Run(ctx context.Context, g *Graph, opts ...Option) (err error) {
 	if err := checkExactlyOnce(c, agents); err != nil {
 		return err
 	}
+	logNames(c.logger, g.Application, agents)
 	if c.exactlyOnce {
 		if c.instance, err = instanceName(c.dataDir); err != nil {
 			return err

@@ -89,7 +89,7 @@ func runOnce(ctx context.Context, a agentSpec, rt *agentRuntime, group groupDef,
 			timers.assign(ctx, parts)
 		}
 		if c.onAssign != nil {
-			c.onAssign(group.Name, parts)
+			c.onAssign(rt.name, parts)
 		}
 	}
 	if a.loop != nil {
