@@ -76,7 +76,7 @@ flight, closes the tables and the embedded broker, and exits 0.`,
 			}),
 		}
 		if exactlyOnce {
-			opts = append(opts, topology.ExactlyOnce())
+			opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
 		}
 		if embedded {
 			// Run logs the embedded broker's address (addr=HOST:PORT) itself.

@@ -119,7 +119,7 @@ closes the copies and exits 0.`,
 		}
 		views := []topology.Option{topology.Brokers(brokers...), topology.DataDir(bf.dataDir), topology.WithLogger(log)}
 		if exactlyOnce {
-			views = append(views, topology.ExactlyOnce())
+			views = append(views, topology.ExactlyOnce(topology.DefaultCommitInterval))
 		}
 		srv, err := lookup.New(g, tables, lookup.Views(views...), lookup.StaleAfter(staleAfter))
 		if err != nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sluicehq/sluice/internal/gokax"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -122,7 +121,7 @@ func lookup(ctx context.Context, cl *kgo.Client, table string, decode decoder, k
 	if _, missing := ends[table][-1]; missing || n == 0 {
 		return Value{}, fmt.Errorf("table %q: the topic does not exist yet: %w", table, ErrNotFound)
 	}
-	p := gokax.Partition([]byte(key), n)
+	p := topology.Partition(key, n)
 	end, _ := ends.Lookup(table, p)
 	start, _ := starts.Lookup(table, p)
 	if end.Err != nil {

@@ -36,7 +36,7 @@ var ErrNoExactlyOnce = errors.New("soak: this build of sluice has no exactly-onc
 // exactlyOnceOption returns topology's option that turns exactly-once mode on.
 // It is a function so that a build of sluice without the mode needs one line
 // changed here: return nil, and [ExactlyOnceAvailable] reports false.
-func exactlyOnceOption() topology.Option { return topology.ExactlyOnce() }
+func exactlyOnceOption() topology.Option { return topology.ExactlyOnce(topology.DefaultCommitInterval) }
 
 // ExactlyOnceAvailable reports whether this build of sluice has an
 // exactly-once mode for [ExactlyOnce] to run.

@@ -18,7 +18,7 @@ import (
 // Metrics sets the registry agents record their metrics in, overriding the
 // default [metrics.Default], which metrics.Handler serves.
 func Metrics(r *metrics.Registry) Option {
-	return optionFunc(func(c *runConfig) { c.metrics = r })
+	return option("Metrics", forRun, func(c *runConfig) { c.metrics = r })
 }
 
 // agentMetrics is an agent's instruments, bound to its topics before it runs so

@@ -29,6 +29,9 @@ import (
 // exited when it returns.
 func Run(ctx context.Context, g *Graph, opts ...Option) (err error) {
 	c := newRunConfig(opts)
+	if err := c.check(forRun); err != nil {
+		return err
+	}
 	if err := g.Validate(); err != nil {
 		return err
 	}

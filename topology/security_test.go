@@ -57,7 +57,7 @@ func TestSecuredCluster(t *testing.T) {
 		g := counterGraphNamed(c.name)
 		in, agent := clicks, c.name("counter")
 		in.Name = c.name(in.Name)
-		opts := []topology.Option{topology.Brokers(c.addrs...), topology.WithSecurity(sec), topology.ExactlyOnce()}
+		opts := []topology.Option{topology.Brokers(c.addrs...), topology.WithSecurity(sec), topology.ExactlyOnce(topology.DefaultCommitInterval)}
 		running(t, g, append(opts, topology.DataDir(t.TempDir()))...)
 
 		em, err := topology.NewEmitter(in, opts...)

@@ -66,6 +66,9 @@ type Entry[T any] struct {
 // connects. It fails with [ErrNoName], [ErrNoCodec] or [ErrNoBrokers].
 func NewView[T any](t Table[T], opts ...Option) (*View[T], error) {
 	c := newRunConfig(opts)
+	if err := c.check(forView); err != nil {
+		return nil, fmt.Errorf("view of %q: %w", t.Name, err)
+	}
 	if t.Name == "" {
 		return nil, fmt.Errorf("view: %w", ErrNoName)
 	}
