@@ -122,7 +122,7 @@ func (v *View[T]) Run(ctx context.Context) error {
 		v.c.logger.Info("view: local copy without a state file removed, rebuilding it from the changelog", "topic", v.table.Name, "dir", dir)
 	}
 	v.fresh.reset(st)
-	probe, err := newProber(v.c.brokers, v.table.Name, v.c.exactlyOnce)
+	probe, err := newProber(v.c.brokers, v.c.kafka, v.table.Name, v.c.exactlyOnce)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/connect"
 )
 
 // ReadPartition reads topic/partition from its first record to its end as of
@@ -26,14 +28,16 @@ func ReadPartition(ctx context.Context, brokers []string, cfg *sarama.Config, to
 	if cfg == nil {
 		cfg = Config()
 	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(brokers...),
-		kgo.ClientID(cfg.ClientID),
+	opts, err := connect.Opts(brokers, cfg)
+	if err != nil {
+		return fmt.Errorf("gokax: read %s/%d: %w", topic, partition, err)
+	}
+	opts = append(opts,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().AtStart()}}),
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(max(cfg.Consumer.MaxWaitTime, 10*time.Millisecond)),
 		kgo.FetchMaxPartitionBytes(cfg.Consumer.Fetch.Default),
-	}
+	)
 	if readCommitted {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
