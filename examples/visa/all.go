@@ -183,7 +183,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 				return *b
 			}
 			return nil
-		}))
+		}, c.secOpt))
 	}
 	c.obs.Connect(c.secOpt)
 	more, stopObs, err := c.obs.Start(ctx, cmd, g, log)
