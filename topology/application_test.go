@@ -70,8 +70,11 @@ func TestApplicationsShareACluster(t *testing.T) {
 	b := kafkatest.OnEmbedded(t)
 	addrs := b.Addrs()
 	keys, perKey := 20, 5
+	logs := map[string]logRecorder{}
 	for _, app := range []string{"shopa", "shopb"} {
-		running(t, appGraph(app), topology.Brokers(addrs...), topology.DataDir(t.TempDir()))
+		log, rec := newLogRecorder()
+		logs[app] = rec
+		running(t, appGraph(app), topology.Brokers(addrs...), topology.DataDir(t.TempDir()), topology.WithLogger(log))
 	}
 	produceKeys(t, addrs, clicks.Name, keys, perKey)
 	for _, app := range []string{"shopa", "shopb"} {
@@ -96,6 +99,14 @@ func TestApplicationsShareACluster(t *testing.T) {
 	}
 	close(probing)
 	<-done
+	for app, rec := range logs {
+		lines := rec.find("names in use")
+		if len(lines) != 1 || attr(lines[0], "application") != app ||
+			!strings.Contains(attr(lines[0], "groups"), app+".counter") ||
+			!strings.Contains(attr(lines[0], "internal_topics"), app+".counter-table") {
+			t.Errorf("Run of %s logged %d lines \"names in use\", want one naming its application, groups and topics: %v", app, len(lines), lines)
+		}
+	}
 	adm := kafkatest.Admin(t, addrs)
 	topics, err := adm.ListTopics(t.Context())
 	if err != nil {

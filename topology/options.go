@@ -12,7 +12,19 @@ import (
 	"github.com/sluicehq/sluice/metrics"
 )
 
-// An Option configures [Run]. Later options override earlier ones.
+// An Option configures [Run], and some also [NewView], [NewEmitter],
+// [Provision] and [ClientOptions]. Later options override earlier ones.
+//
+// Each constructor takes the options that mean something to it and fails
+// with [ErrOption] for the others, so that an option cannot be silently
+// ignored: the connection ([Brokers], [WithSecurity], [KafkaConfig]) and
+// [DataDir] and [WithLogger] go to all of them (one slice of a deployment's
+// settings can), [ExactlyOnce], [StateMemory] and [Storage] to Run and
+// NewView, [Replication] to Run and Provision, and the rest ([Agents],
+// [Listen], [Retries], [RetryBackoff], [RestartBackoff], [OnAssign],
+// [OnBroker], [OnReady], [Metrics], [Tracing]) to Run only. A value that
+// cannot work (a negative count, an empty data dir, a duration that is not
+// positive) fails them with ErrOption too, naming the option.
 type Option interface{ apply(*runConfig) }
 
 type optionFunc func(*runConfig)
