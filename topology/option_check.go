@@ -56,8 +56,12 @@ func (o namedOption) apply(c *runConfig) {
 }
 
 // option returns the option named name that the constructors in takes
-// accept.
+// accept. Provision takes every option Run does, so that Run's options
+// provision what Run would run.
 func option(name string, takes taker, fn func(*runConfig)) Option {
+	if takes&forRun != 0 {
+		takes |= forProvision
+	}
 	return namedOption{name: name, takes: takes, fn: fn}
 }
 
@@ -87,7 +91,7 @@ func (c *runConfig) check(t taker) error {
 	if c.dataDir == "" {
 		bad(`DataDir(""): want a directory ("." for the working directory)`)
 	}
-	if t&forRun != 0 {
+	{ // defaults pass: these fail only for values an option gave
 		if c.listen == "" {
 			bad(`Listen(""): want host:port (port 0 picks a free port)`)
 		}

@@ -1,6 +1,7 @@
 package topology_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -57,8 +58,7 @@ func TestBadOptions(t *testing.T) {
 		{"view with Agents", view, topology.Agents("counter"), "NewView does not take Agents"},
 		{"view with Listen", view, topology.Listen("127.0.0.1:0"), "NewView does not take Listen"},
 		{"view with bad commit interval", view, topology.ExactlyOnce(0), "ExactlyOnce(0s)"},
-		{"provision with OnBroker", provision, topology.OnBroker(func([]string) {}), "Provision does not take OnBroker"},
-		{"provision with ExactlyOnce", provision, topology.ExactlyOnce(topology.DefaultCommitInterval), "Provision does not take ExactlyOnce"},
+		{"provision with bad Run options", provision, topology.Retries(-1), "Retries(-1)"},
 		{"client with StateMemory", client, topology.StateMemory(64 << 20), "ClientOptions does not take StateMemory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,5 +84,13 @@ func TestSharedOptions(t *testing.T) {
 	}
 	if _, err := topology.ClientOptions(shared...); err != nil {
 		t.Errorf("ClientOptions: %v", err)
+	}
+	// Provision takes Run's options: they provision what Run would run.
+	run := append(shared, topology.Agents("counter"), topology.Retries(1), topology.ExactlyOnce(topology.DefaultCommitInterval),
+		topology.OnBroker(func([]string) {}), topology.RestartBackoff(time.Millisecond, time.Second))
+	ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+	defer cancel()
+	if _, err := topology.Provision(ctx, counterGraph(), run...); errors.Is(err, topology.ErrOption) {
+		t.Errorf("Provision with Run's options: %v", err)
 	}
 }

@@ -20,9 +20,11 @@ import (
 // ignored: the connection ([Brokers], [WithSecurity], [KafkaConfig]) and
 // [DataDir] and [WithLogger] go to all of them (one slice of a deployment's
 // settings can), [ExactlyOnce], [StateMemory] and [Storage] to Run and
-// NewView, [Replication] to Run and Provision, and the rest ([Agents],
-// [Listen], [Retries], [RetryBackoff], [RestartBackoff], [OnAssign],
-// [OnBroker], [OnReady], [Metrics], [Tracing]) to Run only. A value that
+// NewView, and the rest ([Agents], [Listen], [Replication], [Retries],
+// [RetryBackoff], [RestartBackoff], [OnAssign], [OnBroker], [OnReady],
+// [Metrics], [Tracing]) to Run only. Provision takes every option Run
+// takes (Run's options provision what Run would run) and uses the
+// connection and Replication. A value that
 // cannot work (a negative count, an empty data dir, a duration that is not
 // positive) fails them with ErrOption too, naming the option.
 type Option interface{ apply(*runConfig) }
@@ -139,7 +141,7 @@ func RestartBackoff(min, max time.Duration) Option {
 // default min(3, number of brokers). min.insync.replicas is set to
 // min(2, replication), so that acks=all means two copies where there can be two.
 func Replication(n int) Option {
-	return option("Replication", forRun|forProvision, func(c *runConfig) { c.replication = n })
+	return option("Replication", forRun, func(c *runConfig) { c.replication = n })
 }
 
 // KafkaConfig sets the sarama configuration of every client Run creates,
