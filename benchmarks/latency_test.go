@@ -79,7 +79,7 @@ func runLatency(tb testing.TB, v variant, name string, rate int, dur time.Durati
 		}
 		var opts []topology.Option
 		if v.mode == exactlyOnce {
-			opts = append(opts, topology.ExactlyOnce())
+			opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
 		}
 		runners = append(runners, startSluice(tb, addrs, g, opts...))
 	case "goka":

@@ -89,7 +89,7 @@ func runCountOn(tb testing.TB, v variant, name string, records, parts int) count
 		defer os.RemoveAll(dir)
 		opts := []topology.Option{topology.DataDir(dir)}
 		if v.mode == exactlyOnce {
-			opts = append(opts, topology.ExactlyOnce())
+			opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
 		}
 		r = startSluice(tb, addrs, countingGraph(name, in, group, p, parts), opts...)
 		p.wait(tb, 5*time.Minute)

@@ -95,7 +95,7 @@ func runRecovery(tb testing.TB, v variant, name string, records, keyCount int) r
 		g := &topology.Graph{Name: name, Sources: []topology.Topic{stream}, Agents: []topology.AgentDecl{agent}, Partitions: partitions}
 		opts := []topology.Option{topology.OnAssign(func(string, []int32) { onAssign() })}
 		if v.mode == exactlyOnce {
-			opts = append(opts, topology.ExactlyOnce())
+			opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
 		}
 		r = startSluice(tb, addrs, g, opts...)
 	case "goka":

@@ -81,7 +81,7 @@ func runTimers(tb testing.TB, addrs []string, mode, name string, n, rate int) ti
 	w := &timerBench{in: topology.Stream[timerCmd]{Name: name + "-in", Codec: topology.JSON[timerCmd]()}}
 	var opts []topology.Option
 	if mode == "exactly-once" {
-		opts = append(opts, topology.ExactlyOnce())
+		opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
 	}
 	g := w.graph(name)
 	if _, err := topology.Provision(context.Background(), g, topology.Brokers(addrs...)); err != nil {

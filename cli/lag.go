@@ -81,7 +81,9 @@ default, ` + defaultListen + `.`,
 			return topology.CheckConnection(err)
 		}
 		if len(agents) > 0 {
-			rows = slices.DeleteFunc(rows, func(r observe.LagRow) bool { return !slices.Contains(agents, r.Group) })
+			rows = slices.DeleteFunc(rows, func(r observe.LagRow) bool {
+				return !slices.ContainsFunc(agents, func(a string) bool { return g.Names(a).Group == r.Group })
+			})
 		}
 		return writeLag(c.OutOrStdout(), rows)
 	})

@@ -77,7 +77,7 @@ flight, closes the tables and the embedded broker, and exits 0.`,
 			}),
 		}
 		if exactlyOnce {
-			opts = append(opts, topology.ExactlyOnce())
+			opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
 		}
 		var cluster []topology.Option
 		if embedded {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluicehq/sluice/internal/broker"
@@ -66,7 +67,9 @@ serve, which then answers from it at once while it catches up.
 Without --brokers, serve starts the embedded broker on --listen with its log
 in DIR/broker (run the agents against it with 'run --brokers ADDR'). With
 --brokers it follows a cluster, where the agents run. Serve creates the
-topology's missing topics as run does. Several serve processes can run side
+topology's missing topics as run does; while the cluster cannot be reached at
+start, serve says so in one line and waits for it (it answers lookups once the
+cluster is up, even from a copy that recovered before). Several serve processes can run side
 by side, each with its own --data-dir: each holds a full copy of its tables.
 
 On SIGINT or SIGTERM serve stops taking requests, finishes those in flight,
@@ -99,8 +102,12 @@ closes the copies and exits 0.`,
 			return err
 		}
 		log := newLogger(c.ErrOrStderr(), level(bf.logLevel))
-		brokers := bf.brokers
-		if embedded {
+		var cluster []topology.Option // the cluster, and how to reach it
+		if !embedded {
+			if cluster, err = bf.cluster(); err != nil {
+				return err
+			}
+		} else {
 			b, err := broker.Start(
 				broker.DataDir(filepath.Join(bf.dataDir, "broker")),
 				broker.Listen(string(bf.listen)),
@@ -110,16 +117,19 @@ closes the copies and exits 0.`,
 				return fmt.Errorf("embedded broker: %w", err)
 			}
 			defer func() { err = errors.Join(err, b.Close()) }()
-			brokers = b.Addrs()
-			logBroker(log, brokers)
+			logBroker(log, b.Addrs())
+			cluster = []topology.Option{topology.Brokers(b.Addrs()...)}
 		}
-		if _, err := topology.Provision(c.Context(), g, topology.Brokers(brokers...),
-			topology.Replication(int(bf.replication)), topology.WithLogger(log)); err != nil {
+		if err := provisionWaiting(c.Context(), g, log, append(slices.Clip(cluster),
+			topology.Replication(int(bf.replication)), topology.WithLogger(log))...); err != nil {
 			return err
 		}
-		views := []topology.Option{topology.Brokers(brokers...), topology.DataDir(bf.dataDir), topology.WithLogger(log)}
+		if c.Context().Err() != nil {
+			return nil // stopped while waiting for the cluster
+		}
+		views := append(slices.Clip(cluster), topology.DataDir(bf.dataDir), topology.WithLogger(log))
 		if exactlyOnce {
-			views = append(views, topology.ExactlyOnce())
+			views = append(views, topology.ExactlyOnce(topology.DefaultCommitInterval))
 		}
 		srv, err := lookup.New(g, tables, lookup.Views(views...), lookup.StaleAfter(staleAfter))
 		if err != nil {
@@ -136,6 +146,54 @@ closes the copies and exits 0.`,
 		log.Info("stopped serving lookups")
 		return nil
 	})
+}
+
+// provisionWaiting provisions g's topics as [topology.Provision] does,
+// waiting for the cluster while it cannot be reached (serve may start before
+// its brokers): it logs one line when the first attempt fails and retries
+// with backoff until ctx is done (then it returns nil). An error retrying
+// cannot fix (a refused credential or certificate, a topic mismatch, one
+// Kafka marks non-retriable) returns at once.
+func provisionWaiting(ctx context.Context, g *topology.Graph, log *slog.Logger, opts ...topology.Option) error {
+	wait := 500 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		_, err := topology.Provision(ctx, g, opts...)
+		if err == nil || ctx.Err() != nil {
+			if err == nil && attempt > 0 {
+				log.Info("the cluster answers: topics provisioned")
+			}
+			return nil
+		}
+		if !waitable(err) {
+			return err
+		}
+		if attempt == 0 {
+			log.Warn("cannot reach the cluster: waiting for it (serve answers once its topics exist; Ctrl-C stops)", "error", err)
+		} else {
+			log.Debug("the cluster still does not answer", "error", err, "in", wait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+// waitable reports whether err, from [topology.Provision], may heal while
+// the cluster comes up: not a refused credential or certificate, a bad
+// setting, a topic mismatch, or a Kafka error that Kafka marks
+// non-retriable.
+func waitable(err error) bool {
+	for _, final := range []error{topology.ErrAuthentication, topology.ErrTLS, topology.ErrSecurity,
+		topology.ErrTopicMismatch, topology.ErrOption, topology.ErrKafkaVersion} {
+		if errors.Is(err, final) {
+			return false
+		}
+	}
+	var ke *kerr.Error
+	return !errors.As(err, &ke) || ke.Retriable
 }
 
 // checkTables returns a usage error wrapping [topology.ErrUnknownTopic] if
@@ -225,16 +283,18 @@ func (l *Lookups) AddFlags(c *cobra.Command, tables ...string) {
 // started it (ending in "/"), "" if it is off.
 func (l *Lookups) URL() string { return l.url }
 
-// Start starts the lookup service of g's tables, with views on brokers that
-// keep their copies under dataDir, until ctx is done. It returns a function
+// Start starts the lookup service of g's tables, with views on brokers
+// (reached as conn says: [topology.WithSecurity] and the like) that keep
+// their copies under dataDir, until ctx is done. It returns a function
 // that waits for it to stop and returns its error. A --lookup address in use
 // falls back to a free port unless chosen; errors are usage errors (exit 2)
 // or failures (exit 1), as [Execute] reports them.
-func (l *Lookups) Start(ctx context.Context, c *cobra.Command, g *topology.Graph, brokers []string, dataDir string, log *slog.Logger) (wait func() error, err error) {
+func (l *Lookups) Start(ctx context.Context, c *cobra.Command, g *topology.Graph, brokers []string, dataDir string, log *slog.Logger, conn ...topology.Option) (wait func() error, err error) {
 	if l.web == "" {
 		return func() error { return nil }, nil
 	}
-	srv, err := lookup.New(g, l.tables, lookup.Views(topology.Brokers(brokers...), topology.DataDir(dataDir), topology.WithLogger(log)))
+	views := append([]topology.Option{topology.Brokers(brokers...), topology.DataDir(dataDir), topology.WithLogger(log)}, conn...)
+	srv, err := lookup.New(g, l.tables, lookup.Views(views...))
 	if err != nil {
 		return nil, err
 	}

@@ -141,3 +141,35 @@ func TestServeEmbedded(t *testing.T) {
 		t.Errorf("serve exited %d after SIGTERM; stderr:\n%s", code, p.stderr.String())
 	}
 }
+
+// TestServeWaitsForCluster starts serve while its cluster is down: it says
+// so in one line and waits (SIGTERM then exits 0) instead of exiting 1, and
+// serves once the broker comes up.
+func TestServeWaitsForCluster(t *testing.T) {
+	t.Parallel()
+	rb := kafkatest.StartRestartable(t)
+	rb.Stop()
+	addr := rb.Addrs()[0]
+	env := []string{"SLUICE_LOG_LEVEL=info"}
+	waiting := regexp.MustCompile(`level=WARN msg="cannot reach the cluster: waiting for it`)
+
+	p := start(t, "", env, "serve", "--tables", "counter-table", "--brokers", addr, "--http", "127.0.0.1:0", "--data-dir", t.TempDir())
+	p.waitLog(waiting, 60*time.Second)
+	if code := p.stop(30 * time.Second); code != 0 {
+		t.Fatalf("serve waiting for its cluster exited %d after SIGTERM, want 0; stderr:\n%s", code, p.stderr.String())
+	}
+
+	p = start(t, "", env, "serve", "--tables", "counter-table", "--brokers", addr, "--http", "127.0.0.1:0", "--data-dir", t.TempDir())
+	p.waitLog(waiting, 60*time.Second)
+	rb.Start()
+	u := p.waitLog(servingURL, 60*time.Second)[1]
+	p.waitLog(regexp.MustCompile(`msg="every table recovered`), 60*time.Second)
+	kafkatest.Produce(t, []string{addr}, "counter-table", &kgo.Record{Key: []byte("u1"), Value: []byte("7")})
+	kafkatest.WaitFor(t, 30*time.Second, func() bool {
+		code, v, _ := getValue(t, u+"tables/counter-table/u1")
+		return code == 200 && v == "7"
+	})
+	if code := p.stop(30 * time.Second); code != 0 {
+		t.Fatalf("serve exited %d after SIGTERM; stderr:\n%s", code, p.stderr.String())
+	}
+}

@@ -102,7 +102,9 @@ type AgentDecl interface {
 // and the runtime share.
 type agentSpec struct {
 	name     string
-	state    *topicSpec // nil when stateless
+	group    string            // consumer group: name in the graph's namespace
+	moved    map[string]string // the graph's internal names moved into its namespace (see namespace)
+	state    *topicSpec        // nil when stateless
 	inputs   []topicSpec
 	outputs  []topicSpec
 	lookups  []topicSpec
@@ -116,8 +118,9 @@ type agentSpec struct {
 
 func (a Agent[S]) decl() agentSpec {
 	s := agentSpec{
-		name: a.Name,
-		dlq:  topicSpec{name: DeadLetterName(a.Name), kind: KindStream, codec: Bytes()},
+		name:  a.Name,
+		group: a.Name,
+		dlq:   topicSpec{name: DeadLetterName(a.Name), kind: KindStream, codec: Bytes()},
 	}
 	if a.State != nil {
 		t := a.Table().spec()

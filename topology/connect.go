@@ -47,7 +47,7 @@ type Security struct {
 // plaintext, so Run refuses it without Brokers. Files are read when those
 // start: a setting that cannot work fails them with [ErrSecurity].
 func WithSecurity(s Security) Option {
-	return optionFunc(func(c *runConfig) { c.security = connect.Security(s) })
+	return option("WithSecurity", forConnection, func(c *runConfig) { c.security = connect.Security(s) })
 }
 
 // Errors of the connection to the cluster, which retrying cannot fix: [Run]
@@ -101,6 +101,9 @@ func (c *runConfig) connect() error {
 // It fails with [ErrKafkaVersion] or [ErrSecurity] as [Run] would.
 func ClientOptions(opts ...Option) ([]kgo.Opt, error) {
 	c := newRunConfig(opts)
+	if err := c.check(forClient); err != nil {
+		return nil, fmt.Errorf("client options: %w", err)
+	}
 	if err := c.connect(); err != nil {
 		return nil, err
 	}

@@ -113,7 +113,7 @@ func (c *Context[S]) State() (v S, ok bool, err error) {
 	}
 	v, err = c.state.Decode(b)
 	if err != nil {
-		return v, false, &DecodeError{Topic: TableName(c.agent.name), Partition: c.Partition(), Err: err}
+		return v, false, &DecodeError{Topic: TableName(c.agent.group), Partition: c.Partition(), Err: err}
 	}
 	return v, true, nil
 }
@@ -176,14 +176,14 @@ func EmitTo[T, S any](c *Context[S], topic, key string, v T) error {
 // Lookup returns the value of key in t, one of the agent's Lookups. ok is false if
 // the key is not in the table.
 func Lookup[T, S any](c *Context[S], t Table[T], key string) (v T, ok bool, err error) {
-	b, err := c.rec.Lookup(t.Name, key)
+	b, err := c.rec.Lookup(c.agent.topic(t.Name), key)
 	return decodeTable(c, t, b, err)
 }
 
 // Join returns the value of the record's key in t, one of the agent's Joins. ok is
 // false if the key is not in the table.
 func Join[T, S any](c *Context[S], t Table[T]) (v T, ok bool, err error) {
-	b, err := c.rec.Join(t.Name)
+	b, err := c.rec.Join(c.agent.topic(t.Name))
 	return decodeTable(c, t, b, err)
 }
 

@@ -134,7 +134,7 @@ func (g *Graph) Description() Description {
 	d := Description{Name: g.Name}
 	decoders := map[string]func([]byte) (any, error){}
 	for _, a := range r.agents {
-		ad := AgentDescription{Name: a.name, Group: a.name, Async: a.async, DeadLetters: a.dlq.name}
+		ad := AgentDescription{Name: a.name, Group: a.group, Async: a.async, DeadLetters: a.dlq.name}
 		for _, s := range a.inputs {
 			ad.Inputs = append(ad.Inputs, s.name)
 			noteDecoder(decoders, s)

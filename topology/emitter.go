@@ -51,6 +51,9 @@ const maxReportedErrors = 10
 // acks=all with one request in flight, as agents do.
 func NewEmitter[T any](s Stream[T], opts ...Option) (*Emitter[T], error) {
 	c := newRunConfig(opts)
+	if err := c.check(forEmitter); err != nil {
+		return nil, fmt.Errorf("emitter for %q: %w", s.Name, err)
+	}
 	if s.Name == "" {
 		return nil, fmt.Errorf("emitter: %w", ErrNoName)
 	}

@@ -31,7 +31,7 @@ func TestExactlyOnceRebalance(t *testing.T) {
 		log, rec := newLogRecorder()
 		logs[i] = rec
 		stop := running(t, g, topology.Brokers(addrs...), topology.DataDir(t.TempDir()),
-			topology.ExactlyOnce(), topology.WithLogger(log))
+			topology.ExactlyOnce(topology.DefaultCommitInterval), topology.WithLogger(log))
 		defer stop()
 		waitUntil(t, time.Minute, "records handled", func() bool { return handled.Load() >= int64(300*(i+1)) })
 	}

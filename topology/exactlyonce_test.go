@@ -214,7 +214,7 @@ func exactlyOnceCounts(t *testing.T, b *kafkatest.Broker, name func(string) stri
 	dataDir := t.TempDir()
 	var handled atomic.Int64
 	g := eoGraphNamed(name, func(_ context.Context, n int64) { handled.Store(n) })
-	opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(dataDir), topology.ExactlyOnce()}
+	opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(dataDir), topology.ExactlyOnce(topology.DefaultCommitInterval)}
 	stop := running(t, g, opts...)
 	want := produceEOKeysTo(t, addrs, in, 2000, 20)
 	waitUntil(t, time.Minute, "500 records handled", func() bool { return handled.Load() >= 500 })
@@ -251,7 +251,7 @@ func TestExactlyOnceRefusesAsyncInputs(t *testing.T) {
 			func(c *topology.Context[int64], _ string, seq int64) error { return c.SetState(seq) })},
 	}
 	g := &topology.Graph{Name: "eo-async", Sources: []topology.Topic{seqIn}, Agents: []topology.AgentDecl{agent}}
-	err := topology.Run(t.Context(), g, topology.Brokers("127.0.0.1:1"), topology.DataDir(t.TempDir()), topology.ExactlyOnce())
+	err := topology.Run(t.Context(), g, topology.Brokers("127.0.0.1:1"), topology.DataDir(t.TempDir()), topology.ExactlyOnce(topology.DefaultCommitInterval))
 	if !errors.Is(err, topology.ErrExactlyOnce) {
 		t.Fatalf("Run(ExactlyOnce) of an agent with async inputs = %v, want %v", err, topology.ErrExactlyOnce)
 	}
@@ -286,7 +286,7 @@ func TestExactlyOnceHelperProcess(t *testing.T) {
 		}
 	})
 	err := topology.Run(ctx, g, topology.Brokers(strings.Split(brokers, ",")...),
-		topology.DataDir(os.Getenv(eoHelperDirEnv)), topology.ExactlyOnce(),
+		topology.DataDir(os.Getenv(eoHelperDirEnv)), topology.ExactlyOnce(topology.DefaultCommitInterval),
 		topology.RestartBackoff(50*time.Millisecond, time.Second),
 		topology.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	if err != nil {
@@ -468,7 +468,7 @@ func TestExactlyOnceSIGKILL(t *testing.T) {
 func checkView(t *testing.T, addrs []string, want map[string]int64) {
 	t.Helper()
 	table := topology.Table[int64]{Name: topology.TableName("eo-counter"), Codec: topology.Int64()}
-	v, err := topology.NewView(table, topology.Brokers(addrs...), topology.DataDir(t.TempDir()), topology.ExactlyOnce())
+	v, err := topology.NewView(table, topology.Brokers(addrs...), topology.DataDir(t.TempDir()), topology.ExactlyOnce(topology.DefaultCommitInterval))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -513,7 +513,7 @@ func TestExactlyOnceBrokerBounce(t *testing.T) {
 	var handled atomic.Int64
 	g := eoGraph(func(_ context.Context, n int64) { handled.Store(n) })
 	logger, logs := newLogRecorder()
-	opts := []topology.Option{topology.Brokers(rb.addrs()...), topology.DataDir(dataDir), topology.ExactlyOnce(),
+	opts := []topology.Option{topology.Brokers(rb.addrs()...), topology.DataDir(dataDir), topology.ExactlyOnce(topology.DefaultCommitInterval),
 		topology.RestartBackoff(50*time.Millisecond, 500*time.Millisecond), topology.WithLogger(logger)}
 	stop := running(t, g, opts...)
 	prod := produceSteadily(t, rb.addrs(), eoIn.Name, 20, 2*time.Millisecond)

@@ -18,6 +18,21 @@ const (
 type Graph struct {
 	// Name names the topology in descriptions and drawings.
 	Name string
+	// Application, if set, is the graph's application id, as Kafka Streams'
+	// application.id: it namespaces every name derived from an agent's, so
+	// that graphs whose agents share names can share a cluster. With
+	// Application "shop", agent "counter" runs as consumer group
+	// "shop.counter", keeps its state in the changelog "shop.counter-table"
+	// (locally in DataDir/state/shop.counter), writes dead letters to
+	// "shop.counter-dlq", passes asynchronous results and timer fires through
+	// "shop.counter-loop", keeps timers in "shop.counter-timers", and in
+	// exactly-once mode commits as transactional.id
+	// "sluice-shop.counter-INSTANCE" (see [Graph.Names]). Streams the graph
+	// declares keep their names. "" (the default) keeps the agent's own name
+	// for all of these, as before application ids. It holds 1 to 200 of A-Z,
+	// a-z, 0-9, '_' and '-' ([ErrApplication] otherwise). A [View] or an
+	// [ExternalTable] of such a graph's table names it with [Table.In].
+	Application string
 	// Sources are topics written outside the graph that its agents read: input
 	// streams fed by producers or emitters, and tables of other topologies.
 	Sources []Topic
@@ -55,5 +70,6 @@ func (g *Graph) specs() []agentSpec {
 			out = append(out, a.decl())
 		}
 	}
+	namespace(g.Application, out)
 	return out
 }

@@ -19,7 +19,7 @@ import (
 // Metrics sets the registry agents record their metrics in, overriding the
 // default: instruments that nothing serves.
 func Metrics(r *metrics.Registry) Option {
-	return optionFunc(func(c *runConfig) { c.metrics = r })
+	return option("Metrics", forRun, func(c *runConfig) { c.metrics = r })
 }
 
 // agentMetrics is an agent's instruments, bound to its topics before it runs so

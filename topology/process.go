@@ -14,13 +14,16 @@ import (
 
 // agentRuntime is what the handlers of one running agent share.
 type agentRuntime struct {
-	name    string
-	outputs map[string]topicSpec // declared outputs by name, the dead-letter topic included
-	dlq     string
-	retries int
-	backoff time.Duration
-	log     *slog.Logger
-	now     func() time.Time
+	name        string
+	group       string               // the consumer group (see agentSpec.group)
+	timersTopic string               // the timers topic, "" without OnTimer
+	moved       map[string]string    // internal names moved into the graph's namespace
+	outputs     map[string]topicSpec // declared outputs by name, the dead-letter topic included
+	dlq         string
+	retries     int
+	backoff     time.Duration
+	log         *slog.Logger
+	now         func() time.Time
 
 	processed    atomic.Int64
 	deadLettered atomic.Int64
@@ -47,6 +50,8 @@ type agentRuntime struct {
 func newAgentRuntime(a agentSpec, c *runConfig) *agentRuntime {
 	rt := &agentRuntime{
 		name:    a.name,
+		group:   a.group,
+		moved:   a.moved,
 		outputs: map[string]topicSpec{a.dlq.name: a.dlq},
 		dlq:     a.dlq.name,
 		retries: c.retries,
@@ -54,6 +59,9 @@ func newAgentRuntime(a agentSpec, c *runConfig) *agentRuntime {
 		log:     c.logger.With("agent", a.name),
 		now:     time.Now,
 		metrics: newAgentMetrics(a, c),
+	}
+	if a.timers != nil {
+		rt.timersTopic = a.timers.name
 	}
 	rt.maxRecord = c.kafka.Producer.MaxMessageBytes
 	if c.tracer != nil {
@@ -67,7 +75,7 @@ func newAgentRuntime(a agentSpec, c *runConfig) *agentRuntime {
 
 // newGroupDef turns an agent into the untyped group gokax runs.
 func newGroupDef[S any](a Agent[S], rt *agentRuntime) gokax.Group {
-	g := gokax.Group{Name: a.Name, Stateful: a.State != nil}
+	g := gokax.Group{Name: rt.group, Stateful: a.State != nil}
 	applies := map[string]Input[S]{} // asynchronous inputs' apply handlers, by input topic
 	for _, in := range a.Inputs {
 		handle := func(m *gokax.Msg, v []byte) {
@@ -109,15 +117,25 @@ func newGroupDef[S any](a Agent[S], rt *agentRuntime) gokax.Group {
 		g.Outputs = append(g.Outputs, name)
 	}
 	if a.OnTimer != nil {
-		g.Outputs = append(g.Outputs, TimersName(a.Name))
+		g.Outputs = append(g.Outputs, rt.timersTopic)
 	}
 	for _, t := range a.Lookups {
-		g.Lookups = append(g.Lookups, t.TopicName())
+		g.Lookups = append(g.Lookups, rt.topic(t.TopicName()))
 	}
 	for _, t := range a.Joins {
-		g.Joins = append(g.Joins, t.TopicName())
+		g.Joins = append(g.Joins, rt.topic(t.TopicName()))
 	}
 	return g
+}
+
+// topic returns the name on the cluster of the topic the agent's
+// declarations name name: name itself unless it is an internal name of the
+// graph moved into its application's namespace.
+func (rt *agentRuntime) topic(name string) string {
+	if n, ok := rt.moved[name]; ok {
+		return n
+	}
+	return name
 }
 
 // groupDef is the untyped group an agent becomes at run time.

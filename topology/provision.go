@@ -39,6 +39,9 @@ type TopicStatus struct {
 // [ErrTopicMismatch], never changed. Provision validates the graph first.
 func Provision(ctx context.Context, g *Graph, opts ...Option) ([]TopicStatus, error) {
 	c := newRunConfig(opts)
+	if err := c.check(forProvision); err != nil {
+		return nil, fmt.Errorf("provision: %w", err)
+	}
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}

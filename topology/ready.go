@@ -8,7 +8,7 @@ import "sync"
 // if another instance holds every partition of one of the agents. It must not
 // block. Like [OnAssign], each OnReady adds to those before it.
 func OnReady(fn func()) Option {
-	return optionFunc(func(c *runConfig) {
+	return option("OnReady", forRun, func(c *runConfig) {
 		if prev := c.onReady; prev != nil && fn != nil {
 			c.onReady = func() { prev(); fn() }
 		} else if fn != nil {

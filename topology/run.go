@@ -29,6 +29,9 @@ import (
 // exited when it returns.
 func Run(ctx context.Context, g *Graph, opts ...Option) (err error) {
 	c := newRunConfig(opts)
+	if err := c.check(forRun); err != nil {
+		return err
+	}
 	if err := g.Validate(); err != nil {
 		return err
 	}
@@ -43,6 +46,7 @@ func Run(ctx context.Context, g *Graph, opts ...Option) (err error) {
 	if err := checkExactlyOnce(c, agents); err != nil {
 		return err
 	}
+	logNames(c.logger, g.Application, agents)
 	if c.exactlyOnce {
 		if c.instance, err = instanceName(c.dataDir); err != nil {
 			return err

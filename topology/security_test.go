@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -57,8 +58,9 @@ func TestSecuredCluster(t *testing.T) {
 		g := counterGraphNamed(c.name)
 		in, agent := clicks, c.name("counter")
 		in.Name = c.name(in.Name)
-		opts := []topology.Option{topology.Brokers(c.addrs...), topology.WithSecurity(sec), topology.ExactlyOnce()}
-		running(t, g, append(opts, topology.DataDir(t.TempDir()))...)
+		opts := []topology.Option{topology.Brokers(c.addrs...), topology.WithSecurity(sec)}
+		eos := append(slices.Clip(opts), topology.ExactlyOnce(topology.DefaultCommitInterval))
+		running(t, g, append(eos, topology.DataDir(t.TempDir()))...)
 
 		em, err := topology.NewEmitter(in, opts...)
 		if err != nil {
@@ -71,7 +73,7 @@ func TestSecuredCluster(t *testing.T) {
 			}
 		}
 
-		v, err := topology.NewView(topology.ExternalTable(agent, topology.Int64()), append(opts, topology.DataDir(t.TempDir()))...)
+		v, err := topology.NewView(topology.ExternalTable(agent, topology.Int64()), append(eos, topology.DataDir(t.TempDir()))...)
 		if err != nil {
 			t.Fatalf("NewView: %v", err)
 		}
@@ -93,6 +95,9 @@ func TestSecuredCluster(t *testing.T) {
 			}
 			return true
 		})
+		// The view's freshness prober reads end offsets through the same
+		// security setting: it has heard from the broker.
+		waitUntil(t, time.Minute, "the view to hear from the broker", func() bool { return !v.Freshness().Heard.IsZero() })
 
 		kopts, err := topology.ClientOptions(opts...)
 		if err != nil {

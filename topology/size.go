@@ -93,7 +93,7 @@ func fitMaxMessageBytes(ctx context.Context, adm *kadm.Client, topics []string, 
 // an emit is larger than may be produced; commit then writes nothing.
 func (c *Context[S]) checkSizes() error {
 	if c.stateOp == stateSet {
-		if err := c.agent.checkSize(TableName(c.agent.name), recordSize(c.Key(), c.stateBytes, nil)); err != nil {
+		if err := c.agent.checkSize(TableName(c.agent.group), recordSize(c.Key(), c.stateBytes, nil)); err != nil {
 			return err
 		}
 	}

@@ -38,7 +38,7 @@ type storageFunc = func(dir string) storage.Builder
 // Run fails if bytes is under 4 MiB. It applies to the default storage
 // only, not to one set with [Storage].
 func StateMemory(bytes int64) Option {
-	return optionFunc(func(c *runConfig) { c.state.memoryBytes = bytes })
+	return option("StateMemory", forRun|forView, func(c *runConfig) { c.state.memoryBytes = bytes })
 }
 
 // openStateMemory makes the budget for databases databases that the
@@ -77,7 +77,7 @@ func (c *runConfig) openStateMemory(databases int) (closeMemory func(), err erro
 //
 // A nil b leaves the default.
 func Storage(b func(dir string) storage.Builder) Option {
-	return optionFunc(func(c *runConfig) {
+	return option("Storage", forRun|forView, func(c *runConfig) {
 		if b != nil {
 			c.storage = b
 		}

@@ -57,7 +57,7 @@ func runOnce(ctx context.Context, a agentSpec, rt *agentRuntime, group groupDef,
 	}
 	o.Config = rt.fitSizes(ctx, a, brokers, c.kafka)
 	if c.exactlyOnce {
-		o.ExactlyOnce = &gokax.ExactlyOnce{Instance: c.instance}
+		o.ExactlyOnce = &gokax.ExactlyOnce{Instance: c.instance, CommitInterval: c.commitInterval}
 	}
 	o.Suspects = &rt.suspects // a refused write's suspects outlive this run
 	var timers *timerRun
@@ -89,7 +89,7 @@ func runOnce(ctx context.Context, a agentSpec, rt *agentRuntime, group groupDef,
 			timers.assign(ctx, parts)
 		}
 		if c.onAssign != nil {
-			c.onAssign(group.Name, parts)
+			c.onAssign(rt.name, parts)
 		}
 	}
 	if a.loop != nil {

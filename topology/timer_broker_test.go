@@ -156,7 +156,7 @@ func TestTimersOnBroker(t *testing.T) {
 			reg := metrics.New()
 			opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(t.TempDir()), topology.Metrics(reg)}
 			if eo {
-				opts = append(opts, topology.ExactlyOnce())
+				opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
 			}
 			stop := running(t, timerGraph(nil), opts...)
 			reqs, want := timerSchedule(300, 0)
@@ -258,7 +258,7 @@ func TestTimersRebalance(t *testing.T) {
 				g := timerGraph(func(timerFired) { firedBy[i].Add(1) })
 				opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(t.TempDir())}
 				if eo {
-					opts = append(opts, topology.ExactlyOnce())
+					opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
 				}
 				return running(t, g, opts...)
 			}

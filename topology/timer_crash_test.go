@@ -45,7 +45,7 @@ func TestTimersHelperProcess(t *testing.T) {
 		topology.DataDir(os.Getenv(tmHelperDirEnv)), topology.RestartBackoff(50*time.Millisecond, time.Second),
 		topology.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))}
 	if os.Getenv(tmHelperModeEnv) == "exactly-once" {
-		opts = append(opts, topology.ExactlyOnce())
+		opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
 	}
 	if err := topology.Run(ctx, g, opts...); err != nil {
 		fmt.Fprintln(os.Stderr, "run:", err)

@@ -29,7 +29,7 @@ const (
 // writes, unchanged, so that traced agents downstream stay in the same trace;
 // records without trace headers cost one header check.
 func Tracing(tp trace.TracerProvider) Option {
-	return optionFunc(func(c *runConfig) {
+	return option("Tracing", forRun, func(c *runConfig) {
 		c.tracer = nil
 		if tp != nil {
 			c.tracer = tp.Tracer("github.com/sluicehq/sluice/topology")

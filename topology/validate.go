@@ -12,6 +12,9 @@ import (
 func (g *Graph) Validate() error {
 	r := g.resolve()
 	errs := r.errs
+	if err := checkApplication(g.Application); err != nil {
+		errs = append(errs, err)
+	}
 	seen := map[string]bool{}
 	for _, a := range r.agents {
 		who := a.String()

@@ -48,14 +48,14 @@ func TestKafkaVersionFloor(t *testing.T) {
 			t.Run(fmt.Sprintf("exactly-once=%v", eos), func(t *testing.T) {
 				name := func(s string) string { return b.Name(fmt.Sprintf("floor-%v-%s", eos, s)) }
 				opts := []topology.Option{topology.Brokers(b.Addrs()...), topology.KafkaConfig(floor), topology.DataDir(t.TempDir())}
-				if eos {
-					opts = append(opts, topology.ExactlyOnce())
-				}
 				g := counterGraphNamed(name)
 				if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
 					t.Fatalf("Provision: %v", err)
 				}
 				produceKeys(t, b.Addrs(), name(clicks.Name), 10, 10)
+				if eos {
+					opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
+				}
 				running(t, g, opts...)
 				latest(t, b.Addrs(), name(counts.Name), 10, 10)
 			})
@@ -133,13 +133,14 @@ func TestRequestVersions(t *testing.T) {
 	for _, eos := range []bool{false, true} {
 		name := func(s string) string { return fmt.Sprintf("v-%v-%s", eos, s) }
 		opts := []topology.Option{topology.Brokers(b.Addrs()...), topology.DataDir(t.TempDir())}
+		run := opts
 		if eos {
-			opts = append(opts, topology.ExactlyOnce())
+			run = append(slices.Clip(opts), topology.ExactlyOnce(topology.DefaultCommitInterval))
 		}
 		g := counterGraphNamed(name)
 		in := clicks
 		in.Name = name(in.Name)
-		stop := running(t, g, opts...)
+		stop := running(t, g, run...)
 		em, err := topology.NewEmitter(in, opts...)
 		if err != nil {
 			t.Fatal(err)
@@ -151,7 +152,7 @@ func TestRequestVersions(t *testing.T) {
 		}
 		em.Close()
 		latest(t, b.Addrs(), name(counts.Name), 4, 5)
-		v, err := topology.NewView(topology.ExternalTable(name("counter"), topology.Int64()), opts...)
+		v, err := topology.NewView(topology.ExternalTable(name("counter"), topology.Int64()), run...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -66,6 +66,9 @@ type Entry[T any] struct {
 // connects. It fails with [ErrNoName], [ErrNoCodec] or [ErrNoBrokers].
 func NewView[T any](t Table[T], opts ...Option) (*View[T], error) {
 	c := newRunConfig(opts)
+	if err := c.check(forView); err != nil {
+		return nil, fmt.Errorf("view of %q: %w", t.Name, err)
+	}
 	if t.Name == "" {
 		return nil, fmt.Errorf("view: %w", ErrNoName)
 	}
@@ -119,7 +122,7 @@ func (v *View[T]) Run(ctx context.Context) error {
 		v.c.logger.Info("view: local copy without a state file removed, rebuilding it from the changelog", "topic", v.table.Name, "dir", dir)
 	}
 	v.fresh.reset(st)
-	probe, err := newProber(v.c.brokers, v.table.Name, v.c.exactlyOnce)
+	probe, err := newProber(v.c.brokers, v.c.kafka, v.table.Name, v.c.exactlyOnce)
 	if err != nil {
 		return err
 	}

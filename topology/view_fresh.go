@@ -6,8 +6,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/connect"
 )
 
 // Freshness says how current a [View]'s local copy is: what a lookup service
@@ -82,8 +85,8 @@ type prober struct {
 	exactlyOnce bool
 }
 
-func newProber(brokers []string, table string, exactlyOnce bool) (*prober, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func newProber(brokers []string, cfg *sarama.Config, table string, exactlyOnce bool) (*prober, error) {
+	cl, err := connect.NewClient(brokers, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("view of %q: freshness client: %w", table, err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/cli"
-	"github.com/sluicehq/sluice/soak"
+	"github.com/sluicehq/sluice/internal/soak"
 )
 
 // agentCommand returns the agent command: one instance of a soak agent.
@@ -41,9 +41,6 @@ SIGINT or SIGTERM; then it commits what it processed and exits 0. It logs
 			}
 			if dataDir == "" {
 				return fmt.Errorf("--data-dir is required: each instance needs a directory of its own")
-			}
-			if f.exactlyOnce && !soak.ExactlyOnceAvailable() {
-				return fmt.Errorf("--exactly-once: %w", soak.ErrNoExactlyOnce)
 			}
 			log, err := f.logger(c)
 			if err != nil {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/sluicehq/sluice/cli"
 
-	"github.com/sluicehq/sluice/soak"
+	"github.com/sluicehq/sluice/internal/soak"
 )
 
 // commonFlags are the flags every soak command shares.

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/cli"
-	"github.com/sluicehq/sluice/soak"
+	"github.com/sluicehq/sluice/internal/soak"
 )
 
 // runCommand returns the run command: the whole soak.
@@ -74,9 +74,6 @@ input's), or, in exactly-once mode, a duplicate or any table difference.`,
 			}
 			if cfg.Interval <= 0 || cfg.Rate < 0 {
 				return errors.New("--interval: want above 0; --rate: want 0 (from --interval) or more")
-			}
-			if f.exactlyOnce && !soak.ExactlyOnceAvailable() {
-				return fmt.Errorf("--exactly-once: %w", soak.ErrNoExactlyOnce)
 			}
 			log, err := f.logger(c)
 			if err != nil {

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/cli"
-	"github.com/sluicehq/sluice/soak"
+	"github.com/sluicehq/sluice/internal/soak"
 )
 
 // verifyCommand returns the verify command: the verifier alone, on a cluster
@@ -29,9 +29,6 @@ broken.`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := needBrokers(brokers); err != nil {
 				return err
-			}
-			if f.exactlyOnce && !soak.ExactlyOnceAvailable() {
-				return fmt.Errorf("--exactly-once: %w", soak.ErrNoExactlyOnce)
 			}
 			log, err := f.logger(c)
 			if err != nil {

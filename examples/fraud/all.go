@@ -161,7 +161,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 			if u := c.obs.URL(); u != "" {
 				fmt.Fprintf(out, "live page %s (metrics on %smetrics)\n", u, u)
 			}
-			wait, err := c.lookups.Start(ctx, cmd, g, addrs, c.dataDir, log)
+			wait, err := c.lookups.Start(ctx, cmd, g, addrs, c.dataDir, log, c.secOpt)
 			if err != nil {
 				return err
 			}

@@ -183,7 +183,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 				return *b
 			}
 			return nil
-		}))
+		}, c.secOpt))
 	}
 	c.obs.Connect(c.secOpt)
 	more, stopObs, err := c.obs.Start(ctx, cmd, g, log)
@@ -194,7 +194,7 @@ func runAll(cmd *cobra.Command, c allConfig, log *slog.Logger) error {
 
 	opts := []topology.Option{topology.DataDir(c.dataDir), topology.WithLogger(log)}
 	if c.eos {
-		opts = append(opts, topology.ExactlyOnce())
+		opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
 	}
 	if len(c.brokers) > 0 {
 		opts = append(opts, topology.Brokers(c.brokers...), c.secOpt)

@@ -10,9 +10,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kversion"
-	"github.com/twmb/franz-go/pkg/sasl"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/sluicehq/sluice/internal/connect"
 )
 
 // The franz-go client of a processor (see [kproc]) takes its settings from
@@ -21,17 +20,21 @@ import (
 // others do not apply to franz-go or keep franz-go's defaults.
 
 // kgoCommonOpts returns the options of every franz-go client built from cfg:
-// brokers, client ID, connection and security settings.
+// brokers, client ID and security as every other client of sluice
+// ([connect.Opts]), and connection settings.
 func kgoCommonOpts(brokers []string, cfg *sarama.Config, clientID string) ([]kgo.Opt, error) {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(brokers...),
+	opts, err := connect.Opts(brokers, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("gokax: %w", err)
+	}
+	opts = append(opts,
 		kgo.ClientID(clientID),
 		kgo.DialTimeout(cfg.Net.DialTimeout),
 		// franz-go refreshes metadata at most every 5 s by default, which a
 		// leader change or a new topic would wait out; sarama retries after
 		// Metadata.Retry.Backoff.
 		kgo.MetadataMinAge(max(cfg.Metadata.Retry.Backoff, 100*time.Millisecond)),
-	}
+	)
 	// The protocol versions of cfg.Version, as sarama's clients speak them
 	// ([KafkaVersion]): records name their topics (newer fetches and produces
 	// name them by ID only, which the embedded broker's fault matchers and
@@ -46,31 +49,7 @@ func kgoCommonOpts(brokers []string, cfg *sarama.Config, clientID string) ([]kgo
 			return d.Dial(network, host)
 		}))
 	}
-	if cfg.Net.TLS.Enable {
-		opts = append(opts, kgo.DialTLSConfig(cfg.Net.TLS.Config))
-	}
-	if cfg.Net.SASL.Enable {
-		m, err := kgoSASL(cfg)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, kgo.SASL(m))
-	}
 	return opts, nil
-}
-
-// kgoSASL returns the franz-go mechanism of cfg's SASL settings.
-func kgoSASL(cfg *sarama.Config) (sasl.Mechanism, error) {
-	s := cfg.Net.SASL
-	switch s.Mechanism {
-	case "", sarama.SASLTypePlaintext:
-		return plain.Auth{User: s.User, Pass: s.Password, Zid: s.AuthIdentity}.AsMechanism(), nil
-	case sarama.SASLTypeSCRAMSHA256:
-		return scram.Auth{User: s.User, Pass: s.Password}.AsSha256Mechanism(), nil
-	case sarama.SASLTypeSCRAMSHA512:
-		return scram.Auth{User: s.User, Pass: s.Password}.AsSha512Mechanism(), nil
-	}
-	return nil, fmt.Errorf("gokax: SASL mechanism %q: processors support PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512", s.Mechanism)
 }
 
 // deliveryTimeout is how long a processor's write may wait for a broker

@@ -8,6 +8,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/connect"
 )
 
 // ReadPartition reads topic/partition from its first record to its end as of
@@ -26,7 +28,7 @@ func ReadPartition(ctx context.Context, brokers []string, cfg *sarama.Config, to
 	if cfg == nil {
 		cfg = Config()
 	}
-	opts, err := kgoCommonOpts(brokers, cfg, cfg.ClientID) // with cfg's security
+	opts, err := connect.Opts(brokers, cfg)
 	if err != nil {
 		return fmt.Errorf("gokax: read %s/%d: %w", topic, partition, err)
 	}

@@ -26,7 +26,7 @@ func imports(t *testing.T) map[string][]string {
 // TestImportGraph pins the layering of STYLE.md: each rule is one subtest.
 func TestImportGraph(t *testing.T) {
 	pkgs := imports(t)
-	for _, p := range []string{"tables", "topology", "internal/gokax", "internal/broker"} {
+	for _, p := range []string{"tables", "topology", "internal/gokax", "internal/broker", "observe", "cli", "internal/soak"} {
 		if _, ok := pkgs[mod+"/"+p]; !ok {
 			t.Fatalf("go list did not report %s/%s: the rules below would check nothing", mod, p)
 		}
@@ -62,8 +62,11 @@ func TestImportGraph(t *testing.T) {
 			func(i string) bool { return under(i, "examples") || under(i, "cmd") || under(i, "cli") },
 		},
 		{
-			"internal packages import no public sluice package",
-			func(p string) bool { return under(p, "internal") },
+			// internal/soak is test infrastructure over the public API (the
+			// library of cmd/sluice-soak), internal only so that users do not
+			// take it for part of sluice's surface.
+			"internal packages import no public sluice package (internal/soak excepted)",
+			func(p string) bool { return under(p, "internal") && !under(p, "internal/soak") },
 			func(i string) bool {
 				return strings.HasPrefix(i, mod+"/") && !under(i, "internal") && !under(i, "tables")
 			},
@@ -83,6 +86,21 @@ func TestImportGraph(t *testing.T) {
 			"only internal/broker and internal/logadapt import kfake",
 			func(p string) bool { return !under(p, "internal/broker") && !under(p, "internal/logadapt") },
 			func(i string) bool { return strings.HasPrefix(i, "github.com/twmb/franz-go/pkg/kfake") },
+		},
+		{
+			// What users build on (and what shows them how) must get by with
+			// topology's public API: sluice's Kafka defaults are
+			// topology.DefaultKafkaConfig, its partitioner topology.Partition.
+			"no package above topology imports internal/gokax",
+			func(p string) bool {
+				for _, above := range []string{"observe", "cli", "lookup", "processors", "examples", "cmd", "internal/soak", "benchmarks"} {
+					if under(p, above) {
+						return true
+					}
+				}
+				return false
+			},
+			func(i string) bool { return under(i, "internal/gokax") },
 		},
 		{
 			"examples use the public API only",

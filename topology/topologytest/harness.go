@@ -87,7 +87,9 @@ type Harness struct {
 // invalid (see [topology.Graph.Validate]) or an agent does not start.
 //
 // The tester has no broker and one partition per topic: agents process what the
-// test feeds them synchronously, in the test's goroutine's time.
+// test feeds them synchronously, in the test's goroutine's time. A graph's
+// Application does not apply: tables, dead letters and timers have the names
+// of the default namespace ([topology.TableName] and the like).
 func New(t T, g *topology.Graph, opts ...Option) *Harness {
 	t.Helper()
 	c := options{start: DefaultStart}
@@ -106,6 +108,14 @@ func New(t T, g *topology.Graph, opts ...Option) *Harness {
 	}
 	h.now.Store(&c.start)
 	c.Now = h.clock
+	// The tester has no cluster to share: the graph runs in the default
+	// namespace, so that its tables and dead letters have the names the
+	// agents' own declarations give them.
+	if g != nil && g.Application != "" {
+		local := *g
+		local.Application = ""
+		g = &local
+	}
 	agents, err := harness.Groups(g, c.Config)
 	if err != nil {
 		t.Fatalf("topologytest: New: %v", err)

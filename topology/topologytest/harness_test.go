@@ -466,3 +466,15 @@ func TestUndeclaredTableIsNotRetried(t *testing.T) {
 		})
 	}
 }
+
+// TestApplicationIgnored pins that a graph's Application does not rename
+// what the harness holds: the agent's own table handle reads its state.
+func TestApplicationIgnored(t *testing.T) {
+	g := counterGraph()
+	g.Application = "shop"
+	h := topologytest.New(t, g)
+	topologytest.Consume(h, clicks, "u1", Click{Page: "/"})
+	if got, ok := topologytest.TableValue(h, counter.Table(), "u1"); !ok || got != 1 {
+		t.Errorf("count of u1 = %d, %t, want 1, true", got, ok)
+	}
+}

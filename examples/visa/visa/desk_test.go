@@ -227,7 +227,7 @@ func TestSLAOnBroker(t *testing.T) {
 		t.Run("mode="+mode, func(t *testing.T) {
 			var opts []topology.Option
 			if mode == "exactly-once" {
-				opts = append(opts, topology.ExactlyOnce())
+				opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
 			}
 			o := visa.Options{SLA: map[string]time.Duration{"B": 2 * time.Second}, Review: true}
 			g, err := visa.GraphWith(nil, o, "A", "C", "D")

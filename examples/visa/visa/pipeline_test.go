@@ -49,7 +49,7 @@ func tenThousand(t *testing.T, b *kafkatest.Broker) {
 	}
 	addrs := setUpOn(t, b, g, visa.DefaultRoutes)
 	tl := newTail(t, addrs, append([]string{visa.Final.Name}, deadLetterTopics()...)...)
-	stop := running(t, g, addrs, t.TempDir(), topology.ExactlyOnce())
+	stop := running(t, g, addrs, t.TempDir(), topology.ExactlyOnce(topology.DefaultCommitInterval))
 
 	mix, _ := visa.ParseMix("tourist=45,business=30,student=20,diplomatic=5")
 	gen, err := visa.NewGenerator(visa.GeneratorConfig{Mix: mix, Invalid: 10, Malformed: 1, Seed: 4, Prefix: "P"})

@@ -46,13 +46,15 @@ type ReviewItem struct {
 // path and time waiting, oldest first, and for each a comment field and
 // buttons to approve or reject it, which write a [ReviewDecision] to
 // [Reviews]; the desk then writes the final decision. brokers returns the
-// cluster's seed brokers, nil until they are known.
+// cluster's seed brokers, nil until they are known; conn are the options
+// that reach it ([topology.WithSecurity], [topology.KafkaConfig]) on a
+// secured cluster.
 //
 // Its JSON API: GET /review/api/cases lists the [ReviewItem]s; POST
 // /review/api/decide takes {"id", "decision" (approved or rejected),
 // "comment", "reviewer"} and answers 202 once the decision is written, 400 for
 // a bad one, 503 while the brokers are unknown.
-func ReviewView(brokers func() []string) observe.View {
+func ReviewView(brokers func() []string, conn ...topology.Option) observe.View {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /review/{$}", func(w http.ResponseWriter, _ *http.Request) {
 		b, _ := reviewWeb.ReadFile("web/review.html")
@@ -67,7 +69,7 @@ func ReviewView(brokers func() []string) observe.View {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), reviewTimeout)
 		defer cancel()
-		items, err := AwaitingReview(ctx, addrs, time.Now())
+		items, err := AwaitingReview(ctx, cluster(addrs, conn), time.Now())
 		if err != nil {
 			writeReviewJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
 			return
@@ -94,7 +96,7 @@ func ReviewView(brokers func() []string) observe.View {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), reviewTimeout)
 		defer cancel()
-		if err := SendReview(ctx, addrs, req.ID, req.ReviewDecision); err != nil {
+		if err := SendReview(ctx, cluster(addrs, conn), req.ID, req.ReviewDecision); err != nil {
 			writeReviewJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
 			return
 		}
@@ -110,10 +112,16 @@ func writeReviewJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// cluster returns the options of the cluster at addrs reached as conn says.
+func cluster(addrs []string, conn []topology.Option) []topology.Option {
+	return append([]topology.Option{topology.Brokers(addrs...)}, conn...)
+}
+
 // SendReview writes a reviewer's decision about the application id to
-// [Reviews] on the cluster at brokers.
-func SendReview(ctx context.Context, brokers []string, id string, r ReviewDecision) (err error) {
-	em, err := topology.NewEmitter(Reviews, topology.Brokers(brokers...))
+// [Reviews] on the cluster that the options name ([topology.Brokers], and
+// [topology.WithSecurity] or [topology.KafkaConfig] for a secured one).
+func SendReview(ctx context.Context, cluster []topology.Option, id string, r ReviewDecision) (err error) {
+	em, err := topology.NewEmitter(Reviews, cluster...)
 	if err != nil {
 		return err
 	}
@@ -122,10 +130,10 @@ func SendReview(ctx context.Context, brokers []string, id string, r ReviewDecisi
 }
 
 // AwaitingReview returns the applications in the desk's review table on the
-// cluster at brokers, oldest first, with their time waiting at now. It reads
+// cluster the options name (as [SendReview]'s), oldest first, with their time waiting at now. It reads
 // the desk's table topic, committed records only, from its start to its end.
-func AwaitingReview(ctx context.Context, brokers []string, now time.Time) ([]ReviewItem, error) {
-	cases, err := readCases(ctx, brokers)
+func AwaitingReview(ctx context.Context, cluster []topology.Option, now time.Time) ([]ReviewItem, error) {
+	cases, err := readCases(ctx, cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -147,9 +155,13 @@ func AwaitingReview(ctx context.Context, brokers []string, now time.Time) ([]Rev
 }
 
 // readCases reads the last committed value of every key of the desk's table.
-func readCases(ctx context.Context, brokers []string) (map[string]Case, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(), kgo.FetchMaxWait(50*time.Millisecond))
+func readCases(ctx context.Context, cluster []topology.Option) (map[string]Case, error) {
+	conn, err := topology.ClientOptions(cluster...)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(conn, kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(), kgo.FetchMaxWait(50*time.Millisecond))...)
 	if err != nil {
 		return nil, err
 	}

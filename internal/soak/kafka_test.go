@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/kafkatest"
-	"github.com/sluicehq/sluice/soak"
+	"github.com/sluicehq/sluice/internal/soak"
 )
 
 // TestSoakShortOnKafka is TestSoakShort on the package's 3-node Apache

@@ -112,11 +112,7 @@ var errNotRecovered = errors.New("view did not recover")
 // readTable returns the entries of keys in the table of agent, read through
 // a [topology.View] recovered from its changelog.
 func readTable(ctx context.Context, cfg VerifyConfig, agent string, keys []string) (map[string]Tally, error) {
-	opts, err := cfg.Mode.options()
-	if err != nil {
-		return nil, err
-	}
-	opts = append(opts, topology.Brokers(cfg.Brokers...), topology.WithSecurity(cfg.Security),
+	opts := append(cfg.Mode.options(), topology.Brokers(cfg.Brokers...), topology.WithSecurity(cfg.Security),
 		topology.DataDir(filepath.Join(cfg.DataDir, agent)), topology.WithLogger(cfg.Logger))
 	v, err := topology.NewView(Table(cfg.Namespace+agent), opts...)
 	if err != nil {

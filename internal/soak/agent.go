@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/gokax"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -29,7 +28,7 @@ type AgentConfig struct {
 	Mode    Mode
 	Logger  *slog.Logger
 	// RebalanceTimeout, if set, overrides the consumer group rebalance
-	// timeout of sluice's Kafka configuration (gokax.DefaultRebalanceTimeout, 20 s), for
+	// timeout of sluice's Kafka configuration (topology.DefaultKafkaConfig's, 20 s), for
 	// diagnosing group coordination under faults.
 	RebalanceTimeout time.Duration
 }
@@ -52,13 +51,10 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	opts, err := cfg.Mode.options()
-	if err != nil {
-		return err
-	}
+	opts := cfg.Mode.options()
 	log := cfg.Logger
 	if cfg.RebalanceTimeout > 0 {
-		kc := gokax.Config()
+		kc := topology.DefaultKafkaConfig()
 		kc.Consumer.Group.Rebalance.Timeout = cfg.RebalanceTimeout
 		opts = append(opts, topology.KafkaConfig(kc))
 	}

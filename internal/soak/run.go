@@ -125,9 +125,6 @@ func (c *Config) defaults() error {
 	case c.DurationCap <= verifyReserve:
 		return fmt.Errorf("%w: duration cap %v, want more than %v", ErrBadConfig, c.DurationCap, verifyReserve)
 	}
-	if c.Mode == ExactlyOnce && !ExactlyOnceAvailable() {
-		return fmt.Errorf("mode %s: %w", c.Mode, ErrNoExactlyOnce)
-	}
 	return nil
 }
 
@@ -159,6 +156,11 @@ type run struct {
 // out (a process would not start, the broker did not come back, ctx was
 // cancelled) or a process exited without being told to; a report that breaks
 // its mode's promise is not an error, see [Report.Failed].
+//
+// Its phases: [run.start] the cluster and two instances of each agent;
+// [run.send] the records with the faults among them; [run.catchUp] until
+// the output holds every record sent; [run.finish]: stop the agents, verify,
+// stop the cluster.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	begin := time.Now()
 	if err := cfg.defaults(); err != nil {
@@ -170,29 +172,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	defer cancel()
 	defer r.killAll()
 
-	if err := os.MkdirAll(filepath.Join(cfg.Dir, "logs"), 0o755); err != nil {
+	brokers, err := r.start(ctx)
+	if err != nil {
 		return Report{}, err
 	}
-	var err error
-	if r.kafka, err = r.cluster(ctx); err != nil {
-		return Report{}, err
-	}
-	r.report.Kafka = r.kafka.String()
-	if err := r.kafka.start(ctx); err != nil {
-		return Report{}, err
-	}
-	brokers := r.kafka.addrs()
-	if err := provision(ctx, brokers, cfg); err != nil {
-		return Report{}, err
-	}
-	for _, a := range Agents() {
-		for range 2 {
-			if err := r.addInstance(a); err != nil {
-				return Report{}, err
-			}
-		}
-	}
-
 	faults := r.schedule()
 	rate := cfg.Rate
 	if rate == 0 {
@@ -218,6 +201,49 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	tailDone := make(chan struct{})
 	go func() { defer close(tailDone); tl.run(tctx) }()
 	defer func() { stopTail(); <-tailDone }()
+
+	if err := r.send(ctx, gen, faults); err != nil {
+		return Report{}, err
+	}
+	sent := gen.Sent()
+	if err := r.catchUp(ctx, tl, sent, begin.Add(cfg.DurationCap-verifyReserve)); err != nil {
+		return Report{}, err
+	}
+	return r.finish(ctx, brokers, sent, begin)
+}
+
+// start starts the cluster, provisions the soak's topics and starts two
+// instances of each agent; it returns the brokers' addresses.
+func (r *run) start(ctx context.Context) ([]string, error) {
+	if err := os.MkdirAll(filepath.Join(r.cfg.Dir, "logs"), 0o755); err != nil {
+		return nil, err
+	}
+	var err error
+	if r.kafka, err = r.cluster(ctx); err != nil {
+		return nil, err
+	}
+	r.report.Kafka = r.kafka.String()
+	if err := r.kafka.start(ctx); err != nil {
+		return nil, err
+	}
+	brokers := r.kafka.addrs()
+	if err := provision(ctx, brokers, r.cfg); err != nil {
+		return nil, err
+	}
+	for _, a := range Agents() {
+		for range 2 {
+			if err := r.addInstance(a); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return brokers, nil
+}
+
+// send runs gen until it has sent every record, injecting each fault once
+// its share of the records is acknowledged, and restarting crashed
+// processes meanwhile.
+func (r *run) send(ctx context.Context, gen *Generator, faults []fault) error {
 	genDone := make(chan error, 1) // gen.Run's outcome
 	genExited := make(chan struct{})
 	gctx, stopGen := context.WithCancel(ctx)
@@ -227,7 +253,6 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}()
 	defer func() { stopGen(); <-genExited }() // before gen.Close
 
-	// Faults, each when its share of the records is acknowledged.
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var genErr error
@@ -235,7 +260,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	for i := 0; generating || i < len(faults); {
 		select {
 		case <-ctx.Done():
-			return Report{}, fmt.Errorf("soak: %w while sending (%d of %d records acknowledged, %d of %d faults done)", ctx.Err(), gen.Acked(), cfg.Records, i, len(faults))
+			return fmt.Errorf("soak: %w while sending (%d of %d records acknowledged, %d of %d faults done)", ctx.Err(), gen.Acked(), r.cfg.Records, i, len(faults))
 		case genErr = <-genDone:
 			generating = false
 			r.log.Info("generator done", "acknowledged", gen.Acked(), "error", genErr)
@@ -243,11 +268,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		case <-tick.C:
 		}
 		if err := r.restartCrashed(ctx); err != nil {
-			return Report{}, err
+			return err
 		}
-		if i < len(faults) && (!generating || gen.Acked() >= cfg.Records*(i+1)/(len(faults)+1)) {
+		if i < len(faults) && (!generating || gen.Acked() >= r.cfg.Records*(i+1)/(len(faults)+1)) {
 			if err := r.inject(ctx, faults[i]); err != nil {
-				return Report{}, err
+				return err
 			}
 			i++
 		}
@@ -255,21 +280,25 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if genErr != nil {
 		r.log.Warn("generator: some writes failed; they do not count as sent", "error", genErr)
 	}
+	return nil
+}
 
-	// Catch-up: every record sent out of the chain, or the deadline.
-	sent := gen.Sent()
-	catchUp := begin.Add(cfg.DurationCap - verifyReserve)
+// catchUp waits until the output holds every record sent, or until
+// deadline (then the verifier reports what is missing), restarting crashed
+// processes meanwhile.
+func (r *run) catchUp(ctx context.Context, tl *tail, sent Sent, deadline time.Time) error {
 	last := time.Now()
-	tick.Reset(250 * time.Millisecond) // each check walks every record sent
+	tick := time.NewTicker(250 * time.Millisecond) // each check walks every record sent
+	defer tick.Stop()
 	for {
 		missing, records := tl.missing(sent)
 		if missing == 0 {
 			r.log.Info("output caught up", "output_records", records)
-			break
+			return nil
 		}
-		if time.Now().After(catchUp) {
+		if time.Now().After(deadline) {
 			r.log.Warn("output did not catch up before the duration cap; verifying anyway", "missing", missing)
-			break
+			return nil
 		}
 		if time.Since(last) > 5*time.Second {
 			r.log.Info("waiting for the output", "missing", missing, "output_records", records)
@@ -277,19 +306,21 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return Report{}, ctx.Err()
+			return ctx.Err()
 		case <-tick.C:
 		}
 		if err := r.restartCrashed(ctx); err != nil {
-			return Report{}, err
+			return err
 		}
 	}
+}
 
-	// Stop the agents gracefully (they commit what they processed), verify
-	// while the broker runs, then stop it.
+// finish stops the agents gracefully (they commit what they processed),
+// verifies while the cluster runs, then stops it, and returns the report.
+func (r *run) finish(ctx context.Context, brokers []string, sent Sent, begin time.Time) (Report, error) {
 	stopErrs := r.stopAgents()
-	counts, err := Verify(ctx, VerifyConfig{Brokers: brokers, Namespace: cfg.Namespace, Security: cfg.Security,
-		Mode: cfg.Mode, Sent: sent, DataDir: filepath.Join(cfg.Dir, "verify"), Out: cfg.Out, Logger: r.log})
+	counts, err := Verify(ctx, VerifyConfig{Brokers: brokers, Namespace: r.cfg.Namespace, Security: r.cfg.Security,
+		Mode: r.cfg.Mode, Sent: sent, DataDir: filepath.Join(r.cfg.Dir, "verify"), Out: r.cfg.Out, Logger: r.log})
 	if err != nil {
 		return Report{}, err
 	}
@@ -302,7 +333,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		stopErrs = append(stopErrs, fmt.Errorf("%s exited without being told to", c))
 	}
 	if err := errors.Join(stopErrs...); err != nil {
-		return r.report, fmt.Errorf("soak: %w (logs in %s)", err, filepath.Join(cfg.Dir, "logs"))
+		return r.report, fmt.Errorf("soak: %w (logs in %s)", err, filepath.Join(r.cfg.Dir, "logs"))
 	}
 	return r.report, nil
 }

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/soak"
+	"github.com/sluicehq/sluice/internal/soak"
 )
 
 // TestSoakShort runs the soak as make test's short version: the sluice-soak

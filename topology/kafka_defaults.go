@@ -1,0 +1,44 @@
+package topology
+
+import (
+	"github.com/IBM/sarama"
+
+	"github.com/sluicehq/sluice/internal/gokax"
+)
+
+// DefaultKafkaConfig returns a new copy of sluice's sarama configuration:
+// the settings every client Run, [NewView], [NewEmitter] and [Provision]
+// create start from (the README's table "Defaults that differ from goka's"
+// says each and why). Change the settings you need and pass it to
+// [KafkaConfig]; each call returns a fresh copy:
+//
+//	cfg := topology.DefaultKafkaConfig()
+//	cfg.Producer.Compression = sarama.CompressionZSTD
+//	topology.Run(ctx, g, topology.Brokers(addrs...), topology.KafkaConfig(cfg))
+//
+// A processor (the client of a running agent, on franz-go) reads from it its
+// connection and security (Net.*, Version, Metadata.Retry.Backoff),
+// Producer.RequiredAcks, .Compression, .MaxMessageBytes, .Timeout and
+// .Flush.Frequency, and Consumer.Offsets.Initial, .MaxWaitTime,
+// .Fetch.Default, .IsolationLevel and .Group.Session/.Heartbeat/.Rebalance
+// timing, and overrides these whatever the configuration says:
+//
+//   - ClientID: "sluice-AGENT" and the like, per client.
+//   - Producer.Idempotent and Net.MaxOpenRequests: off and one request in
+//     flight per broker, so that a retried write keeps a partition's order;
+//     in exactly-once mode idempotent with acks=all, as Kafka requires.
+//   - Producer.Retry: writes are retried in order until Producer.Timeout,
+//     not Retry.Max times; a write that fails stops the processor, which
+//     replays from its last commit.
+//   - Producer.Partitioner: Kafka's murmur2 ([Partition]), so that a key's
+//     records and state share a partition whoever wrote them.
+//   - Producer.MaxMessageBytes: lowered to fit an existing topic's
+//     max.message.bytes (a larger record goes to the dead-letter topic).
+//   - Consumer.Offsets.AutoCommit and the partition assignor: offsets are
+//     committed by sluice, in order, after every write a record caused;
+//     partitions are balanced by ranges (co-partitioned inputs together).
+//   - Consumer.IsolationLevel: read_committed in exactly-once mode.
+//
+// Emitters and views use sarama with the configuration as given (an
+// emitter's ClientID excepted).
+func DefaultKafkaConfig() *sarama.Config { return gokax.Config() }
