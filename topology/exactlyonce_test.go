@@ -501,13 +501,6 @@ func checkView(t *testing.T, addrs []string, want map[string]int64) {
 // its open transactions are aborted, and it is restarted; afterwards every
 // record is counted exactly once in the output, the changelog and the table.
 func TestExactlyOnceBrokerBounce(t *testing.T) {
-	if raceEnabled() {
-		// sarama v1.46.3's transaction manager writes its state from a broker
-		// producer's goroutine while another reads it (transitionTo vs
-		// publishTxnPartitions) when a connection fails mid-transaction: a race
-		// inside sarama, which the race detector reports as this test's failure.
-		t.Skip("skipped under -race: data race inside sarama's transaction manager on connection failure")
-	}
 	rb := startRestartable(t)
 	dataDir := t.TempDir()
 	var handled atomic.Int64

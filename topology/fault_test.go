@@ -2,7 +2,6 @@ package topology_test
 
 import (
 	"fmt"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -146,33 +145,6 @@ type faultCell struct {
 	// sent when a member joins.
 	early  bool
 	inject func(b *broker.Broker) *broker.Fault
-	// racy is set on the cells that close the consumer group client's
-	// connection while it fetches: see sarama3017.
-	racy bool
-}
-
-// sarama3017 is why the racy cells are skipped under the race detector:
-// when a request of the consumer group fails on its connection, sarama
-// closes the coordinator broker and reopens it from the heartbeat loop,
-// while a fetch on the same *sarama.Broker (one broker here: coordinator
-// and leader are the same object) reads its metrics fields unlocked in a
-// defer. The race is in sarama (github.com/IBM/sarama/issues/3017, open),
-// not in sluice, and the detector fails any test in which it happens.
-// Without -race these cells run.
-const sarama3017 = "sarama data race on reconnect, github.com/IBM/sarama/issues/3017: run without -race to cover this cell"
-
-// raceEnabled reports whether the test binary was built with -race.
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
 }
 
 // stall is longer than sluice's session timeout, so the group's members
@@ -194,16 +166,15 @@ func faultMatrix() []faultCell {
 		retriable *kerr.Error
 		fatal     *kerr.Error
 		early     bool
-		racy      bool // drops and stalls of the group's connection race in sarama
 	}
 	var cells []faultCell
 	for _, k := range []kind{
-		{"produce", kmsg.Produce, out, kerr.NotLeaderForPartition, kerr.InvalidRecord, false, false},
-		{"fetch", kmsg.Fetch, in, kerr.NotLeaderForPartition, kerr.TopicAuthorizationFailed, false, true},
-		{"offset-commit", kmsg.OffsetCommit, group, kerr.NotCoordinator, kerr.GroupAuthorizationFailed, false, true},
-		{"heartbeat", kmsg.Heartbeat, group, kerr.CoordinatorNotAvailable, kerr.GroupAuthorizationFailed, false, true},
-		{"join-group", kmsg.JoinGroup, group, kerr.CoordinatorLoadInProgress, kerr.GroupAuthorizationFailed, true, false},
-		{"sync-group", kmsg.SyncGroup, group, kerr.CoordinatorNotAvailable, kerr.GroupAuthorizationFailed, true, false},
+		{"produce", kmsg.Produce, out, kerr.NotLeaderForPartition, kerr.InvalidRecord, false},
+		{"fetch", kmsg.Fetch, in, kerr.NotLeaderForPartition, kerr.TopicAuthorizationFailed, false},
+		{"offset-commit", kmsg.OffsetCommit, group, kerr.NotCoordinator, kerr.GroupAuthorizationFailed, false},
+		{"heartbeat", kmsg.Heartbeat, group, kerr.CoordinatorNotAvailable, kerr.GroupAuthorizationFailed, false},
+		{"join-group", kmsg.JoinGroup, group, kerr.CoordinatorLoadInProgress, kerr.GroupAuthorizationFailed, true},
+		{"sync-group", kmsg.SyncGroup, group, kerr.CoordinatorNotAvailable, kerr.GroupAuthorizationFailed, true},
 	} {
 		cells = append(cells,
 			faultCell{request: k.name, fault: "retriable " + k.retriable.Message, early: k.early,
@@ -212,9 +183,9 @@ func faultMatrix() []faultCell {
 				inject: func(b *broker.Broker) *broker.Fault { return b.Fail(k.key, k.fatal, 1, k.match) }},
 			faultCell{request: k.name, fault: "timeout", early: k.early,
 				inject: func(b *broker.Broker) *broker.Fault { return b.Fail(k.key, kerr.RequestTimedOut, 2, k.match) }},
-			faultCell{request: k.name, fault: "dropped connection", early: k.early, racy: k.racy,
+			faultCell{request: k.name, fault: "dropped connection", early: k.early,
 				inject: func(b *broker.Broker) *broker.Fault { return b.Drop(k.key, 2, k.match) }},
-			faultCell{request: k.name, fault: "stall", early: k.early, racy: k.racy && k.key != kmsg.OffsetCommit,
+			faultCell{request: k.name, fault: "stall", early: k.early,
 				inject: func(b *broker.Broker) *broker.Fault { return b.Stall(k.key, stall, k.match) }},
 		)
 	}
@@ -231,9 +202,6 @@ func faultMatrix() []faultCell {
 func TestFaultMatrix(t *testing.T) {
 	for _, tc := range faultMatrix() {
 		t.Run(tc.request+"/"+tc.fault, func(t *testing.T) {
-			if tc.racy && raceEnabled() {
-				t.Skip(sarama3017)
-			}
 			if testing.Short() && !slices.Contains([]string{"produce", "offset-commit", "heartbeat"}, tc.request) {
 				t.Skip("-short runs the produce, offset-commit and heartbeat rows")
 			}
