@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
@@ -59,18 +60,35 @@ func (m *topicManager) Partitions(topic string) ([]int32, error) {
 	defer m.mu.Unlock()
 	// All topics: asking for topic alone would create it on a broker with
 	// auto.create.topics.enable.
-	if err := m.cl.RefreshMetadata(); err != nil {
-		return nil, fmt.Errorf("gokax: partitions of %q: %w", topic, err)
+	// A topic just created is unknown for a moment to the brokers whose
+	// metadata has not caught up with the controller (Apache Kafka with
+	// several brokers: a view started right after Provision failed so), so
+	// a missing topic is asked for again for up to topicWait.
+	deadline := time.Now().Add(topicWait)
+	for {
+		if err := m.cl.RefreshMetadata(); err != nil {
+			return nil, fmt.Errorf("gokax: partitions of %q: %w", topic, err)
+		}
+		topics, err := m.cl.Topics()
+		if err != nil {
+			return nil, fmt.Errorf("gokax: partitions of %q: %w", topic, err)
+		}
+		if slices.Contains(topics, topic) {
+			return m.cl.Partitions(topic)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%q: %w", topic, ErrNoTopic)
+		}
+		time.Sleep(topicRetry)
 	}
-	topics, err := m.cl.Topics()
-	if err != nil {
-		return nil, fmt.Errorf("gokax: partitions of %q: %w", topic, err)
-	}
-	if !slices.Contains(topics, topic) {
-		return nil, fmt.Errorf("%q: %w", topic, ErrNoTopic)
-	}
-	return m.cl.Partitions(topic)
 }
+
+// topicWait bounds how long Partitions asks for a topic the metadata lacks;
+// topicRetry is the wait between two asks.
+const (
+	topicWait  = 10 * time.Second
+	topicRetry = 200 * time.Millisecond
+)
 
 func (m *topicManager) GetOffset(topic string, partition int32, time int64) (int64, error) {
 	m.mu.Lock()
