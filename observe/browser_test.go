@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"image/png"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/proctest"
 
 	"github.com/chromedp/chromedp"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,29 +26,12 @@ import (
 // to, for the README: go test ./observe -run TestLivePage -screenshot ../docs/live-page.png
 var screenshot = flag.String("screenshot", "", "write a PNG of the live page to this `file` (relative to the package directory)")
 
-// chromium returns the path of a Chromium binary. Without one the test is
-// skipped, unless it runs in CI (CI=true), where a missing browser must fail
-// the build rather than hide the test.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" && os.Getenv("CI") != "false" {
-		t.Fatal("no chromium on PATH, and CI is set: install Debian's chromium (apt-get install -y chromium) so the browser test runs")
-	}
-	t.Skip("skipping the browser test: no chromium on PATH (apt-get install -y chromium runs it)")
-	return ""
-}
-
 // TestLivePage drives the live page in headless Chromium while a topology
 // runs on its embedded broker and records flow: the page draws every agent,
 // its figures change, dead letters show, and a table lookup shows a value and
 // says when a key has none.
 func TestLivePage(t *testing.T) {
-	exe := chromium(t)
+	exe := proctest.Chromium(t)
 	g := testGraph()
 	srv, err := observe.NewServer(g)
 	if err != nil {

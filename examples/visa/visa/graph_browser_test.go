@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/proctest"
+
 	"github.com/chromedp/chromedp"
 
 	"github.com/sluicehq/sluice/examples/visa/visa"
@@ -17,7 +19,7 @@ import (
 // sideways, and every agent is drawn. No broker is needed: the page draws
 // the graph before it has figures.
 func TestLivePageFitsWindow(t *testing.T) {
-	exe := chromium(t)
+	exe := proctest.Chromium(t)
 	for _, tc := range []struct {
 		name string
 		o    visa.Options

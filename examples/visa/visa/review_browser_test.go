@@ -8,11 +8,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/proctest"
 
 	"github.com/chromedp/chromedp"
 
@@ -24,22 +25,6 @@ import (
 // to, for the README: go test ./examples/visa/visa -run TestReviewView -review-screenshot ../../../docs/review-queue.png
 var reviewShot = flag.String("review-screenshot", "", "write a PNG of the review view to this `file` (relative to the package directory)")
 
-// chromium returns the path of a Chromium binary. Without one the test is
-// skipped, unless it runs in CI (CI=true), where a missing browser must fail.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" && os.Getenv("CI") != "false" {
-		t.Fatal("no chromium on PATH, and CI is set: install Debian's chromium (apt-get install -y chromium) so the browser test runs")
-	}
-	t.Skip("skipping the browser test: no chromium on PATH (apt-get install -y chromium runs it)")
-	return ""
-}
-
 // TestReviewView drives the live page's review view in headless Chromium
 // while the pipeline runs with the desk on the embedded broker: two
 // applications that level A finds need review appear in the review queue
@@ -48,7 +33,7 @@ func chromium(t *testing.T) string {
 // a comment, from the page. Both leave the queue, and each gets one final
 // decision whose path ends with the reviewer's step.
 func TestReviewView(t *testing.T) {
-	exe := chromium(t)
+	exe := proctest.Chromium(t)
 	g, err := visa.GraphWith(nil, visa.Options{Review: true, ReviewSLA: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
