@@ -66,7 +66,10 @@ deps:
 # test runs the whole suite twice: with the race detector, then without it, at
 # the speed production runs, where records batch and goroutines interleave
 # differently (a produce batch refused whole and a deadlock at an exactly-once
-# close showed only without it). Tests skipped under -race run in the second.
+# close showed only without it). Tests skipped under -race run in the second:
+# those whose subject runs in child processes built without the race detector
+# (the soak) or measures a build without it (the benchmarks' short runs), and
+# the long-run flatness check (proctest.NonRacePass says which and why).
 test: deps
 	$(GO) test -race -timeout $(TIMEOUT) -run '$(TESTS)' $(PKG)
 	$(GO) test -timeout $(TIMEOUT) -run '$(TESTS)' $(PKG)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/sluicehq/sluice/internal/proctest"
 )
 
 // waitCommittedOffsets polls group's committed offsets of topic every 2 ms
@@ -80,6 +82,7 @@ func BenchmarkExactlyOnce(b *testing.B) {
 // TestExactlyOnceBenchmarkShort runs BenchmarkExactlyOnce's workload small in
 // both modes, so that it never rots; it checks no speed.
 func TestExactlyOnceBenchmarkShort(t *testing.T) {
+	proctest.NonRacePass(t, "the workloads measure a build without the race detector; the runtime they drive runs under it in the other packages' tests")
 	e := &env{name: "embedded", addrs: startBroker(t).Addrs()}
 	for _, mode := range Modes {
 		t.Run("mode="+mode, func(t *testing.T) {

@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/kafkareal"
+	"github.com/sluicehq/sluice/internal/proctest"
 )
 
 // TestBenchmarksShort runs every end-to-end workload of the benchmarks small
 // (a few thousand records) inside `make test`, so that they never rot: each
 // must complete, and with figures that make sense. It checks no speed.
 func TestBenchmarksShort(t *testing.T) {
+	proctest.NonRacePass(t, "the workloads measure a build without the race detector; the runtime they drive runs under it in the other packages' tests")
 	b := startBroker(t)
 	addrs := b.Addrs()
 	e := &env{name: "embedded", addrs: addrs, fake: b}
@@ -96,6 +98,7 @@ func shortScaling(t *testing.T, addrs []string, impl string, parts int) {
 // Kafka, every variant of the benchmarks' broker=kafka rows (Kafka Streams
 // in both modes among them), so that none of them rots; it checks no speed.
 func TestBenchmarksShortKafka(t *testing.T) {
+	proctest.NonRacePass(t, "the workloads measure a build without the race detector; the runtime they drive runs under it in the other packages' tests")
 	c := kafkareal.Shared(t, kafkareal.Config{Nodes: 1})
 	e := &env{name: "kafka", addrs: c.Addrs(), kafka: c}
 	for _, v := range variants([]*env{e}, "sluice", "goka", rawImpl, kstreamsImpl) {
@@ -131,6 +134,7 @@ func shortLatency(t *testing.T, v variant) {
 // modes, so that it never rots; it checks no speed, only that every timer
 // fired and the figures are ordered.
 func TestTimersBenchmarkShort(t *testing.T) {
+	proctest.NonRacePass(t, "the workloads measure a build without the race detector; the runtime they drive runs under it in the other packages' tests")
 	addrs := startBroker(t).Addrs()
 	for _, mode := range Modes {
 		t.Run("mode="+mode, func(t *testing.T) {

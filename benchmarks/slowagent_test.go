@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/kafkatest"
+	"github.com/sluicehq/sluice/internal/proctest"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -119,6 +120,7 @@ func BenchmarkSlowAgent(b *testing.B) {
 // anything (timings flake on a busy machine): every application gets its decision,
 // and model calls really overlap, within the bound of 16 per partition.
 func TestSlowAgentShort(t *testing.T) {
+	proctest.NonRacePass(t, "the workloads measure a build without the race detector; the runtime they drive runs under it in the other packages' tests")
 	s := newSlowAgent(t, 16, 50*time.Millisecond)
 	s.process(t, 8)
 	s.process(t, 8*16*2)

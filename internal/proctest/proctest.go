@@ -40,7 +40,7 @@ func Main(m interface{ Run() int }, binary *string) int {
 		defer os.RemoveAll(dir)
 		*binary = filepath.Join(dir, name)
 		args := []string{"build", "-o", *binary}
-		if raceEnabled() {
+		if Race() {
 			// The processes run with the race detector too, and the build
 			// reuses the packages compiled for this test.
 			args = append(args, "-race")
@@ -61,10 +61,22 @@ func Main(m interface{ Run() int }, binary *string) int {
 	return code
 }
 
-// raceEnabled reports whether this binary was built with -race.
-func raceEnabled() bool {
+// Race reports whether this binary was built with -race.
+func Race() bool {
 	bi, ok := debug.ReadBuildInfo()
 	return ok && slices.Contains(bi.Settings, debug.BuildSetting{Key: "-race", Value: "true"})
+}
+
+// NonRacePass skips t in make test's -race pass, saying why: for tests whose
+// work happens in child processes built without the race detector (so the
+// race pass would repeat the non-race pass's run) or that measure a build
+// without it. make test's second pass, without -race, runs them; so a test
+// that calls NonRacePass still runs in CI, once.
+func NonRacePass(t testing.TB, why string) {
+	t.Helper()
+	if Race() {
+		t.Skip("runs in make test's non-race pass: " + why)
+	}
 }
 
 // Buffer is a bytes.Buffer safe for concurrent writers and readers: the

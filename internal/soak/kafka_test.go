@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/kafkatest"
+	"github.com/sluicehq/sluice/internal/proctest"
 	"github.com/sluicehq/sluice/internal/soak"
 )
 
@@ -24,6 +25,7 @@ func TestSoakShortOnKafka(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs four agent processes through broker faults on Apache Kafka for minutes")
 	}
+	proctest.NonRacePass(t, "the agents run in sluice-soak processes built without the race detector, so a race pass would repeat this run")
 	b := kafkatest.OnKafka(t)
 	bin := build(t)
 	for _, tc := range []struct {

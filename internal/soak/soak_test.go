@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/proctest"
 	"github.com/sluicehq/sluice/internal/soak"
 )
 
@@ -26,6 +27,7 @@ func TestSoakShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a broker and four agent processes through faults for about a minute")
 	}
+	proctest.NonRacePass(t, "the agents and the broker run in sluice-soak processes built without the race detector, so a race pass would repeat this run")
 	bin := build(t)
 	for _, mode := range []soak.Mode{soak.AtLeastOnce, soak.ExactlyOnce} {
 		t.Run("mode="+mode.String(), func(t *testing.T) {
