@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sluicehq/sluice/internal/jsonhttp"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -67,11 +68,6 @@ type Entry struct {
 	Error string `json:"error,omitempty"`
 }
 
-// errorBody is the body of a failed request.
-type errorBody struct {
-	Error string `json:"error"`
-}
-
 // get answers GET /tables/{table}/{key}.
 func (s *Server) get(t *table, w http.ResponseWriter, r *http.Request) {
 	if !t.view.Recovered() {
@@ -87,13 +83,13 @@ func (s *Server) get(t *table, w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case errors.Is(err, topology.ErrViewNotRunning):
-		unavailable(w, err.Error())
+		jsonhttp.Unavailable(w, err.Error())
 	case err != nil:
-		reply(w, http.StatusInternalServerError, errorBody{Error: err.Error()})
+		jsonhttp.Error(w, http.StatusInternalServerError, err.Error())
 	case !ok:
-		reply(w, http.StatusNotFound, errorBody{Error: fmt.Sprintf("no value for key %q in table %q", key, t.name)})
+		jsonhttp.Error(w, http.StatusNotFound, fmt.Sprintf("no value for key %q in table %q", key, t.name))
 	default:
-		reply(w, http.StatusOK, Value{Table: t.name, Key: key, Value: js, AsOf: e.AsOf})
+		jsonhttp.Reply(w, http.StatusOK, Value{Table: t.name, Key: key, Value: js, AsOf: e.AsOf})
 	}
 }
 
@@ -101,11 +97,11 @@ func (s *Server) get(t *table, w http.ResponseWriter, r *http.Request) {
 func (s *Server) batch(t *table, w http.ResponseWriter, r *http.Request) {
 	var b BatchRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBatchBody)).Decode(&b); err != nil {
-		reply(w, http.StatusBadRequest, errorBody{Error: fmt.Sprintf(`want a body like {"keys": ["k1", "k2"]}: %v`, err)})
+		jsonhttp.Error(w, http.StatusBadRequest, fmt.Sprintf(`want a body like {"keys": ["k1", "k2"]}: %v`, err))
 		return
 	}
 	if len(b.Keys) > MaxBatch {
-		reply(w, http.StatusBadRequest, errorBody{Error: fmt.Sprintf("%d keys: ask for at most %d per request", len(b.Keys), MaxBatch)})
+		jsonhttp.Error(w, http.StatusBadRequest, fmt.Sprintf("%d keys: ask for at most %d per request", len(b.Keys), MaxBatch))
 		return
 	}
 	if !t.view.Recovered() {
@@ -117,7 +113,7 @@ func (s *Server) batch(t *table, w http.ResponseWriter, r *http.Request) {
 		e, ok, err := t.view.Entry(key)
 		t.count(ok, err)
 		if errors.Is(err, topology.ErrViewNotRunning) {
-			unavailable(w, err.Error())
+			jsonhttp.Unavailable(w, err.Error())
 			return
 		}
 		v := Entry{Key: key}
@@ -132,7 +128,7 @@ func (s *Server) batch(t *table, w http.ResponseWriter, r *http.Request) {
 		}
 		out.Values[i] = v
 	}
-	reply(w, http.StatusOK, out)
+	jsonhttp.Reply(w, http.StatusOK, out)
 }
 
 // valueJSON marshals v, a value decoded with a table's codec, to JSON;
@@ -168,20 +164,5 @@ func setFreshness(h http.Header, f topology.Freshness, now time.Time) {
 
 // loading answers 503 for a table whose view has never recovered.
 func loading(w http.ResponseWriter, t *table) {
-	unavailable(w, fmt.Sprintf("table %q is still loading: its view has not caught up with the changelog yet", t.name))
-}
-
-func unavailable(w http.ResponseWriter, msg string) {
-	w.Header().Set("Retry-After", "1")
-	reply(w, http.StatusServiceUnavailable, errorBody{Error: msg})
-}
-
-func reply(w http.ResponseWriter, status int, body any) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		status, b = http.StatusInternalServerError, fmt.Appendf(nil, `{"error":%q}`, err.Error())
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	jsonhttp.Unavailable(w, fmt.Sprintf("table %q is still loading: its view has not caught up with the changelog yet", t.name))
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/jsonhttp"
 )
 
 // Statuses of the service and of each table, as /readyz, /healthz and
@@ -94,7 +96,7 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	if st.Status == StatusStopped {
 		code = http.StatusServiceUnavailable
 	}
-	reply(w, code, st)
+	jsonhttp.Reply(w, code, st)
 }
 
 // readyz answers readiness: 200 once every view has recovered, stale or not.
@@ -104,8 +106,10 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if st.Status == StatusLoading || st.Status == StatusStopped {
 		code = http.StatusServiceUnavailable
 	}
-	reply(w, code, st)
+	jsonhttp.Reply(w, code, st)
 }
 
 // list answers GET /tables.
-func (s *Server) list(w http.ResponseWriter, _ *http.Request) { reply(w, http.StatusOK, s.Status()) }
+func (s *Server) list(w http.ResponseWriter, _ *http.Request) {
+	jsonhttp.Reply(w, http.StatusOK, s.Status())
+}

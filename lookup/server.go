@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluicehq/sluice/internal/instrument"
+	"github.com/sluicehq/sluice/internal/jsonhttp"
 	"github.com/sluicehq/sluice/metrics"
 	"github.com/sluicehq/sluice/processors/featurestore"
 	"github.com/sluicehq/sluice/topology"
@@ -217,7 +218,7 @@ func (s *Server) tableRoute(batch bool, h func(t *table, w http.ResponseWriter, 
 	return func(w http.ResponseWriter, r *http.Request) {
 		t := s.byName[r.PathValue("table")]
 		if t == nil {
-			reply(w, http.StatusNotFound, errorBody{Error: fmt.Sprintf("table %q is not served here: ask for one of %q", r.PathValue("table"), s.Tables())})
+			jsonhttp.Error(w, http.StatusNotFound, fmt.Sprintf("table %q is not served here: ask for one of %q", r.PathValue("table"), s.Tables()))
 			return
 		}
 		s.observe(t, batch, func(w http.ResponseWriter, r *http.Request) { h(t, w, r) })(w, r)

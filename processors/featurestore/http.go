@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/jsonhttp"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -68,11 +69,6 @@ const MaxBatch = 1000
 // maxBatchBody bounds the body of POST /features.
 const maxBatchBody = 1 << 20
 
-// errorResponse is the body of a failed lookup.
-type errorResponse struct {
-	Error string `json:"error"`
-}
-
 // Handler returns the lookup service:
 //
 //   - GET /features/{entity} answers 200 with a [Response] in JSON (each
@@ -101,7 +97,7 @@ func Handler(r Reader) http.Handler {
 	}
 	loading := func(w http.ResponseWriter) bool {
 		if recovered != nil && !recovered.Recovered() {
-			unavailable(w, "the feature store is still loading")
+			jsonhttp.Unavailable(w, "the feature store is still loading")
 			return true
 		}
 		return false
@@ -114,24 +110,24 @@ func Handler(r Reader) http.Handler {
 		v, asOf, ok, err := read(entity)
 		switch {
 		case errors.Is(err, topology.ErrViewNotRunning):
-			unavailable(w, err.Error())
+			jsonhttp.Unavailable(w, err.Error())
 		case err != nil:
-			reply(w, http.StatusInternalServerError, errorResponse{Error: err.Error()})
+			jsonhttp.Error(w, http.StatusInternalServerError, err.Error())
 		case !ok:
-			reply(w, http.StatusNotFound, errorResponse{Error: fmt.Sprintf("unknown entity %q", entity)})
+			jsonhttp.Error(w, http.StatusNotFound, fmt.Sprintf("unknown entity %q", entity))
 		default:
-			reply(w, http.StatusOK, Response{Entity: entity, Features: v.Features, AsOf: asOf})
+			jsonhttp.Reply(w, http.StatusOK, Response{Entity: entity, Features: v.Features, AsOf: asOf})
 		}
 	})
 	mux.HandleFunc("POST /features", func(w http.ResponseWriter, req *http.Request) {
 		var b BatchRequest
 		dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, maxBatchBody))
 		if err := dec.Decode(&b); err != nil {
-			reply(w, http.StatusBadRequest, errorResponse{Error: fmt.Sprintf(`want a body like {"entities": ["e1", "e2"]}: %v`, err)})
+			jsonhttp.Error(w, http.StatusBadRequest, fmt.Sprintf(`want a body like {"entities": ["e1", "e2"]}: %v`, err))
 			return
 		}
 		if len(b.Entities) > MaxBatch {
-			reply(w, http.StatusBadRequest, errorResponse{Error: fmt.Sprintf("%d entities: ask for at most %d per request", len(b.Entities), MaxBatch)})
+			jsonhttp.Error(w, http.StatusBadRequest, fmt.Sprintf("%d entities: ask for at most %d per request", len(b.Entities), MaxBatch))
 			return
 		}
 		if loading(w) {
@@ -141,7 +137,7 @@ func Handler(r Reader) http.Handler {
 		for i, entity := range b.Entities {
 			v, asOf, ok, err := read(entity)
 			if errors.Is(err, topology.ErrViewNotRunning) {
-				unavailable(w, err.Error())
+				jsonhttp.Unavailable(w, err.Error())
 				return
 			}
 			bv := BatchVector{Entity: entity, Found: ok && err == nil}
@@ -152,22 +148,7 @@ func Handler(r Reader) http.Handler {
 			}
 			out.Vectors[i] = bv
 		}
-		reply(w, http.StatusOK, out)
+		jsonhttp.Reply(w, http.StatusOK, out)
 	})
 	return mux
-}
-
-func unavailable(w http.ResponseWriter, msg string) {
-	w.Header().Set("Retry-After", "1")
-	reply(w, http.StatusServiceUnavailable, errorResponse{Error: msg})
-}
-
-func reply(w http.ResponseWriter, status int, body any) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		status, b = http.StatusInternalServerError, fmt.Appendf(nil, `{"error":%q}`, err.Error())
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
 }
