@@ -126,7 +126,6 @@ func (c *kconsumer) ConsumePartition(topic string, partition int32, offset int64
 		errs: make(chan *sarama.ConsumerError, 1),
 		quit: make(chan struct{}),
 	}
-	pc.hwm.Store(-1)
 	c.mu.parts[tp] = pc
 	c.queueLocked(kop{tp: tp, pc: pc, at: at})
 	return pc, nil
@@ -452,7 +451,7 @@ func (pc *kpartition) Messages() <-chan *sarama.ConsumerMessage { return pc.msgs
 func (pc *kpartition) Errors() <-chan *sarama.ConsumerError     { return pc.errs }
 
 // HighWaterMarkOffset returns the partition's high watermark as the last
-// fetch said, -1 before the first.
+// fetch said, 0 before the first (as sarama's; goka's statistics skip 0).
 func (pc *kpartition) HighWaterMarkOffset() int64 { return pc.hwm.Load() }
 
 func (pc *kpartition) Pause() {
