@@ -2,6 +2,7 @@ package gokax
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash"
 	"sync"
@@ -12,19 +13,29 @@ import (
 )
 
 // Producer sends records with a goka producer on franz-go ([kemitter]),
-// partitioned exactly as processors expect, and reports the outcome of each through a callback.
+// partitioned exactly as processors expect, and reports the outcome of each
+// through a callback.
 type Producer struct {
 	p goka.Producer
 }
 
 // NewProducer connects a producer to brokers with cfg (nil means [Config]).
+// It fails when no broker answers within [requestWait], or one refuses the
+// connection's credentials or certificate: a franz-go client dials only
+// when it first needs to, and an emitter that could never write should
+// say so when it is made, as sarama's did.
 func NewProducer(brokers []string, clientID string, cfg *sarama.Config) (*Producer, error) {
 	if cfg == nil {
 		cfg = Config()
 	}
-	p, err := ProducerBuilder(cfg)(brokers, clientID, Hasher)
+	p, err := newKemitter(brokers, cfg, clientID, Hasher)
 	if err != nil {
 		return nil, fmt.Errorf("gokax: producer: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestWait)
+	defer cancel()
+	if err := p.(*kemitter).cl.Ping(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("gokax: producer: %w", err), p.Close())
 	}
 	return &Producer{p: p}, nil
 }
