@@ -16,9 +16,5 @@ import (
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(kafkareal.Main(m),
 		kafkatest.IgnoreMetricsTicker,
-		// sarama's producer opens a circuit breaker when it cannot find a partition's
-		// leader (the broker is down); the breaker's timer goroutine sleeps out the
-		// breaker's 10 s timeout, then exits. It is not stopped on Close.
-		goleak.IgnoreAnyFunction("github.com/eapache/go-resiliency/breaker.(*Breaker).timer"),
 	)
 }

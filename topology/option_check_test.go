@@ -76,8 +76,10 @@ func TestBadOptions(t *testing.T) {
 func TestSharedOptions(t *testing.T) {
 	shared := []topology.Option{topology.Brokers("127.0.0.1:1"), topology.KafkaConfig(topology.DefaultKafkaConfig()),
 		topology.WithSecurity(topology.Security{}), topology.DataDir(t.TempDir()), topology.WithLogger(nil)}
-	if _, err := topology.NewEmitter(clicks, shared...); errors.Is(err, topology.ErrOption) {
+	if em, err := topology.NewEmitter(clicks, shared...); errors.Is(err, topology.ErrOption) {
 		t.Errorf("NewEmitter: %v", err)
+	} else if err == nil {
+		em.Close()
 	}
 	if _, err := topology.NewView(topology.ExternalTable("counter", topology.Int64()), shared...); err != nil {
 		t.Errorf("NewView: %v", err)

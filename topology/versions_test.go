@@ -67,12 +67,12 @@ func second[T any](_ T, err error) error { return err }
 
 // minVersions are the oldest versions of the requests sluice's clients send
 // (processors, views, emitters, transactional producers) at
-// gokax.KafkaVersion (2.8): a sarama client sends the version its
-// configured Version picks, whatever the broker offers, and a processor's
-// franz-go client is capped at the same Kafka version (its own table of
-// that release's versions, which differs from sarama's for the group and
-// transaction requests: JoinGroup 7, SyncGroup 5, OffsetCommit 8,
-// FindCoordinator 3, TxnOffsetCommit 3, the one KIP-447 needs). Kafka 4.0
+// gokax.KafkaVersion (2.8): every one is a franz-go client capped at that
+// Kafka version (franz-go's table of the release's versions: Fetch 12,
+// ListOffsets 6, Metadata 11 and Produce 9 where sarama, which views and
+// emitters ran on before, sent 11, 5, 10 and 7; JoinGroup 7, SyncGroup 5,
+// OffsetCommit 8, FindCoordinator 3, TxnOffsetCommit 3, the one KIP-447
+// needs). Kafka 4.0
 // removed every version below 2.1's (KIP-896); TestRequestVersions checks
 // these against Kafka 4.4's ranges too. sluice's other franz-go clients
 // (provisioning, lag, the read-committed changelog reader) ask for the
@@ -86,16 +86,16 @@ var minVersions = map[string]int16{
 	"AddPartitionsToTxn": 3,
 	"ApiVersions":        3,
 	"EndTxn":             3,
-	"Fetch":              11,
+	"Fetch":              12,
 	"FindCoordinator":    3,
 	"InitProducerID":     4,
 	"JoinGroup":          7,
 	"LeaveGroup":         4,
-	"ListOffsets":        5,
-	"Metadata":           10,
+	"ListOffsets":        6,
+	"Metadata":           11,
 	"OffsetCommit":       8,
 	"OffsetFetch":        7,
-	"Produce":            7,
+	"Produce":            9,
 	"SyncGroup":          5,
 	"TxnOffsetCommit":    3,
 }

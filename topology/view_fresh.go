@@ -97,7 +97,7 @@ func (p *prober) close() { p.cl.Close() }
 
 // ends returns the offset after the last record of each partition: the last
 // stable offset in exactly-once mode, where the view reads committed records
-// only (and transaction markers set its offsets; see gokax.markerConsumer).
+// only (and transaction markers set its offsets; see gokax.kconsumer).
 func (p *prober) ends(ctx context.Context) (map[int32]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()

@@ -59,33 +59,25 @@ func processorOptions(group, table string, o Options, cfg *sarama.Config, logger
 	return opts
 }
 
-// consumerBuilder returns goka's builder of the sarama consumers that read
-// tables (recovery, joins, views) on clones of cfg, tracked in cons; with
-// markers (exactly-once mode), a consumer that keeps transaction markers
-// (see markerConsumer).
+// consumerBuilder returns goka's builder of the consumers that read tables
+// (recovery, joins, views) on cfg: franz-go's ([kconsumer]), tracked in
+// cons; with markers (exactly-once mode), one that reads committed records
+// and keeps transaction markers.
 func consumerBuilder(cfg *sarama.Config, markers bool, cons *consumers) goka.SaramaConsumerBuilder {
 	return func(brokers []string, clientID string) (sarama.Consumer, error) {
-		c := clone(cfg)
-		c.ClientID = clientID
-		if markers {
-			sc, err := newConsumer(brokers, c)
-			if err != nil {
-				return nil, err
-			}
-			return cons.track(markerConsumer{Consumer: sc, brokers: brokers, cfg: c}, nil)
+		c, err := newKconsumer(brokers, cfg, clientID, markers)
+		if err != nil {
+			return nil, err
 		}
-		return cons.track(newConsumer(brokers, c))
+		return cons.track(c, nil)
 	}
 }
 
-// ProducerBuilder returns a goka producer builder on a clone of cfg, partitioning by
-// goka's hasher so that emitters and processors agree.
+// ProducerBuilder returns a goka producer builder on cfg ([kemitter]),
+// partitioning by goka's hasher so that emitters and processors agree.
 func ProducerBuilder(cfg *sarama.Config) goka.ProducerBuilder {
 	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
-		c := clone(cfg)
-		c.ClientID = clientID
-		c.Producer.Partitioner = sarama.NewCustomHashPartitioner(hasher)
-		return newGokaProducer(brokers, c)
+		return newKemitter(brokers, cfg, clientID, hasher)
 	}
 }
 

@@ -9,12 +9,12 @@ import (
 	"github.com/lovoo/goka"
 )
 
-// consumers tracks the sarama consumers and topic managers goka builds for a
+// consumers tracks the table consumers and topic managers goka builds for a
 // processor or a view, so that they can be closed when it stops. goka's View
-// (also the one a processor creates for each lookup table) never closes either: without this,
-// every run of a processor with lookups leaked two sarama clients with their
-// broker connections and goroutines, and each restart by the supervisor leaked
-// two more.
+// (also the one a processor creates for each lookup table) never closes
+// either: without this, every run of a processor with lookups leaked two
+// clients with their broker connections and goroutines, and each restart by
+// the supervisor leaked two more. Closing one twice does nothing.
 type consumers struct {
 	mu   sync.Mutex
 	list []io.Closer
@@ -39,8 +39,8 @@ func (c *consumers) track(sc sarama.Consumer, err error) (sarama.Consumer, error
 }
 
 // closeAll closes everything tracked, once, and returns the errors of those that
-// failed. What goka closed itself answers sarama.ErrClosedClient, which is not
-// an error here.
+// failed. sarama.ErrClosedClient (what goka closed itself, had it been
+// sarama's) is not an error here.
 func (c *consumers) closeAll() error {
 	c.mu.Lock()
 	list := c.list

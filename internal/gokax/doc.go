@@ -8,7 +8,9 @@
 //
 // [Config] returns the sarama configuration sluice runs goka with. It replaces goka's
 // 2017-era defaults, each change documented at the field it sets, and is passed to
-// goka through explicit builders: goka's global config is never touched.
+// goka through explicit builders: goka's global config is never touched. Every
+// client those builders make is franz-go's, configured from it (kgo_config.go):
+// goka sees sarama's interfaces, and no sarama client runs.
 //
 // # Groups
 //

@@ -204,52 +204,6 @@ func (r *isolated) end() {
 	delete(r.is.records, r.id)
 }
 
-// isolatedWrite sends a write of record r through solo, a producer that
-// sends one record per request, and returns the promise goka waits for. A
-// refusal finishes it without an error, so goka goes on, and r reports it;
-// any other failure trips the gate and finishes it with the error.
-func (p *orderedProducer) isolatedWrite(r *isolated, topic, key string, value []byte, headers goka.Headers) *goka.Promise {
-	solo, err := p.soloProducer()
-	if err != nil {
-		p.gate.fail(err)
-		return failed(fmt.Errorf("%w: %w", ErrWriteFailed, err))
-	}
-	promise, finish := goka.NewPromiseWithFinisher()
-	r.sent()
-	solo.EmitWithHeaders(topic, key, value, headers).ThenWithMessage(func(msg *sarama.ProducerMessage, err error) {
-		switch {
-		case err == nil:
-			r.done(nil)
-			finish(msg, nil)
-		case recordRefused(err):
-			r.done(fmt.Errorf("%w: %s: %w", ErrRefused, topic, err))
-			finish(nil, nil)
-		default:
-			p.gate.fail(err)
-			r.done(fmt.Errorf("%w: %s: %w", ErrWriteFailed, topic, err))
-			finish(nil, err)
-		}
-	})
-	return promise
-}
-
-// soloProducer returns the producer of isolated writes, built at the first.
-func (p *orderedProducer) soloProducer() (goka.Producer, error) {
-	p.soloMu.Lock()
-	defer p.soloMu.Unlock()
-	if p.solo == nil {
-		c := clone(p.cfg)
-		c.ClientID += "-isolated"
-		c.Producer.Flush.MaxMessages = 1 // one record per produce request
-		solo, err := newGokaProducer(p.brokers, c)
-		if err != nil {
-			return nil, err
-		}
-		p.solo = solo
-	}
-	return p.solo, nil
-}
-
 // isolate starts the handling of the record of ctx in isolation if it is a
 // suspect, and returns nil otherwise. It waits until every record before it
 // in its partition is done. If the session ends first, the record is

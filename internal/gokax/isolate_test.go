@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/lovoo/goka"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -46,7 +47,7 @@ func TestSuspectsTake(t *testing.T) {
 	}
 }
 
-// TestIsolatedWrite pins what the producer of processors does with the write
+// TestIsolatedWrite pins what the producer of processors ([kproducer]) does with the write
 // of a record handled in isolation: the broker's refusal of it is the
 // record's, reported by settle as ErrRefused while goka's promise succeeds
 // (the processor goes on and the caller dead-letters the record), and
@@ -73,14 +74,17 @@ func TestIsolatedWrite(t *testing.T) {
 				return false
 			})
 		}, ErrRefused, false, "[next]"},
-		{"broker error", func(b *broker.Broker) { b.Fail(kmsg.Produce, kerr.NotLeaderForPartition, 1, nil) }, ErrWriteFailed, true, "[]"},
+		// Not a refusal, and not retriable (franz-go retries those).
+		{"broker error", func(b *broker.Broker) { b.Fail(kmsg.Produce, kerr.TopicAuthorizationFailed, 1, nil) }, ErrWriteFailed, true, "[]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := kafkatest.Start(t)
 			addrs := b.Addrs()
 			kafkatest.CreateTopic(t, addrs, "out", 1, nil)
 			iso := &procIsolation{suspects: new(Suspects), commits: new(commits), log: slog.New(slog.DiscardHandler)}
-			p, err := orderedProducerBuilder(Config(), iso)(addrs, "test", Hasher)
+			k := newKproc(addrs, Config(), "g", nil)
+			k.iso = iso
+			p, err := k.producerBuilder()(addrs, "test", Hasher)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,5 +120,17 @@ func TestIsolatedWrite(t *testing.T) {
 				t.Errorf("topic holds %v, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// wait returns the outcome of the write of value that done reports.
+func wait(t *testing.T, value string, done <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(time.Minute):
+		t.Fatalf("write of %q unanswered after a minute", value)
+		return nil
 	}
 }

@@ -14,12 +14,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// ErrProducerStopped is the error of every write a processor's producer attempts
+// after one of its writes failed: see [kproducer].
+var ErrProducerStopped = errors.New("gokax: producer stopped after a failed write")
+
 // kproducer is the goka producer of a processor on its franz-go client
-// ([kproc]). Like [orderedProducerBuilder]'s sarama producer (the
-// processors' before it) it keeps each
-// partition's written records a prefix of the records emitted to it until
-// the processor's replay, and stops at its first failed write; franz-go
-// lets it do so while retrying:
+// ([kproc]). It keeps each partition's written records a prefix of the
+// records emitted to it until the processor's replay, and stops at its
+// first failed write; franz-go lets it do so while retrying (sarama's
+// producer, the processors' before it, reordered a partition's batches
+// when a connection died with two requests on the wire, and wrote later
+// records on a new connection after a failed one):
 //
 //   - With one request in flight per broker (see [kgoProducerOpts]) a
 //     retried batch is written before anything after it, so writes are
@@ -206,6 +211,12 @@ func (p *kproducer) soloClient() (*kgo.Client, error) {
 		p.solo = cl
 	}
 	return p.solo, nil
+}
+
+// failed returns a promise finished with err.
+func failed(err error) *goka.Promise {
+	_, finish := goka.NewPromiseWithFinisher()
+	return finish(nil, err)
 }
 
 // errClosing is the error of the writes Close fails.

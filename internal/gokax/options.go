@@ -64,7 +64,7 @@ func (o Options) config() *sarama.Config {
 		cfg = Config()
 	}
 	if o.exactlyOnce() {
-		cfg = txnConfig(cfg) // read committed everywhere; see markerConsumer
+		cfg = txnConfig(cfg) // read committed everywhere; see kconsumer
 	}
 	return cfg
 }

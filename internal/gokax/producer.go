@@ -1,27 +1,41 @@
 package gokax
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"hash"
 	"sync"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Producer sends records with goka's producer (so records are partitioned exactly
-// as processors expect) and reports the outcome of each through a callback.
+// Producer sends records with a goka producer on franz-go ([kemitter]),
+// partitioned exactly as processors expect, and reports the outcome of each
+// through a callback.
 type Producer struct {
 	p goka.Producer
 }
 
 // NewProducer connects a producer to brokers with cfg (nil means [Config]).
+// It fails when no broker answers within [requestWait], or one refuses the
+// connection's credentials or certificate: a franz-go client dials only
+// when it first needs to, and an emitter that could never write should
+// say so when it is made, as sarama's did.
 func NewProducer(brokers []string, clientID string, cfg *sarama.Config) (*Producer, error) {
 	if cfg == nil {
 		cfg = Config()
 	}
-	p, err := ProducerBuilder(cfg)(brokers, clientID, Hasher)
+	p, err := newKemitter(brokers, cfg, clientID, Hasher)
 	if err != nil {
 		return nil, fmt.Errorf("gokax: producer: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestWait)
+	defer cancel()
+	if err := p.(*kemitter).cl.Ping(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("gokax: producer: %w", err), p.Close())
 	}
 	return &Producer{p: p}, nil
 }
@@ -36,54 +50,62 @@ func (p *Producer) Send(topic, key string, value []byte, headers map[string][]by
 // records run before it returns.
 func (p *Producer) Close() error { return p.p.Close() }
 
-// gokaProducer is goka's producer (goka.NewProducer) on [newAsyncProducer]:
-// its Close returns once the producer flushed, every promise is finished
-// and the client's connections are closed.
-type gokaProducer struct {
-	p  *clientProducer
-	wg sync.WaitGroup // the goroutines that finish promises
+// kemitter is the goka producer of emitters (and of timers' and async
+// work's records: every [Producer]) on a franz-go client of its own,
+// partitioning with goka's hasher as processors do. Unlike a processor's
+// producer ([kproducer]) it never stops: a failed write fails its own
+// promise, and later writes go on. A write is retried in order while a
+// broker is reachable, and fails when none took it for [deliveryTimeout]
+// or the broker refused it. Its Close returns once every promise is
+// finished and the client is closed (franz-go's Close is synchronous: no
+// connection or goroutine outlives it).
+type kemitter struct {
+	cl        *kgo.Client
+	closeOnce sync.Once
 }
 
-// newGokaProducer returns a goka producer to brokers on a clone of cfg.
-func newGokaProducer(brokers []string, cfg *sarama.Config) (goka.Producer, error) {
-	p, err := newAsyncProducer(brokers, cfg)
+// newKemitter returns a goka producer to brokers on cfg, named clientID,
+// partitioning with hasher.
+func newKemitter(brokers []string, cfg *sarama.Config, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
+	opts, err := kgoCommonOpts(brokers, cfg, clientID)
 	if err != nil {
 		return nil, err
 	}
-	gp := &gokaProducer{p: p}
-	gp.wg.Go(func() {
-		for perr := range p.Errors() {
-			perr.Msg.Metadata.(goka.PromiseFinisher)(nil, perr)
-		}
-	})
-	gp.wg.Go(func() {
-		for msg := range p.Successes() {
-			msg.Metadata.(goka.PromiseFinisher)(msg, nil)
-		}
-	})
-	return gp, nil
+	opts = append(opts, kgoProducerOpts(cfg, hasher, false)...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &kemitter{cl: cl}, nil
 }
 
-func (p *gokaProducer) Emit(topic string, key string, value []byte) *goka.Promise {
+func (p *kemitter) Emit(topic string, key string, value []byte) *goka.Promise {
 	return p.EmitWithHeaders(topic, key, value, nil)
 }
 
-func (p *gokaProducer) EmitWithHeaders(topic string, key string, value []byte, headers goka.Headers) *goka.Promise {
+func (p *kemitter) EmitWithHeaders(topic string, key string, value []byte, headers goka.Headers) *goka.Promise {
 	promise, finish := goka.NewPromiseWithFinisher()
-	p.p.Input() <- &sarama.ProducerMessage{
-		Topic:    topic,
-		Key:      sarama.StringEncoder(key),
-		Value:    sarama.ByteEncoder(value), // as goka's: a nil value is sent empty, not null
-		Metadata: finish,
-		Headers:  headers.ToSarama(),
+	r := record(topic, key, value, headers)
+	if r.Value == nil {
+		r.Value = []byte{} // as goka's sarama producer: a nil value is sent empty, not null
 	}
+	p.cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+		if err != nil {
+			finish(nil, err)
+			return
+		}
+		finish(&sarama.ProducerMessage{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp}, nil)
+	})
 	return promise
 }
 
-// Close flushes the producer, waits until every promise is finished, and
-// closes the client.
-func (p *gokaProducer) Close() error {
-	p.p.AsyncProducer.AsyncClose() // sarama's: the channels close after the last result
-	p.wg.Wait()
-	return p.p.client.Close()
+// Close waits until every write is answered (each fails after
+// [deliveryTimeout] at most), then closes the client. Writes after Close
+// fail.
+func (p *kemitter) Close() error {
+	p.closeOnce.Do(func() {
+		_ = p.cl.Flush(context.Background()) // with no deadline, it ends when every promise did
+		p.cl.Close()
+	})
+	return nil
 }

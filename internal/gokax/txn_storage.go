@@ -7,7 +7,7 @@ import (
 )
 
 // MarkerKey is the key of the tombstone a read-committed table consumer
-// delivers for each transaction marker of a changelog (see [markerConsumer]).
+// delivers for each transaction marker of a changelog (see [kconsumer]).
 // Tables never hold it: stores ignore its deletion.
 const MarkerKey = "\x00sluice-txn-marker"
 

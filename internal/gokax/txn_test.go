@@ -309,7 +309,7 @@ func (t *txns) finishCommitter() {
 	}
 }
 
-// TestMarkerConsumer pins how tables are read in exactly-once mode: committed
+// TestMarkerConsumer pins how tables are read in exactly-once mode ([kconsumer]): committed
 // records only, and every transaction marker as a MarkerKey tombstone at its
 // offset, so that the last offset delivered is the high watermark minus one
 // (goka's recovery waits for it).
@@ -321,12 +321,10 @@ func TestMarkerConsumer(t *testing.T) {
 	w.write(2, "commit") // k0 k1 marker
 	w.write(4, "abort")  // 4 + marker
 
-	cfg := txnConfig(Config())
-	sc, err := sarama.NewConsumer(addrs, cfg)
+	c, err := newKconsumer(addrs, txnConfig(Config()), "test", true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := markerConsumer{Consumer: sc, brokers: addrs, cfg: cfg}
 	defer c.Close()
 	pc, err := c.ConsumePartition("g-table", 0, sarama.OffsetOldest)
 	if err != nil {
@@ -445,16 +443,14 @@ func TestMarkerConsumerAfterFencing(t *testing.T) {
 	}
 }
 
-// readMarkers reads g-table/0 through a markerConsumer to its high
+// readMarkers reads g-table/0 through a table consumer with markers to its high
 // watermark.
 func readMarkers(t *testing.T, addrs []string) []string {
 	t.Helper()
-	cfg := txnConfig(Config())
-	sc, err := sarama.NewConsumer(addrs, cfg)
+	c, err := newKconsumer(addrs, txnConfig(Config()), "test", true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := markerConsumer{Consumer: sc, brokers: addrs, cfg: cfg}
 	defer c.Close()
 	pc, err := c.ConsumePartition("g-table", 0, sarama.OffsetOldest)
 	if err != nil {

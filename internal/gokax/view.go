@@ -21,9 +21,10 @@ import (
 // partitioned as processors partition it ([Hasher]), that follows the changelog
 // until it is stopped. Build it with [NewView] and run it once.
 //
-// goka's View opens a sarama consumer and a topic manager in NewView and never
-// closes either: every view leaked a client and its goroutines. View keeps what
-// its builders opened and closes it when [View.Run] returns.
+// goka's View opens a consumer and a topic manager in NewView and never
+// closes either: every view leaked their clients and goroutines. View keeps
+// what its builders opened (franz-go's: [kconsumer], [topicManager]) and
+// closes it when [View.Run] returns.
 //
 // goka's own Recovered is false whenever any partition is reconnecting (its
 // partition state goes back to "connecting" at every reconnect), so a view
@@ -54,7 +55,7 @@ func StampValues() ViewOption { return func(v *View) { v.stamped = true } }
 // broker errors (goka's WithViewAutoReconnect): [View.Run] returns only when its
 // context is done or local storage fails. Like goka, NewView dials the brokers.
 func NewView(table string, o Options, opts ...ViewOption) (*View, error) {
-	cfg, logger := o.config(), o.logger() // read committed in exactly-once mode; see markerConsumer
+	cfg, logger := o.config(), o.logger() // read committed in exactly-once mode; see kconsumer
 	v := &View{}
 	for _, opt := range opts {
 		opt(v)
