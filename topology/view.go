@@ -124,7 +124,7 @@ func (v *View[T]) Run(ctx context.Context) error {
 		v.mu.Unlock()
 	}()
 
-	dir := filepath.Join(v.c.dataDir, "views", v.table.Name)
+	dir := v.dir()
 	st, wiped, err := openViewState(dir, v.table.Name)
 	if err != nil {
 		return fmt.Errorf("view of %q: %w", v.table.Name, err)
@@ -300,6 +300,20 @@ func (v *View[T]) probe(ctx context.Context, gv *gokax.View, probe *prober) {
 		}
 	}
 }
+
+// HasCopy reports whether the view's local storage holds a copy that
+// recovered in an earlier [View.Run], as the state file beside it says: Run
+// answers from it at once, also while no broker answers (unless a partition's
+// storage was deleted since, which Run finds when it opens it). It reads the
+// file and changes nothing; a program may ask it before deciding whether to
+// wait for the cluster.
+func (v *View[T]) HasCopy() bool {
+	st, ok := readViewState(v.dir(), v.table.Name)
+	return ok && st.Recovered && len(st.Offsets) > 0
+}
+
+// dir is the directory of the view's local storage.
+func (v *View[T]) dir() string { return filepath.Join(v.c.dataDir, "views", v.table.Name) }
 
 // Get returns the value of key, decoded with the table's codec; ok is false if
 // the table has no value for key. Before the view has recovered, Get answers

@@ -42,6 +42,9 @@ func TestViewStartsOnItsCopyBrokerDown(t *testing.T) {
 	if heard.IsZero() {
 		t.Fatal("the view never heard from the broker")
 	}
+	if !v.HasCopy() {
+		t.Fatal("HasCopy = false after the view recovered")
+	}
 
 	rb.stop()
 	down := time.Now()
@@ -125,6 +128,9 @@ func TestViewWipedCopyBrokerDown(t *testing.T) {
 	v, err := topology.NewView(viewTable, opts...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if v.HasCopy() {
+		t.Error("HasCopy = true on a wiped data dir")
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
