@@ -32,7 +32,7 @@ var ErrViewRunning = errors.New("topology: view already running")
 // and [View.Freshness] says how current that is. It sees the agent's writes
 // again once they reach the broker. Its local storage survives its own
 // restarts, so it recovers only what it missed, and a view started on storage
-// that had recovered answers from it at once.
+// that had recovered answers from it at once, even while no broker answers.
 //
 // A View is safe for concurrent use.
 type View[T any] struct {
