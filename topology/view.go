@@ -172,10 +172,10 @@ func (v *View[T]) Run(ctx context.Context) error {
 			v.mu.local = nil
 			v.mu.Unlock()
 			st.Heard = v.fresh.heardAt()
-			if err = errors.Join(err, lc.close(), st.save(dir)); err != nil {
-				return fmt.Errorf("view of %q: %w", v.table.Name, err)
+			if cerr := errors.Join(lc.close(), st.save(dir)); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("view of %q: %w", v.table.Name, cerr))
 			}
-			return nil
+			return err // nil after a shutdown caused by ctx
 		}
 	}
 	// goka's view closes its storage when its Run returns; Get must not reach it

@@ -2,6 +2,7 @@ package topology_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -11,7 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/internal/kafkatest"
+	"github.com/sluicehq/sluice/internal/testcert"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -156,5 +162,74 @@ func TestViewWipedCopyBrokerDown(t *testing.T) {
 			t.Fatal("a view on a wiped copy with the broker down answered Get")
 		}
 		pause(t, 10*time.Millisecond)
+	}
+}
+
+// TestViewCopyRefusedCredentials starts a view again on its recovered copy
+// with a wrong password, then with a certificate it does not trust: the
+// broker answers, so it is not an outage to serve through. Run stops at once
+// with ErrAuthentication and ErrTLS, as on storage without a copy.
+func TestViewCopyRefusedCredentials(t *testing.T) {
+	const keys = 5
+	certs, err := testcert.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := kafkatest.OnEmbedded(t, broker.TLS(certs.ServerTLS(false)),
+		broker.SASL("SCRAM-SHA-512", kafkatest.SCRAMUser, kafkatest.SCRAMPassword))
+	sec := topology.Security{Protocol: "SASL_SSL", Mechanism: "SCRAM-SHA-512",
+		Username: kafkatest.SCRAMUser, Password: kafkatest.SCRAMPassword, CAFile: certs.CAFile}
+	kopts, err := topology.ClientOptions(topology.Brokers(b.Addrs()...), topology.WithSecurity(sec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(t.Context(), 2, 1, nil, viewTable.Name); err != nil {
+		t.Fatal(err)
+	}
+	for i := range keys {
+		r := &kgo.Record{Topic: viewTable.Name, Key: fmt.Appendf(nil, "k%d", i), Value: []byte("1")}
+		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	v, stop := runView(t, topology.Brokers(b.Addrs()...), topology.WithSecurity(sec), topology.DataDir(dir))
+	waitValues(t, v, keys, 1)
+	if err := v.WaitRecovered(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+
+	other, err := testcert.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongPassword, untrusted := sec, sec
+	wrongPassword.Password = "wrong"
+	untrusted.CAFile = other.CAFile
+	for _, tc := range []struct {
+		name string
+		sec  topology.Security
+		want error
+	}{
+		{"wrong password", wrongPassword, topology.ErrAuthentication},
+		{"untrusted certificate", untrusted, topology.ErrTLS},
+	} {
+		v, err := topology.NewView(viewTable, topology.Brokers(b.Addrs()...), topology.WithSecurity(tc.sec), topology.DataDir(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		err = v.Run(ctx)
+		cancel()
+		if !errors.Is(err, tc.want) {
+			t.Errorf("View.Run on its copy with a %s = %v, want %v before the deadline", tc.name, err, tc.want)
+		}
+		t.Logf("%s: %v", tc.name, err)
 	}
 }

@@ -127,7 +127,7 @@ func (v *View[T]) buildRetrying(ctx context.Context, o gokax.Options, probe *pro
 			return nil, nil
 		}
 		if err = checkConnection(err); errors.Is(err, ErrAuthentication) || errors.Is(err, ErrTLS) {
-			return nil, err
+			return nil, fmt.Errorf("view of %q: %w", v.table.Name, err)
 		}
 		if err == nil || !brokerDown(err) {
 			gv, err := gokax.NewView(v.table.Name, o, gokax.StampValues())
