@@ -158,8 +158,8 @@ func (v *View[T]) Run(ctx context.Context) error {
 	}
 	var gv *gokax.View
 	if lc == nil {
-		if gv, err = gokax.NewView(v.table.Name, o, gokax.StampValues()); err != nil {
-			return checkConnection(err)
+		if gv, err = v.build(ctx, o, probe); err != nil {
+			return err
 		}
 	} else {
 		// Answer from the copy at once, and while the broker cannot be reached.

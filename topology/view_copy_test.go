@@ -168,7 +168,8 @@ func TestViewWipedCopyBrokerDown(t *testing.T) {
 // TestViewCopyRefusedCredentials starts a view again on its recovered copy
 // with a wrong password, then with a certificate it does not trust: the
 // broker answers, so it is not an outage to serve through. Run stops at once
-// with ErrAuthentication and ErrTLS, as on storage without a copy.
+// with ErrAuthentication and ErrTLS, and so it does on storage without a
+// copy.
 func TestViewCopyRefusedCredentials(t *testing.T) {
 	const keys = 5
 	certs, err := testcert.New(t.TempDir())
@@ -215,12 +216,15 @@ func TestViewCopyRefusedCredentials(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		sec  topology.Security
+		dir  string
 		want error
 	}{
-		{"wrong password", wrongPassword, topology.ErrAuthentication},
-		{"untrusted certificate", untrusted, topology.ErrTLS},
+		{"wrong password", wrongPassword, dir, topology.ErrAuthentication},
+		{"untrusted certificate", untrusted, dir, topology.ErrTLS},
+		{"wrong password, no copy", wrongPassword, t.TempDir(), topology.ErrAuthentication},
+		{"untrusted certificate, no copy", untrusted, t.TempDir(), topology.ErrTLS},
 	} {
-		v, err := topology.NewView(viewTable, topology.Brokers(b.Addrs()...), topology.WithSecurity(tc.sec), topology.DataDir(dir))
+		v, err := topology.NewView(viewTable, topology.Brokers(b.Addrs()...), topology.WithSecurity(tc.sec), topology.DataDir(tc.dir))
 		if err != nil {
 			t.Fatal(err)
 		}

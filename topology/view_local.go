@@ -130,9 +130,9 @@ func (v *View[T]) buildRetrying(ctx context.Context, o gokax.Options, probe *pro
 			return nil, fmt.Errorf("view of %q: %w", v.table.Name, err)
 		}
 		if err == nil || !brokerDown(err) {
-			gv, err := gokax.NewView(v.table.Name, o, gokax.StampValues())
+			gv, err := v.build(ctx, o, probe)
 			if err != nil {
-				return nil, checkConnection(err)
+				return nil, err
 			}
 			if unreachable {
 				v.c.logger.Info("view: the broker answers again: following the changelog", "topic", v.table.Name)
@@ -151,6 +151,22 @@ func (v *View[T]) buildRetrying(ctx context.Context, o gokax.Options, probe *pro
 		}
 		wait = min(2*wait, maxWait)
 	}
+}
+
+// build builds goka's view of the table. goka flattens the errors of its
+// clients to text: when it fails, one request of probe says whether the
+// broker refused the view's credentials or certificate, and Run's error says
+// so ([ErrAuthentication], [ErrTLS]).
+func (v *View[T]) build(ctx context.Context, o gokax.Options, probe *prober) (*gokax.View, error) {
+	gv, err := gokax.NewView(v.table.Name, o, gokax.StampValues())
+	if err == nil {
+		return gv, nil
+	}
+	_, perr := probe.ends(ctx)
+	if perr = checkConnection(perr); errors.Is(perr, ErrAuthentication) || errors.Is(perr, ErrTLS) {
+		return nil, fmt.Errorf("view of %q: %w", v.table.Name, perr)
+	}
+	return nil, checkConnection(err)
 }
 
 // brokerDown reports whether err, from a request to the cluster, says it
