@@ -68,8 +68,9 @@ Without --brokers, serve starts the embedded broker on --listen with its log
 in DIR/broker (run the agents against it with 'run --brokers ADDR'). With
 --brokers it follows a cluster, where the agents run. Serve creates the
 topology's missing topics as run does; while the cluster cannot be reached at
-start, serve says so in one line and waits for it (it answers lookups once the
-cluster is up, even from a copy that recovered before). Several serve processes can run side
+start, serve says so in one line and waits for it: on copies that recovered
+before it answers lookups from them meanwhile (stale, and /readyz says so);
+without, it answers once the cluster is up. Several serve processes can run side
 by side, each with its own --data-dir: each holds a full copy of its tables.
 
 On SIGINT or SIGTERM serve stops taking requests, finishes those in flight,
@@ -120,13 +121,6 @@ closes the copies and exits 0.`,
 			logBroker(log, b.Addrs())
 			cluster = []topology.Option{topology.Brokers(b.Addrs()...)}
 		}
-		if err := provisionWaiting(c.Context(), g, log, append(slices.Clip(cluster),
-			topology.Replication(int(bf.replication)), topology.WithLogger(log))...); err != nil {
-			return err
-		}
-		if c.Context().Err() != nil {
-			return nil // stopped while waiting for the cluster
-		}
 		views := append(slices.Clip(cluster), topology.DataDir(bf.dataDir), topology.WithLogger(log))
 		if exactlyOnce {
 			views = append(views, topology.ExactlyOnce(topology.DefaultCommitInterval))
@@ -135,12 +129,33 @@ closes the copies and exits 0.`,
 		if err != nil {
 			return err
 		}
+		// Copies that recovered before answer at once, also while the cluster
+		// cannot be reached: provisioning then waits for it beside them.
+		// Without them there is nothing to answer from until it can be.
+		copies := srv.HasCopies()
+		provision := func(ctx context.Context) error {
+			return provisionWaiting(ctx, g, log, copies, append(slices.Clip(cluster),
+				topology.Replication(int(bf.replication)), topology.WithLogger(log))...)
+		}
+		if !copies {
+			if err := provision(c.Context()); err != nil {
+				return err
+			}
+			if c.Context().Err() != nil {
+				return nil // stopped while waiting for the cluster
+			}
+		}
 		ln, err := listenHTTP(c, web, log, "")
 		if err != nil {
 			return err
 		}
 		logServing(log, srv, ln.Addr(), bf.dataDir)
-		if err := serveLookups(c.Context(), srv, ln, log); err != nil {
+		eg, ctx := errgroup.WithContext(c.Context())
+		if copies {
+			eg.Go(func() error { return provision(ctx) })
+		}
+		eg.Go(func() error { return serveLookups(ctx, srv, ln, log) })
+		if err := eg.Wait(); err != nil {
 			return err
 		}
 		log.Info("stopped serving lookups")
@@ -150,11 +165,12 @@ closes the copies and exits 0.`,
 
 // provisionWaiting provisions g's topics as [topology.Provision] does,
 // waiting for the cluster while it cannot be reached (serve may start before
-// its brokers): it logs one line when the first attempt fails and retries
+// its brokers, or during an outage): it logs one line when the first attempt
+// fails (saying whether serve answers from its copies meanwhile) and retries
 // with backoff until ctx is done (then it returns nil). An error retrying
 // cannot fix (a refused credential or certificate, a topic mismatch, one
 // Kafka marks non-retriable) returns at once.
-func provisionWaiting(ctx context.Context, g *topology.Graph, log *slog.Logger, opts ...topology.Option) error {
+func provisionWaiting(ctx context.Context, g *topology.Graph, log *slog.Logger, copies bool, opts ...topology.Option) error {
 	wait := 500 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		_, err := topology.Provision(ctx, g, opts...)
@@ -167,9 +183,12 @@ func provisionWaiting(ctx context.Context, g *topology.Graph, log *slog.Logger, 
 		if !waitable(err) {
 			return err
 		}
-		if attempt == 0 {
+		switch {
+		case attempt == 0 && copies:
+			log.Warn("cannot reach the cluster: waiting for it, answering lookups from the local copies meanwhile (Ctrl-C stops)", "error", err)
+		case attempt == 0:
 			log.Warn("cannot reach the cluster: waiting for it (serve answers once its topics exist; Ctrl-C stops)", "error", err)
-		} else {
+		default:
 			log.Debug("the cluster still does not answer", "error", err, "in", wait)
 		}
 		select {

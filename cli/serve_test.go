@@ -173,3 +173,45 @@ func TestServeWaitsForCluster(t *testing.T) {
 		t.Fatalf("serve exited %d after SIGTERM; stderr:\n%s", code, p.stderr.String())
 	}
 }
+
+// TestServeRestartsDuringOutage restarts serve on its data dir while its
+// cluster is down: it says so in one line and answers from the copy it
+// recovered before at once, 200 with the value, and exits 0 on SIGTERM.
+func TestServeRestartsDuringOutage(t *testing.T) {
+	t.Parallel()
+	rb := kafkatest.StartRestartable(t)
+	addr := rb.Addrs()[0]
+	env := []string{"SLUICE_LOG_LEVEL=info"}
+	dir := t.TempDir()
+	args := []string{"serve", "--tables", "counter-table", "--brokers", addr, "--http", "127.0.0.1:0", "--data-dir", dir}
+
+	p := start(t, "", env, args...)
+	u := p.waitLog(servingURL, 60*time.Second)[1]
+	kafkatest.Produce(t, []string{addr}, "counter-table", &kgo.Record{Key: []byte("u1"), Value: []byte("7")})
+	kafkatest.WaitFor(t, 30*time.Second, func() bool {
+		code, v, _ := getValue(t, u+"tables/counter-table/u1")
+		return code == 200 && v == "7"
+	})
+	if code := p.stop(30 * time.Second); code != 0 {
+		t.Fatalf("serve exited %d after SIGTERM; stderr:\n%s", code, p.stderr.String())
+	}
+
+	rb.Stop()
+	p = start(t, "", env, args...)
+	p.waitLog(regexp.MustCompile(`level=WARN msg="cannot reach the cluster: waiting for it, answering lookups from the local copies`), 60*time.Second)
+	u = p.waitLog(servingURL, 60*time.Second)[1]
+	// Serving starts as the copy opens: it answers within moments, not once
+	// the cluster is back.
+	kafkatest.WaitFor(t, 10*time.Second, func() bool {
+		code, _, _ := getValue(t, u+"tables/counter-table/u1")
+		return code == 200
+	})
+	for range 20 {
+		if code, v, h := getValue(t, u+"tables/counter-table/u1"); code != 200 || v != "7" || h.Get("Sluice-View-Age") == "" {
+			t.Fatalf("GET u1 from serve restarted during the outage = %d %s (age %q), want 200 7 with an age", code, v, h.Get("Sluice-View-Age"))
+		}
+	}
+	if code := p.stop(30 * time.Second); code != 0 {
+		t.Fatalf("serve exited %d after SIGTERM; stderr:\n%s", code, p.stderr.String())
+	}
+}

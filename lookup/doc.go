@@ -29,7 +29,10 @@
 // # Freshness
 //
 // A view answers from its copy from its first recovery on, through broker
-// outages, agent restarts and its own restarts on the same storage. Each
+// outages, agent restarts and its own restarts on the same storage, also a
+// restart while no broker answers (a replica rescheduled during an outage):
+// it answers from the copy at once, /readyz "stale", and follows the
+// changelog again once the broker answers. Each
 // lookup answer says how current it may be: the header [HeaderAge] gives the
 // seconds since the view last heard from the broker, and [HeaderLag] how many
 // of the changelog offsets written before then it lacks (0: the answer is

@@ -220,3 +220,91 @@ func TestServeLoadingOnlyWhenWiped(t *testing.T) {
 		t.Errorf("/readyz once recovered = %s, want 200", a)
 	}
 }
+
+// TestServeStartsDuringBrokerOutage restarts the lookup service while the
+// broker is down, on the data dir of its last run: it answers every lookup
+// at once, 200 with the body it had before, with the age of its copy
+// (counted from when it last heard from the broker, before the outage) and
+// no lag header (unknown), and /readyz says "stale". With the broker back it
+// follows the table again: new values, lag 0, /readyz "serving", and no
+// lookup fails meanwhile.
+func TestServeStartsDuringBrokerOutage(t *testing.T) {
+	const entities = 10
+	rb := kafkatest.StartRestartable(t)
+	addrs := rb.Addrs()
+	g := testGraph(t)
+	if _, err := topology.Provision(t.Context(), g, topology.Brokers(addrs...), topology.DataDir(t.TempDir())); err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.Produce(t, addrs, "features-table", vectorRecords(entities, 1)...)
+	views := lookup.Views(topology.Brokers(addrs...), topology.DataDir(t.TempDir()))
+	s := serve(t, g, []string{"features-table"}, views, lookup.StaleAfter(time.Second))
+	s.waitRound(t, entities, 1)
+	kafkatest.WaitFor(t, time.Minute, func() bool {
+		return s.Status().Status == lookup.StatusServing && s.must(t, "/features/e0", "").header.Get(lookup.HeaderLag) == "0"
+	})
+	reqs := lookups(entities)
+	want := make([]answer, len(reqs))
+	for i, r := range reqs {
+		if want[i] = s.must(t, r.path, r.body); want[i].code != 200 {
+			t.Fatalf("%s before the outage: %s", r.path, want[i])
+		}
+	}
+	s.stop()
+
+	rb.Stop()
+	down := time.Now()
+	s = serve(t, g, []string{"features-table"}, views, lookup.StaleAfter(time.Second))
+	kafkatest.WaitFor(t, 5*time.Second, func() bool { return s.must(t, "/readyz", "").code == 200 })
+	for time.Since(down) < 2*time.Second {
+		for i, r := range reqs {
+			got := s.must(t, r.path, r.body)
+			if got.code != 200 || got.body != want[i].body {
+				t.Fatalf("%s started during the outage, %v in = %s\nwant %s", r.path, time.Since(down), got, want[i])
+			}
+			age, err := strconv.ParseFloat(got.header.Get(lookup.HeaderAge), 64)
+			if err != nil || age < time.Since(down).Seconds()-0.1 {
+				t.Fatalf("%s: %s = %q (%v), want at least the %v since the broker went down", r.path, lookup.HeaderAge, got.header.Get(lookup.HeaderAge), err, time.Since(down))
+			}
+			if lag, ok := got.header[lookup.HeaderLag]; ok {
+				t.Fatalf("%s: %s = %q while the broker was never heard in this run, want none (unknown)", r.path, lookup.HeaderLag, lag)
+			}
+		}
+	}
+	// The copy last heard from the broker more than StaleAfter ago.
+	if a := s.must(t, "/readyz", ""); a.code != 200 || !strings.Contains(a.body, `"status":"stale"`) {
+		t.Errorf("/readyz started during the outage = %s, want 200 stale", a)
+	}
+
+	var ok, failed atomic.Int64
+	var first atomic.Value
+	ctx, stopPoll := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			r := reqs[i%len(reqs)]
+			a, err := s.do(t, r.path, r.body)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil || a.code != 200 {
+				failed.Add(1)
+				first.CompareAndSwap(nil, fmt.Sprintf("%s: %v %v", r.path, a, err))
+				continue
+			}
+			ok.Add(1)
+		}
+	})
+	rb.Start()
+	kafkatest.Produce(t, addrs, "features-table", vectorRecords(entities, 2)...)
+	s.waitRound(t, entities, 2)
+	kafkatest.WaitFor(t, time.Minute, func() bool {
+		return s.Status().Status == lookup.StatusServing && s.must(t, "/features/e0", "").header.Get(lookup.HeaderLag) == "0"
+	})
+	stopPoll()
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		t.Errorf("%d of %d lookups failed while the broker came back; first: %v", n, n+ok.Load(), first.Load())
+	}
+	t.Logf("%d lookups while the broker came back", ok.Load())
+}

@@ -157,9 +157,12 @@ func (s *Server) Features() string {
 	return s.features.name
 }
 
-// Run runs the views until ctx is done, and returns nil then. If a view
-// fails (its table's topic is missing, no broker answered when it started,
-// its storage failed), Run stops the others and returns the first error.
+// Run runs the views until ctx is done, and returns nil then. A view on a
+// copy that recovered in an earlier run answers from it at once, also while
+// no broker answers. If a view fails (its table's topic is missing, the
+// broker refused the credentials or certificate, no broker answered when a
+// view without a recovered copy started, its storage failed), Run stops the
+// others and returns the first error.
 // Every view has stopped when Run returns. Run fails with [ErrRunning] while
 // another call runs; after one returned it may be called again, and the views
 // resume from their copies.
@@ -187,6 +190,18 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Ready() bool {
 	for _, t := range s.tables {
 		if !t.view.Recovered() {
+			return false
+		}
+	}
+	return true
+}
+
+// HasCopies reports whether every view's local storage holds a copy that
+// recovered in an earlier run (see [topology.View.HasCopy]): [Server.Run]
+// answers every lookup from them at once, also while no broker answers.
+func (s *Server) HasCopies() bool {
+	for _, t := range s.tables {
+		if !t.view.HasCopy() {
 			return false
 		}
 	}

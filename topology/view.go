@@ -32,7 +32,7 @@ var ErrViewRunning = errors.New("topology: view already running")
 // and [View.Freshness] says how current that is. It sees the agent's writes
 // again once they reach the broker. Its local storage survives its own
 // restarts, so it recovers only what it missed, and a view started on storage
-// that had recovered answers from it at once.
+// that had recovered answers from it at once, even while no broker answers.
 //
 // A View is safe for concurrent use.
 type View[T any] struct {
@@ -42,7 +42,8 @@ type View[T any] struct {
 
 	mu struct {
 		sync.RWMutex
-		v       *gokax.View // set while Run runs
+		v       *gokax.View // set while Run runs goka's view
+		local   *localCopy  // set while Run answers from the local copy without it
 		started bool
 	}
 }
@@ -91,10 +92,20 @@ func (v *View[T]) Table() Table[T] { return v.table }
 // changelog until ctx is done. Broker errors do not stop it: it reconnects, and
 // [View.Get] answers from local storage meanwhile. It returns nil after a
 // shutdown caused by ctx, and an error if the view could not be built (the
-// table's topic does not exist, no broker answered) or its storage failed.
-// Every goroutine Run started has exited, and local storage is closed, when it
-// returns. Run fails with [ErrViewRunning] while another call runs; after one
-// returned, Run may be called again, and resumes from local storage.
+// table's topic does not exist, the broker refused the credentials or the
+// certificate) or its storage failed. Every goroutine Run started has exited,
+// and local storage is closed, when it returns. Run fails with
+// [ErrViewRunning] while another call runs; after one returned, Run may be
+// called again, and resumes from local storage.
+//
+// On local storage that recovered in an earlier Run (and still holds every
+// partition it did), Run answers from it at once, read-only, and also while
+// no broker can be reached: it asks the broker with backoff (a log line when
+// it cannot reach it, one when it answers again) and then follows the
+// changelog, holding Gets for the moment it takes goka to open the storage.
+// On storage that never recovered (fresh or wiped), Run fails at once, as
+// with no local storage, when no broker answers: there is nothing to answer
+// from.
 //
 // Local storage without the state file views keep beside it (written by an
 // older sluice, or by something else) is removed first and rebuilt from the
@@ -113,7 +124,7 @@ func (v *View[T]) Run(ctx context.Context) error {
 		v.mu.Unlock()
 	}()
 
-	dir := filepath.Join(v.c.dataDir, "views", v.table.Name)
+	dir := v.dir()
 	st, wiped, err := openViewState(dir, v.table.Name)
 	if err != nil {
 		return fmt.Errorf("view of %q: %w", v.table.Name, err)
@@ -141,18 +152,50 @@ func (v *View[T]) Run(ctx context.Context) error {
 	if v.c.exactlyOnce {
 		o.ExactlyOnce = &gokax.ExactlyOnce{} // read committed
 	}
-	gv, err := gokax.NewView(v.table.Name, o, gokax.StampValues())
+	lc, err := openLocalCopy(o.Storage, v.table.Name, st)
 	if err != nil {
-		return checkConnection(err)
+		return fmt.Errorf("view of %q: %w", v.table.Name, err)
+	}
+	var gv *gokax.View
+	if lc == nil {
+		if gv, err = v.build(ctx, o, probe); err != nil {
+			return err
+		}
+	} else {
+		// Answer from the copy at once, and while the broker cannot be reached.
+		v.fresh.prior.Store(true)
+		v.mu.Lock()
+		v.mu.local = lc
+		v.mu.Unlock()
+		if gv, err = v.buildRetrying(ctx, o, probe); gv == nil {
+			v.mu.Lock()
+			v.mu.local = nil
+			v.mu.Unlock()
+			st.Heard = v.fresh.heardAt()
+			if cerr := errors.Join(lc.close(), st.save(dir)); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("view of %q: %w", v.table.Name, cerr))
+			}
+			return err // nil after a shutdown caused by ctx
+		}
 	}
 	// goka's view closes its storage when its Run returns; Get must not reach it
 	// then. Run stops goka only after taking the lock from every Get in flight.
 	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- gv.Run(gctx) }()
+	var closeErr error
 	v.mu.Lock()
+	if lc != nil {
+		// goka opens the storage the copy has open: close it first, and hold
+		// Gets until goka reads every partition.
+		v.mu.local = nil
+		closeErr = lc.close()
+	}
+	go func() { done <- gv.Run(gctx) }()
 	v.mu.v = gv
+	if lc != nil {
+		lc.waitReadable(ctx, gv, done)
+	}
 	v.mu.Unlock()
 
 	wctx, stopWatch := context.WithCancel(ctx)
@@ -180,6 +223,7 @@ func (v *View[T]) Run(ctx context.Context) error {
 	if serr := st.save(dir); serr != nil {
 		err = errors.Join(err, serr)
 	}
+	err = errors.Join(err, closeErr)
 	if err != nil {
 		return fmt.Errorf("view of %q: %w", v.table.Name, err)
 	}
@@ -257,10 +301,25 @@ func (v *View[T]) probe(ctx context.Context, gv *gokax.View, probe *prober) {
 	}
 }
 
+// HasCopy reports whether the view's local storage holds a copy that
+// recovered in an earlier [View.Run], as the state file beside it says: Run
+// answers from it at once, also while no broker answers (unless a partition's
+// storage was deleted since, which Run finds when it opens it). It reads the
+// file and changes nothing; a program may ask it before deciding whether to
+// wait for the cluster.
+func (v *View[T]) HasCopy() bool {
+	st, ok := readViewState(v.dir(), v.table.Name)
+	return ok && st.Recovered && len(st.Offsets) > 0
+}
+
+// dir is the directory of the view's local storage.
+func (v *View[T]) dir() string { return filepath.Join(v.c.dataDir, "views", v.table.Name) }
+
 // Get returns the value of key, decoded with the table's codec; ok is false if
 // the table has no value for key. Before the view has recovered, Get answers
 // from what it has so far (see [View.WaitRecovered]); after, from its local
-// copy, whether or not the broker is reachable. It fails with
+// copy, whether or not the broker is reachable, also in a Run that started
+// while it was not. It fails with
 // [ErrViewNotRunning] outside [View.Run] (and while Run opens local storage)
 // and with a [*DecodeError] for a value the codec rejects.
 func (v *View[T]) Get(key string) (val T, ok bool, err error) {
@@ -273,10 +332,18 @@ func (v *View[T]) Get(key string) (val T, ok bool, err error) {
 func (v *View[T]) Entry(key string) (e Entry[T], ok bool, err error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	if v.mu.v == nil || !v.mu.v.Readable() {
+	var (
+		b  []byte
+		at time.Time
+	)
+	switch {
+	case v.mu.local != nil:
+		b, at, err = v.mu.local.get(key)
+	case v.mu.v == nil || !v.mu.v.Readable():
 		return e, false, fmt.Errorf("view of %q: %w", v.table.Name, ErrViewNotRunning)
+	default:
+		b, at, err = v.mu.v.GetStamped(key)
 	}
-	b, at, err := v.mu.v.GetStamped(key)
 	if err != nil {
 		return e, false, fmt.Errorf("view of %q: get %q: %w", v.table.Name, key, err)
 	}
@@ -295,8 +362,9 @@ func (v *View[T]) Entry(key string) (e Entry[T], ok bool, err error) {
 // same local storage that still holds what it recovered (a partition's
 // directory deleted since, and it has not). From then on it stays true while
 // Run runs, through reconnects and broker outages, and [View.Get] answers from
-// the copy; [View.Freshness] says how current it is. It is false outside
-// [View.Run].
+// the copy; [View.Freshness] says how current it is. A Run on a recovered copy
+// is recovered from its start, whether or not a broker answers. It is false
+// outside [View.Run].
 func (v *View[T]) Recovered() bool {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
@@ -304,17 +372,27 @@ func (v *View[T]) Recovered() bool {
 }
 
 func (v *View[T]) recoveredLocked() bool {
+	if v.mu.local != nil {
+		return true
+	}
 	gv := v.mu.v
 	return gv != nil && (gv.Recovered() || v.fresh.prior.Load() && gv.Readable())
 }
 
 // Freshness says how current the view's local copy is: whether it has
 // recovered, when it last heard from the broker and how much of what was
-// written before then it lacks. Cheap enough to call for every lookup.
+// written before then it lacks. Cheap enough to call for every lookup. A Run
+// started on a recovered copy while no broker answers reports the last time
+// the copy heard from the broker in an earlier Run (so its age keeps
+// growing) and a Lag of -1 (unknown) until it hears from it again.
 func (v *View[T]) Freshness() Freshness {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	f := Freshness{Heard: v.fresh.heardAt(), Lag: -1}
+	if v.mu.local != nil {
+		f.Recovered = true // Lag stays unknown: the broker was not heard in this Run
+		return f
+	}
 	if v.mu.v == nil {
 		return f
 	}

@@ -120,3 +120,14 @@ func (st viewState) holds(offsets map[int32]int64, partitions int) bool {
 	}
 	return true
 }
+
+// readViewState returns the state file of the view of table whose storage is
+// in dir, without changing anything; ok is false if there is none of this
+// format and table.
+func readViewState(dir, table string) (st viewState, ok bool) {
+	b, err := os.ReadFile(filepath.Join(dir, viewStateFile))
+	if err != nil || json.Unmarshal(b, &st) != nil || st.Format != viewFormat || st.Table != table {
+		return viewState{}, false
+	}
+	return st, true
+}

@@ -152,14 +152,11 @@ func (v *View) GetStamped(key string) ([]byte, time.Time, error) {
 	if err != nil || b == nil || !v.stamped {
 		return b, time.Time{}, err
 	}
-	if len(b) < stampSize {
-		return nil, time.Time{}, fmt.Errorf("gokax: stamped value of %q has %d bytes, want at least %d", key, len(b), stampSize)
+	val, at, err := Unstamp(b)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("value of %q: %w", key, err)
 	}
-	var at time.Time
-	if ns := int64(binary.BigEndian.Uint64(b)); ns != 0 {
-		at = time.Unix(0, ns)
-	}
-	return b[stampSize:], at, nil
+	return val, at, nil
 }
 
 // Recovered reports whether every partition has caught up with its changelog
