@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/kafkatest"
 	"github.com/sluicehq/sluice/lookup"
 	"github.com/sluicehq/sluice/metrics"
 	"github.com/sluicehq/sluice/processors/featurestore"
@@ -29,11 +28,11 @@ import (
 const lookupEntities = 100_000
 
 // lookupService is a lookup service (package lookup, as the serve command
-// runs it) of a feature table on an embedded broker the benchmark can stop,
-// and beside it the floor: a plain net/http server answering the same
-// bodies from a Go map.
+// runs it) of a feature table on an embedded broker in a process of its own
+// that the benchmark can stop, and beside it the floor: a plain net/http
+// server answering the same bodies from a Go map.
 type lookupService struct {
-	broker *kafkatest.Restartable
+	broker *brokerProcess
 	srv    *lookup.Server
 	url    string // the lookup service, ending in /
 	floor  string // the map server, ending in /
@@ -51,7 +50,7 @@ func vectorJSON(i int) []byte {
 // them all. Everything stops when tb ends.
 func startLookupService(tb testing.TB, entities int) *lookupService {
 	tb.Helper()
-	rb := kafkatest.StartRestartable(tb)
+	rb := startBrokerProcess(tb)
 	updates := topology.Stream[featurestore.Update]{Name: "feature-updates", Codec: topology.JSON[featurestore.Update]()}
 	store, err := featurestore.New(featurestore.Config{Name: "features", Updates: updates})
 	if err != nil {
@@ -371,7 +370,7 @@ func BenchmarkFeatureLookup(b *testing.B) {
 	s.stopBroker(b)
 	b.Run("form=single/load=5000rps/broker=down", func(b *testing.B) { rate(b, s.url, "0", "5000") })
 	b.Run("form=single/load=wrk/broker=down", func(b *testing.B) { closed(b, s.url, "single", 1) })
-	s.broker.Start()
+	s.broker.Start(b)
 }
 
 // shortLookup runs the lookup workload small for TestBenchmarksShort: 1,000
@@ -392,5 +391,5 @@ func shortLookup(t *testing.T) {
 	load("batch", "-batch", "10")
 	s.stopBroker(t)
 	load("single, broker down")
-	s.broker.Start()
+	s.broker.Start(t)
 }
