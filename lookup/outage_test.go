@@ -115,25 +115,7 @@ func TestServeThroughBrokerOutage(t *testing.T) {
 	kafkatest.WaitFor(t, time.Minute, func() bool { return s.Status().Status == lookup.StatusServing })
 
 	// The agent restarts with its state wiped, and updates arrive meanwhile.
-	var ok, failed atomic.Int64
-	var first atomic.Value
-	ctx, stopPoll := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for i := 0; ctx.Err() == nil; i++ {
-			r := reqs[i%len(reqs)]
-			a, err := s.do(t, r.path, r.body)
-			if ctx.Err() != nil {
-				return
-			}
-			if err != nil || a.code != 200 {
-				failed.Add(1)
-				first.CompareAndSwap(nil, fmt.Sprintf("%s: %v %v", r.path, a, err))
-				continue
-			}
-			ok.Add(1)
-		}
-	})
+	stopPoll := s.poll(t, reqs)
 	stopAgents()
 	if err := os.RemoveAll(filepath.Join(dir, "state")); err != nil {
 		t.Fatal(err)
@@ -141,10 +123,8 @@ func TestServeThroughBrokerOutage(t *testing.T) {
 	sendRound(t, addrs, entities, 3)
 	running(t, g, opts...)
 	s.waitRound(t, entities, 3)
-	stopPoll()
-	wg.Wait()
-	if n := failed.Load(); n > 0 {
-		t.Errorf("%d of %d lookups failed while the agent restarted; first: %v", n, n+ok.Load(), first.Load())
+	if ok, failed, first := stopPoll(); failed > 0 {
+		t.Errorf("%d of %d lookups failed while the agent restarted; first: %v", failed, failed+ok, first)
 	}
 }
 
@@ -276,9 +256,27 @@ func TestServeStartsDuringBrokerOutage(t *testing.T) {
 		t.Errorf("/readyz started during the outage = %s, want 200 stale", a)
 	}
 
-	var ok, failed atomic.Int64
-	var first atomic.Value
-	ctx, stopPoll := context.WithCancel(t.Context())
+	stopPoll := s.poll(t, reqs)
+	rb.Start()
+	kafkatest.Produce(t, addrs, "features-table", vectorRecords(entities, 2)...)
+	s.waitRound(t, entities, 2)
+	kafkatest.WaitFor(t, time.Minute, func() bool {
+		return s.Status().Status == lookup.StatusServing && s.must(t, "/features/e0", "").header.Get(lookup.HeaderLag) == "0"
+	})
+	ok, failed, first := stopPoll()
+	if failed > 0 {
+		t.Errorf("%d of %d lookups failed while the broker came back; first: %v", failed, failed+ok, first)
+	}
+	t.Logf("%d lookups while the broker came back", ok)
+}
+
+// poll asks s for reqs, round and round, until the returned stop is called,
+// which returns how many were answered 200 and how many not, and the first
+// that was not.
+func (s *server) poll(t *testing.T, reqs []request) (stop func() (ok, failed int64, first any)) {
+	var okN, failedN atomic.Int64
+	var firstFailed atomic.Value
+	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := 0; ctx.Err() == nil; i++ {
@@ -288,23 +286,16 @@ func TestServeStartsDuringBrokerOutage(t *testing.T) {
 				return
 			}
 			if err != nil || a.code != 200 {
-				failed.Add(1)
-				first.CompareAndSwap(nil, fmt.Sprintf("%s: %v %v", r.path, a, err))
+				failedN.Add(1)
+				firstFailed.CompareAndSwap(nil, fmt.Sprintf("%s: %v %v", r.path, a, err))
 				continue
 			}
-			ok.Add(1)
+			okN.Add(1)
 		}
 	})
-	rb.Start()
-	kafkatest.Produce(t, addrs, "features-table", vectorRecords(entities, 2)...)
-	s.waitRound(t, entities, 2)
-	kafkatest.WaitFor(t, time.Minute, func() bool {
-		return s.Status().Status == lookup.StatusServing && s.must(t, "/features/e0", "").header.Get(lookup.HeaderLag) == "0"
-	})
-	stopPoll()
-	wg.Wait()
-	if n := failed.Load(); n > 0 {
-		t.Errorf("%d of %d lookups failed while the broker came back; first: %v", n, n+ok.Load(), first.Load())
+	return func() (int64, int64, any) {
+		cancel()
+		wg.Wait()
+		return okN.Load(), failedN.Load(), firstFailed.Load()
 	}
-	t.Logf("%d lookups while the broker came back", ok.Load())
 }
