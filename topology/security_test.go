@@ -121,13 +121,7 @@ func TestSecuredCluster(t *testing.T) {
 			return true
 		})
 
-		other, err := testcert.New(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		wrongPassword, untrusted := sec, sec
-		wrongPassword.Password = "wrong"
-		untrusted.CAFile = other.CAFile
+		wrongPassword, untrusted := refused(t, sec)
 		for _, tc := range []struct {
 			name string
 			sec  topology.Security
@@ -171,4 +165,18 @@ func TestSASLMechanismsOnKafka(t *testing.T) {
 			}
 		}
 	}
+}
+
+// refused returns sec with a wrong password, and sec trusting a CA that did
+// not sign the broker's certificate.
+func refused(t *testing.T, sec topology.Security) (wrongPassword, untrusted topology.Security) {
+	t.Helper()
+	other, err := testcert.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongPassword, untrusted = sec, sec
+	wrongPassword.Password = "wrong"
+	untrusted.CAFile = other.CAFile
+	return wrongPassword, untrusted
 }

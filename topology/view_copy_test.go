@@ -206,13 +206,7 @@ func TestViewCopyRefusedCredentials(t *testing.T) {
 	}
 	stop()
 
-	other, err := testcert.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrongPassword, untrusted := sec, sec
-	wrongPassword.Password = "wrong"
-	untrusted.CAFile = other.CAFile
+	wrongPassword, untrusted := refused(t, sec)
 	for _, tc := range []struct {
 		name string
 		sec  topology.Security
