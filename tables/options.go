@@ -63,7 +63,10 @@ func (c *config) validate() error {
 
 // CacheSize sets the size in bytes of the database's block cache, overriding
 // the default of 64 MiB (Pebble's own default is 8 MiB). Gets that miss the
-// memtable read sstable blocks, from the cache when they are in it.
+// memtable read sstable blocks, from the cache when they are in it. Pebble
+// counts memtables in its cache: the cache a database opens with is
+// CacheSize plus two memtables (see [MemTableSize]), so that CacheSize is
+// left for blocks.
 func CacheSize(bytes int64) Option {
 	return optionFunc(func(c *config) { c.cacheSize = bytes })
 }

@@ -31,8 +31,12 @@ func (c *config) pebbleOptions() *pebble.Options {
 			return l
 		}(),
 		// Block cache and memtable: see [CacheSize], [MemTableSize] and
-		// [WithMemory].
-		CacheSize:    c.cacheSize,
+		// [WithMemory]. Pebble reserves each live memtable's size in the
+		// block cache, so a cache of CacheSize alone would hold no blocks
+		// at all beside memtables as large as it (the defaults): the cache
+		// has room for two memtables (one filling, one being flushed) beside
+		// CacheSize of blocks.
+		CacheSize:    c.cacheSize + 2*int64(c.memTableSize),
 		MemTableSize: c.memTableSize,
 		// Pinned, as Pebble recommends, so that an upgrade of Pebble does not
 		// silently ratchet the on-disk format of existing stores.
