@@ -324,7 +324,8 @@ func TestGracefulStopLosesNothing(t *testing.T) {
 // TestGracefulStopDuringRetry cancels Run while a handler waits to retry a
 // record, with later records of its partition already fetched, in each of 4
 // partitions. The record was not processed, so it must not be committed, and
-// neither may any record after it: sarama commits the highest offset marked, so
+// neither may any record after it: the consumer group commits the highest
+// offset marked (gokax's kgroup, as sarama's did), so
 // a later record committed would skip it for good. The restarted Run must
 // process it. (goka hands over the fetched records after the aborted one, and
 // commits them: before gokax kept commits in offset order, this lost records in
