@@ -103,30 +103,6 @@
 // and graph commands build on it, as do [Graph.Describe] (text),
 // [Graph.Mermaid] (a flowchart for Markdown) and [Graph.DOT] (Graphviz).
 //
-// # Options
-//
-// Runtime settings are options ([Option]); declarations stay plain values.
-// Every constructor ([Run], [Provision], [NewView], [NewEmitter],
-// [ClientOptions]) checks its options before it starts anything: an option it
-// does not take ([Agents] given to NewEmitter, say) or a value that cannot work
-// (a negative retry count, an empty data dir) fails it with [ErrOption], and
-// the error names the option and what to fix. Nothing is silently ignored.
-//
-// # Kafka settings
-//
-// Every client sluice creates starts from [DefaultKafkaConfig], sluice's
-// defaults in sarama's configuration struct (the clients are franz-go's).
-// To change one setting, change it in a copy and pass the copy with
-// [KafkaConfig]; [WithSecurity] sets TLS and SASL. A running agent
-// overrides some settings whatever the configuration says, to keep its
-// guarantees (idempotence, retries, the partitioner, offset commits):
-// DefaultKafkaConfig's doc lists what each client reads and what an agent
-// overrides.
-//
-//	cfg := topology.DefaultKafkaConfig()
-//	cfg.Producer.Compression = sarama.CompressionZSTD
-//	err := topology.Run(ctx, g, topology.Brokers(addrs...), topology.KafkaConfig(cfg))
-//
 // # Feeding a graph: Emitter
 //
 // Records enter a graph through its sources. An [Emitter] writes typed
@@ -186,6 +162,30 @@
 // and costs). In both modes a partition's records are handled in offset order,
 // so a key's are; side effects outside Kafka (HTTP calls, logs) happen once
 // per attempt.
+//
+// # Options
+//
+// Runtime settings are options ([Option]); declarations stay plain values.
+// Every constructor ([Run], [Provision], [NewView], [NewEmitter],
+// [ClientOptions]) checks its options before it starts anything: an option it
+// does not take ([Agents] given to NewEmitter, say) or a value that cannot work
+// (a negative retry count, an empty data dir) fails it with [ErrOption], and
+// the error names the option and what to fix. Nothing is silently ignored.
+//
+// # Kafka settings
+//
+// Every client sluice creates starts from [DefaultKafkaConfig], sluice's
+// defaults in sarama's configuration struct (the clients are franz-go's).
+// To change one setting, change it in a copy and pass the copy with
+// [KafkaConfig]; [WithSecurity] sets TLS and SASL. A running agent
+// overrides some settings whatever the configuration says, to keep its
+// guarantees (idempotence, retries, the partitioner, offset commits):
+// DefaultKafkaConfig's doc lists what each client reads and what an agent
+// overrides.
+//
+//	cfg := topology.DefaultKafkaConfig()
+//	cfg.Producer.Compression = sarama.CompressionZSTD
+//	err := topology.Run(ctx, g, topology.Brokers(addrs...), topology.KafkaConfig(cfg))
 //
 // # Testing
 //
