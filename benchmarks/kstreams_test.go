@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/gokax"
 	"github.com/sluicehq/sluice/internal/kafkareal"
+	"github.com/sluicehq/sluice/topology"
 )
 
 // kstreamsImpl is the Kafka Streams peer: the application in kstreams/,
@@ -29,15 +29,16 @@ import (
 const kstreamsImpl = "kstreams"
 
 // kstreamsCommit returns the commit.interval.ms the Kafka Streams peer runs
-// with in mode: sluice's. At-least-once, sluice commits offsets as sarama
-// does, every second (Consumer.Offsets.AutoCommit.Interval); exactly-once,
-// a partition's transaction commits every 100 ms (gokax.DefaultCommitInterval),
-// which is also Kafka Streams' own default for exactly_once_v2.
+// with in mode: sluice's. At-least-once, sluice commits offsets every
+// Consumer.Offsets.AutoCommit.Interval of its Kafka defaults (a second);
+// exactly-once, a partition's transaction commits every
+// topology.DefaultCommitInterval (100 ms), which is also Kafka Streams' own
+// default for exactly_once_v2.
 func kstreamsCommit(mode string) time.Duration {
 	if mode == exactlyOnce {
-		return gokax.DefaultCommitInterval
+		return topology.DefaultCommitInterval
 	}
-	return gokax.Config().Consumer.Offsets.AutoCommit.Interval
+	return topology.DefaultKafkaConfig().Consumer.Offsets.AutoCommit.Interval
 }
 
 // kstreamsGuarantee returns Kafka Streams' processing.guarantee of mode.

@@ -139,8 +139,8 @@ func runCountOn(tb testing.TB, v variant, name string, records, parts int) count
 // BenchmarkProcessorCount measures a counting agent end to end: 300,000
 // pre-produced records over 1,000 keys with 100-byte values on 8 partitions,
 // each read, counted in the table (Get, Set, changelog write) and committed.
-// impl=sluice is topology.Run with its defaults (Pebble tables, sluice's
-// sarama config), in both modes; impl=goka a goka processor with goka's
+// impl=sluice is topology.Run with its defaults (Pebble tables,
+// topology.DefaultKafkaConfig), in both modes; impl=goka a goka processor with goka's
 // DefaultConfig (except reading from the oldest offset) and LevelDB storage;
 // impl=kstreams, on the real broker only, Kafka Streams with its defaults
 // (RocksDB) except the commit interval, which is sluice's, in both modes.

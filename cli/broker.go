@@ -3,7 +3,6 @@ package cli
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -54,15 +53,12 @@ the broker's certificate.`,
 			return err
 		}
 		log := newLogger(c.ErrOrStderr(), level(bf.logLevel))
-		dir := filepath.Join(bf.dataDir, "broker")
-		b, err := broker.Start(append([]broker.Option{broker.DataDir(dir), broker.Listen(string(bf.listen)),
-			broker.CleanerInterval(cleaner), broker.WithLogger(log)}, secure...)...)
+		b, err := bf.startEmbedded(log, append([]broker.Option{broker.CleanerInterval(cleaner)}, secure...)...)
 		if err != nil {
-			return fmt.Errorf("embedded broker: %w", err)
+			return err
 		}
-		logBroker(log, b.Addrs())
 		<-c.Context().Done()
-		log.Info("stopping broker", "data_dir", dir)
+		log.Info("stopping broker", "data_dir", filepath.Join(bf.dataDir, "broker"))
 		if err := b.Close(); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -20,7 +22,7 @@ import (
 // SLUICE_DATA_DIR when the command line does not set it.
 const envPrefix = "SLUICE_"
 
-// Defaults of the flags, matching topology's own (Listen, DataDir).
+// Defaults of the flags, matching topology's own (EmbeddedListen, DataDir).
 const (
 	defaultListen  = "127.0.0.1:9092"
 	defaultDataDir = "sluice-data"
@@ -168,6 +170,22 @@ func (b *brokerFlags) embedded() (bool, error) {
 		return true, usagef("the security flags need --brokers: the embedded broker of this command is plaintext ('broker' serves TLS and SASL)")
 	}
 	return true, nil
+}
+
+// startEmbedded starts the embedded broker on --listen with its log in
+// DIR/broker of --data-dir, logging to log, with more options after those,
+// and logs its address.
+func (b *brokerFlags) startEmbedded(log *slog.Logger, more ...broker.Option) (*broker.Broker, error) {
+	br, err := broker.Start(append([]broker.Option{
+		broker.DataDir(filepath.Join(b.dataDir, "broker")),
+		broker.Listen(string(b.listen)),
+		broker.WithLogger(log),
+	}, more...)...)
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	logBroker(log, br.Addrs())
+	return br, nil
 }
 
 // cluster returns the options that name the cluster of --brokers and how to

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/lookup"
 	"github.com/sluicehq/sluice/topology"
 )
@@ -109,16 +107,11 @@ closes the copies and exits 0.`,
 				return err
 			}
 		} else {
-			b, err := broker.Start(
-				broker.DataDir(filepath.Join(bf.dataDir, "broker")),
-				broker.Listen(string(bf.listen)),
-				broker.WithLogger(log),
-			)
+			b, err := bf.startEmbedded(log)
 			if err != nil {
-				return fmt.Errorf("embedded broker: %w", err)
+				return err
 			}
 			defer func() { err = errors.Join(err, b.Close()) }()
-			logBroker(log, b.Addrs())
 			cluster = []topology.Option{topology.Brokers(b.Addrs()...)}
 		}
 		views := append(slices.Clip(cluster), topology.DataDir(bf.dataDir), topology.WithLogger(log))

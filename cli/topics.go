@@ -3,12 +3,10 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -41,17 +39,12 @@ DIR/broker, where run keeps it, for as long as it takes.`,
 		log := newLogger(c.ErrOrStderr(), level(bf.logLevel))
 		brokers := bf.brokers
 		if embedded {
-			b, err := broker.Start(
-				broker.DataDir(filepath.Join(bf.dataDir, "broker")),
-				broker.Listen(string(bf.listen)),
-				broker.WithLogger(log),
-			)
+			b, err := bf.startEmbedded(log)
 			if err != nil {
-				return fmt.Errorf("embedded broker: %w", err)
+				return err
 			}
 			defer func() { err = errors.Join(err, b.Close()) }()
 			brokers = b.Addrs()
-			logBroker(log, brokers)
 		}
 		opts := []topology.Option{topology.Brokers(brokers...), topology.Replication(int(bf.replication)), topology.WithLogger(log)}
 		if !embedded {

@@ -13,7 +13,8 @@ import (
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		kafkatest.IgnoreMetricsTicker,
-		// sarama's circuit breaker timer sleeps out its timeout after Close.
+		// sarama's circuit breaker timer sleeps out its timeout after Close
+		// (from when views ran on sarama; no sarama client runs now).
 		goleak.IgnoreAnyFunction("github.com/eapache/go-resiliency/breaker.(*Breaker).timer"),
 	)
 }

@@ -14,8 +14,8 @@ import (
 // Security says how sluice's clients reach a secured cluster, in the terms
 // of librdkafka's properties: TLS (with a CA, and a client certificate for
 // mutual TLS) and SASL PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512. Every client
-// sluice creates uses it: processors, lookups, views and emitters (sarama),
-// provisioning, size checks, lag and the live page (franz-go). The zero
+// sluice creates uses it (all franz-go's): processors, lookups, views,
+// emitters, provisioning, size checks, lag and the live page. The zero
 // value is a plaintext connection without authentication. See
 // [WithSecurity].
 type Security struct {
@@ -73,8 +73,8 @@ var (
 var MinKafkaVersion = sarama.V2_1_0_0
 
 // connect checks the sarama configuration's Version and applies the
-// security setting to it: every client is built from c.kafka (sarama) or
-// from c.kafka and c.brokers ([connect.NewClient]) afterwards.
+// security setting to it: every client (franz-go's) is built from c.kafka
+// and c.brokers afterwards.
 func (c *runConfig) connect() error {
 	if !c.kafka.Version.IsAtLeast(MinKafkaVersion) {
 		return fmt.Errorf("%w: KafkaConfig has Version %s: set it to %s or later (sluice's default is %s)",

@@ -79,6 +79,30 @@
 //	g := &topology.Graph{Name: "clicks", Sources: []topology.Topic{Clicks}, Agents: []topology.AgentDecl{counter}}
 //	err := topology.Run(ctx, g, topology.DataDir("data"))
 //
+// # Application id
+//
+// Every name an agent uses on the cluster derives from its name: its consumer
+// group, its table's changelog, its dead-letter, loop and timers topics, its
+// transactional ids in exactly-once mode, and its local state directory. Set
+// [Graph.Application], as Kafka Streams' application.id, so that graphs whose
+// agents share names can share a cluster: each of these names then starts
+// with the application id and a dot ("shop.counter", "shop.counter-table"),
+// while the streams the graph declares keep theirs. [Graph.Names] returns an
+// agent's names, and Run logs the names in use in one line when it starts
+// (to its [WithLogger] logger).
+// The default, "", keeps the agents' own names (the names of graphs written
+// before application ids), so existing topics and data dirs still work. A
+// [View] of such a graph's table names it with [Table.In].
+//
+// # Describing a graph
+//
+// [Graph.Description] returns a graph's structure as typed values: each agent
+// with its inputs, outputs, lookups, joins, table and internal topics, each
+// topic with the settings it resolves to, its users and a function that decodes
+// its values. The live page (package observe) and the command line's describe
+// and graph commands build on it, as do [Graph.Describe] (text),
+// [Graph.Mermaid] (a flowchart for Markdown) and [Graph.DOT] (Graphviz).
+//
 // # Feeding a graph: Emitter
 //
 // Records enter a graph through its sources. An [Emitter] writes typed
@@ -106,12 +130,12 @@
 // following the table's changelog. A write of the owning agent reaches the
 // copy once its changelog record is acknowledged and fetched, typically
 // milliseconds later; in exactly-once mode, once the owner's transaction
-// commits (up to the commit interval, 100 ms, later). Nothing orders a
-// table's updates with the agent's input records: a Lookup may return a value
-// older than one written before the input record was sent, and two instances
-// may see a key's value at different moments. A Lookup never waits for the
-// broker: it reads the copy. Join reads the co-partitioned table's
-// partition the same way. [View.Freshness] measures how far a View's copy is
+// commits (up to the commit interval, [DefaultCommitInterval], later).
+// Nothing orders a table's updates with the agent's input records: a Lookup
+// may return a value older than one written before the input record was
+// sent, and two instances may see a key's value at different moments. A
+// Lookup never waits for the broker: it reads the copy. Join reads the
+// co-partitioned table's partition the same way. [View.Freshness] measures how far a View's copy is
 // behind; a Lookup has no such measure. The Emitter example runs a graph on
 // the embedded broker, feeds it and reads its table through a View.
 //
@@ -138,6 +162,30 @@
 // and costs). In both modes a partition's records are handled in offset order,
 // so a key's are; side effects outside Kafka (HTTP calls, logs) happen once
 // per attempt.
+//
+// # Options
+//
+// Runtime settings are options ([Option]); declarations stay plain values.
+// Every constructor ([Run], [Provision], [NewView], [NewEmitter],
+// [ClientOptions]) checks its options before it starts anything: an option it
+// does not take ([Agents] given to NewEmitter, say) or a value that cannot work
+// (a negative retry count, an empty data dir) fails it with [ErrOption], and
+// the error names the option and what to fix. Nothing is silently ignored.
+//
+// # Kafka settings
+//
+// Every client sluice creates starts from [DefaultKafkaConfig], sluice's
+// defaults in sarama's configuration struct (the clients are franz-go's).
+// To change one setting, change it in a copy and pass the copy with
+// [KafkaConfig]; [WithSecurity] sets TLS and SASL. A running agent
+// overrides some settings whatever the configuration says, to keep its
+// guarantees (idempotence, retries, the partitioner, offset commits):
+// DefaultKafkaConfig's doc lists what each client reads and what an agent
+// overrides.
+//
+//	cfg := topology.DefaultKafkaConfig()
+//	cfg.Producer.Compression = sarama.CompressionZSTD
+//	err := topology.Run(ctx, g, topology.Brokers(addrs...), topology.KafkaConfig(cfg))
 //
 // # Testing
 //

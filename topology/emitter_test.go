@@ -21,12 +21,11 @@ import (
 var events = topology.Stream[string]{Name: "events", Codec: topology.String()}
 
 // impatient returns sluice's kafka configuration with a producer that gives up
-// on a write about a second into a broker outage; with the defaults sarama
-// retries for over 20 s.
+// on a write about a second into a broker outage (Producer.Timeout); with the
+// defaults it waits 10 s for a broker.
 func impatient() *sarama.Config {
 	cfg := gokax.Config()
-	cfg.Producer.Retry.Max = 1
-	cfg.Metadata.Retry.Max = 1
+	cfg.Producer.Timeout = time.Second
 	return cfg
 }
 
@@ -75,9 +74,8 @@ func TestEmitterReportsEveryFailure(t *testing.T) {
 	}
 
 	// The broker goes away while records are written, one Emit and one Send a
-	// millisecond, each under its own key. sarama fails a partition's queued
-	// records one per Retry.Backoff (100 ms) while its leader is unknown, so the
-	// test keeps the backlog after the close small.
+	// millisecond, each under its own key; the records sent after the close
+	// wait for a broker until Producer.Timeout runs out, and fail.
 	const n, closeAt = 200, 150
 	var (
 		mu     sync.Mutex

@@ -261,8 +261,8 @@ func runFaultCell(t *testing.T, tc faultCell) {
 func TestOversizedOutputIsDeadLettered(t *testing.T) {
 	const key = "k"
 	// over returns a value whose record (key, no headers) is limit+extra bytes
-	// as sarama counts it: 36 bytes of worst-case record overhead, the key,
-	// the value.
+	// as sluice counts it (recordSize): 36 bytes of worst-case record
+	// overhead, the key, the value.
 	value := func(limit, extra int) string { return strings.Repeat("x", limit+extra-36-len(key)) }
 	for _, tc := range []struct {
 		name     string
@@ -274,7 +274,7 @@ func TestOversizedOutputIsDeadLettered(t *testing.T) {
 	}{
 		{"topic created by sluice", "", "", 1048588 - 61, 1, 0},
 		{"existing topic with a smaller max.message.bytes", "4000", "", 4000 - 61, 1, 0},
-		// sarama counts a record's overhead at its worst (36 bytes, about 8
+		// sluice counts a record's overhead at its worst (36 bytes, about 8
 		// encoded here): 100 bytes over makes the broker refuse it.
 		{"topic limit lowered while the agent runs", "", "4000", 4000 - 61, 100, 1},
 	} {

@@ -16,12 +16,18 @@ import (
 //	cfg.Producer.Compression = sarama.CompressionZSTD
 //	topology.Run(ctx, g, topology.Brokers(addrs...), topology.KafkaConfig(cfg))
 //
-// A processor (the client of a running agent, on franz-go) reads from it its
-// connection and security (Net.*, Version, Metadata.Retry.Backoff),
-// Producer.RequiredAcks, .Compression, .MaxMessageBytes, .Timeout and
-// .Flush.Frequency, and Consumer.Offsets.Initial, .MaxWaitTime,
+// No sarama client runs: every client is franz-go's, built from this
+// configuration. The struct is sarama's so that a setting keeps the name
+// goka's and sarama's users know; a setting not named below has no effect.
+//
+// A processor (the client of a running agent) reads from it its connection
+// and security (Net.TLS, Net.SASL, Net.DialTimeout, Net.Proxy, Version,
+// Metadata.Retry.Backoff), Producer.RequiredAcks, .Compression,
+// .MaxMessageBytes, .Timeout and .Flush.Frequency, Consumer.Offsets.Initial,
+// .Offsets.AutoCommit.Interval (how often it commits), .MaxWaitTime,
 // .Fetch.Default, .IsolationLevel and .Group.Session/.Heartbeat/.Rebalance
-// timing, and overrides these whatever the configuration says:
+// timing, and ChannelBufferSize (records queued per partition), and
+// overrides these whatever the configuration says:
 //
 //   - ClientID: "sluice-AGENT" and the like, per client.
 //   - Producer.Idempotent and Net.MaxOpenRequests: off and one request in
@@ -34,11 +40,16 @@ import (
 //     records and state share a partition whoever wrote them.
 //   - Producer.MaxMessageBytes: lowered to fit an existing topic's
 //     max.message.bytes (a larger record goes to the dead-letter topic).
-//   - Consumer.Offsets.AutoCommit and the partition assignor: offsets are
-//     committed by sluice, in order, after every write a record caused;
+//   - Consumer.Offsets.AutoCommit.Enable and the partition assignor: offsets
+//     are committed by sluice, in order, after every write a record caused;
 //     partitions are balanced by ranges (co-partitioned inputs together).
 //   - Consumer.IsolationLevel: read_committed in exactly-once mode.
 //
-// Emitters and views use sarama with the configuration as given (an
-// emitter's ClientID excepted).
+// An emitter writes with the same producer settings and overrides (its
+// ClientID is "sluice-emitter-STREAM"; MaxMessageBytes is taken as given),
+// but a failed write fails only its own Emit. A view reads its table with
+// the connection settings, Consumer.MaxWaitTime, .Fetch.Default and
+// ChannelBufferSize, from the oldest offset (read_committed with
+// [ExactlyOnce]). Provisioning, size checks, lag and the live page use
+// ClientID, Net.TLS and Net.SASL alone.
 func DefaultKafkaConfig() *sarama.Config { return gokax.Config() }

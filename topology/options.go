@@ -20,8 +20,8 @@ import (
 // ignored: the connection ([Brokers], [WithSecurity], [KafkaConfig]) and
 // [DataDir] and [WithLogger] go to all of them (one slice of a deployment's
 // settings can), [ExactlyOnce], [StateMemory] and [Storage] to Run and
-// NewView, and the rest ([Agents], [Listen], [Replication], [Retries],
-// [RetryBackoff], [RestartBackoff], [OnAssign], [OnBroker], [OnReady],
+// NewView, and the rest ([Agents], [EmbeddedListen], [Replication], [Retries],
+// [RetryBackoff], [RestartBackoff], [OnAssign], [OnProvisioned], [OnReady],
 // [Metrics], [Tracing]) to Run only. Provision takes every option Run
 // takes (Run's options provision what Run would run) and uses the
 // connection and Replication. A value that
@@ -145,12 +145,14 @@ func Replication(n int) Option {
 	return option("Replication", forRun, func(c *runConfig) { c.replication = n })
 }
 
-// KafkaConfig sets the sarama configuration of every client Run creates,
-// overriding sluice's defaults: start from [DefaultKafkaConfig] and change
-// what you need (it lists the settings a processor overrides). cfg is cloned.
-// Its Version must be at least [MinKafkaVersion] ([ErrKafkaVersion]
-// otherwise). Its Net.TLS and Net.SASL settings reach sluice's franz-go
-// clients (provisioning, lag) too, unless [WithSecurity] replaces them.
+// KafkaConfig sets the configuration, in sarama's struct, that every client
+// Run creates (franz-go's, all of them) is built from, overriding sluice's
+// defaults: start from [DefaultKafkaConfig] and change what you need (it
+// lists the settings each client reads and those a processor overrides).
+// cfg is cloned. Its Version must be at least [MinKafkaVersion]
+// ([ErrKafkaVersion] otherwise). Its Net.TLS and Net.SASL settings reach
+// every client, provisioning and lag included, unless [WithSecurity]
+// replaces them.
 func KafkaConfig(cfg *sarama.Config) Option {
 	return option("KafkaConfig", forConnection, func(c *runConfig) {
 		if cfg != nil {

@@ -15,7 +15,7 @@ import (
 
 // ErrTooLarge is the reason a record goes to the dead-letter topic when its
 // handler emitted a record, or set a state value, larger than the producer
-// may send (sarama's Producer.MaxMessageBytes, which sluice keeps within
+// may send (Producer.MaxMessageBytes of [KafkaConfig], which sluice keeps within
 // every topic's max.message.bytes). Sending it would fail for good and the
 // agent would crash-loop on the record. It wraps [ErrPermanent].
 var ErrTooLarge = fmt.Errorf("topology: record too large: %w", ErrPermanent)
@@ -24,10 +24,11 @@ var ErrTooLarge = fmt.Errorf("topology: record too large: %w", ErrPermanent)
 // broker's max.message.bytes counts beyond the batch's records.
 const batchOverhead = 61
 
-// recordSize is the size sarama counts for a record against
-// Producer.MaxMessageBytes (ProducerMessage.ByteSize for record batches): an
-// upper bound of its encoded size, so a record within the limit always fits
-// a batch the broker accepts.
+// recordSize is an upper bound of a record's encoded size in a record
+// batch (counted as sarama's ProducerMessage.ByteSize counts it), so a
+// record within Producer.MaxMessageBytes always fits a batch of
+// MaxMessageBytes + batchOverhead, the largest the producer builds and the
+// broker accepts.
 func recordSize(key string, value []byte, headers map[string][]byte) int {
 	n := 5*binary.MaxVarintLen32 + binary.MaxVarintLen64 + 1 + len(key) + len(value)
 	for k, v := range headers {
@@ -57,9 +58,9 @@ func withMaxMessageBytes(cfg map[string]*string, kafka *sarama.Config) map[strin
 }
 
 // fitMaxMessageBytes lowers kafka.Producer.MaxMessageBytes to fit the
-// smallest max.message.bytes of topics, so that a batch a producer builds
-// (sarama's of emitters, or franz-go's of processors, which takes the same
-// limit) never exceeds what a topic accepts (the broker would refuse it for good, and the
+// smallest max.message.bytes of topics, so that a batch a processor's
+// producer builds (franz-go's, whose batch limit is MaxMessageBytes +
+// batchOverhead) never exceeds what a topic accepts (the broker would refuse it for good, and the
 // agent crash-loop on it) and records too large for that are dead-lettered
 // instead. It reports the topic that set the limit, "" if none lowered it.
 func fitMaxMessageBytes(ctx context.Context, adm *kadm.Client, topics []string, kafka *sarama.Config) (string, error) {

@@ -28,7 +28,8 @@ func (k Kind) String() string {
 //
 // A Stream is a plain value: declare it once as a package variable and use it in
 // agents, emitters and tests. The zero Partitions and Retention mean the graph's
-// defaults (see [Partitions] and [Retention]).
+// defaults ([Graph.Partitions] and [Graph.Retention], or [DefaultPartitions]
+// and [DefaultRetention]).
 type Stream[T any] struct {
 	// Name is the Kafka topic name.
 	Name string

@@ -55,10 +55,10 @@ const (
 // goroutines (from its /metrics) and open file descriptors every two
 // seconds. Once the pipeline has settled after each bounce, both must stay
 // within a small bound of where they were after the first bounce (when
-// every client has been rebuilt once): a sarama broker connection that
-// outlived its client, left behind by restarts, grows both (goleak found
-// such connections in test processes; this checks a process that runs for
-// good).
+// every client has been rebuilt once): a broker connection that outlived
+// its client, left behind by restarts, grows both (goleak found such
+// connections of sarama's clients, before franz-go replaced them, in test
+// processes; this checks a process that runs for good).
 func TestLongRunStaysFlat(t *testing.T) {
 	if binary == "" {
 		t.Skip("-short builds no binary")

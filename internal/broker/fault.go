@@ -105,7 +105,8 @@ func (b *Broker) control(key kmsg.Key, ctl func(kmsg.Request) (kmsg.Response, er
 
 // ForTopic matches produce and fetch requests that name topic. Produce and
 // fetch requests of version 13 and later name topics by ID only (franz-go's
-// kgo sends those; sarama, at sluice's protocol version, sends names):
+// kgo sends those unless capped; sluice's processors, views and emitters,
+// capped at their KafkaConfig's Version, 2.8 by default, send names):
 // ForTopic does not match them.
 func ForTopic(topic string) Match {
 	return func(req kmsg.Request) bool {

@@ -15,8 +15,9 @@ import (
 
 // TestFaults pins what each fault does to the produce requests it matches
 // and that it stops once used up or removed: the next produce succeeds.
-// (kgo names topics by ID in its produce requests, which ForTopic does not
-// match; the fault matrix in topology uses it with sarama.)
+// (an uncapped kgo names topics by ID in its produce requests, which
+// ForTopic does not match; the fault matrix in topology uses it with sluice's
+// clients, capped at a protocol version that names them.)
 func TestFaults(t *testing.T) {
 	for _, tc := range []struct {
 		name   string

@@ -1,19 +1,19 @@
-// Package connect builds every Kafka client sluice creates, sarama and
-// franz-go alike, from one connection setting: seed brokers and a sarama
-// configuration that carries sluice's defaults and, in its Net settings,
-// the cluster's security.
+// Package connect builds every Kafka client sluice creates (all franz-go's;
+// no sarama client runs) from one connection setting: seed brokers and a
+// sarama configuration, the struct users set, that carries sluice's
+// defaults and, in its Net settings, the cluster's security.
 //
 // # Security
 //
 // [Security] says how to reach a secured cluster in librdkafka's terms
 // (security.protocol, sasl.mechanism, ssl.ca.location, ...): TLS with a CA
 // and a client certificate for mutual TLS, SASL PLAIN, SCRAM-SHA-256 and
-// SCRAM-SHA-512. [Apply] writes it into a sarama configuration (sarama
-// brings no SCRAM: franz-go's does it for both), and [Opts] and
-// [NewClient] give franz-go clients the same connection from that
-// configuration, so a setting made once reaches processors, views and
-// emitters (sarama) and provisioning, size checks, lag and the live page
-// (franz-go).
+// SCRAM-SHA-512. [Apply] writes it into a sarama configuration (with a
+// SCRAM client on franz-go's implementation, for a sarama client a user
+// builds from it), and [Opts] and [NewClient] give franz-go clients the
+// connection of that configuration, so a setting made once reaches
+// processors, views, emitters, provisioning, size checks, lag and the live
+// page.
 //
 // # Errors
 //

@@ -34,7 +34,9 @@ const (
 
 // Config returns a new sarama configuration with sluice's defaults. Each setting that
 // differs from goka's DefaultConfig says why. Callers may change the result before
-// passing it on; every builder in this package clones it before use.
+// passing it on; every builder in this package clones it before use. No sarama
+// client runs: every client is franz-go's, built from the settings kgo_config.go
+// translates (topology.DefaultKafkaConfig's doc lists them for users).
 func Config() *sarama.Config {
 	c := goka.DefaultConfig()
 	c.Version = KafkaVersion
@@ -74,16 +76,17 @@ func Config() *sarama.Config {
 	// then share an epoch and sequence, and the broker acknowledges the second as a
 	// retry of the first. The broker-outage tests lost records so in 5 of ~45 runs,
 	// and in none of ~20 without it. A lost acknowledged record is worse than a
-	// duplicate, which at-least-once processing produces anyway.
+	// duplicate, which at-least-once processing produces anyway. No client reads
+	// this setting now: every producer is franz-go's, which kgoProducerOpts keeps
+	// non-idempotent for a reason of its own (see there); it says what runs.
 	c.Producer.Idempotent = false
-	// Fewer requests in flight per broker, fewer batches a failure can reorder. It
-	// does not make sarama's retries safe: sarama still has a second request on
-	// the wire (ordered.go pins that).
+	// Fewer requests in flight per broker, fewer batches a failure can reorder.
+	// Not read either: kgoProducerOpts keeps one produce request in flight per
+	// broker (at-least-once), so that a retry keeps a partition's order.
 	c.Net.MaxOpenRequests = 1
-	// sarama's producers (emitters, timers' fire records) retry. Processors
-	// write with franz-go's producer instead (kgo_producer.go), which translates
-	// these settings (kgoProducerOpts): it retries in order until its delivery
-	// timeout and stops at its first failed write.
+	// Not read: every producer (processors', emitters', timers' fire records) is
+	// franz-go's and retries in order until Producer.Timeout (kgoProducerOpts); a
+	// processor's stops at its first failed write (kgo_producer.go).
 	c.Producer.Retry.Max = 10
 	c.Producer.Retry.Backoff = 100 * time.Millisecond
 	// sarama: 1 MiB. A batch of records may be that large plus its 61-byte header,
@@ -94,9 +97,11 @@ func Config() *sarama.Config {
 	c.Producer.MaxMessageBytes = 1048588 - 61
 
 	// goka: flush every 100 ms or 64 KiB. That adds up to 100 ms at every producer on a
-	// path: a 4-hop pipeline at 2k msgs/s had p99 509 ms; sending immediately gave
-	// 3.8 ms with no throughput loss (sarama still batches whatever queues up while a
-	// request is in flight).
+	// path: sending immediately took a 4-hop pipeline's p99 from hundreds of
+	// milliseconds to a few, with no throughput loss (BenchmarkPipelineLatency; the
+	// README's defaults table has the figures). The producer (franz-go's, with
+	// Flush.Frequency as its linger) still batches whatever queues up while a
+	// request is in flight.
 	c.Producer.Flush.Frequency = 0
 	c.Producer.Flush.Bytes = 0
 	c.Producer.Flush.Messages = 0
@@ -105,34 +110,34 @@ func Config() *sarama.Config {
 	// for little gain. Users on a real cluster may turn it back on.
 	c.Producer.Compression = sarama.CompressionNone
 
-	// goka: 256 (sarama's default). The buffers between sarama's goroutines for
-	// fetched records and produce results; larger ones let a partition run ahead
-	// of a brief stall elsewhere. Together with [PartitionChannelSize] this took a
-	// counting agent from 41k to 56k msgs/s (BenchmarkProcessorCount's workload,
-	// medians of 3 alternated runs); recovery did not change measurably.
+	// goka: 256 (sarama's default). The records queued per partition between the
+	// client's poll and goka (a processor's claims, kgo_session.go; a table
+	// consumer's partitions, kgo_partition.go); larger queues let a partition run
+	// ahead of a brief stall elsewhere. Together with [PartitionChannelSize] this
+	// made a counting agent faster (measured on sarama's consumer with
+	// BenchmarkProcessorCount's workload, alternated runs; figures in the README's
+	// defaults table); recovery did not change measurably.
 	c.ChannelBufferSize = 1024
 
-	// goka: 1 MiB (sarama's default), asked per partition in every fetch. sarama
-	// decodes a whole fetch into messages and fetches again only when every
-	// partition has queued all of its share, so a recovering table of small
-	// records (1 MiB is some 25,000 of them) held hundreds of MB of decoded
-	// messages while the partitions drained them in lock step. With 64 KiB,
-	// restoring 1M records over 8 partitions went from 126k to 175-230k records/s
-	// and its peak heap from 440 to 70 MB (BenchmarkRecovery's workload, alternated
-	// runs); counting throughput did not change measurably. sarama doubles the size
-	// for a record that does not fit.
+	// goka: 1 MiB (sarama's default), asked per partition in every fetch (franz-go's
+	// FetchMaxPartitionBytes now). sarama, which ran table consumers until
+	// franz-go replaced it, decoded a whole fetch into messages and fetched again
+	// only when every partition had queued all of its share, so a recovering table
+	// of small records (1 MiB is some 25,000 of them) held hundreds of MB of decoded
+	// messages while the partitions drained them in lock step. 64 KiB made
+	// recovery faster and its peak heap several times smaller
+	// (BenchmarkRecovery's workload, alternated runs; figures in the README's
+	// defaults table); counting throughput did not change measurably.
 	c.Consumer.Fetch.Default = 64 << 10
 
-	// goka: a go-metrics registry (sarama's default), which sarama feeds about a
-	// dozen meters and histograms on every request and response: rates, sizes and
-	// latencies, per broker and per topic, each histogram update a lock and a heap
-	// operation on a 1028-sample reservoir, each per-topic one a formatted name
-	// looked up under a lock. sluice reads none of them (its instruments are in
-	// the metrics package). Sending every record at once (Flush.* above) makes
-	// nearly every record-hop a produce and a fetch request, and in
-	// BenchmarkPipelineLatency's CPU profile at 2k msgs/s go-metrics took 8% and
-	// sarama's registry lookups 1.6% of the process (broker included). Set
-	// metrics.NewRegistry() here to get sarama's metrics back.
+	// goka: a go-metrics registry (sarama's default), which a sarama client feeds
+	// about a dozen meters and histograms on every request and response: rates,
+	// sizes and latencies, per broker and per topic, each histogram update a lock
+	// and a heap operation on a 1028-sample reservoir. sluice reads none of them
+	// (its instruments are in the metrics package), and while sarama clients ran
+	// they were a visible share of BenchmarkPipelineLatency's CPU profile (README's
+	// defaults table). No sarama client runs now, so nothing feeds a registry; this
+	// one keeps a sarama client a user builds from the configuration as cheap.
 	c.MetricRegistry = noMetrics{}
 
 	c.Metadata.Retry.Max = 10

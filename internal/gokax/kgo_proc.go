@@ -15,12 +15,14 @@ import (
 
 // kproc is the franz-go client of one processor run: goka's consumer group
 // ([kgroup]) and its producer ([kproducer]) share it, as a Kafka Streams
-// thread shares its consumer and producer. franz-go replaces sarama under
-// goka there for speed: its producer keeps a partition's order across
-// retries with up to five requests in flight (idempotence), and its
-// consumer hands goka records without sarama's goroutine per partition and
-// per broker. In BenchmarkPipelineLatency this took the 4-hop p99 from
-// 32-38 ms to 22-23 ms at 20,000 records/s with the producer alone (README).
+// thread shares its consumer and producer. franz-go replaced sarama under
+// goka there for speed: its consumer hands goka records without sarama's
+// goroutine per partition and per broker, and its producer keeps a
+// partition's order across retries (one request in flight per broker, see
+// [kgoProducerOpts]) and fails only after Producer.Timeout without a broker.
+// The producer alone lowered the 4-hop p99 of BenchmarkPipelineLatency at
+// 20,000 records/s (figures in the README, "Latency, and its floor on this
+// machine").
 //
 // goka builds the producer first, then the consumer group; the client is
 // made by the first and closed by the last to close. Safe for concurrent use.

@@ -51,9 +51,10 @@ type Options struct {
 
 // PartitionChannelSize is how many records goka may queue between a partition's
 // consumer and its processing goroutine; goka's default is 10. With 256, and
-// sarama's ChannelBufferSize at 1024 (see [Config]), a counting agent on 8
-// partitions processed 56k instead of 41k msgs/s here (medians of 3, alternated
-// runs on a loaded 2-core machine): fewer hand-offs stall on a full channel.
+// ChannelBufferSize at 1024 (see [Config]), a counting agent on 8 partitions
+// processed faster (BenchmarkProcessorCount's workload, alternated runs; the
+// README's defaults table has the figures): fewer hand-offs stall on a full
+// channel.
 const PartitionChannelSize = 256
 
 // config returns Config, or [Config] if it is nil, read committed in

@@ -212,7 +212,8 @@ func TestAuditOnBroker(t *testing.T) {
 			groups = append(groups, l.Agent())
 		}
 		endsBefore := endOffsets(t, adm, prodTopics)
-		// Production commits its offsets asynchronously (sarama, once a second):
+		// Production commits its offsets asynchronously (once a second, as
+		// Consumer.Offsets.AutoCommit.Interval says):
 		// wait until each level has committed up to the end of its input, or a late
 		// production commit would look like a change made by the replay.
 		deadline := time.Now().Add(30 * time.Second)
