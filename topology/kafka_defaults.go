@@ -39,6 +39,11 @@ import (
 //     partitions are balanced by ranges (co-partitioned inputs together).
 //   - Consumer.IsolationLevel: read_committed in exactly-once mode.
 //
-// Emitters and views use sarama with the configuration as given (an
-// emitter's ClientID excepted).
+// Emitters read the producer settings above (their ClientID excepted), and
+// views Consumer.MaxWaitTime and .Fetch.Default. Every producer, a
+// processor's and an emitter's, runs Producer.Interceptors on each record
+// (sarama's KIP-42 interceptors): OnSend may change its Timestamp and
+// Headers (a record dated back further than Producer.Timeout fails: franz-go
+// times a write out from its timestamp); its Topic, Key and Value are sent
+// as sluice made them.
 func DefaultKafkaConfig() *sarama.Config { return gokax.Config() }
