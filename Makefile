@@ -26,7 +26,7 @@ all help:
 	@echo "  run         run the visa pipeline on the embedded broker: 500 applications, progress, summary"
 	@echo "              (VISA=--exactly-once, or any other flag of 'visa all')"
 	@echo "  test        install what tests need (kcat, chromium, Java 17, Maven), then the whole suite twice:"
-	@echo "              with -race, then without (what CI runs; real-Kafka tests skip without Java or Maven unless CI=true)"
+	@echo "              with -race, then without (what CI runs; real-Kafka tests skip without Java or Maven unless SLUICE_CI=1 or CI is set)"
 	@echo "  test-short  go test -short ./... for the edit loop"
 	@echo "  cover       coverage profile and summary"
 	@echo "  lint        gofmt, go vet, the import-graph and DESIGN.md file-map tests"

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/broker"
+	"github.com/sluicehq/sluice/internal/ci"
 	"github.com/sluicehq/sluice/internal/kafkareal"
 )
 
@@ -51,7 +51,7 @@ func envs(b *testing.B) []*env {
 // embedded broker of [startBroker], or a one-node Apache Kafka (kafkareal)
 // with Kafka's own defaults, a 1 GiB heap and the JVM's full compilers.
 // Where Kafka cannot run (no Java or Maven) its rows are left out with a
-// line saying why, unless $CI is "true".
+// line saying why, unless CI runs them (ci.Strict).
 func (e *env) up(b *testing.B) bool {
 	b.Helper()
 	if e.started {
@@ -64,7 +64,7 @@ func (e *env) up(b *testing.B) bool {
 		e.addrs = e.fake.Addrs()
 	case "kafka":
 		c, err := kafkareal.Start(context.Background(), kafkareal.Config{Nodes: 1, Heap: kafkaHeap})
-		if errors.Is(err, kafkareal.ErrUnavailable) && os.Getenv(kafkareal.RequireEnv) != "true" {
+		if errors.Is(err, kafkareal.ErrUnavailable) && !ci.Strict() {
 			b.Logf("broker=kafka left out: %v", err)
 			return false
 		}

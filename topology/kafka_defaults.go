@@ -52,4 +52,10 @@ import (
 // ChannelBufferSize, from the oldest offset (read_committed with
 // [ExactlyOnce]). Provisioning, size checks, lag and the live page use
 // ClientID, Net.TLS and Net.SASL alone.
+//
+// Every producer, a processor's and an emitter's, runs Producer.Interceptors
+// on each record (sarama's KIP-42 interceptors): OnSend may change its
+// Timestamp and Headers (a record dated back further than Producer.Timeout
+// fails: franz-go times a write out from its timestamp); its Topic, Key and
+// Value are sent as sluice made them.
 func DefaultKafkaConfig() *sarama.Config { return gokax.Config() }

@@ -19,7 +19,8 @@ import (
 
 // checkNoOpenTransactions fails t unless kafka-transactions lists at least
 // one transactional id starting with prefix (sluice's are
-// sluice-AGENT-PARTITION), every one of them complete, and find-hanging
+// sluice-GROUP-INSTANCE: gokax.TransactionalID of the agent's group and the
+// data dir's instance name), every one of them complete, and find-hanging
 // finds no hanging transaction on topics.
 func checkNoOpenTransactions(t *testing.T, c *kafkareal.Cluster, prefix string, topics ...string) {
 	t.Helper()

@@ -427,100 +427,138 @@ func lastLine(s string) string {
 }
 
 // TestRefusedWriteCostsItsRecordAlone pins what a write the broker refuses
-// for good costs (here a non-retriable INVALID_RECORD on the output of the
-// record "big"): that record alone. It goes to the dead-letter topic with the
-// broker's error as its cause, the records around it are written, and the
-// partition's committed offset moves past all of them. The broker refuses a
-// produce batch whole, and at full speed the records around "big" shared its
-// batch: they failed with it, the agent restarted, and its replay batched
-// them together again; only batching luck got past it (the test, which then
-// pinned only that the committed offset stayed at or below the refused
-// record, failed 2 runs in 4 without the race detector, and took 16-18 s when
-// it passed). Now the restarted agent writes the records of the refused batch
-// one by one: one restart at most.
+// for good costs: that record alone. The output of the record "old" carries
+// a timestamp 30 s old (a sarama interceptor dates it, as a producer's clock
+// 30 s behind would; the delivery timeout, which franz-go counts from a
+// record's timestamp, is a minute), and the output topic accepts timestamps
+// 10 s old at most: Apache Kafka refuses the batch holding it with
+// INVALID_TIMESTAMP (its per-record errors, KIP-467, name the record, but
+// franz-go fails the batch whole with the code alone). The embedded broker
+// does not check timestamps, so there the refusal is injected, for any
+// batch holding "old". That record goes to the dead-letter topic with
+// cause "refused" and the broker's error, the records around it are
+// written, and the partition's committed offset moves past all of them.
+//
+// The broker refuses a produce batch whole, and at full speed the records
+// around "old" shared its batch: they failed with it, the agent restarted,
+// and its replay batched them together again; only batching luck got past
+// it (the test, which then pinned only that the committed offset stayed at
+// or below the refused record, failed 2 runs in 4 without the race
+// detector, and took 16-18 s when it passed). Now the restarted agent
+// writes the records of the refused batch one by one: one restart at most.
 func TestRefusedWriteCostsItsRecordAlone(t *testing.T) {
-	b := kafkatest.Start(t)
-	addrs := b.Addrs()
-	f := b.Fail(kmsg.Produce, kerr.InvalidRecord, -1, func(req kmsg.Request) bool {
-		// Records are not compressed (gokax.Config), so the value shows.
-		for _, t := range req.(*kmsg.ProduceRequest).Topics {
-			for _, p := range t.Partitions {
-				if t.Topic == "out" && bytes.Contains(p.Records, []byte("big")) {
-					return true
+	kafkatest.EachBroker(t, func(t *testing.T, b *kafkatest.Broker) {
+		addrs := b.Addrs()
+		in := topology.Stream[string]{Name: b.Name("in"), Codec: topology.String()}
+		out := topology.Stream[string]{Name: b.Name("out"), Codec: topology.String()}
+		agent := b.Name("copy")
+		var f interface{ Hits() int }
+		if e := b.Embedded(); e != nil {
+			f = e.Fail(kmsg.Produce, kerr.InvalidTimestamp, -1, func(req kmsg.Request) bool {
+				// Records are not compressed (gokax.Config), so the value shows.
+				for _, t := range req.(*kmsg.ProduceRequest).Topics {
+					for _, p := range t.Partitions {
+						if t.Topic == out.Name && bytes.Contains(p.Records, []byte("old")) {
+							return true
+						}
+					}
 				}
+				return false
+			})
+		} else {
+			typ, within := "CreateTime", strconv.FormatInt((10*time.Second).Milliseconds(), 10)
+			kafkatest.CreateTopic(t, addrs, out.Name, 1, map[string]*string{
+				"message.timestamp.type": &typ, "message.timestamp.before.max.ms": &within,
+			})
+		}
+		a := topology.Agent[struct{}]{
+			Name: agent,
+			Inputs: []topology.Input[struct{}]{topology.Consume(in,
+				func(c *topology.Context[struct{}], key string, v string) error {
+					return topology.Emit(c, out, key, v)
+				})},
+			Outputs: []topology.Topic{out},
+		}
+		g := &topology.Graph{Name: "copy", Sources: []topology.Topic{in}, Sinks: []topology.Topic{out},
+			Agents: []topology.AgentDecl{a}, Partitions: 1}
+		cfg := topology.DefaultKafkaConfig()
+		cfg.Producer.Timeout = time.Minute
+		cfg.Producer.Interceptors = []sarama.ProducerInterceptor{backdate{topic: out.Name, value: "old", by: 30 * time.Second}}
+		logger, logs := newLogRecorder()
+		opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(t.TempDir()), topology.WithLogger(logger),
+			topology.RestartBackoff(100*time.Millisecond, time.Second), topology.KafkaConfig(cfg)}
+		if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
+			t.Fatalf("Provision: %v", err)
+		}
+		var recs []*kgo.Record
+		for _, v := range []string{"a", "old", "b", "c"} {
+			recs = append(recs, &kgo.Record{Topic: in.Name, Key: []byte("k"), Value: []byte(v)})
+		}
+		if err := kafkatest.Client(t, addrs).ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		old := recs[1].Offset
+
+		stop := running(t, g, opts...)
+		waitCommitted(t, addrs, agent, in.Name, time.Minute)
+		stop()
+		written := map[string]int{}
+		for _, r := range kafkatest.ConsumeAll(t, addrs, out.Name) {
+			written[string(r.Value)]++
+		}
+		for _, v := range []string{"a", "b", "c"} {
+			if written[v] == 0 {
+				t.Errorf("%q was never written: it paid for the refused record next to it (%s holds %v)", v, out.Name, written)
 			}
 		}
-		return false
-	})
-	in := topology.Stream[string]{Name: "in", Codec: topology.String()}
-	out := topology.Stream[string]{Name: "out", Codec: topology.String()}
-	a := topology.Agent[struct{}]{
-		Name: "copy",
-		Inputs: []topology.Input[struct{}]{topology.Consume(in,
-			func(c *topology.Context[struct{}], key string, v string) error {
-				return topology.Emit(c, out, key, v)
-			})},
-		Outputs: []topology.Topic{out},
-	}
-	g := &topology.Graph{Name: "copy", Sources: []topology.Topic{in}, Sinks: []topology.Topic{out},
-		Agents: []topology.AgentDecl{a}, Partitions: 1}
-	logger, logs := newLogRecorder()
-	opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(t.TempDir()), topology.WithLogger(logger),
-		topology.RestartBackoff(100*time.Millisecond, time.Second)}
-	if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
-		t.Fatalf("Provision: %v", err)
-	}
-	var recs []*kgo.Record
-	for _, v := range []string{"a", "big", "b", "c"} {
-		recs = append(recs, &kgo.Record{Topic: in.Name, Key: []byte("k"), Value: []byte(v)})
-	}
-	if err := kafkatest.Client(t, addrs).ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
-	big := recs[1].Offset
-
-	stop := running(t, g, opts...)
-	waitCommitted(t, addrs, "copy", in.Name, 30*time.Second)
-	stop()
-	written := map[string]int{}
-	for _, r := range kafkatest.ConsumeAll(t, addrs, out.Name) {
-		written[string(r.Value)]++
-	}
-	for _, v := range []string{"a", "b", "c"} {
-		if written[v] == 0 {
-			t.Errorf("%q was never written: it paid for the refused record next to it (%s holds %v)", v, out.Name, written)
+		if written["old"] > 0 {
+			t.Errorf("%s holds the refused record", out.Name)
 		}
-	}
-	if written["big"] > 0 {
-		t.Errorf("%s holds the refused record", out.Name)
-	}
-	dead := kafkatest.ConsumeAll(t, addrs, topology.DeadLetterName("copy"))
-	if len(dead) != 1 {
-		t.Fatalf("%d dead letters, want 1, the refused record's", len(dead))
-	}
-	h := map[string]string{}
-	for _, rh := range dead[0].Headers {
-		h[rh.Key] = string(rh.Value)
-	}
-	if string(dead[0].Value) != "big" || h[topology.HeaderCause] != "refused" || h[topology.HeaderOffset] != strconv.FormatInt(big, 10) ||
-		!strings.Contains(h[topology.HeaderError], kerr.InvalidRecord.Message) {
-		t.Errorf("dead letter %q with headers %v, want %q from offset %d, cause refused, the broker's error", dead[0].Value, h, "big", big)
-	}
-	restarts := logs.find("agent failed; restarting")
-	if len(restarts) > 1 {
-		var why []string
-		for _, r := range restarts {
-			why = append(why, lastLine(attr(r, "error")))
+		dead := kafkatest.ConsumeAll(t, addrs, topology.DeadLetterName(agent))
+		if len(dead) != 1 {
+			t.Fatalf("%d dead letters, want 1, the refused record's", len(dead))
+		}
+		h := map[string]string{}
+		for _, rh := range dead[0].Headers {
+			h[rh.Key] = string(rh.Value)
+		}
+		if string(dead[0].Value) != "old" || h[topology.HeaderCause] != "refused" || h[topology.HeaderOffset] != strconv.FormatInt(old, 10) ||
+			!strings.Contains(h[topology.HeaderError], kerr.InvalidTimestamp.Message) {
+			t.Errorf("dead letter %q with headers %v, want %q from offset %d, cause refused, the broker's error", dead[0].Value, h, "old", old)
 		}
 		var refusals []string
 		for _, r := range logs.find("a write was refused for good; the processor stops, and the next writes the records in flight one by one so that only the refused record is dead-lettered") {
 			refusals = append(refusals, attr(r, "suspects"))
 		}
-		var isolated []string
-		for _, r := range logs.find("record handled in isolation") {
-			isolated = append(isolated, attr(r, "offset"))
+		restarts := logs.find("agent failed; restarting")
+		if len(restarts) > 1 {
+			var why []string
+			for _, r := range restarts {
+				why = append(why, lastLine(attr(r, "error")))
+			}
+			var isolated []string
+			for _, r := range logs.find("record handled in isolation") {
+				isolated = append(isolated, attr(r, "offset"))
+			}
+			t.Errorf("%d restarts %q, want at most 1 (the refused batch's); suspects of each refusal: %q; handled in isolation: %q", len(restarts), why, refusals, isolated)
 		}
-		t.Errorf("%d restarts %q, want at most 1 (the refused batch's); suspects of each refusal: %q; handled in isolation: %q", len(restarts), why, refusals, isolated)
+		hits := "the broker's own check"
+		if f != nil {
+			hits = fmt.Sprintf("%d produce requests refused by injection", f.Hits())
+		}
+		t.Logf("%s; suspects %q; %d restarts; %s holds %v; dead letter error %q", hits, refusals, len(restarts), out.Name, written, h[topology.HeaderError])
+	})
+}
+
+// backdate is a sarama producer interceptor that dates the records of
+// value on topic back by by.
+type backdate struct {
+	topic, value string
+	by           time.Duration
+}
+
+func (d backdate) OnSend(m *sarama.ProducerMessage) {
+	if v, err := m.Value.Encode(); err == nil && m.Topic == d.topic && string(v) == d.value {
+		m.Timestamp = m.Timestamp.Add(-d.by)
 	}
-	t.Logf("refused %d produce requests; %d restarts; %s holds %v", f.Hits(), len(restarts), out.Name, written)
 }

@@ -115,7 +115,47 @@ func kgoProducerOpts(cfg *sarama.Config, hasher func() hash.Hash32, transactiona
 	default:
 		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()))
 	}
+	if len(cfg.Producer.Interceptors) > 0 {
+		opts = append(opts, kgo.WithHooks(interceptors(cfg.Producer.Interceptors)))
+	}
 	return opts
+}
+
+// interceptors runs sarama's Producer.Interceptors on every record a
+// franz-go producer sends, as sarama's producer ran them on its messages
+// (KIP-42): each OnSend sees the record as a sarama.ProducerMessage, its
+// Timestamp the time it was produced, and may change its Timestamp and
+// Headers, which are sent. Its Topic, Key and Value are sluice's (the
+// partition, the size check and the table's changelog offsets follow
+// from them): changes to them are not sent. A panicking OnSend is
+// ignored, as sarama ignores it. Unlike sarama, franz-go times a write out
+// from its timestamp ([deliveryTimeout]): a record dated back further than
+// Producer.Timeout fails before it is sent.
+type interceptors []sarama.ProducerInterceptor
+
+// OnProduceRecordBuffered implements kgo.HookProduceRecordBuffered: franz-go
+// calls it before the record is partitioned and batched.
+func (is interceptors) OnProduceRecordBuffered(r *kgo.Record) {
+	m := &sarama.ProducerMessage{Topic: r.Topic, Key: sarama.ByteEncoder(r.Key), Value: sarama.ByteEncoder(r.Value), Timestamp: r.Timestamp}
+	for _, h := range r.Headers {
+		m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value})
+	}
+	for _, i := range is {
+		onSend(i, m)
+	}
+	if !m.Timestamp.IsZero() {
+		r.Timestamp = m.Timestamp.Truncate(time.Millisecond)
+	}
+	r.Headers = r.Headers[:0]
+	for _, h := range m.Headers {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: string(h.Key), Value: h.Value})
+	}
+}
+
+// onSend calls i.OnSend(m), recovering from a panic as sarama does.
+func onSend(i sarama.ProducerInterceptor, m *sarama.ProducerMessage) {
+	defer func() { _ = recover() }()
+	i.OnSend(m)
 }
 
 // kgoGroupOpts returns the consumer-group options of cfg for group: session,

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
 
 	"github.com/sluicehq/sluice/internal/kafkatest"
 )
@@ -71,4 +74,54 @@ func TestNewProducerWithoutBroker(t *testing.T) {
 		t.Error("a producer without a broker was made")
 	}
 	leaks()
+}
+
+// dating is a sarama interceptor that dates every message at, adds a
+// header, and tries to change the key.
+type dating struct{ at time.Time }
+
+func (s dating) OnSend(m *sarama.ProducerMessage) {
+	m.Timestamp = s.at
+	m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte("stamped"), Value: []byte(m.Topic)})
+	m.Key = sarama.StringEncoder("changed")
+}
+
+// panicky is a sarama interceptor that panics.
+type panicky struct{}
+
+func (panicky) OnSend(*sarama.ProducerMessage) { panic("interceptor") }
+
+// TestProducerInterceptors pins that sarama's Producer.Interceptors run on
+// every record of a franz-go producer, as on sarama's: the timestamp and
+// headers an OnSend sets are written, the key is sluice's, and a panicking
+// interceptor is passed over.
+func TestProducerInterceptors(t *testing.T) {
+	addrs := kafkatest.Start(t).Addrs()
+	kafkatest.CreateTopic(t, addrs, "out", 1, nil)
+	cfg := Config()
+	// A second back: franz-go times a write out from its timestamp
+	// (RecordDeliveryTimeout, Producer.Timeout), so one dated further back
+	// than that fails before it is sent.
+	at := time.Now().Add(-time.Second).Truncate(time.Millisecond)
+	cfg.Producer.Interceptors = []sarama.ProducerInterceptor{panicky{}, dating{at}}
+	p, err := NewProducer(addrs, "test", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 1)
+	p.Send("out", "k", []byte("v"), map[string][]byte{"h": []byte("x")}, func(err error) { errs <- err })
+	if err := <-errs; err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := kafkatest.ConsumeN(t, addrs, "out", 1)[0]
+	h := map[string]string{}
+	for _, rh := range r.Headers {
+		h[rh.Key] = string(rh.Value)
+	}
+	if !r.Timestamp.Equal(at) || string(r.Key) != "k" || len(h) != 2 || h["h"] != "x" || h["stamped"] != "out" {
+		t.Errorf("record %q at %v with headers %v, want %q at %v with h=x and stamped=out", r.Key, r.Timestamp, h, "k", at)
+	}
 }

@@ -28,7 +28,7 @@
 //
 // [Shared] gives a test package one cluster for all its tests, stopped by
 // [Main] in TestMain; where Java or Maven is missing it skips with what to
-// install, and fails instead when $CI is "true".
+// install, and fails instead where CI runs ([ci.Strict]).
 //
 //	func TestMain(m *testing.M) { goleak.VerifyTestMain(kafkareal.Main(m)) }
 //

@@ -10,11 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/ci"
 	"github.com/sluicehq/sluice/internal/kafkareal"
 )
 
 // TestUnavailable pins the one line a machine without Java gets, and that
-// CI turns the skip into a failure.
+// CI turns the skip into a failure: .ci/run's SLUICE_CI=1 whatever the host
+// sets CI to, or any CI value a CI host sets.
 func TestUnavailable(t *testing.T) {
 	t.Setenv("PATH", t.TempDir()) // no java, no mvn
 	t.Setenv(kafkareal.HomeEnv, "")
@@ -23,15 +25,19 @@ func TestUnavailable(t *testing.T) {
 		t.Fatalf("Install without java = %v, want ErrUnavailable saying to install Java 17", err)
 	}
 	for _, tc := range []struct {
-		ci      string
-		skipped bool
-		failed  bool
+		sluiceCI, ci string
+		failed       bool
 	}{
-		{"", true, false},
-		{"true", false, true},
+		{"", "", false},
+		{"", "false", false},
+		{"", "true", true},
+		{"", "woodpecker", true},
+		{"1", "", true},
+		{"1", "false", true},
 	} {
-		t.Run("CI="+tc.ci, func(t *testing.T) {
-			t.Setenv(kafkareal.RequireEnv, tc.ci)
+		t.Run(ci.Env+"="+tc.sluiceCI+",CI="+tc.ci, func(t *testing.T) {
+			t.Setenv(ci.Env, tc.sluiceCI)
+			t.Setenv("CI", tc.ci)
 			r := &recorder{TB: t}
 			done := make(chan struct{})
 			go func() {
@@ -39,8 +45,8 @@ func TestUnavailable(t *testing.T) {
 				kafkareal.Skip(r, err)
 			}()
 			<-done
-			if r.skipped != tc.skipped || r.failed != tc.failed {
-				t.Fatalf("Skip: skipped %v, failed %v (%q); want %v, %v", r.skipped, r.failed, r.msg, tc.skipped, tc.failed)
+			if r.skipped == tc.failed || r.failed != tc.failed {
+				t.Fatalf("Skip: skipped %v, failed %v (%q); want failed %v", r.skipped, r.failed, r.msg, tc.failed)
 			}
 		})
 	}

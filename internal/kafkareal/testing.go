@@ -8,13 +8,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
-)
 
-// RequireEnv names the environment variable that, set to "true" (as CI
-// systems set CI), turns the skip of a real-Kafka test on a machine without
-// Java or Maven into a failure: where CI runs, a skipped test would be a
-// test that does not exist.
-const RequireEnv = "CI"
+	"github.com/sluicehq/sluice/internal/ci"
+)
 
 // shared holds the clusters [Shared] started, one per shape, until [Main]'s
 // tests end.
@@ -37,7 +33,7 @@ type sharedCluster struct {
 // group names of their own, and a test that kills a node must restart it.
 //
 // Where Kafka cannot run (no Java, no Maven), Shared skips t with one line
-// saying what to install, unless $CI is "true": then it fails t.
+// saying what to install, unless CI runs it ([ci.Strict]): then it fails t.
 func Shared(t testing.TB, cfg Config) *Cluster {
 	t.Helper()
 	key := fmt.Sprintf("%d nodes, secure %v", cfg.Nodes, cfg.Secure != nil)
@@ -62,13 +58,17 @@ func Shared(t testing.TB, cfg Config) *Cluster {
 }
 
 // Skip ends t for an error starting Kafka: a skip naming what to install for
-// [ErrUnavailable] (a failure where $CI is "true"), a failure otherwise.
+// [ErrUnavailable] (a failure where CI runs, [ci.Strict]), a failure
+// otherwise.
 func Skip(t testing.TB, err error) {
 	t.Helper()
-	if errors.Is(err, ErrUnavailable) && os.Getenv(RequireEnv) != "true" {
-		t.Skipf("real Kafka %s: %v (with %s=true this fails)", Version, err, RequireEnv)
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("real Kafka %s: %v", Version, err)
 	}
-	t.Fatalf("real Kafka %s: %v", Version, err)
+	if s := ci.Setting(); s != "" {
+		t.Fatalf("real Kafka %s: %v (%s: CI must test on Apache Kafka)", Version, err, s)
+	}
+	t.Skipf("real Kafka %s: %v (with %s=1, as .ci/run sets, this fails)", Version, err, ci.Env)
 }
 
 // TestingM is what TestMain's testing.M provides; goleak.VerifyTestMain

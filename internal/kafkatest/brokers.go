@@ -74,7 +74,7 @@ var scramOnce sync.Once
 
 // SharedKafka returns the test package's Apache Kafka cluster of
 // [KafkaConfig], started on first use, with its SCRAM user. It skips t where
-// Kafka cannot run, and fails it there when $CI is "true" (see
+// Kafka cannot run, and fails it there where CI runs (see
 // [kafkareal.Shared]); the package's TestMain must use [kafkareal.Main].
 func SharedKafka(t testing.TB) *kafkareal.Cluster {
 	t.Helper()
@@ -112,7 +112,7 @@ func OnEmbedded(t testing.TB, opts ...broker.Option) *Broker {
 // behaviour on: "embedded", a new embedded broker, and "kafka", Apache Kafka
 // (kafkareal.Version) on the package's 3-node cluster. Where Java or Maven
 // is missing the kafka subtest is skipped with what to install, and fails
-// when $CI is "true".
+// where CI runs (ci.Strict).
 func EachBroker(t *testing.T, fn func(t *testing.T, b *Broker)) {
 	t.Helper()
 	t.Run(Embedded, func(t *testing.T) { fn(t, OnEmbedded(t)) })

@@ -1,13 +1,14 @@
 package proctest
 
 import (
-	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/ci"
 )
 
 // Chromium returns the path of a Chromium binary for a browser test.
-// Without one the test is skipped, unless it runs in CI (CI=true), where a
+// Without one the test is skipped, unless CI runs it ([ci.Strict]), where a
 // missing browser must fail the build rather than hide the test.
 func Chromium(t testing.TB) string {
 	t.Helper()
@@ -16,8 +17,8 @@ func Chromium(t testing.TB) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") != "" && os.Getenv("CI") != "false" {
-		t.Fatal("no chromium on PATH, and CI is set: install Debian's chromium (apt-get install -y chromium) so the browser test runs")
+	if s := ci.Setting(); s != "" {
+		t.Fatalf("no chromium on PATH, and %s: install Debian's chromium (apt-get install -y chromium) so the browser test runs", s)
 	}
 	t.Skip("skipping the browser test: no chromium on PATH (apt-get install -y chromium runs it)")
 	return ""
