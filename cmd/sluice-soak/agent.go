@@ -2,11 +2,9 @@ package main
 
 import (
 	"fmt"
-	stdlog "log"
 	"slices"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/cli"
@@ -21,7 +19,6 @@ func agentCommand() *cobra.Command {
 		instance string
 		brokers  []string
 		dataDir  string
-		sarLog   bool
 		rebal    time.Duration
 	)
 	c := &cobra.Command{
@@ -46,10 +43,6 @@ SIGINT or SIGTERM; then it commits what it processed and exits 0. It logs
 			if err != nil {
 				return err
 			}
-			if sarLog {
-				// sarama logs through a package variable only.
-				sarama.Logger = stdlog.New(c.ErrOrStderr(), "sarama: ", stdlog.LstdFlags|stdlog.Lmicroseconds|stdlog.LUTC)
-			}
 			sec, err := f.sec.Security()
 			if err != nil {
 				return err
@@ -69,7 +62,6 @@ SIGINT or SIGTERM; then it commits what it processed and exits 0. It logs
 	fs.StringSliceVar(&brokers, "brokers", nil, "seed brokers, as `host:port,...`")
 	fs.StringVar(&dataDir, "data-dir", "", "directory of this instance's tables")
 	fs.DurationVar(&rebal, "rebalance-timeout", 0, "consumer group rebalance timeout, overriding sluice's (20s), for diagnosis")
-	fs.BoolVar(&sarLog, "sarama-log", false, "log what the Kafka client (sarama) does: retries, reconnections (verbose)")
 	f.add(c)
 	return c
 }

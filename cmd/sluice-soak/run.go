@@ -124,7 +124,6 @@ input's), or, in exactly-once mode, a duplicate or any table difference.`,
 	fs.StringVar(&dir, "dir", "", "work directory: data, tables, logs/ (default a temporary one, removed after a clean run)")
 	fs.BoolVar(&keep, "keep", false, "keep the temporary work directory")
 	fs.StringArrayVar(&cfg.AgentArgs, "agent-arg", nil, "argument added to every agent's command line, for diagnosis (repeatable), e.g. --agent-arg=--rebalance-timeout=10s")
-	fs.BoolVar(&cfg.ClientLog, "client-log", false, "agents log what their Kafka client does (retries, reconnections) to their log files")
 	f.add(c)
 	return c
 }

@@ -74,9 +74,6 @@ type Config struct {
 	// AgentArgs are added to the command line of every agent instance, for
 	// diagnosis (e.g. --rebalance-timeout=10s).
 	AgentArgs []string
-	// ClientLog makes the agents log what their Kafka client does (sarama's
-	// log: retries, reconnections) to their log files.
-	ClientLog bool
 }
 
 // verifyReserve is the part of DurationCap kept for stopping and verifying.
@@ -469,9 +466,6 @@ func (r *run) addInstance(a string) error {
 	var env []string
 	if sec.Password != "" {
 		env = []string{"SLUICE_SASL_PASSWORD=" + sec.Password} // not in argv, which ps shows
-	}
-	if r.cfg.ClientLog {
-		args = append(args, "--sarama-log")
 	}
 	args = append(args, r.cfg.AgentArgs...)
 	p, err := startProc(r.cfg.Binary, name, r.cfg.logPath(name), env, args...)
