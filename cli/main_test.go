@@ -13,7 +13,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sluicehq/sluice/cli"
-	"github.com/sluicehq/sluice/internal/kafkatest"
 	"github.com/sluicehq/sluice/internal/proctest"
 	"github.com/sluicehq/sluice/topology"
 )
@@ -36,7 +35,7 @@ func TestMain(m *testing.M) {
 		cli.Main(graphNamed(os.Getenv(envGraph)))
 	}
 	// TestDrive runs processors in this process.
-	goleak.VerifyTestMain(m, kafkatest.IgnoreMetricsTicker)
+	goleak.VerifyTestMain(m)
 }
 
 type click struct {

@@ -4,12 +4,10 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
-
-	"github.com/sluicehq/sluice/internal/kafkatest"
 )
 
 // TestMain fails the package if a test leaves a goroutine running: servers,
 // views and agents must stop when their test ends.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, kafkatest.IgnoreMetricsTicker)
+	goleak.VerifyTestMain(m)
 }

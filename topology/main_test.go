@@ -6,7 +6,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sluicehq/sluice/internal/kafkareal"
-	"github.com/sluicehq/sluice/internal/kafkatest"
 )
 
 // TestMain fails the package if a test leaves goroutines behind: Run promises that
@@ -14,7 +13,5 @@ import (
 // cluster of the conformance tests (kafkatest.EachBroker) stops before the
 // check.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(kafkareal.Main(m),
-		kafkatest.IgnoreMetricsTicker,
-	)
+	goleak.VerifyTestMain(kafkareal.Main(m))
 }

@@ -8,6 +8,6 @@ import "go.uber.org/goleak"
 // each fetch request with a nil registry, and go-metrics then registers a
 // meter per fetched topic in its default registry. sluice runs no sarama
 // client now (every client is franz-go's), so only a test that builds one
-// of its own can start it; the packages that pass it took it up while
-// processors, views and emitters ran on sarama.
+// of its own starts it: internal/connect's and internal/gokax's pass it,
+// and no other package may.
 var IgnoreMetricsTicker = goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick")

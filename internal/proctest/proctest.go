@@ -12,8 +12,6 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
-
-	"github.com/sluicehq/sluice/internal/kafkatest"
 )
 
 // Main builds the main package in the current directory (the test's) into a
@@ -53,7 +51,7 @@ func Main(m interface{ Run() int }, binary *string) int {
 	}
 	code := m.Run()
 	if code == 0 {
-		if err := goleak.Find(kafkatest.IgnoreMetricsTicker); err != nil {
+		if err := goleak.Find(); err != nil {
 			fmt.Fprintf(os.Stderr, "goroutines left running: %v\n", err)
 			return 1
 		}

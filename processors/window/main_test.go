@@ -4,13 +4,10 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
-
-	"github.com/sluicehq/sluice/internal/kafkatest"
 )
 
 // TestMain fails the package if a test leaves a goroutine running: harnesses
-// and agents run on the broker must stop when their test ends (but for
-// go-metrics' ticker: see kafkatest.IgnoreMetricsTicker).
+// and agents run on the broker must stop when their test ends.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, kafkatest.IgnoreMetricsTicker)
+	goleak.VerifyTestMain(m)
 }

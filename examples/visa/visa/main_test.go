@@ -6,12 +6,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sluicehq/sluice/internal/kafkareal"
-	"github.com/sluicehq/sluice/internal/kafkatest"
 )
 
 // TestMain fails the package if a test leaves goroutines behind.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(kafkareal.Main(m),
-		kafkatest.IgnoreMetricsTicker,
-	)
+	goleak.VerifyTestMain(kafkareal.Main(m))
 }
