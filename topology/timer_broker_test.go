@@ -18,17 +18,20 @@ import (
 )
 
 // A timer test record on tm-in asks for a timer named Name on its key, Delay
-// after the handler sees it (by the agent's clock); a negative Delay cancels
-// the timer of that name instead.
+// after the handler sees it (by the agent's clock), or with Stream a stream
+// timer Delay after the record's timestamp; a negative Delay cancels the
+// timer of that name instead.
 type timerReq struct {
-	Name  string        `json:"name"`
-	Delay time.Duration `json:"delay"`
-	Seq   int           `json:"seq"`
+	Name   string        `json:"name"`
+	Delay  time.Duration `json:"delay"`
+	Seq    int           `json:"seq"`
+	Stream bool          `json:"stream,omitempty"`
 }
 
 // timerFired is what the timer agent emits when a timer fires: the timer,
 // its time and the time its handler ran (Unix ns, by the same machine's
-// clock), and how many timers the key had fired before (its state).
+// clock, or for a stream timer the partition's stream time), and how many
+// timers the key had fired before (its state).
 type timerFired struct {
 	Key    string `json:"key"`
 	Name   string `json:"name"`
@@ -55,7 +58,12 @@ func timerGraph(fired func(timerFired)) *topology.Graph {
 				if r.Delay < 0 {
 					return c.CancelTimer(r.Name)
 				}
-				return c.SetTimer(topology.Timer{Name: r.Name, At: c.Now().Add(r.Delay), Data: strconv.AppendInt(nil, int64(r.Seq), 10)})
+				at := c.Now()
+				if r.Stream {
+					at = c.Timestamp()
+				}
+				return c.SetTimer(topology.Timer{Name: r.Name, At: at.Add(r.Delay), Stream: r.Stream,
+					Data: strconv.AppendInt(nil, int64(r.Seq), 10)})
 			})},
 		Outputs: []topology.Topic{tmFired},
 		OnTimer: func(c *topology.Context[int64], key string, t topology.Timer) error {
@@ -67,7 +75,11 @@ func timerGraph(fired func(timerFired)) *topology.Graph {
 				return err
 			}
 			seq, _ := strconv.Atoi(string(t.Data))
-			f := timerFired{Key: key, Name: t.Name, Seq: seq, At: t.At.UnixNano(), Ran: c.Now().UnixNano(), Before: n}
+			ran := c.Now()
+			if t.Stream {
+				ran = c.StreamTime()
+			}
+			f := timerFired{Key: key, Name: t.Name, Seq: seq, At: t.At.UnixNano(), Ran: ran.UnixNano(), Before: n}
 			if fired != nil {
 				fired(f)
 			}
@@ -81,11 +93,18 @@ func timerGraph(fired func(timerFired)) *topology.Graph {
 // produceTimerReqs writes reqs to tm-in, each under its key.
 func produceTimerReqs(t *testing.T, addrs []string, reqs map[string][]timerReq) {
 	t.Helper()
+	produceTimerReqsAt(t, addrs, reqs, time.Time{})
+}
+
+// produceTimerReqsAt writes reqs to tm-in, each under its key, with the
+// timestamp ts (the time of writing if zero).
+func produceTimerReqsAt(t *testing.T, addrs []string, reqs map[string][]timerReq, ts time.Time) {
+	t.Helper()
 	var recs []*kgo.Record
 	for key, rs := range reqs {
 		for _, r := range rs {
 			b, _ := json.Marshal(r)
-			recs = append(recs, &kgo.Record{Topic: tmIn.Name, Key: []byte(key), Value: b})
+			recs = append(recs, &kgo.Record{Topic: tmIn.Name, Key: []byte(key), Value: b, Timestamp: ts})
 		}
 	}
 	kafkatest.Produce(t, addrs, tmIn.Name, recs...)

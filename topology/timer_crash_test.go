@@ -23,6 +23,10 @@ const (
 	tmHelperBrokersEnv = "SLUICE_TM_HELPER_BROKERS"
 	tmHelperDirEnv     = "SLUICE_TM_HELPER_DIR"
 	tmHelperModeEnv    = "SLUICE_TM_HELPER_MODE" // "exactly-once" or at-least-once
+	// tmHelperSessionEnv, if set, is the child's session timeout (a
+	// duration): how long the next instance waits for the group to let go
+	// of a killed child's partitions (sluice's default is 10 s).
+	tmHelperSessionEnv = "SLUICE_TM_HELPER_SESSION"
 )
 
 // TestTimersHelperProcess is the child of TestTimersSIGKILL, not a test: it
@@ -46,6 +50,16 @@ func TestTimersHelperProcess(t *testing.T) {
 		topology.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))}
 	if os.Getenv(tmHelperModeEnv) == "exactly-once" {
 		opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
+	}
+	if s := os.Getenv(tmHelperSessionEnv); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, tmHelperSessionEnv+":", err)
+			os.Exit(2)
+		}
+		cfg := topology.DefaultKafkaConfig()
+		cfg.Consumer.Group.Session.Timeout = d
+		opts = append(opts, topology.KafkaConfig(cfg))
 	}
 	if err := topology.Run(ctx, g, opts...); err != nil {
 		fmt.Fprintln(os.Stderr, "run:", err)

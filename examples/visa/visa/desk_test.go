@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/examples/visa/visa"
+	"github.com/sluicehq/sluice/internal/broker"
+	"github.com/sluicehq/sluice/internal/kafkatest"
 	"github.com/sluicehq/sluice/topology"
 	"github.com/sluicehq/sluice/topology/topologytest"
 )
@@ -216,10 +218,11 @@ func kinds(es []visa.DeskEvent) []string {
 }
 
 // TestSLAOnBroker runs the pipeline with the desk on the embedded broker,
-// level B's SLA 2 s and level B stopped, in both modes: a business
-// application waits on B's queue, ends in the review table when B's SLA
-// passes (the desk's timer), and when level B starts and answers, its answer
-// and those of C and D after it are audited without a final decision. A
+// level B's SLA 2 s, a review SLA of 1 s and level B stopped, in both modes:
+// a business application waits on B's queue, ends in the review table when
+// B's SLA passes (the desk's timer), and is escalated when its review's SLA
+// passes (another timer). When level B starts and answers, its answer and
+// those of C and D after it are audited without a final decision. A
 // reviewer's approval on the reviews topic then makes the one final decision,
 // its path ending with the reviewer's step.
 func TestSLAOnBroker(t *testing.T) {
@@ -229,7 +232,7 @@ func TestSLAOnBroker(t *testing.T) {
 			if mode == "exactly-once" {
 				opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
 			}
-			o := visa.Options{SLA: map[string]time.Duration{"B": 2 * time.Second}, Review: true}
+			o := visa.Options{SLA: map[string]time.Duration{"B": 2 * time.Second}, Review: true, ReviewSLA: time.Second}
 			g, err := visa.GraphWith(nil, o, "A", "C", "D")
 			if err != nil {
 				t.Fatal(err)
@@ -238,19 +241,23 @@ func TestSLAOnBroker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			addrs := setUp(t, full, visa.DefaultRoutes)
+			// The broker compacts every hour (kfake's default), not every 5 s:
+			// the trace below shows the desk's timer sets that later ones
+			// superseded, which a compaction in between removes (with a
+			// 100 ms interval, "sla at" was gone from every run's trace).
+			addrs := setUpOn(t, kafkatest.OnEmbedded(t, broker.CleanerInterval(time.Hour)), full, visa.DefaultRoutes)
 			tl := newTail(t, addrs, visa.Final.Name, visa.DeskEvents.Name)
 			running(t, g, addrs, t.TempDir(), opts...)
 			sendApp(t, addrs, valid("sla-1", "business"))
-			waitUntil(t, func() bool { return slices.Contains(kinds(deskEventsOf(t, tl, "sla-1")), visa.KindAwaitingReview) })
+			waitUntil(t, func() bool { return slices.Contains(kinds(deskEventsOf(t, tl, "sla-1")), visa.KindReviewEscalated) })
 			if fs := tl.finals(t, "sla-1"); len(fs) != 0 {
 				t.Fatalf("finals %+v before the review, want none", fs)
 			}
 
 			running(t, full, addrs, t.TempDir(), append(opts, topology.Agents("level-b"))...) // B comes, late
-			waitUntil(t, func() bool { return len(deskEventsOf(t, tl, "sla-1")) >= 5 })
+			waitUntil(t, func() bool { return len(deskEventsOf(t, tl, "sla-1")) >= 6 })
 			if got, want := kinds(deskEventsOf(t, tl, "sla-1")), []string{visa.KindSLAExceeded, visa.KindAwaitingReview,
-				visa.KindLateAnswer, visa.KindLateAnswer, visa.KindLateAnswer}; !slices.Equal(got, want) {
+				visa.KindReviewEscalated, visa.KindLateAnswer, visa.KindLateAnswer, visa.KindLateAnswer}; !slices.Equal(got, want) {
 				t.Fatalf("desk events %q, want %q (B, C and D answering late)", got, want)
 			}
 			if fs := tl.finals(t, "sla-1"); len(fs) != 0 {
@@ -273,7 +280,8 @@ func TestSLAOnBroker(t *testing.T) {
 			}
 
 			// visa trace shows all of it: the SLA timer set and fired, the
-			// review, the late answers, the reviewer's decision.
+			// review, its escalation, the late answers, the reviewer's
+			// decision.
 			waitUntil(t, func() bool {
 				evs, err := visa.Trace(t.Context(), []topology.Option{topology.Brokers(addrs...)}, visa.Names{}, "sla-1")
 				return err == nil && slices.ContainsFunc(evs, func(e visa.Event) bool { return e.Kind == visa.EventFinal })
@@ -286,11 +294,28 @@ func TestSLAOnBroker(t *testing.T) {
 			if err := visa.WriteTrace(&out, "sla-1", evs); err != nil {
 				t.Fatal(err)
 			}
-			for _, want := range []string{"visa-desk-timers", "sla at ", "sla_exceeded", "awaiting_review", "late_answer",
-				"visa-reviews-in", "ana: B was down; funds fine", "reviewed", "outcome: approved at level review"} {
+			for _, want := range []string{"visa-desk-timers", "sla at ", "review-sla at ", "sla_exceeded", "awaiting_review",
+				"review_escalated", "late_answer", "visa-reviews-in", "ana: B was down; funds fine", "reviewed",
+				"outcome: approved at level review"} {
 				if !strings.Contains(out.String(), want) {
 					t.Errorf("trace lacks %q:\n%s", want, out.String())
 				}
+			}
+			// In order: the review, its escalation, the reviewer's decision.
+			var order []string
+			for _, e := range evs {
+				switch {
+				case e.Kind == visa.EventDesk && (e.Decision == visa.KindAwaitingReview || e.Decision == visa.KindReviewEscalated):
+					order = append(order, e.Decision)
+					if e.Decision == visa.KindReviewEscalated && !slices.Equal(e.Reasons, []string{"SLA exceeded at level B"}) {
+						t.Errorf("escalation event %+v, want the review's reason, SLA exceeded at level B", e)
+					}
+				case e.Kind == visa.EventReview:
+					order = append(order, e.Kind)
+				}
+			}
+			if want := []string{visa.KindAwaitingReview, visa.KindReviewEscalated, visa.EventReview}; !slices.Equal(order, want) {
+				t.Errorf("trace has %q, want %q in that order:\n%s", order, want, out.String())
 			}
 			t.Logf("trace:\n%s", out.String())
 		})

@@ -116,4 +116,45 @@ func retryOnTimer(t *testing.T, conc int) {
 	if st := d.Stats(); st.Deferred < 2 {
 		t.Errorf("decider stats %+v, want 2 retries left to timers", st)
 	}
+	checkRetryTrace(t, addrs, "limited-0", "HTTP 429")
+	checkRetryTrace(t, addrs, "slow-0", "no answer within 500ms")
+}
+
+// checkRetryTrace checks that visa trace shows id's retry at level A: one
+// document on A's retry queue, the second attempt, with the first attempt's
+// failure (which says reason), after the application was received and
+// before level A passed it on, and then the approval.
+func checkRetryTrace(t *testing.T, addrs []string, id, reason string) {
+	t.Helper()
+	evs, err := visa.Trace(t.Context(), []topology.Option{topology.Brokers(addrs...)}, visa.Names{}, id)
+	if err != nil {
+		t.Fatalf("Trace(%s) = %v", id, err)
+	}
+	var out strings.Builder
+	if err := visa.WriteTrace(&out, id, evs); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, e := range evs {
+		switch {
+		case e.Kind == visa.EventRetry:
+			order = append(order, e.Kind)
+			if e.Level != "A" || e.Next != "A" || e.Topic != visa.RetryQueueName("A") || e.Decision != "attempt 2" ||
+				len(e.Reasons) != 1 || !strings.Contains(e.Reasons[0], "attempt 1 for level A: "+reason) {
+				t.Errorf("%s: retry event %+v, want attempt 2 on %s, level A to A, with the first attempt's failure (%s)",
+					id, e, visa.RetryQueueName("A"), reason)
+			}
+		case e.Kind == visa.EventReceived, e.Kind == visa.EventQueued && e.Level == "A":
+			order = append(order, e.Kind)
+		}
+	}
+	if want := []string{visa.EventReceived, visa.EventRetry, visa.EventQueued}; !slices.Equal(order, want) {
+		t.Errorf("%s: trace has %q, want %q (received, retried at A, passed on by A):\n%s", id, order, want, out.String())
+	}
+	for _, want := range []string{visa.RetryQueueName("A"), "A -> A", "retry", "attempt 2", "outcome: approved at level "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("%s: trace lacks %q:\n%s", id, want, out.String())
+		}
+	}
+	t.Logf("visa trace %s:\n%s", id, out.String())
 }
