@@ -9,7 +9,6 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluicehq/sluice/internal/kafkatest"
 	"github.com/sluicehq/sluice/topology"
@@ -50,25 +49,7 @@ func TestTracingThroughTimer(t *testing.T) {
 	g := &topology.Graph{Name: "timed", Sources: []topology.Topic{in}, Sinks: []topology.Topic{out},
 		Agents: []topology.AgentDecl{agent}, Partitions: 1}
 	opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(t.TempDir()), topology.Tracing(tp)}
-	if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
-		t.Fatalf("Provision: %v", err)
-	}
-	em, err := topology.NewEmitter(in, topology.Brokers(addrs...))
-	if err != nil {
-		t.Fatalf("NewEmitter: %v", err)
-	}
-	roots := map[string]trace.SpanContext{}
-	for _, v := range []string{"wall", "stream"} {
-		ctx, root := tp.Tracer("test").Start(t.Context(), "root "+v)
-		if err := em.Write(ctx, v, v); err != nil {
-			t.Fatalf("Write: %v", err)
-		}
-		root.End()
-		roots[v] = root.SpanContext()
-	}
-	if err := em.Close(); err != nil {
-		t.Fatalf("Close emitter: %v", err)
-	}
+	roots := writeInRoots(t, g, in, tp, opts, "wall", "stream")
 	// The tick, 10 minutes after the others by its timestamp, in a trace of its own.
 	ctx, tickRoot := tp.Tracer("test").Start(t.Context(), "root tick")
 	tickRoot.End()

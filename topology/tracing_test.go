@@ -65,6 +65,33 @@ func traceparent(t *testing.T, r *kgo.Record) (traceID, spanID string) {
 	return "", ""
 }
 
+// writeInRoots provisions g with opts (its brokers first) and writes each of
+// values to in, keyed by itself, from an emitter inside a root span of its
+// own; it returns the root spans by value.
+func writeInRoots(t *testing.T, g *topology.Graph, in topology.Stream[string], tp trace.TracerProvider, opts []topology.Option, values ...string) map[string]trace.SpanContext {
+	t.Helper()
+	if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	em, err := topology.NewEmitter(in, opts[0])
+	if err != nil {
+		t.Fatalf("NewEmitter: %v", err)
+	}
+	roots := map[string]trace.SpanContext{}
+	for _, v := range values {
+		ctx, root := tp.Tracer("test").Start(t.Context(), "root "+v)
+		if err := em.Write(ctx, v, v); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		root.End()
+		roots[v] = root.SpanContext()
+	}
+	if err := em.Close(); err != nil {
+		t.Fatalf("Close emitter: %v", err)
+	}
+	return roots
+}
+
 // TestTracingThroughChain emits two records from an Emitter inside two root
 // spans and runs them through a two-agent chain on the broker with an
 // in-memory exporter. Each record's journey is one trace: first's span is a
@@ -78,25 +105,7 @@ func TestTracingThroughChain(t *testing.T) {
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	g, in := traceChain()
 	opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(t.TempDir()), topology.Tracing(tp)}
-	if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
-		t.Fatalf("Provision: %v", err)
-	}
-	em, err := topology.NewEmitter(in, topology.Brokers(addrs...))
-	if err != nil {
-		t.Fatalf("NewEmitter: %v", err)
-	}
-	roots := map[string]trace.SpanContext{}
-	for _, v := range []string{"good", "bad"} {
-		ctx, root := tp.Tracer("test").Start(t.Context(), "root "+v)
-		if err := em.Write(ctx, v, v); err != nil {
-			t.Fatalf("Emit: %v", err)
-		}
-		root.End()
-		roots[v] = root.SpanContext()
-	}
-	if err := em.Close(); err != nil {
-		t.Fatalf("Close emitter: %v", err)
-	}
+	roots := writeInRoots(t, g, in, tp, opts, "good", "bad")
 
 	running(t, g, opts...)
 	outRec := kafkatest.ConsumeN(t, addrs, "out", 1)[0]
