@@ -1,13 +1,11 @@
 package topology_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/propagation"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/sluicehq/sluice/internal/kafkatest"
@@ -23,9 +21,7 @@ import (
 // carries its span.
 func TestTracingThroughTimer(t *testing.T) {
 	addrs := kafkatest.Start(t).Addrs()
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	exp, tp := inMemoryTracing(t)
 	in := topology.Stream[string]{Name: "in", Codec: topology.String()}
 	out := topology.Stream[string]{Name: "out", Codec: topology.String()}
 	agent := topology.Agent[struct{}]{

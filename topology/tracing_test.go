@@ -65,6 +65,15 @@ func traceparent(t *testing.T, r *kgo.Record) (traceID, spanID string) {
 	return "", ""
 }
 
+// inMemoryTracing returns a tracer provider that exports every span to the
+// returned exporter at once, shut down when t ends.
+func inMemoryTracing(t *testing.T) (*tracetest.InMemoryExporter, *sdktrace.TracerProvider) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return exp, tp
+}
+
 // writeInRoots provisions g with opts (its brokers first) and writes each of
 // values to in, keyed by itself, from an emitter inside a root span of its
 // own; it returns the root spans by value.
@@ -100,9 +109,7 @@ func writeInRoots(t *testing.T, g *topology.Graph, in topology.Stream[string], t
 // topic carrying second's span, which is marked failed.
 func TestTracingThroughChain(t *testing.T) {
 	addrs := kafkatest.Start(t).Addrs()
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	exp, tp := inMemoryTracing(t)
 	g, in := traceChain()
 	opts := []topology.Option{topology.Brokers(addrs...), topology.DataDir(t.TempDir()), topology.Tracing(tp)}
 	roots := writeInRoots(t, g, in, tp, opts, "good", "bad")
@@ -202,9 +209,7 @@ func TestTracingThroughAsync(t *testing.T) {
 	for _, concurrency := range []int{1, 4} { // inline, and through the producer
 		t.Run(fmt.Sprintf("concurrency=%d", concurrency), func(t *testing.T) {
 			addrs := kafkatest.Start(t).Addrs()
-			exp := tracetest.NewInMemoryExporter()
-			tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-			t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			exp, tp := inMemoryTracing(t)
 			in := topology.Stream[string]{Name: "in", Codec: topology.String()}
 			out := topology.Stream[string]{Name: "out", Codec: topology.String()}
 			workSpan := make(chan trace.SpanContext, 1)
