@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 		os.Args = append([]string{"sluice"}, args...)
+		if os.Getenv(envGraph) == "shortsession" {
+			shortSessionMain()
+		}
 		cli.Main(graphNamed(os.Getenv(envGraph)))
 	}
 	// TestDrive runs processors in this process.

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/connect"
+	"github.com/sluicehq/sluice/internal/gokax"
 )
 
 // Security says how sluice's clients reach a secured cluster, in the terms
@@ -67,6 +68,14 @@ var (
 	// Version below 2.1.0. Kafka 4 no longer serves the request versions
 	// older clients send (KIP-896), so sluice refuses it before it dials.
 	ErrKafkaVersion = errors.New("topology: sarama Version below 2.1.0, the oldest protocol Kafka 4 serves (KIP-896)")
+	// ErrGroupRefused: the cluster refused an agent's consumer group for
+	// a reason only configuration can fix: a session timeout
+	// (Consumer.Group.Session.Timeout of [KafkaConfig]) outside the
+	// brokers' group.min.session.timeout.ms and
+	// group.max.session.timeout.ms (INVALID_SESSION_TIMEOUT), a group
+	// name they refuse (INVALID_GROUP_ID), or ACLs that do not let the
+	// client's principal read the group (GROUP_AUTHORIZATION_FAILED).
+	ErrGroupRefused = gokax.ErrGroupRefused
 )
 
 // MinKafkaVersion is the lowest sarama Version [KafkaConfig] accepts.

@@ -287,3 +287,46 @@ func TestRunGivesUpOnPermanentProvisioningError(t *testing.T) {
 		}
 	})
 }
+
+// TestRunStopsOnRefusedSessionTimeout pins that a session timeout the
+// cluster refuses (below group.min.session.timeout.ms, 6 s on Kafka and on
+// the embedded broker) stops Run with one line that names the value, the
+// refusal and what to change, instead of franz-go rejoining forever while
+// Run waits.
+func TestRunStopsOnRefusedSessionTimeout(t *testing.T) {
+	kafkatest.EachBroker(t, func(t *testing.T, b *kafkatest.Broker) {
+		for _, mode := range []string{"at-least-once", "exactly-once"} {
+			t.Run(mode, func(t *testing.T) { runRefusedSessionTimeout(t, b, mode == "exactly-once") })
+		}
+	})
+}
+
+// runRefusedSessionTimeout runs the counter graph on b with a 3 s session
+// timeout and checks that Run returns ErrGroupRefused within 20 s, on one line.
+func runRefusedSessionTimeout(t *testing.T, b *kafkatest.Broker, exactlyOnce bool) {
+	cfg := topology.DefaultKafkaConfig()
+	cfg.Consumer.Group.Session.Timeout = 3 * time.Second
+	opts := []topology.Option{topology.Brokers(b.Addrs()...), topology.DataDir(t.TempDir()), topology.KafkaConfig(cfg)}
+	if exactlyOnce {
+		opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	err := topology.Run(ctx, counterGraphNamed(b.Name), opts...)
+	if ctx.Err() != nil {
+		t.Fatalf("Run = %v after 20 s: it did not stop on the refused session timeout", err)
+	}
+	if !errors.Is(err, topology.ErrGroupRefused) {
+		t.Fatalf("Run = %v, want ErrGroupRefused", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{b.Name("counter"), "INVALID_SESSION_TIMEOUT", "session timeout 3s",
+		"Consumer.Group.Session.Timeout", "group.min.session.timeout.ms"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("Run = %q, want it to say %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "\n") {
+		t.Errorf("Run = %q, want one line", msg)
+	}
+}

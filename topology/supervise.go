@@ -3,6 +3,7 @@ package topology
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"time"
@@ -16,7 +17,9 @@ const healthyAfter = time.Minute
 
 // supervise runs one agent, restarting it with backoff whenever it fails, until ctx
 // is done. goka's processor returns on broker trouble (lost connection, refused
-// write) and never restarts; this loop does, and logs why.
+// write) and never restarts; this loop does, and logs why. A consumer group
+// the cluster refused for its configuration ([ErrGroupRefused]) is final: it
+// returns that error, which stops Run.
 func supervise(ctx context.Context, a agentSpec, brokers []string, c *runConfig) error {
 	rt := newAgentRuntime(a, c)
 	group := a.newGroup(rt)
@@ -32,6 +35,9 @@ func supervise(ctx context.Context, a agentSpec, brokers []string, c *runConfig)
 		if ctx.Err() != nil {
 			log.Info("agent stopped", "processed", rt.processed.Load(), "dead_lettered", rt.deadLettered.Load())
 			return nil
+		}
+		if errors.Is(err, ErrGroupRefused) {
+			return fmt.Errorf("agent %q: %w", a.name, err) // a restart is refused the same way
 		}
 		if time.Since(start) > healthyAfter {
 			wait = c.restartMin

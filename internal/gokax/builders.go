@@ -13,8 +13,9 @@ import (
 
 // processorOptions returns goka's options for a processor of group, whose
 // table is table, in mode md, on cfg: every client goka builds is sluice's,
-// tracked in cons so that the processor closes what goka leaks.
-func processorOptions(group, table string, o Options, cfg *sarama.Config, logger *slog.Logger, md *mode, cons *consumers) []goka.ProcessorOption {
+// tracked in cons so that the processor closes what goka leaks. It returns
+// the processor's franz-go client too ([kproc]).
+func processorOptions(group, table string, o Options, cfg *sarama.Config, logger *slog.Logger, md *mode, cons *consumers) ([]goka.ProcessorOption, *kproc) {
 	st, acks := md.storage(o.Storage, table)
 	// The producer and the consumer group are franz-go's, on one client
 	// (see kproc), transactional in exactly-once mode. The producer reports
@@ -56,7 +57,7 @@ func processorOptions(group, table string, o Options, cfg *sarama.Config, logger
 		// (and the client ID, by which the tester finds the processor's consumers).
 		opts = append(opts, goka.WithTester(o.Tester))
 	}
-	return opts
+	return opts, kp
 }
 
 // consumerBuilder returns goka's builder of the consumers that read tables

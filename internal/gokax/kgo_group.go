@@ -40,6 +40,9 @@ type kgroup struct {
 	start    sync.Once
 	closing  sync.Once
 
+	refused  chan struct{} // closed when the broker refused the group (see refuse)
+	refusing sync.Once
+
 	mu   sync.Mutex
 	cur  *ksession     // assigned and not ended
 	wake chan struct{} // closed and replaced when cur changes
@@ -48,11 +51,13 @@ type kgroup struct {
 }
 
 func newKgroup(k *kproc, cl *kgo.Client) *kgroup {
-	return &kgroup{k: k, cl: cl, cfg: k.cfg, errs: make(chan error, 16), wake: make(chan struct{})}
+	return &kgroup{k: k, cl: cl, cfg: k.cfg, errs: make(chan error, 16), wake: make(chan struct{}),
+		refused: make(chan struct{})}
 }
 
 // Consume joins the group with topics (on the first call) and runs goka's
-// handler h over the group's sessions until ctx is done or a session fails.
+// handler h over the group's sessions until ctx is done, a session fails or
+// the broker refused the group ([ErrGroupRefused]).
 func (g *kgroup) Consume(ctx context.Context, topics []string, h sarama.ConsumerGroupHandler) error {
 	g.start.Do(func() {
 		pctx, cancel := context.WithCancel(context.Background())
@@ -62,6 +67,9 @@ func (g *kgroup) Consume(ctx context.Context, topics []string, h sarama.Consumer
 		g.bg.Go(func() { g.commitLoop(pctx) })
 	})
 	for {
+		if err := g.k.refusal(); err != nil {
+			return err
+		}
 		g.mu.Lock()
 		s, wake := g.cur, g.wake
 		g.mu.Unlock()
@@ -73,6 +81,7 @@ func (g *kgroup) Consume(ctx context.Context, topics []string, h sarama.Consumer
 		}
 		select {
 		case <-wake:
+		case <-g.refused:
 		case <-ctx.Done():
 			g.k.stopping()
 			return nil
@@ -168,7 +177,9 @@ func (g *kgroup) poll(ctx context.Context) {
 			return
 		}
 		fs.EachError(func(topic string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			if refusal := groupRefusal(g.cfg, g.k.group, err); refusal != nil {
+				g.refuse(refusal)
+			} else if !errors.Is(err, context.Canceled) {
 				g.error(&sarama.ConsumerError{Topic: topic, Partition: p, Err: err})
 			}
 		})

@@ -41,9 +41,10 @@ type kproc struct {
 	users  int
 	hasher func() hash.Hash32
 
-	kg   atomic.Pointer[kgroup]    // the consumer group, once built, for the client's callbacks
-	prod atomic.Pointer[kproducer] // the producer, once built
-	stop sync.Once
+	kg      atomic.Pointer[kgroup]    // the consumer group, once built, for the client's callbacks
+	refused atomic.Pointer[error]     // why the broker refused the group, if it did (see refusal)
+	prod    atomic.Pointer[kproducer] // the producer, once built
+	stop    sync.Once
 }
 
 func newKproc(brokers []string, cfg *sarama.Config, group string, tx *txns) *kproc {

@@ -23,6 +23,7 @@ type Processor struct {
 	p         *goka.Processor
 	consumers *consumers
 	views     map[string]*View // of the lookup tables, by table
+	kp        *kproc
 }
 
 // NewProcessor builds the goka processor of g in the mode o asks for (see
@@ -41,7 +42,8 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 	}
 	cons := new(consumers)
 	table := string(goka.GroupTable(gg.Group()))
-	p, err := goka.NewProcessor(o.Brokers, gg, processorOptions(g.Name, table, o, cfg, logger, md, cons)...)
+	popts, kp := processorOptions(g.Name, table, o, cfg, logger, md, cons)
+	p, err := goka.NewProcessor(o.Brokers, gg, popts...)
 	if err != nil {
 		return nil, fmt.Errorf("group %q: %w", g.Name, err)
 	}
@@ -55,13 +57,15 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 		}
 		m.lookups[t] = v // every callback's Msg shares the map
 	}
-	return &Processor{p: p, consumers: cons, views: m.lookups}, nil
+	return &Processor{p: p, consumers: cons, views: m.lookups, kp: kp}, nil
 }
 
 // Run runs the processor until ctx is done or it fails. It returns nil after a
 // shutdown caused by ctx. Its lookup tables' views run from before it starts,
 // once they have recovered, until after it stopped; a view that fails stops
-// it.
+// it. When the broker refused its consumer group for a reason only
+// configuration can fix, it returns that error alone, wrapping
+// [ErrGroupRefused].
 func (p *Processor) Run(ctx context.Context) error {
 	vctx, stopViews := context.WithCancel(context.WithoutCancel(ctx))
 	viewErr := make(chan error, len(p.views))
@@ -95,6 +99,9 @@ func (p *Processor) Run(ctx context.Context) error {
 	err := p.p.Run(gctx)
 	if cause := context.Cause(gctx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = errors.Join(cause, err) // a view failed
+	}
+	if refusal := p.kp.refusal(); refusal != nil {
+		err = refusal // goka's error wraps it in its own words, over lines
 	}
 	return errors.Join(ignoreStop(ctx, err), p.consumers.closeAll())
 }

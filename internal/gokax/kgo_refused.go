@@ -1,0 +1,71 @@
+package gokax
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ErrGroupRefused is wrapped by the error of a processor whose consumer
+// group the broker refused for a reason only configuration can fix: a
+// session timeout outside the broker's bounds, a group name it does not
+// accept, or a principal its ACLs do not let use the group. franz-go would
+// retry the join forever; the processor stops instead (see [groupRefusal]).
+var ErrGroupRefused = errors.New("the broker refused the consumer group")
+
+// groupRefusal returns the error that stops a processor of group on cfg
+// when err, from a poll, is a group session error that retrying cannot fix;
+// nil for any other error (franz-go retries those).
+//
+// The refusals are Kafka's non-retriable JoinGroup, SyncGroup and
+// OffsetFetch errors that are answered to a member's settings:
+//   - INVALID_SESSION_TIMEOUT: Consumer.Group.Session.Timeout is outside the
+//     broker's group.min.session.timeout.ms..group.max.session.timeout.ms;
+//   - INVALID_GROUP_ID: the group's (the agent's) name;
+//   - GROUP_AUTHORIZATION_FAILED: the ACLs of the client's principal.
+//
+// Other errors franz-go hands the group loop may heal while it retries:
+// INCONSISTENT_GROUP_PROTOCOL and GROUP_MAX_SIZE_REACHED end when other
+// members leave, COORDINATOR_* and the like when the cluster settles.
+func groupRefusal(cfg *sarama.Config, group string, err error) error {
+	var gs *kgo.ErrGroupSession
+	if !errors.As(err, &gs) {
+		return nil
+	}
+	var ke *kerr.Error
+	if !errors.As(gs.Err, &ke) {
+		return nil
+	}
+	switch ke {
+	case kerr.InvalidSessionTimeout:
+		return fmt.Errorf("%w %q (%s): session timeout %v: set KafkaConfig's Consumer.Group.Session.Timeout between the broker's group.min.session.timeout.ms and group.max.session.timeout.ms",
+			ErrGroupRefused, group, ke.Message, cfg.Consumer.Group.Session.Timeout)
+	case kerr.InvalidGroupID:
+		return fmt.Errorf("%w %q (%s): rename the agent (its name is the group's)",
+			ErrGroupRefused, group, ke.Message)
+	case kerr.GroupAuthorizationFailed:
+		return fmt.Errorf("%w %q (%s): grant the client's principal READ on the group, or connect as one that has it",
+			ErrGroupRefused, group, ke.Message)
+	}
+	return nil
+}
+
+// refuse stops the group for good with err (the first one counts):
+// Consume returns it, and so does the processor's Run.
+func (g *kgroup) refuse(err error) {
+	g.refusing.Do(func() {
+		g.k.refused.Store(&err)
+		close(g.refused)
+	})
+}
+
+// refusal returns the error the group was refused with, if any.
+func (k *kproc) refusal() error {
+	if p := k.refused.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
