@@ -72,9 +72,8 @@ var (
 	// a reason only configuration can fix: a session timeout
 	// (Consumer.Group.Session.Timeout of [KafkaConfig]) outside the
 	// brokers' group.min.session.timeout.ms and
-	// group.max.session.timeout.ms (INVALID_SESSION_TIMEOUT), a group
-	// name they refuse (INVALID_GROUP_ID), or ACLs that do not let the
-	// client's principal read the group (GROUP_AUTHORIZATION_FAILED).
+	// group.max.session.timeout.ms (INVALID_SESSION_TIMEOUT), or a group
+	// name they refuse (INVALID_GROUP_ID).
 	ErrGroupRefused = gokax.ErrGroupRefused
 )
 

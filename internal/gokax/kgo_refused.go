@@ -11,25 +11,26 @@ import (
 
 // ErrGroupRefused is wrapped by the error of a processor whose consumer
 // group the broker refused for a reason only configuration can fix: a
-// session timeout outside the broker's bounds, a group name it does not
-// accept, or a principal its ACLs do not let use the group. franz-go would
-// retry the join forever; the processor stops instead (see [groupRefusal]).
+// session timeout outside the broker's bounds, or a group name it does not
+// accept. franz-go would retry the join forever; the processor stops
+// instead (see [groupRefusal]).
 var ErrGroupRefused = errors.New("the broker refused the consumer group")
 
 // groupRefusal returns the error that stops a processor of group on cfg
 // when err, from a poll, is a group session error that retrying cannot fix;
 // nil for any other error (franz-go retries those).
 //
-// The refusals are Kafka's non-retriable JoinGroup, SyncGroup and
-// OffsetFetch errors that are answered to a member's settings:
+// The refusals are Kafka's non-retriable JoinGroup errors that answer a
+// member's own settings, the same on every try:
 //   - INVALID_SESSION_TIMEOUT: Consumer.Group.Session.Timeout is outside the
 //     broker's group.min.session.timeout.ms..group.max.session.timeout.ms;
-//   - INVALID_GROUP_ID: the group's (the agent's) name;
-//   - GROUP_AUTHORIZATION_FAILED: the ACLs of the client's principal.
+//   - INVALID_GROUP_ID: the group's (the agent's) name.
 //
 // Other errors franz-go hands the group loop may heal while it retries:
 // INCONSISTENT_GROUP_PROTOCOL and GROUP_MAX_SIZE_REACHED end when other
-// members leave, COORDINATOR_* and the like when the cluster settles.
+// members leave, COORDINATOR_* and the like when the cluster settles, and
+// GROUP_AUTHORIZATION_FAILED when an ACL is granted: the agent rides one out
+// (topology's fault matrix pins it) rather than stopping on it.
 func groupRefusal(cfg *sarama.Config, group string, err error) error {
 	var gs *kgo.ErrGroupSession
 	if !errors.As(err, &gs) {
@@ -45,9 +46,6 @@ func groupRefusal(cfg *sarama.Config, group string, err error) error {
 			ErrGroupRefused, group, ke.Message, cfg.Consumer.Group.Session.Timeout)
 	case kerr.InvalidGroupID:
 		return fmt.Errorf("%w %q (%s): rename the agent (its name is the group's)",
-			ErrGroupRefused, group, ke.Message)
-	case kerr.GroupAuthorizationFailed:
-		return fmt.Errorf("%w %q (%s): grant the client's principal READ on the group, or connect as one that has it",
 			ErrGroupRefused, group, ke.Message)
 	}
 	return nil
