@@ -139,6 +139,18 @@ func vectorRecords(n, round int) []*kgo.Record {
 	return recs
 }
 
+// provisionVectors provisions the test graph on addrs and writes round 1
+// of entities vectors to its table; it returns the graph.
+func provisionVectors(t *testing.T, addrs []string, entities int) *topology.Graph {
+	t.Helper()
+	g := testGraph(t)
+	if _, err := topology.Provision(t.Context(), g, topology.Brokers(addrs...), topology.DataDir(t.TempDir())); err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.Produce(t, addrs, "features-table", vectorRecords(entities, 1)...)
+	return g
+}
+
 // TestServeLoadingOnlyWhenWiped restarts the lookup service while it cannot
 // catch up with the table (every fetch fails): on the data dir of its last
 // run it answers at once from its copy, and says how much it lacks; on a
@@ -148,11 +160,7 @@ func TestServeLoadingOnlyWhenWiped(t *testing.T) {
 	const entities = 10
 	b := kafkatest.Start(t)
 	addrs := b.Addrs()
-	g := testGraph(t)
-	if _, err := topology.Provision(t.Context(), g, topology.Brokers(addrs...), topology.DataDir(t.TempDir())); err != nil {
-		t.Fatal(err)
-	}
-	kafkatest.Produce(t, addrs, "features-table", vectorRecords(entities, 1)...)
+	g := provisionVectors(t, addrs, entities)
 	dir := t.TempDir()
 	views := lookup.Views(topology.Brokers(addrs...), topology.DataDir(dir))
 	s := serve(t, g, []string{"features-table"}, views)
@@ -212,11 +220,7 @@ func TestServeStartsDuringBrokerOutage(t *testing.T) {
 	const entities = 10
 	rb := kafkatest.StartRestartable(t)
 	addrs := rb.Addrs()
-	g := testGraph(t)
-	if _, err := topology.Provision(t.Context(), g, topology.Brokers(addrs...), topology.DataDir(t.TempDir())); err != nil {
-		t.Fatal(err)
-	}
-	kafkatest.Produce(t, addrs, "features-table", vectorRecords(entities, 1)...)
+	g := provisionVectors(t, addrs, entities)
 	views := lookup.Views(topology.Brokers(addrs...), topology.DataDir(t.TempDir()))
 	s := serve(t, g, []string{"features-table"}, views, lookup.StaleAfter(time.Second))
 	s.waitRound(t, entities, 1)
