@@ -39,10 +39,19 @@ type lookupService struct {
 }
 
 // vectorJSON is the table value of entity i: four features, as the feature
-// store writes them.
+// store writes them (its table's codec is topology.JSON).
 func vectorJSON(i int) []byte {
-	return fmt.Appendf(nil, `{"features":{"clicks_5m":{"value":%d,"as_of":"2026-01-01T12:00:00Z"},"txn_count_1h":{"value":%d,"as_of":"2026-01-01T12:00:00Z"},"avg_txn_value_1h":{"value":%d.5,"as_of":"2026-01-01T12:00:00Z"},"max_txn_value_24h":{"value":%d,"as_of":"2026-01-01T12:00:00Z"}}}`,
-		i%50, i%7, i%300, i%2000)
+	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	b, err := json.Marshal(featurestore.Vector{Features: map[string]featurestore.Feature{
+		"clicks_5m":         {Value: float64(i % 50), AsOf: at},
+		"txn_count_1h":      {Value: float64(i % 7), AsOf: at},
+		"avg_txn_value_1h":  {Value: float64(i%300) + 0.5, AsOf: at},
+		"max_txn_value_24h": {Value: float64(i % 2000), AsOf: at},
+	}})
+	if err != nil {
+		panic(err) // unreachable: a vector of finite values marshals
+	}
+	return b
 }
 
 // startLookupService writes entities feature vectors to features-table, as

@@ -75,7 +75,7 @@ func (s *Server) get(t *table, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.PathValue("key")
-	e, ok, err := t.view.Entry(key)
+	e, ok, err := t.entry(key)
 	t.count(ok, err)
 	var js json.RawMessage
 	if err == nil && ok {
@@ -110,7 +110,7 @@ func (s *Server) batch(t *table, w http.ResponseWriter, r *http.Request) {
 	}
 	out := Batch{Table: t.name, Values: make([]Entry, len(b.Keys))}
 	for i, key := range b.Keys {
-		e, ok, err := t.view.Entry(key)
+		e, ok, err := t.entry(key)
 		t.count(ok, err)
 		if errors.Is(err, topology.ErrViewNotRunning) {
 			jsonhttp.Unavailable(w, err.Error())

@@ -87,9 +87,25 @@ type Server struct {
 
 // table is one served table.
 type table struct {
-	name string
-	view *topology.View[any]
-	m    *instrument.Lookup
+	name  string
+	view  *topology.View[[]byte] // its values as the table holds them
+	codec topology.Codec[any]    // decodes them
+	m     *instrument.Lookup
+	// jsonVectors: the table holds featurestore vectors in topology.JSON
+	jsonVectors bool
+}
+
+// entry returns the value of key, decoded, as [topology.View.Entry] does.
+func (t *table) entry(key string) (topology.Entry[any], bool, error) {
+	e, ok, err := t.view.Entry(key)
+	if err != nil || !ok {
+		return topology.Entry[any]{}, ok, err
+	}
+	v, err := t.codec.Decode(e.Value)
+	if err != nil {
+		return topology.Entry[any]{}, false, &topology.DecodeError{Topic: t.name, Partition: -1, Offset: -1, Err: err}
+	}
+	return topology.Entry[any]{Value: v, AsOf: e.AsOf}, true, nil
 }
 
 // New returns a server for the tables of g named tables (see
@@ -121,15 +137,17 @@ func New(g *topology.Graph, tables []string, opts ...Option) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("lookup: %w", err)
 		}
-		v, err := topology.NewView(tbl, c.views...)
+		raw := topology.Table[[]byte]{Name: tbl.Name, Codec: topology.Bytes(), Partitions: tbl.Partitions}
+		v, err := topology.NewView(raw, c.views...)
 		if err != nil {
 			return nil, fmt.Errorf("lookup: %w", err)
 		}
-		t := &table{name: name, view: v, m: instrument.Of(c.registry).Lookup(name)}
+		t := &table{name: name, view: v, codec: tbl.Codec, m: instrument.Of(c.registry).Lookup(name)}
 		s.tables = append(s.tables, t)
 		s.byName[name] = t
-		if _, err := topology.TableOf[featurestore.Vector](g, name); err == nil {
+		if vt, err := topology.TableOf[featurestore.Vector](g, name); err == nil {
 			features = append(features, t)
+			t.jsonVectors = vt.Codec == topology.JSON[featurestore.Vector]()
 		}
 	}
 	if len(features) == 1 {
@@ -220,7 +238,11 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", s.registry.Handler())
 	if s.features != nil {
-		fs := featurestore.Handler(vectors{s.features})
+		var r featurestore.Reader = vectors{s.features}
+		if s.features.jsonVectors {
+			r = jsonVectors{vectors{s.features}}
+		}
+		fs := featurestore.Handler(r)
 		s.mux.Handle("GET /features/{entity}", s.observe(s.features, false, fs.ServeHTTP))
 		s.mux.Handle("POST /features", s.observe(s.features, true, fs.ServeHTTP))
 	}
@@ -275,7 +297,7 @@ func (v vectors) Get(entity string) (featurestore.Vector, bool, error) {
 }
 
 func (v vectors) Entry(entity string) (topology.Entry[featurestore.Vector], bool, error) {
-	e, ok, err := v.t.view.Entry(entity)
+	e, ok, err := v.t.entry(entity)
 	v.t.count(ok, err)
 	if err != nil || !ok {
 		return topology.Entry[featurestore.Vector]{}, ok, err
@@ -285,6 +307,17 @@ func (v vectors) Entry(entity string) (topology.Entry[featurestore.Vector], bool
 		return topology.Entry[featurestore.Vector]{}, false, fmt.Errorf("lookup: table %q holds %T, not feature vectors", v.t.name, e.Value)
 	}
 	return topology.Entry[featurestore.Vector]{Value: vec, AsOf: e.AsOf}, true, nil
+}
+
+// jsonVectors reads a table of feature vectors in topology.JSON, also as
+// the table holds them, which featurestore.Handler answers from without
+// decoding them.
+type jsonVectors struct{ vectors }
+
+func (v jsonVectors) RawEntry(entity string) (topology.Entry[[]byte], bool, error) {
+	e, ok, err := v.t.view.Entry(entity)
+	v.t.count(ok, err)
+	return e, ok, err
 }
 
 // count counts a key read with the outcome ok and err say, unless the view

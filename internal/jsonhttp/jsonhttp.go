@@ -21,9 +21,15 @@ func Reply(w http.ResponseWriter, status int, body any) {
 	if err != nil {
 		status, b = http.StatusInternalServerError, fmt.Appendf(nil, `{"error":%q}`, err.Error())
 	}
+	Write(w, status, append(b, '\n'))
+}
+
+// Write writes js, a JSON body that ends in a newline, with status, as
+// [Reply] writes its bodies: for a body marshalled by other means.
+func Write(w http.ResponseWriter, status int, js []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(js)
 }
 
 // Error replies status with msg as the error.
