@@ -141,6 +141,10 @@ func Handler(r Reader) http.Handler {
 		if loading(w) {
 			return
 		}
+		if raw != nil {
+			batchRaw(w, raw, b.Entities)
+			return
+		}
 		out := BatchResponse{Vectors: make([]BatchVector, len(b.Entities))}
 		for i, entity := range b.Entities {
 			v, asOf, ok, err := read(entity)
@@ -203,9 +207,50 @@ func storedAnswer(entity string, e topology.Entry[[]byte]) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	body, err := appendResponse(make([]byte, 0, len(entity)+len(e.Value)+64), entity, obj, e.AsOf)
+	body, err := appendVector(make([]byte, 0, len(entity)+len(e.Value)+64), false, entity, obj, e.AsOf)
 	if err != nil {
 		return nil, false
 	}
 	return append(body, '\n'), true
+}
+
+// batchRaw answers POST /features for entities from r's RawEntry, each
+// vector copied into the answer if it is in json.Marshal's form (see
+// [storedFeatures]), decoded and marshalled again otherwise.
+func batchRaw(w http.ResponseWriter, r rawReader, entities []string) {
+	body := append(make([]byte, 0, 16+len(entities)*384), `{"vectors":[`...)
+	for i, entity := range entities {
+		e, ok, err := r.RawEntry(entity)
+		if errors.Is(err, topology.ErrViewNotRunning) {
+			jsonhttp.Unavailable(w, err.Error())
+			return
+		}
+		if i > 0 {
+			body = append(body, ',')
+		}
+		if obj, stored := storedFeatures(e.Value); err == nil && ok && stored {
+			if b, err := appendVector(body, true, entity, obj, e.AsOf); err == nil {
+				body = b
+				continue
+			}
+		}
+		bv := BatchVector{Entity: entity, Found: ok && err == nil}
+		if err == nil && ok {
+			var v Vector
+			if v, err = topology.JSON[Vector]().Decode(e.Value); err != nil {
+				bv.Found, err = false, fmt.Errorf("featurestore: decode the vector of %q: %w", entity, err)
+			}
+			bv.Features, bv.AsOf = v.Features, e.AsOf
+		}
+		if err != nil {
+			bv.Features, bv.AsOf, bv.Error = nil, time.Time{}, err.Error()
+		}
+		js, err := json.Marshal(bv)
+		if err != nil { // as jsonhttp.Reply answers a body that does not marshal
+			jsonhttp.Error(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		body = append(body, js...)
+	}
+	jsonhttp.Write(w, http.StatusOK, append(body, "]}\n"...))
 }

@@ -130,9 +130,10 @@ func appendFloat(b []byte, f float64) []byte {
 	return b
 }
 
-// appendResponse appends the JSON of Response{Entity: entity, Features: the
-// features object obj, AsOf: asOf}, as json.Marshal writes it.
-func appendResponse(b []byte, entity string, obj []byte, asOf time.Time) ([]byte, error) {
+// appendVector appends the JSON of Response{Entity: entity, Features: the
+// features object obj, AsOf: asOf} as json.Marshal writes it, or with batch
+// that of BatchVector{Entity: entity, Found: true, Features: obj, AsOf: asOf}.
+func appendVector(b []byte, batch bool, entity string, obj []byte, asOf time.Time) ([]byte, error) {
 	b = append(b, `{"entity":`...)
 	if plain(entity) {
 		b = append(append(append(b, '"'), entity...), '"')
@@ -143,8 +144,14 @@ func appendResponse(b []byte, entity string, obj []byte, asOf time.Time) ([]byte
 		}
 		b = append(b, js...)
 	}
-	b = append(b, `,"features":`...)
-	b = append(b, obj...)
+	switch {
+	case !batch:
+		b = append(append(b, `,"features":`...), obj...)
+	case string(obj) == "null" || string(obj) == "{}": // omitempty
+		b = append(b, `,"found":true`...)
+	default:
+		b = append(append(b, `,"found":true,"features":`...), obj...)
+	}
 	if !asOf.IsZero() {
 		b = append(b, `,"as_of":"`...)
 		var err error

@@ -25,13 +25,19 @@ func sameAsMarshal(t *testing.T, entity string, b []byte, asOf time.Time) (accep
 	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatalf("storedFeatures accepted %q, which does not decode: %v", b, err)
 	}
-	want, wantErr := json.Marshal(Response{Entity: entity, Features: v.Features, AsOf: asOf})
-	got, err := appendResponse(nil, entity, obj, asOf)
-	if (err != nil) != (wantErr != nil) {
-		t.Fatalf("appendResponse(%q, %q, %v) error %v, json.Marshal's %v", entity, obj, asOf, err, wantErr)
-	}
-	if string(got) != string(want) {
-		t.Fatalf("answer copied from %q:\n%s\njson.Marshal:\n%s", b, got, want)
+	for _, batch := range []bool{false, true} {
+		var body any = Response{Entity: entity, Features: v.Features, AsOf: asOf}
+		if batch {
+			body = BatchVector{Entity: entity, Found: true, Features: v.Features, AsOf: asOf}
+		}
+		want, wantErr := json.Marshal(body)
+		got, err := appendVector(nil, batch, entity, obj, asOf)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("appendVector(batch %v, %q, %q, %v) error %v, json.Marshal's %v", batch, entity, obj, asOf, err, wantErr)
+		}
+		if string(got) != string(want) {
+			t.Fatalf("answer (batch %v) copied from %q:\n%s\njson.Marshal:\n%s", batch, b, got, want)
+		}
 	}
 	return true
 }
@@ -143,7 +149,8 @@ func TestHandlerAnswersFromStoredBytes(t *testing.T) {
 		"broken":     []byte(`{"features":{"clicks_5m":`),
 	}
 	plain, raw := Handler(store), Handler(withRaw{store})
-	for _, entity := range []string{"marshalled", "spaced", "empty", "broken", "unknown"} {
+	entities := []string{"marshalled", "spaced", "empty", "broken", "unknown"}
+	for _, entity := range entities {
 		want, got := httptest.NewRecorder(), httptest.NewRecorder()
 		plain.ServeHTTP(want, httptest.NewRequest(http.MethodGet, "/features/"+entity, nil))
 		raw.ServeHTTP(got, httptest.NewRequest(http.MethodGet, "/features/"+entity, nil))
@@ -156,5 +163,45 @@ func TestHandlerAnswersFromStoredBytes(t *testing.T) {
 		if ct := got.Header().Get("Content-Type"); ct != "application/json" {
 			t.Errorf("%s: Content-Type %q", entity, ct)
 		}
+	}
+}
+
+// TestHandlerBatchesFromStoredBytes checks that a Reader with RawEntry gets
+// the batch answers of one without, but for the wording of decoding errors.
+func TestHandlerBatchesFromStoredBytes(t *testing.T) {
+	store := rawVectors{
+		"marshalled": []byte(`{"features":{"clicks_5m":{"value":3,"as_of":"2026-01-01T12:00:00Z"}}}`),
+		"spaced":     []byte(`{"features": {"clicks_5m": {"value": 3.0, "as_of": "2026-01-01T12:00:00Z"}}}`),
+		"empty":      []byte(`{"features":{}}`),
+		"null":       []byte(`{"features":null}`),
+		"broken":     []byte(`{"features":{"clicks_5m":`),
+	}
+	body := `{"entities":["marshalled","spaced","unknown","empty","null","broken","marshalled"]}`
+	want, got := httptest.NewRecorder(), httptest.NewRecorder()
+	Handler(store).ServeHTTP(want, httptest.NewRequest(http.MethodPost, "/features", strings.NewReader(body)))
+	Handler(withRaw{store}).ServeHTTP(got, httptest.NewRequest(http.MethodPost, "/features", strings.NewReader(body)))
+	if got.Code != http.StatusOK || want.Code != http.StatusOK {
+		t.Fatalf("with RawEntry %d %s, without %d %s", got.Code, got.Body, want.Code, want.Body)
+	}
+	var g, w BatchResponse
+	if err := json.Unmarshal(got.Body.Bytes(), &g); err != nil {
+		t.Fatalf("%v: %s", err, got.Body)
+	}
+	if err := json.Unmarshal(want.Body.Bytes(), &w); err != nil {
+		t.Fatal(err)
+	}
+	for i := range w.Vectors {
+		if (g.Vectors[i].Error == "") != (w.Vectors[i].Error == "") {
+			t.Errorf("%s: error %q, without RawEntry %q", w.Vectors[i].Entity, g.Vectors[i].Error, w.Vectors[i].Error)
+		}
+		g.Vectors[i].Error, w.Vectors[i].Error = "", ""
+	}
+	gb, _ := json.Marshal(g)
+	wb, _ := json.Marshal(w)
+	if string(gb) != string(wb) {
+		t.Errorf("with RawEntry:\n%s\nwithout:\n%s", got.Body, want.Body)
+	}
+	if !strings.Contains(got.Body.String(), `{"entity":"marshalled","found":true,"features":{"clicks_5m":{"value":3,"as_of":"2026-01-01T12:00:00Z"}},"as_of":"2026-01-01T12:00:01Z"}`) {
+		t.Errorf("answer without the stored vector copied in:\n%s", got.Body)
 	}
 }
