@@ -36,7 +36,7 @@ func TestRunEmbedded(t *testing.T) {
 
 func runEmbedded(t *testing.T, env, args []string, txns bool) {
 	p := start(t, "", append([]string{"SLUICE_LOG_LEVEL=info"}, env...),
-		append([]string{"run", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...)...)
+		append([]string{"run", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...)...)
 	addrs := []string{p.waitLog(brokerAddr, 20*time.Second)[1]}
 	p.waitLog(regexp.MustCompile(`msg="agent running" agent=counter`), 30*time.Second)
 

@@ -47,7 +47,7 @@ func TestTraceFlagErrors(t *testing.T) {
 func TestRunTraceStdout(t *testing.T) {
 	t.Parallel()
 	p := start(t, "", []string{"SLUICE_LOG_LEVEL=info", "SLUICE_HTTP="},
-		"run", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--trace", "stdout")
+		"run", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir", t.TempDir(), "--trace", "stdout")
 	addrs := []string{p.waitLog(brokerAddr, 20*time.Second)[1]}
 	p.waitLog(regexp.MustCompile(`msg="agent running" agent=counter`), 30*time.Second)
 
