@@ -52,7 +52,9 @@ var exactlyOncePartitions = []int{8, 256}
 // agent of BenchmarkProcessorCount (300,000 pre-produced records, 1,000
 // keys) run by topology.Run in each mode, on 8 and on 256 partitions. Unit:
 // msgs/s, from the first record processed until every record's state is in
-// Kafka for good (see runCount), cpu_us/msg, and txn_producers, the
+// Kafka for good (see runCount), cpu_us/msg, broker_cpu_us/msg (Apache
+// Kafka's JVM, 0 on the embedded broker, whose CPU is in cpu_us/msg: see
+// countResult), and txn_producers, the
 // transactional ids the agent used; each row adds its ratio to the other
 // mode's row of the same broker and partitions.
 func BenchmarkExactlyOnce(b *testing.B) {
@@ -67,6 +69,7 @@ func BenchmarkExactlyOnce(b *testing.B) {
 			m := []metric{
 				{median(each(res[v], countResult.rate)), "msgs/s"},
 				{median(each(res[v], countResult.cpuPerMsg)), "cpu_us/msg"},
+				{median(each(res[v], countResult.brokerCPUPerMsg)), "broker_cpu_us/msg"},
 				{median(each(res[v], countResult.producerCount)), "txn_producers"},
 			}
 			for _, o := range vs {
@@ -87,8 +90,12 @@ func TestExactlyOnceBenchmarkShort(t *testing.T) {
 	for _, mode := range Modes {
 		t.Run("mode="+mode, func(t *testing.T) {
 			v := variant{env: e, impl: "sluice", mode: mode}
-			if res := runCount(t, v, "short-eo-"+mode, 2000); res.took <= 0 {
+			res := runCount(t, v, "short-eo-"+mode, 2000)
+			if res.took <= 0 {
 				t.Fatalf("counting 2000 records took %v, want > 0", res.took)
+			}
+			if res.brokerCPU != 0 {
+				t.Fatalf("broker CPU %v on the embedded broker, want 0: it is in the process's own", res.brokerCPU)
 			}
 		})
 	}

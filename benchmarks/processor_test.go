@@ -34,6 +34,32 @@ type countResult struct {
 	// producers is the number of transactional producers (ids) the agent
 	// used; 0 at-least-once.
 	producers int
+	// brokerCPU is the CPU time Apache Kafka's JVMs used over the same span
+	// as cpu (on the embedded broker it is in cpu, and this is 0): what the
+	// broker spends on a mode's writes, commits and transactions.
+	brokerCPU time.Duration
+}
+
+// brokerCPUPerMsg returns the broker's CPU microseconds per record (0 on the
+// embedded broker, whose CPU time is in cpuPerMsg).
+func (r countResult) brokerCPUPerMsg() float64 {
+	return float64(r.brokerCPU) / float64(time.Microsecond) / float64(r.records)
+}
+
+// brokerCPU returns the CPU time the JVMs of e's Apache Kafka used so far, 0
+// on the embedded broker.
+func brokerCPU(tb testing.TB, e *env) time.Duration {
+	tb.Helper()
+	if e.kafka == nil {
+		return 0
+	}
+	var d time.Duration
+	for _, n := range e.kafka.Nodes() {
+		if pid := n.Pid(); pid > 0 {
+			d += procCPU(tb, pid)
+		}
+	}
+	return d
 }
 
 // producerCount returns the run's transactional producers.
@@ -79,7 +105,7 @@ func runCountOn(tb testing.TB, v variant, name string, records, parts int) count
 	p := newProgress(records)
 	var r *runner
 	var first time.Time
-	cpu0 := cpuTime(tb)
+	cpu0, bcpu0 := cpuTime(tb), brokerCPU(tb, v.env)
 	switch v.impl {
 	case "sluice":
 		dir, err := os.MkdirTemp("", "sluice-bench-")
@@ -122,16 +148,17 @@ func runCountOn(tb testing.TB, v variant, name string, records, parts int) count
 		waitCommittedOffsets(tb, addrs, group, in, int64(records), time.Minute)
 		took := time.Since(first)
 		cpu := cpuTime(tb) - cpu0 + procCPU(tb, a.cmd.Process.Pid)
+		bcpu := brokerCPU(tb, v.env) - bcpu0
 		a.stop(tb)
 		deleteTopics(tb, addrs, in, group+"-counts-changelog")
-		return countResult{records: records, took: took, cpu: cpu}
+		return countResult{records: records, took: took, cpu: cpu, brokerCPU: bcpu}
 	default:
 		tb.Fatalf("unknown impl %q", v.impl)
 	}
 	took := time.Since(first)
-	cpu := cpuTime(tb) - cpu0
+	cpu, bcpu := cpuTime(tb)-cpu0, brokerCPU(tb, v.env)-bcpu0
 	r.stop(tb)
-	res := countResult{records: records, took: took, cpu: cpu, producers: transactionalIDs(tb, addrs, "sluice-"+group+"-")}
+	res := countResult{records: records, took: took, cpu: cpu, brokerCPU: bcpu, producers: transactionalIDs(tb, addrs, "sluice-"+group+"-")}
 	deleteTopics(tb, addrs, in, group+"-table")
 	return res
 }

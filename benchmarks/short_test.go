@@ -105,8 +105,12 @@ func TestBenchmarksShortKafka(t *testing.T) {
 		name := v.impl + "-" + v.mode
 		if v.impl != rawImpl {
 			t.Run("ProcessorCount/"+name, func(t *testing.T) {
-				if res := runCount(t, v, "short-count-"+name, 2000); res.took <= 0 {
+				res := runCount(t, v, "short-count-"+name, 2000)
+				if res.took <= 0 {
 					t.Fatalf("counting 2000 records took %v, want > 0", res.took)
+				}
+				if res.brokerCPU <= 0 {
+					t.Fatalf("the broker's JVM used %v CPU over the run, want > 0 (broker_cpu_us/msg)", res.brokerCPU)
 				}
 			})
 			t.Run("Recovery/"+name, func(t *testing.T) {
