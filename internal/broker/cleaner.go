@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,6 +78,7 @@ type check struct {
 	nonce  string
 	gen    uint64 // topicGen when topics were listed
 	topics []string
+	force  bool         // compact even if no compacted partition grew (Broker.Compact)
 	res    chan checked // buffered: the window never blocks on it
 }
 
@@ -107,9 +109,29 @@ type cleaner struct {
 	closing bool
 	windows sync.WaitGroup
 
+	// hwms are the high watermarks of the compacted partitions at the last
+	// compaction, and compactedAt its time: only the window touches them.
+	hwms        map[tablePartition]int64
+	compactedAt time.Time
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
+
+// tablePartition names a partition of a compacted topic by the topic's ID,
+// so that a topic deleted and created again under its name is another.
+type tablePartition struct {
+	id [16]byte
+	p  int32
+}
+
+// cleanIdleMax is how long the periodic cleaner leaves compacted topics
+// that took no record since their last compaction: kfake's compaction
+// reads every batch of every compacted partition, so a broker holding a
+// large table spent a burst of CPU every CleanerInterval rewriting what
+// had not changed (a lookup service's p99 beside it rose with each burst).
+// Tombstones older than delete.retention.ms still go within this bound.
+const cleanIdleMax = 10 * time.Minute
 
 // startCleaner starts the cleaner of c at addr, with a client made with opts,
 // cleaning every interval.
@@ -147,7 +169,7 @@ func (cn *cleaner) loop(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := cn.clean(ctx); err != nil && ctx.Err() == nil {
+			if _, err := cn.clean(ctx, false); err != nil && ctx.Err() == nil {
 				cn.log.Warn("broker: log cleaner failed", "error", err)
 			}
 		}
@@ -156,7 +178,7 @@ func (cn *cleaner) loop(ctx context.Context, interval time.Duration) {
 
 // now cleans once (Broker.Compact) and reports whether it compacted.
 func (cn *cleaner) now() bool {
-	ok, err := cn.clean(context.Background())
+	ok, err := cn.clean(context.Background(), true)
 	if err != nil {
 		cn.log.Warn("broker: log cleaner failed", "error", err)
 	}
@@ -177,10 +199,10 @@ func (cn *cleaner) close() {
 // clean compacts every compacted topic once none of its partitions holds a
 // record of an open transaction, draining for at most drainMax if one does,
 // and applies retention. It reports whether it compacted.
-func (cn *cleaner) clean(ctx context.Context) (bool, error) {
+func (cn *cleaner) clean(ctx context.Context, force bool) (bool, error) {
 	cn.run.Lock()
 	defer cn.run.Unlock()
-	res, err := cn.check(ctx)
+	res, err := cn.check(ctx, force)
 	if err != nil || res.compacted {
 		return res.compacted, err
 	}
@@ -194,7 +216,7 @@ func (cn *cleaner) clean(ctx context.Context) (bool, error) {
 		case <-ctx.Done():
 			err = ctx.Err()
 		case <-time.After(drainPoll):
-			if res, err = cn.check(ctx); err == nil {
+			if res, err = cn.check(ctx, force); err == nil {
 				cn.drain.tables(res.tables)
 			}
 		}
@@ -214,14 +236,14 @@ func (cn *cleaner) clean(ctx context.Context) (bool, error) {
 
 // check lists the topics and has a window check them, until no topic was
 // created in between.
-func (cn *cleaner) check(ctx context.Context) (checked, error) {
+func (cn *cleaner) check(ctx context.Context, force bool) (checked, error) {
 	for {
 		gen := cn.topicGen.Load()
 		topics, err := cn.topics(ctx)
 		if err != nil {
 			return checked{}, err
 		}
-		res, err := cn.trigger(ctx, gen, topics)
+		res, err := cn.trigger(ctx, gen, topics, force)
 		if err != nil || !res.stale {
 			return res, err
 		}
@@ -246,10 +268,10 @@ func (cn *cleaner) topics(ctx context.Context) ([]string, error) {
 }
 
 // trigger has kfake run a window on topics and returns what it found.
-func (cn *cleaner) trigger(ctx context.Context, gen uint64, topics []string) (checked, error) {
+func (cn *cleaner) trigger(ctx context.Context, gen uint64, topics []string, force bool) (checked, error) {
 	ch := &check{
 		nonce: fmt.Sprintf("%s%d", noncePrefix, cn.nonces.Add(1)),
-		gen:   gen, topics: topics, res: make(chan checked, 1),
+		gen:   gen, topics: topics, force: force, res: make(chan checked, 1),
 	}
 	cn.pending.Store(ch)
 	defer cn.pending.CompareAndSwap(ch, nil)
@@ -303,12 +325,15 @@ func (cn *cleaner) enter() bool {
 
 // window runs inside kfake's loop while it serves no client request: it
 // finds the partitions of compacted topics holding records of open
-// transactions and, if there are none, compacts.
+// transactions and, if there are none, compacts. Unless forced, it leaves
+// compacted partitions that took no record since the last compaction (for
+// up to cleanIdleMax), applying retention only.
 func (cn *cleaner) window(ch *check) checked {
 	if cn.topicGen.Load() != ch.gen {
 		return checked{stale: true}
 	}
 	res := checked{tables: map[string][16]byte{}}
+	hwms := map[tablePartition]int64{}
 	for _, t := range ch.topics {
 		info := cn.c.TopicInfo(t)
 		if info == nil || !compacts(info.Configs) {
@@ -316,14 +341,22 @@ func (cn *cleaner) window(ch *check) checked {
 		}
 		res.tables[t] = info.TopicID
 		for _, p := range cn.c.PartitionInfos(t) {
+			hwms[tablePartition{info.TopicID, p.Partition}] = p.HighWatermark
 			if p.LastStableOffset < p.HighWatermark {
 				res.unstable = append(res.unstable, partition{t, p.Partition})
 			}
 		}
 	}
+	if !ch.force && maps.Equal(hwms, cn.hwms) && time.Since(cn.compactedAt) < cleanIdleMax {
+		cn.c.ApplyRetention()
+		res.compacted, res.unstable = true, nil // nothing new to compact
+		return res
+	}
 	if len(res.unstable) == 0 {
 		cn.c.Compact()
 		res.compacted = true
+		cn.hwms, cn.compactedAt = hwms, time.Now()
+		cn.log.Debug("broker: compacted", "partitions", len(hwms))
 	}
 	return res
 }
