@@ -24,8 +24,8 @@
 // # Compaction
 //
 // Topics with cleanup.policy=compact are really compacted, every
-// [CleanerInterval] (5 s by default, not kfake's 1 h) or on
-// [Broker.Compact]. As Kafka never cleans the active segment, kfake never
+// [CleanerInterval] (5 s by default, not kfake's 1 h) in which one took
+// records (and at least every 10 minutes), or on [Broker.Compact]. As Kafka never cleans the active segment, kfake never
 // cleans a partition's last produced batch: a key whose newest record is in
 // that batch can still be read twice. As Kafka cleans only below the last
 // stable offset, the broker compacts only while no partition of a compacted

@@ -59,8 +59,9 @@ func Listen(addr string) Option {
 	return optionFunc(func(c *config) { c.listen = addr })
 }
 
-// CleanerInterval sets how often the log cleaner compacts topics with
-// cleanup.policy=compact and applies retention, overriding the default of
+// CleanerInterval sets how often the log cleaner applies retention and
+// compacts topics with cleanup.policy=compact (when one took records since
+// the last compaction, or 10 minutes passed), overriding the default of
 // 5 s (kfake's is 1 h, under which compacted topics never shrink during a
 // test or a demo). The broker runs the cleaner itself (see
 // [Broker.Compact]); kfake's, which compacted past open transactions, is
