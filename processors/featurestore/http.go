@@ -21,13 +21,13 @@ import (
 //     through broker outages.
 //   - Entry(entity string) (topology.Entry[Vector], bool, error), read in
 //     place of Get: answers carry the time the store wrote the vector.
-//   - RawEntry(entity string) (topology.Entry[[]byte], bool, error): the
-//     vector as the store's table holds it, encoded by [topology.JSON], and
-//     the time the store wrote it. GET /features/{entity} answers from
-//     these bytes without decoding them when they are what json.Marshal
-//     writes for a Vector (as the store writes them), the same answer in a
-//     fraction of the time; otherwise it reads the entity again with Entry
-//     or Get. The lookup service's reader has it.
+//   - RawEntry(entity string) (topology.Entry[[]byte], bool, error), read in
+//     place of both: the vector as the store's table holds it, encoded by
+//     [topology.JSON], and the time the store wrote it. When the bytes are
+//     what json.Marshal writes for a Vector (as the store writes them), the
+//     answer copies them: the same bytes as decoding and marshalling would
+//     give, in a fraction of the time; other bytes are decoded. The lookup
+//     service's reader has it.
 type Reader interface {
 	Get(entity string) (Vector, bool, error)
 }
