@@ -95,6 +95,15 @@ type table struct {
 	jsonVectors bool
 }
 
+// storedBytes is the codec of the server's views: values as the table holds
+// them. Decode keeps the slice it is given, which a view reads afresh for
+// every Get (topology.Bytes would copy it once more, a copy of every value
+// on every lookup).
+type storedBytes struct{}
+
+func (storedBytes) Encode(v []byte) ([]byte, error) { return v, nil }
+func (storedBytes) Decode(b []byte) ([]byte, error) { return b, nil }
+
 // entry returns the value of key, decoded, as [topology.View.Entry] does.
 func (t *table) entry(key string) (topology.Entry[any], bool, error) {
 	e, ok, err := t.view.Entry(key)
@@ -137,7 +146,7 @@ func New(g *topology.Graph, tables []string, opts ...Option) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("lookup: %w", err)
 		}
-		raw := topology.Table[[]byte]{Name: tbl.Name, Codec: topology.Bytes(), Partitions: tbl.Partitions}
+		raw := topology.Table[[]byte]{Name: tbl.Name, Codec: storedBytes{}, Partitions: tbl.Partitions}
 		v, err := topology.NewView(raw, c.views...)
 		if err != nil {
 			return nil, fmt.Errorf("lookup: %w", err)

@@ -15,6 +15,12 @@
 // Up to -conns requests are in flight at once, each on its own keep-alive
 // connection.
 //
+// The generator runs without its garbage collector until its heap reaches
+// 1 GiB (a run of 50,000 requests stays far below): a collection while
+// requests are in flight delays their reading and counts in the latencies
+// it measures. With it on, the floor's p99 at 5,000 requests/s was 1.55-1.70
+// ms; without, 0.92-1.04 ms, on the same machine the same hour.
+//
 //	loadgen -url http://127.0.0.1:8081/ -rate 5000 -duration 10s -entities 100000
 //	loadgen -url ... -rate 200 -batch 100      # POST /features with 100 entities each
 package main
@@ -29,6 +35,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,6 +75,8 @@ func main() {
 		seed     = flag.Uint64("seed", 1, "random seed")
 	)
 	flag.Parse()
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(1 << 30)
 	switch {
 	case !strings.HasSuffix(*base, "/"):
 		fail("-url %q: want the service's base URL ending in /, such as http://127.0.0.1:8081/", *base)

@@ -24,10 +24,15 @@ func Reply(w http.ResponseWriter, status int, body any) {
 	Write(w, status, append(b, '\n'))
 }
 
+// contentType is the Content-Type of every answer. net/http copies header
+// values when it writes them, and an append to it allocates anew (its
+// capacity is its length), so every answer may share it.
+var contentType = []string{"application/json"}
+
 // Write writes js, a JSON body that ends in a newline, with status, as
 // [Reply] writes its bodies: for a body marshalled by other means.
 func Write(w http.ResponseWriter, status int, js []byte) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = contentType // canonical already; shared, not copied per answer
 	w.WriteHeader(status)
 	w.Write(js)
 }
