@@ -231,10 +231,15 @@ func (p *progress) mark() {
 	}
 }
 
-func (p *progress) wait(tb testing.TB, timeout time.Duration) {
+// wait waits until the want-th record is processed, and fails tb if r's
+// run returns first (an implementation that stopped processes nothing more:
+// waiting out the timeout would only hide its error) or timeout passes.
+func (p *progress) wait(tb testing.TB, r *runner, timeout time.Duration) {
 	tb.Helper()
 	select {
 	case <-p.done:
+	case <-r.exited:
+		tb.Fatalf("the run stopped after %d of %d records: %v", p.n.Load(), p.want, r.err)
 	case <-time.After(timeout):
 		tb.Fatalf("processed %d of %d records within %v", p.n.Load(), p.want, timeout)
 	}
@@ -278,7 +283,8 @@ func gokaOptions(dir string) []goka.ProcessorOption {
 // waits until it has.
 type runner struct {
 	cancel context.CancelFunc
-	done   chan error
+	exited chan struct{} // closed when run returned, with err
+	err    error
 	once   sync.Once
 }
 
@@ -287,9 +293,9 @@ func (r *runner) stop(tb testing.TB) {
 	r.once.Do(func() {
 		r.cancel()
 		select {
-		case err := <-r.done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				tb.Errorf("run: %v", err)
+		case <-r.exited:
+			if r.err != nil && !errors.Is(r.err, context.Canceled) {
+				tb.Errorf("run: %v", r.err)
 			}
 		case <-time.After(time.Minute):
 			tb.Errorf("run did not stop within a minute")
@@ -299,8 +305,11 @@ func (r *runner) stop(tb testing.TB) {
 
 func start(tb testing.TB, run func(ctx context.Context) error) *runner {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &runner{cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- run(ctx) }()
+	r := &runner{cancel: cancel, exited: make(chan struct{})}
+	go func() {
+		r.err = run(ctx)
+		close(r.exited)
+	}()
 	tb.Cleanup(func() { r.stop(tb) })
 	return r
 }

@@ -161,7 +161,7 @@ func runInference(tb testing.TB, addrs []string, name, model string, entities, r
 	})
 	scorerRun := startSluice(tb, addrs, g, topology.Agents(scorer.Name))
 	defer scorerRun.stop(tb)
-	p.wait(tb, 5*time.Minute)
+	p.wait(tb, scorerRun, 5*time.Minute)
 	waitEndOffsets(tb, addrs, preds.Name, int64(requests), 5*time.Minute)
 	res := inferenceResult{requests: requests, took: time.Since(time.Unix(0, p.first.Load()))}
 

@@ -118,7 +118,7 @@ func runCountOn(tb testing.TB, v variant, name string, records, parts int) count
 			opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
 		}
 		r = startSluice(tb, addrs, countingGraph(name, in, group, p, parts), opts...)
-		p.wait(tb, 5*time.Minute)
+		p.wait(tb, r, 5*time.Minute)
 		first = time.Unix(0, p.first.Load())
 		if v.mode == exactlyOnce {
 			waitCommittedOffsets(tb, addrs, group, in, int64(records), time.Minute)
@@ -137,8 +137,13 @@ func runCountOn(tb testing.TB, v variant, name string, records, parts int) count
 			}),
 			goka.Persist(new(codec.Int64)),
 		)
+		// goka creates its table itself and at once asks for its oldest
+		// offsets, which a just-created partition of Apache Kafka may refuse
+		// (NOT_LEADER_OR_FOLLOWER): goka's processor then fails for good. The
+		// table is made ready first, as createTopics waits for its leaders.
+		createTopics(tb, addrs, true, group+"-table")
 		r = startGoka(tb, addrs, gg)
-		p.wait(tb, 5*time.Minute)
+		p.wait(tb, r, 5*time.Minute)
 		first = time.Unix(0, p.first.Load())
 		waitEndOffsets(tb, addrs, group+"-table", int64(records), time.Minute)
 	case kstreamsImpl:

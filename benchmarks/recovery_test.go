@@ -107,7 +107,7 @@ func runRecovery(tb testing.TB, v variant, name string, records, keyCount int) r
 	default:
 		tb.Fatalf("unknown impl %q", v.impl)
 	}
-	p.wait(tb, 5*time.Minute)
+	p.wait(tb, r, 5*time.Minute)
 	ready := time.Unix(0, p.last.Load())
 	peakHeap, peakRSS := mem.Stop()
 	r.stop(tb)

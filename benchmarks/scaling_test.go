@@ -73,7 +73,7 @@ func runScaling(tb testing.TB, addrs []string, impl, name string, parts, records
 	cpu0 := cpuTime(tb)
 	t0 := time.Now()
 	r := start(tb, func(ctx context.Context) error { return topology.Run(ctx, g, opts...) })
-	p.wait(tb, 10*time.Minute)
+	p.wait(tb, r, 10*time.Minute)
 	waitEndOffsets(tb, addrs, group+"-table", int64(records), 5*time.Minute)
 	first := time.Unix(0, p.first.Load())
 	res := scalingResult{records: records, ready: first.Sub(t0), took: time.Since(first), fds: openFDs(), cpu: cpuTime(tb) - cpu0}
