@@ -229,7 +229,7 @@ func batchRaw(w http.ResponseWriter, r rawReader, entities []string) {
 			body = append(body, ',')
 		}
 		if obj, stored := storedFeatures(e.Value); err == nil && ok && stored {
-			if b, err := appendVector(body, true, entity, obj, e.AsOf); err == nil {
+			if b, aerr := appendVector(body, true, entity, obj, e.AsOf); aerr == nil {
 				body = b
 				continue
 			}
