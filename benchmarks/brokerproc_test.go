@@ -36,7 +36,7 @@ func startBrokerProcess(tb testing.TB) *brokerProcess {
 	addr := ln.Addr().String()
 	ln.Close()
 	dir := tb.TempDir()
-	p := &brokerProcess{bin: sluiceBinary(tb), addr: addr, dir: dir, log: filepath.Join(dir, "broker.log")}
+	p := &brokerProcess{bin: program(tb, "../cmd/sluice"), addr: addr, dir: dir, log: filepath.Join(dir, "broker.log")}
 	p.Start(tb)
 	tb.Cleanup(p.Stop)
 	return p
@@ -103,29 +103,36 @@ func (p *brokerProcess) Stop() {
 	p.cmd = nil
 }
 
-var (
-	sluiceOnce sync.Once
-	sluicePath string
-	sluiceErr  error
-)
+// builtBinary is a program of this module, built once per test binary.
+type builtBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
 
-// sluiceBinary returns the path of the sluice binary (./cmd/sluice), built
-// once, without the race detector.
-func sluiceBinary(tb testing.TB) string {
+// built holds the programs [program] built, by package directory.
+var built sync.Map
+
+// program returns the path of the program in pkg, a directory relative to
+// this package's (../cmd/sluice, ./loadgen), built once per test binary,
+// without the race detector.
+func program(tb testing.TB, pkg string) string {
 	tb.Helper()
-	sluiceOnce.Do(func() {
+	v, _ := built.LoadOrStore(pkg, new(builtBinary))
+	b := v.(*builtBinary)
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "sluice-bench-")
 		if err != nil {
-			sluiceErr = err
+			b.err = err
 			return
 		}
-		sluicePath = filepath.Join(dir, "sluice")
-		if out, err := exec.Command("go", "build", "-o", sluicePath, "../cmd/sluice").CombinedOutput(); err != nil {
-			sluiceErr = fmt.Errorf("go build ./cmd/sluice: %v\n%s", err, out)
+		b.path = filepath.Join(dir, filepath.Base(pkg))
+		if out, err := exec.Command("go", "build", "-o", b.path, pkg).CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 		}
 	})
-	if sluiceErr != nil {
-		tb.Fatal(sluiceErr)
+	if b.err != nil {
+		tb.Fatal(b.err)
 	}
-	return sluicePath
+	return b.path
 }

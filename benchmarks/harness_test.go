@@ -117,13 +117,20 @@ func newKgo(tb testing.TB, addrs []string, opts ...kgo.Opt) *kgo.Client {
 // all are acknowledged. Keys are partitioned as Kafka does (murmur2).
 func produce(tb testing.TB, addrs []string, topic string, n int, rec func(i int) (key, value []byte)) {
 	tb.Helper()
+	produceAt(tb, addrs, topic, n, time.Time{}, rec)
+}
+
+// produceAt is produce with every record's timestamp at: the time it is
+// written if at is zero.
+func produceAt(tb testing.TB, addrs []string, topic string, n int, at time.Time, rec func(i int) (key, value []byte)) {
+	tb.Helper()
 	cl := newKgo(tb, addrs, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond),
 		kgo.MaxBufferedRecords(1<<16), kgo.ProducerBatchMaxBytes(1<<20))
 	defer cl.Close()
 	var failed atomic.Pointer[error]
 	for i := range n {
 		k, v := rec(i)
-		cl.Produce(context.Background(), &kgo.Record{Key: k, Value: v}, func(_ *kgo.Record, err error) {
+		cl.Produce(context.Background(), &kgo.Record{Key: k, Value: v, Timestamp: at}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				failed.CompareAndSwap(nil, &err)
 			}

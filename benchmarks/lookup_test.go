@@ -2,11 +2,9 @@ package benchmarks
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,100 +12,57 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/benchmarks/internal/lookupbench"
 	"github.com/sluicehq/sluice/lookup"
-	"github.com/sluicehq/sluice/metrics"
-	"github.com/sluicehq/sluice/processors/featurestore"
 	"github.com/sluicehq/sluice/topology"
 )
 
 // lookupEntities is the size of BenchmarkFeatureLookup's feature table.
 const lookupEntities = 100_000
 
-// lookupService is a lookup service (package lookup, as the serve command
-// runs it) of a feature table on an embedded broker in a process of its own
-// that the benchmark can stop, and beside it the floor: a plain net/http
-// server answering the same bodies from a Go map.
+// lookupService is the lookup service of a feature table (the serve command
+// of lookupsvc, a sluice binary) on an embedded broker, each in a process of
+// its own, the broker one the benchmark can stop; and beside them the floor
+// (lookupfloor), a plain net/http server answering the same bodies from a Go
+// map in a process of its own too.
 type lookupService struct {
-	broker *brokerProcess
-	srv    *lookup.Server
-	url    string // the lookup service, ending in /
-	floor  string // the map server, ending in /
+	broker     *brokerProcess
+	svc, floor *serverProcess
 }
 
-// vectorJSON is the table value of entity i: four features, as the feature
-// store writes them (its table's codec is topology.JSON).
-func vectorJSON(i int) []byte {
-	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	b, err := json.Marshal(featurestore.Vector{Features: map[string]featurestore.Feature{
-		"clicks_5m":         {Value: float64(i % 50), AsOf: at},
-		"txn_count_1h":      {Value: float64(i % 7), AsOf: at},
-		"avg_txn_value_1h":  {Value: float64(i%300) + 0.5, AsOf: at},
-		"max_txn_value_24h": {Value: float64(i % 2000), AsOf: at},
-	}})
-	if err != nil {
-		panic(err) // unreachable: a vector of finite values marshals
-	}
-	return b
-}
+var (
+	servingURL   = regexp.MustCompile(`msg="serving lookups.* http=(\S+)`)
+	listeningURL = regexp.MustCompile(`^listening on (\S+)$`)
+)
 
-// startLookupService writes entities feature vectors to features-table, as
-// the feature store would, and serves them once the service's view has read
-// them all. Everything stops when tb ends.
+// startLookupService writes entities feature vectors to the table of
+// lookupbench's graph, as the feature store would, starts the lookup
+// service and the floor, and returns once the service's copy holds them all
+// and both answer entity 0 with the same body. Everything stops when tb
+// ends.
 func startLookupService(tb testing.TB, entities int) *lookupService {
 	tb.Helper()
 	rb := startBrokerProcess(tb)
-	updates := topology.Stream[featurestore.Update]{Name: "feature-updates", Codec: topology.JSON[featurestore.Update]()}
-	store, err := featurestore.New(featurestore.Config{Name: "features", Updates: updates})
+	g, err := lookupbench.Graph()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	g := &topology.Graph{Name: "lookup-bench", Sources: []topology.Topic{updates}, Agents: []topology.AgentDecl{store}, Partitions: 4}
 	if _, err := topology.Provision(tb.Context(), g, topology.Brokers(rb.Addrs()...)); err != nil {
 		tb.Fatal(err)
 	}
-	produce(tb, rb.Addrs(), "features-table", entities, func(i int) ([]byte, []byte) {
-		return []byte("e" + strconv.Itoa(i)), vectorJSON(i)
+	produceAt(tb, rb.Addrs(), lookupbench.Table, entities, lookupbench.Timestamp(), func(i int) ([]byte, []byte) {
+		return []byte(lookupbench.Entity(i)), lookupbench.Vector(i)
 	})
-
-	srv, err := lookup.New(g, []string{"features-table"}, lookup.Registry(metrics.New()),
-		lookup.Views(topology.Brokers(rb.Addrs()...), topology.DataDir(tb.TempDir())))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s := &lookupService{broker: rb, srv: srv}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(tb.Context()))
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := srv.Run(ctx); err != nil {
-			tb.Errorf("lookup server: %v", err)
-		}
-	})
-	s.url = serveHTTP(tb, ctx, &wg, srv)
-	vectors := make(map[string][]byte, entities)
-	for i := range entities {
-		vectors["e"+strconv.Itoa(i)] = fmt.Appendf(nil, `{"entity":"e%d",%s,"as_of":"2026-01-01T12:00:00Z"}`, i, vectorJSON(i)[1:len(vectorJSON(i))-1])
-	}
-	s.floor = serveHTTP(tb, ctx, &wg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, ok := vectors[strings.TrimPrefix(r.URL.Path, "/features/")]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(b)
-	}))
-	tb.Cleanup(func() {
-		cancel()
-		wg.Wait()
-	})
-
+	s := &lookupService{broker: rb}
+	s.svc = startServer(tb, "lookup service", servingURL, program(tb, "./lookupsvc"), "serve",
+		"--tables", lookupbench.Table, "--brokers", rb.addr, "--data-dir", tb.TempDir(), "--http", "127.0.0.1:0")
+	s.floor = startServer(tb, "floor", listeningURL, program(tb, "./lookupfloor"), "-entities", strconv.Itoa(entities))
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		st := srv.Status()
+		st := s.status(tb)
 		if st.Status == lookup.StatusServing && st.Tables[0].Lag != nil && *st.Tables[0].Lag == 0 {
 			break
 		}
@@ -116,28 +71,39 @@ func startLookupService(tb testing.TB, entities int) *lookupService {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	want := lookupbench.Answer(0)
+	for _, p := range []*serverProcess{s.svc, s.floor} {
+		if got := httpGet(tb, p.url+"features/"+lookupbench.Entity(0)); !bytes.Equal(got, want) {
+			tb.Fatalf("%s answers entity 0 with %s, want %s", p.name, got, want)
+		}
+	}
 	return s
 }
 
-// serveHTTP serves h on a free loopback port, with the settings of the serve
-// command, until ctx is done; wg waits for it. It returns the base URL.
-func serveHTTP(tb testing.TB, ctx context.Context, wg *sync.WaitGroup, h http.Handler) string {
+// status returns the lookup service's GET /tables.
+func (s *lookupService) status(tb testing.TB) lookup.Status {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s.svc.alive(tb)
+	var st lookup.Status
+	if err := json.Unmarshal(httpGet(tb, s.svc.url+"tables"), &st); err != nil || len(st.Tables) != 1 {
+		tb.Fatalf("GET /tables: %+v, %v", st, err)
+	}
+	return st
+}
+
+// httpGet returns the body of a GET of url that answered 200.
+func httpGet(tb testing.TB, url string) []byte {
+	tb.Helper()
+	resp, err := http.Get(url)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	wg.Go(func() {
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			tb.Errorf("http server: %v", err)
-		}
-	})
-	wg.Go(func() {
-		<-ctx.Done()
-		hs.Close()
-	})
-	return "http://" + ln.Addr().String() + "/"
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		tb.Fatalf("GET %s: %s %s %v", url, resp.Status, b, err)
+	}
+	return b
 }
 
 // stopBroker stops the broker and waits until the service has noticed: its
@@ -146,39 +112,11 @@ func (s *lookupService) stopBroker(tb testing.TB) {
 	tb.Helper()
 	s.broker.Stop()
 	for {
-		if age := s.srv.Status().Tables[0].AgeSeconds; age != nil && *age > 1 {
+		if age := s.status(tb).Tables[0].AgeSeconds; age != nil && *age > 1 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-var (
-	loadgenOnce sync.Once
-	loadgenPath string
-	loadgenErr  error
-)
-
-// loadgen returns the path of the load generator (./loadgen), built once,
-// without the race detector.
-func loadgen(tb testing.TB) string {
-	tb.Helper()
-	loadgenOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "loadgen-")
-		if err != nil {
-			loadgenErr = err
-			return
-		}
-		loadgenPath = filepath.Join(dir, "loadgen")
-		out, err := exec.Command("go", "build", "-o", loadgenPath, "./loadgen").CombinedOutput()
-		if err != nil {
-			loadgenErr = fmt.Errorf("go build ./loadgen: %v\n%s", err, out)
-		}
-	})
-	if loadgenErr != nil {
-		tb.Fatal(loadgenErr)
-	}
-	return loadgenPath
 }
 
 // loadResult is the load generator's output (see loadgen.Result).
@@ -200,18 +138,19 @@ type loadResult struct {
 // answered returns the percentage of requests answered 200.
 func (r loadResult) answered() float64 { return 100 * float64(r.OK) / float64(max(r.Sent, 1)) }
 
-// runLoadgen runs the load generator against url with args, and the service
-// process's CPU time per request meanwhile.
-func runLoadgen(tb testing.TB, url string, args ...string) (loadResult, time.Duration) {
+// runLoadgen runs the load generator against p with args, and returns its
+// result and p's CPU time per request meanwhile.
+func runLoadgen(tb testing.TB, p *serverProcess, args ...string) (loadResult, time.Duration) {
 	tb.Helper()
-	cmd := exec.Command(loadgen(tb), append([]string{"-url", url}, args...)...)
+	cmd := exec.Command(program(tb, "./loadgen"), append([]string{"-url", p.url}, args...)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	cpu := cpuTime(tb)
+	cpu := p.cpu(tb)
 	if err := cmd.Run(); err != nil {
 		tb.Fatalf("loadgen %v: %v\n%s", args, err, errOut.String())
 	}
-	cpu = cpuTime(tb) - cpu
+	cpu = p.cpu(tb) - cpu
+	p.alive(tb)
 	var r loadResult
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		tb.Fatalf("loadgen output %q: %v", out.String(), err)
@@ -271,7 +210,7 @@ var (
 
 // runWrk runs wrk with the script named form against url for d, with 2
 // threads and conns connections.
-func runWrk(tb testing.TB, url, form string, entities, conns int, d time.Duration) (wrkResult, time.Duration) {
+func runWrk(tb testing.TB, p *serverProcess, form string, entities, conns int, d time.Duration) (wrkResult, time.Duration) {
 	tb.Helper()
 	bin, err := exec.LookPath("wrk")
 	if err != nil {
@@ -281,11 +220,12 @@ func runWrk(tb testing.TB, url, form string, entities, conns int, d time.Duratio
 	if err := os.WriteFile(script, fmt.Appendf(nil, wrkScripts[form], entities-1), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	cpu := cpuTime(tb)
+	cpu := p.cpu(tb)
 	// wrk's default 2 s timeout counts a slow answer as a socket error; on
 	// a loaded machine a batch can take longer, and is still answered.
-	out, err := exec.Command(bin, "-t2", "-c"+strconv.Itoa(conns), "-d"+d.String(), "--timeout", "30s", "--latency", "-s", script, url).CombinedOutput()
-	cpu = cpuTime(tb) - cpu
+	out, err := exec.Command(bin, "-t2", "-c"+strconv.Itoa(conns), "-d"+d.String(), "--timeout", "30s", "--latency", "-s", script, p.url).CombinedOutput()
+	cpu = p.cpu(tb) - cpu
+	p.alive(tb)
 	if err != nil {
 		tb.Fatalf("wrk: %v\n%s", err, out)
 	}
@@ -331,8 +271,10 @@ func reportWrk(b *testing.B, r wrkResult, cpu time.Duration, batch int) {
 }
 
 // BenchmarkFeatureLookup measures the lookup service of a feature table of
-// 100,000 entities (four features each, 4 partitions) over HTTP on loopback,
-// the load coming from another process:
+// 100,000 entities (four features each, 4 partitions) over HTTP on loopback:
+// the serve command of a sluice binary (lookupsvc) with its defaults, in a
+// process of its own, the load coming from another process. server-cpu is
+// the service process's CPU time per request, its idle work included:
 //
 //   - load=wrk: wrk --latency, 2 threads and 32 connections for 10 s, closed
 //     loop: throughput, and its percentiles (which hide a stall's queue).
@@ -342,8 +284,9 @@ func reportWrk(b *testing.B, r wrkResult, cpu time.Duration, batch int) {
 //   - broker=down: the same while the embedded broker is stopped; every
 //     request must be answered 200 from the service's copy.
 //   - impl=floor: a plain net/http server answering the same bodies from a
-//     Go map, under the same load in the same run: what HTTP on loopback costs
-//     on this machine, the floor of any lookup service.
+//     Go map (lookupfloor), in a process of its own, under the same load in
+//     the same run: what HTTP on loopback costs on this machine, the floor
+//     of any lookup service.
 //
 // form=single is GET /features/{entity}; form=batch100 is POST /features
 // with 100 entities.
@@ -357,28 +300,28 @@ func BenchmarkFeatureLookup(b *testing.B) {
 	}
 	const d = 10 * time.Second
 	n := strconv.Itoa(lookupEntities)
-	rate := func(b *testing.B, url, batch, rps string) {
+	rate := func(b *testing.B, p *serverProcess, batch, rps string) {
 		for b.Loop() {
-			r, cpu := runLoadgen(b, url, "-rate", rps, "-duration", d.String(), "-entities", n, "-batch", batch)
+			r, cpu := runLoadgen(b, p, "-rate", rps, "-duration", d.String(), "-entities", n, "-batch", batch)
 			reportLoad(b, r, cpu)
 		}
 	}
-	closed := func(b *testing.B, url, form string, batch int) {
+	closed := func(b *testing.B, p *serverProcess, form string, batch int) {
 		for b.Loop() {
-			r, cpu := runWrk(b, url, form, lookupEntities, 32, d)
+			r, cpu := runWrk(b, p, form, lookupEntities, 32, d)
 			reportWrk(b, r, cpu, batch)
 		}
 	}
-	b.Run("form=single/load=wrk", func(b *testing.B) { closed(b, s.url, "single", 1) })
+	b.Run("form=single/load=wrk", func(b *testing.B) { closed(b, s.svc, "single", 1) })
 	b.Run("form=single/load=wrk/impl=floor", func(b *testing.B) { closed(b, s.floor, "single", 1) })
-	b.Run("form=batch100/load=wrk", func(b *testing.B) { closed(b, s.url, "batch100", 100) })
-	b.Run("form=single/load=5000rps", func(b *testing.B) { rate(b, s.url, "0", "5000") })
+	b.Run("form=batch100/load=wrk", func(b *testing.B) { closed(b, s.svc, "batch100", 100) })
+	b.Run("form=single/load=5000rps", func(b *testing.B) { rate(b, s.svc, "0", "5000") })
 	b.Run("form=single/load=5000rps/impl=floor", func(b *testing.B) { rate(b, s.floor, "0", "5000") })
-	b.Run("form=batch100/load=200rps", func(b *testing.B) { rate(b, s.url, "100", "200") })
+	b.Run("form=batch100/load=200rps", func(b *testing.B) { rate(b, s.svc, "100", "200") })
 
 	s.stopBroker(b)
-	b.Run("form=single/load=5000rps/broker=down", func(b *testing.B) { rate(b, s.url, "0", "5000") })
-	b.Run("form=single/load=wrk/broker=down", func(b *testing.B) { closed(b, s.url, "single", 1) })
+	b.Run("form=single/load=5000rps/broker=down", func(b *testing.B) { rate(b, s.svc, "0", "5000") })
+	b.Run("form=single/load=wrk/broker=down", func(b *testing.B) { closed(b, s.svc, "single", 1) })
 	s.broker.Start(b)
 }
 
@@ -390,7 +333,7 @@ func shortLookup(t *testing.T) {
 	s := startLookupService(t, entities)
 	load := func(what string, args ...string) {
 		t.Helper()
-		r, _ := runLoadgen(t, s.url, append([]string{"-rate", "200", "-duration", "1s", "-warmup", "0s", "-entities", strconv.Itoa(entities)}, args...)...)
+		r, _ := runLoadgen(t, s.svc, append([]string{"-rate", "200", "-duration", "1s", "-warmup", "0s", "-entities", strconv.Itoa(entities)}, args...)...)
 		if r.OK != r.Sent || r.Sent != 200 || r.P50 <= 0 || r.P50 > r.P99 || r.P99 > r.Max {
 			t.Fatalf("%s: %+v: want 200 requests answered 200 with ordered percentiles", what, r)
 		}

@@ -47,6 +47,24 @@ func TestServeUsageErrors(t *testing.T) {
 // servingURL matches the base URL serve logs.
 var servingURL = regexp.MustCompile(`msg="serving lookups.* http=(\S+)`)
 
+// gogcMetric matches the collector's GOGC in /metrics.
+var gogcMetric = regexp.MustCompile(`(?m)^go_gc_gogc_percent (\S+)$`)
+
+// getBody returns the body of a GET of url.
+func getBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // getValue returns the status and the value of a GET /tables/... answer.
 func getValue(t *testing.T, url string) (int, string, http.Header) {
 	t.Helper()
@@ -81,17 +99,25 @@ func TestServeReplicas(t *testing.T) {
 
 	var replicas []*proc
 	var urls []string
-	for range 2 {
+	gogc := []string{"400", "150"} // serve's own; the one the environment sets
+	for i := range 2 {
+		env := env
+		if i == 1 {
+			env = append(env, "GOGC=150")
+		}
 		p := start(t, "", env, "serve", "--tables", "counter-table", "--brokers", addr, "--http", "127.0.0.1:0", "--data-dir", t.TempDir())
 		urls = append(urls, p.waitLog(servingURL, 30*time.Second)[1])
 		p.waitLog(regexp.MustCompile(`msg="every table recovered`), 30*time.Second)
 		replicas = append(replicas, p)
 	}
-	for _, u := range urls {
+	for i, u := range urls {
 		kafkatest.WaitFor(t, 30*time.Second, func() bool {
 			code, v, _ := getValue(t, u+"tables/counter-table/u1")
 			return code == 200 && v == "3"
 		})
+		if m := gogcMetric.FindStringSubmatch(getBody(t, u+"metrics")); m == nil || m[1] != gogc[i] {
+			t.Errorf("replica %d: /metrics says GOGC %q, want %s", i, m, gogc[i])
+		}
 	}
 
 	if code := runner.stop(30 * time.Second); code != 0 {
@@ -128,13 +154,7 @@ func TestServeEmbedded(t *testing.T) {
 		code, v, _ := getValue(t, url+"tables/counter-table/u9")
 		return code == 200 && v == "7"
 	})
-	resp, err := http.Get(url + "metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(b), `sluice_lookup_keys_total{outcome="found",table="counter-table"}`) {
+	if !strings.Contains(getBody(t, url+"metrics"), `sluice_lookup_keys_total{outcome="found",table="counter-table"}`) {
 		t.Errorf("/metrics lacks the lookup counters")
 	}
 	if code := p.stop(30 * time.Second); code != 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/jsonhttp"
@@ -188,8 +189,13 @@ func answerRaw(w http.ResponseWriter, r rawReader, entity string) {
 		answer(w, entity, Vector{}, time.Time{}, ok, err)
 		return
 	}
-	if body, stored := storedAnswer(entity, e); stored {
+	buf := bodies.Get().(*[]byte)
+	defer bodies.Put(buf)
+	if body, stored := storedAnswer((*buf)[:0], entity, e); stored {
 		jsonhttp.Write(w, http.StatusOK, body)
+		if cap(body) <= maxPooledBody {
+			*buf = body[:0] // the next answer appends to what this one grew
+		}
 		return
 	}
 	v, err := topology.JSON[Vector]().Decode(e.Value)
@@ -199,15 +205,24 @@ func answerRaw(w http.ResponseWriter, r rawReader, entity string) {
 	answer(w, entity, v, e.AsOf, err == nil, err)
 }
 
-// storedAnswer returns the body of the answer to a lookup of entity that
-// read e, a vector as the store's table holds it, and reports whether it
-// could copy the vector into it (see [storedFeatures]).
-func storedAnswer(entity string, e topology.Entry[[]byte]) ([]byte, bool) {
+// bodies holds buffers for the bodies of single answers: a body is written
+// and no longer needed when Write returns (io.Writer's contract), so a lookup
+// need not allocate one.
+var bodies = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBody bounds the buffers kept in bodies: one answer with a huge
+// vector does not hold its memory for good.
+const maxPooledBody = 64 << 10
+
+// storedAnswer appends to b the body of the answer to a lookup of entity
+// that read e, a vector as the store's table holds it, and reports whether
+// it could copy the vector into it (see [storedFeatures]).
+func storedAnswer(b []byte, entity string, e topology.Entry[[]byte]) ([]byte, bool) {
 	obj, ok := storedFeatures(e.Value)
 	if !ok {
 		return nil, false
 	}
-	body, err := appendVector(make([]byte, 0, len(entity)+len(e.Value)+64), false, entity, obj, e.AsOf)
+	body, err := appendVector(b, false, entity, obj, e.AsOf)
 	if err != nil {
 		return nil, false
 	}

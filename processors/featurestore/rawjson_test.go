@@ -2,10 +2,12 @@ package featurestore
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,6 +166,51 @@ func TestHandlerAnswersFromStoredBytes(t *testing.T) {
 			t.Errorf("%s: Content-Type %q", entity, ct)
 		}
 	}
+}
+
+// TestHandlerAnswersConcurrently checks that answers written from pooled
+// buffers are each their own: lookups of vectors of many sizes (one beyond
+// the pooled bound) from several goroutines at once get the answers of a
+// Reader without RawEntry, byte for byte.
+func TestHandlerAnswersConcurrently(t *testing.T) {
+	store := rawVectors{}
+	for i, n := range []int{0, 1, 4, 40, 400, 4000} {
+		v := Vector{Features: map[string]Feature{}}
+		for f := range n {
+			v.Features[fmt.Sprintf("feature_%04d", f)] = Feature{Value: float64(i*f) + 0.25, AsOf: rawAt}
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store[fmt.Sprintf("e%d", i)] = b
+	}
+	if len(store["e5"]) <= maxPooledBody {
+		t.Fatalf("the largest vector is %d bytes, want more than the pooled bound %d", len(store["e5"]), maxPooledBody)
+	}
+	want := map[string]string{}
+	plain := Handler(store)
+	for entity := range store {
+		rec := httptest.NewRecorder()
+		plain.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/features/"+entity, nil))
+		want[entity] = rec.Body.String()
+	}
+	raw := Handler(withRaw{store})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 300 {
+				entity := fmt.Sprintf("e%d", (g+i*7)%len(store))
+				rec := httptest.NewRecorder()
+				raw.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/features/"+entity, nil))
+				if rec.Code != http.StatusOK || rec.Body.String() != want[entity] {
+					t.Errorf("%s: %d %.200s, want %.200s", entity, rec.Code, rec.Body, want[entity])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // TestHandlerBatchesFromStoredBytes checks that a Reader with RawEntry gets
