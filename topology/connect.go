@@ -72,8 +72,10 @@ var (
 	// a reason only configuration can fix: a session timeout
 	// (Consumer.Group.Session.Timeout of [KafkaConfig]) outside the
 	// brokers' group.min.session.timeout.ms and
-	// group.max.session.timeout.ms (INVALID_SESSION_TIMEOUT), or a group
-	// name they refuse (INVALID_GROUP_ID).
+	// group.max.session.timeout.ms (INVALID_SESSION_TIMEOUT), a group
+	// name they refuse (INVALID_GROUP_ID), or a group they denied the
+	// principal (GROUP_AUTHORIZATION_FAILED, no ACL grants READ on it) at
+	// every join for longer than Consumer.Group.Rebalance.Timeout.
 	ErrGroupRefused = gokax.ErrGroupRefused
 )
 

@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicehq/sluice/internal/broker"
 	"github.com/sluicehq/sluice/internal/kafkatest"
 	"github.com/sluicehq/sluice/tables"
 	"github.com/sluicehq/sluice/topology"
@@ -299,6 +302,52 @@ func TestRunStopsOnRefusedSessionTimeout(t *testing.T) {
 			t.Run(mode, func(t *testing.T) { runRefusedSessionTimeout(t, b, mode == "exactly-once") })
 		}
 	})
+}
+
+// TestRunStopsOnDeniedGroup runs the counter graph on the embedded broker
+// while it answers every JoinGroup of the agent's group with
+// GROUP_AUTHORIZATION_FAILED (no ACL grants the principal READ on it): Run
+// returns ErrGroupRefused, on one line that says what to grant, once the
+// denial outlasted the rebalance timeout (2 s here), not before it, instead
+// of rejoining for ever. A denial that ends sooner is ridden out: the fault
+// matrix pins it.
+func TestRunStopsOnDeniedGroup(t *testing.T) {
+	for _, mode := range []string{"at-least-once", "exactly-once"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			b := kafkatest.Start(t)
+			b.Fail(kmsg.JoinGroup, kerr.GroupAuthorizationFailed, -1, broker.ForGroup("counter"))
+			cfg := topology.DefaultKafkaConfig()
+			cfg.Consumer.Group.Rebalance.Timeout = 2 * time.Second
+			opts := []topology.Option{topology.Brokers(b.Addrs()...), topology.DataDir(t.TempDir()), topology.KafkaConfig(cfg)}
+			if mode == "exactly-once" {
+				opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			start := time.Now()
+			err := topology.Run(ctx, counterGraph(), opts...)
+			took := time.Since(start)
+			if ctx.Err() != nil {
+				t.Fatalf("Run = %v after 30 s: it did not stop on the denied group", err)
+			}
+			if !errors.Is(err, topology.ErrGroupRefused) {
+				t.Fatalf("Run = %v, want ErrGroupRefused", err)
+			}
+			if took < 2*time.Second {
+				t.Errorf("Run stopped after %v, before the 2 s rebalance timeout", took)
+			}
+			msg := err.Error()
+			for _, want := range []string{`"counter"`, "GROUP_AUTHORIZATION_FAILED", "Rebalance.Timeout 2s", "READ", "kafka-acls"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("Run = %q, want it to say %q", msg, want)
+				}
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("Run = %q, want one line", msg)
+			}
+		})
+	}
 }
 
 // runRefusedSessionTimeout runs the counter graph on b with a 3 s session

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -42,6 +43,7 @@ type kgroup struct {
 
 	refused  chan struct{} // closed when the broker refused the group (see refuse)
 	refusing sync.Once
+	denied   atomic.Int64 // UnixNano of the first GROUP_AUTHORIZATION_FAILED since the last session began; 0 for none
 
 	mu   sync.Mutex
 	cur  *ksession     // assigned and not ended
@@ -136,6 +138,7 @@ func (g *kgroup) run(ctx context.Context, s *ksession, h sarama.ConsumerGroupHan
 func (g *kgroup) assigned(cl *kgo.Client, assigned map[string][]int32) {
 	member, gen := cl.GroupMetadata()
 	s := newKsession(g, assigned, member, gen)
+	g.denied.Store(0) // the broker let the member in
 	g.mu.Lock()
 	g.cur = s
 	close(g.wake)
@@ -178,6 +181,8 @@ func (g *kgroup) poll(ctx context.Context) {
 		}
 		fs.EachError(func(topic string, p int32, err error) {
 			if refusal := groupRefusal(g.cfg, g.k.group, err); refusal != nil {
+				g.refuse(refusal)
+			} else if refusal := g.denial(err, time.Now()); refusal != nil {
 				g.refuse(refusal)
 			} else if !errors.Is(err, context.Canceled) {
 				g.error(&sarama.ConsumerError{Topic: topic, Partition: p, Err: err})

@@ -3,6 +3,7 @@ package gokax
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -30,7 +31,7 @@ var ErrGroupRefused = errors.New("the broker refused the consumer group")
 // INCONSISTENT_GROUP_PROTOCOL and GROUP_MAX_SIZE_REACHED end when other
 // members leave, COORDINATOR_* and the like when the cluster settles, and
 // GROUP_AUTHORIZATION_FAILED when an ACL is granted: the agent rides one out
-// (topology's fault matrix pins it) rather than stopping on it.
+// (topology's fault matrix pins it), but not for ever (see [kgroup.denial]).
 func groupRefusal(cfg *sarama.Config, group string, err error) error {
 	var gs *kgo.ErrGroupSession
 	if !errors.As(err, &gs) {
@@ -49,6 +50,27 @@ func groupRefusal(cfg *sarama.Config, group string, err error) error {
 			ErrGroupRefused, group, ke.Message)
 	}
 	return nil
+}
+
+// denial returns the error that stops a processor of group on cfg when err,
+// from a poll at now, is a GROUP_AUTHORIZATION_FAILED that the broker has
+// answered every join with for longer than Consumer.Group.Rebalance.Timeout
+// (what a rebalance may take): the principal lacks READ on the group and no
+// one granted it meanwhile. A session that begins (see [kgroup.assigned])
+// ends the count; nil for other errors and a denial within the timeout.
+func (g *kgroup) denial(err error, now time.Time) error {
+	var gs *kgo.ErrGroupSession
+	if !errors.As(err, &gs) || !errors.Is(gs.Err, kerr.GroupAuthorizationFailed) {
+		return nil
+	}
+	g.denied.CompareAndSwap(0, now.UnixNano())
+	since := now.Sub(time.Unix(0, g.denied.Load()))
+	limit := g.cfg.Consumer.Group.Rebalance.Timeout
+	if since < limit {
+		return nil
+	}
+	return fmt.Errorf("%w %q (%s, every join for %v, over Consumer.Group.Rebalance.Timeout %v): grant the agent's principal READ on the group, e.g. kafka-acls --add --allow-principal User:NAME --operation Read --group %s",
+		ErrGroupRefused, g.k.group, kerr.GroupAuthorizationFailed.Message, since.Round(time.Second), limit, g.k.group)
 }
 
 // refuse stops the group for good with err (the first one counts):
