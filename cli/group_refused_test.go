@@ -1,13 +1,19 @@
 package cli_test
 
 import (
+	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/cli"
+	"github.com/sluicehq/sluice/internal/kafkareal"
+	"github.com/sluicehq/sluice/internal/kafkatest"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -59,4 +65,111 @@ func TestRunRefusedSessionTimeout(t *testing.T) {
 	if strings.Contains(last, "--help") {
 		t.Errorf("last line of stderr = %q: the fix is in the program's KafkaConfig, not a flag", last)
 	}
+}
+
+// aclKafka is the package's Apache Kafka: one node with a SASL_SSL listener
+// whose SASL/PLAIN user aclUser is subject to ACLs (StandardAuthorizer);
+// the brokers' own PLAINTEXT listener is a super user's, and what no ACL
+// names is allowed.
+var aclKafka = kafkareal.Config{
+	Nodes:  1,
+	Secure: &kafkareal.Listener{Plain: map[string]string{aclUser: aclPassword}},
+	Properties: map[string]string{
+		"authorizer.class.name":          "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"super.users":                    "User:ANONYMOUS",
+		"allow.everyone.if.no.acl.found": "true",
+	},
+}
+
+const aclUser, aclPassword = "agent", "agent-secret"
+
+// TestRunDeniedGroupOnKafka runs 'run' as aclUser against Apache Kafka 4.4
+// over SASL_SSL while an ACL denies it READ on its agent's group: Kafka
+// answers every join GROUP_AUTHORIZATION_FAILED, and run exits with the
+// usage status and one line saying what to grant once the denial outlasted
+// the rebalance timeout (20 s), instead of rejoining for ever. With the ACL
+// deleted a few seconds into the run, the agent joins and counts.
+func TestRunDeniedGroupOnKafka(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the CLI against Apache Kafka")
+	}
+	c := kafkareal.Shared(t, aclKafka)
+	adm := kafkatest.Admin(t, c.Addrs())
+	deny := func() *kadm.ACLBuilder {
+		return kadm.NewACLs().Deny("User:" + aclUser).DenyHosts().Groups("counter").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral)
+	}
+	acl := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s the ACL: %v", what, err)
+		}
+	}
+	args := func() []string {
+		return []string{"run", "--brokers", strings.Join(c.SecureAddrs(), ","), "--security-protocol", "SASL_SSL",
+			"--sasl-mechanism", "PLAIN", "--sasl-username", aclUser, "--ssl-ca-location", c.Certs().CAFile,
+			"--http", "", "--data-dir", t.TempDir()}
+	}
+	env := []string{"SLUICE_SASL_PASSWORD=" + aclPassword, "SLUICE_LOG_LEVEL=info"}
+
+	res, err := adm.CreateACLs(t.Context(), deny())
+	acl("create", errors.Join(err, firstACLErr(res)))
+	began := time.Now()
+	p := start(t, "", env, args()...)
+	code := p.wait(2 * time.Minute)
+	stderr := p.stderr.String()
+	if code != cli.ExitUsage {
+		t.Fatalf("exit status = %d after %v, want %d; stderr:\n%s", code, time.Since(began), cli.ExitUsage, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	last := lines[len(lines)-1]
+	for _, want := range []string{"sluice: ", `"counter"`, "GROUP_AUTHORIZATION_FAILED", "READ", "kafka-acls"} {
+		if !strings.Contains(last, want) {
+			t.Errorf("last line of stderr = %q, want it to say %q; stderr:\n%s", last, want, stderr)
+		}
+	}
+	t.Logf("denied: exit %d after %v: %s", code, time.Since(began).Round(time.Second), last)
+
+	p = start(t, "", env, args()...)
+	time.Sleep(3 * time.Second) // denied meanwhile
+	dres, err := adm.DeleteACLs(t.Context(), deny())
+	acl("delete", errors.Join(err, firstDelErr(dres)))
+	p.waitLog(regexp.MustCompile(`msg="agent running" agent=counter`), time.Minute)
+	kafkatest.Produce(t, c.Addrs(), "clicks", &kgo.Record{Key: []byte("u1"), Value: []byte(`{"page":"/"}`)})
+	kafkatest.WaitFor(t, time.Minute, func() bool {
+		for _, r := range kafkatest.ConsumeAll(t, c.Addrs(), "counter-table") {
+			if string(r.Key) == "u1" {
+				return true
+			}
+		}
+		return false
+	})
+	if code := p.stop(30 * time.Second); code != cli.ExitOK {
+		t.Fatalf("run exited %d after SIGTERM; stderr:\n%s", code, p.stderr.String())
+	}
+}
+
+// firstACLErr returns the first error of created ACLs.
+func firstACLErr(res kadm.CreateACLsResults) error {
+	for _, r := range res {
+		if r.Err != nil {
+			return r.Err
+		}
+	}
+	return nil
+}
+
+// firstDelErr returns the first error of deleted ACLs, and an error if none
+// matched.
+func firstDelErr(res kadm.DeleteACLsResults) error {
+	n := 0
+	for _, r := range res {
+		if r.Err != nil {
+			return r.Err
+		}
+		n += len(r.Deleted)
+	}
+	if n == 0 {
+		return errors.New("no ACL matched")
+	}
+	return nil
 }

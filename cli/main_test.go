@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sluicehq/sluice/cli"
+	"github.com/sluicehq/sluice/internal/kafkareal"
 	"github.com/sluicehq/sluice/internal/proctest"
 	"github.com/sluicehq/sluice/topology"
 )
@@ -38,7 +39,7 @@ func TestMain(m *testing.M) {
 		cli.Main(graphNamed(os.Getenv(envGraph)))
 	}
 	// TestDrive runs processors in this process.
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(kafkareal.Main(m))
 }
 
 type click struct {
