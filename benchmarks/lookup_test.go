@@ -274,7 +274,8 @@ func reportWrk(b *testing.B, r wrkResult, cpu time.Duration, batch int) {
 // 100,000 entities (four features each, 4 partitions) over HTTP on loopback:
 // the serve command of a sluice binary (lookupsvc) with its defaults, in a
 // process of its own, the load coming from another process. server-cpu is
-// the service process's CPU time per request, its idle work included:
+// the service process's CPU time per request, its idle work included, and
+// server-peak-rss its peak resident memory since it started:
 //
 //   - load=wrk: wrk --latency, 2 threads and 32 connections for 10 s, closed
 //     loop: throughput, and its percentiles (which hide a stall's queue).
@@ -304,12 +305,14 @@ func BenchmarkFeatureLookup(b *testing.B) {
 		for b.Loop() {
 			r, cpu := runLoadgen(b, p, "-rate", rps, "-duration", d.String(), "-entities", n, "-batch", batch)
 			reportLoad(b, r, cpu)
+			b.ReportMetric(p.peakRSS(), "server-peak-rss-MB")
 		}
 	}
 	closed := func(b *testing.B, p *serverProcess, form string, batch int) {
 		for b.Loop() {
 			r, cpu := runWrk(b, p, form, lookupEntities, 32, d)
 			reportWrk(b, r, cpu, batch)
+			b.ReportMetric(p.peakRSS(), "server-peak-rss-MB")
 		}
 	}
 	b.Run("form=single/load=wrk", func(b *testing.B) { closed(b, s.svc, "single", 1) })

@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,6 +77,12 @@ func (p *serverProcess) output() string {
 
 // cpu returns the CPU time the process has used.
 func (p *serverProcess) cpu(tb testing.TB) time.Duration { return procCPU(tb, p.cmd.Process.Pid) }
+
+// peakRSS returns the most memory the process has held so far (VmHWM), in
+// MB.
+func (p *serverProcess) peakRSS() float64 {
+	return float64(vmHWM(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))) / (1 << 20)
+}
 
 // alive fails tb if the process has exited.
 func (p *serverProcess) alive(tb testing.TB) {
