@@ -95,12 +95,16 @@ func (p *serverProcess) alive(tb testing.TB) {
 }
 
 // stop stops the process as SIGTERM does, killing it after 30 s.
-func (p *serverProcess) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
+func (p *serverProcess) stop() { terminate(p.cmd.Process, p.exited) }
+
+// terminate sends proc SIGTERM and waits until exited is closed, killing
+// proc if that takes more than 30 s.
+func terminate(proc *os.Process, exited <-chan struct{}) {
+	proc.Signal(syscall.SIGTERM)
 	select {
-	case <-p.exited:
+	case <-exited:
 	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.exited
+		proc.Kill()
+		<-exited
 	}
 }

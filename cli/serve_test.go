@@ -50,8 +50,8 @@ var servingURL = regexp.MustCompile(`msg="serving lookups.* http=(\S+)`)
 // gogcMetric matches the collector's GOGC in /metrics.
 var gogcMetric = regexp.MustCompile(`(?m)^go_gc_gogc_percent (\S+)$`)
 
-// getBody returns the body of a GET of url.
-func getBody(t *testing.T, url string) string {
+// get returns the answer to a GET of url, and its body.
+func get(t *testing.T, url string) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -62,21 +62,20 @@ func getBody(t *testing.T, url string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp, b
+}
+
+// getBody returns the body of a GET of url.
+func getBody(t *testing.T, url string) string {
+	t.Helper()
+	_, b := get(t, url)
 	return string(b)
 }
 
 // getValue returns the status and the value of a GET /tables/... answer.
 func getValue(t *testing.T, url string) (int, string, http.Header) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := get(t, url)
 	var v struct {
 		Value json.RawMessage `json:"value"`
 	}
