@@ -109,7 +109,7 @@ type orderedHandler struct {
 }
 
 func (h *orderedHandler) Setup(s sarama.ConsumerGroupSession) error {
-	h.s = &commitSession{ConsumerGroupSession: s, parts: map[topicPartition]*inflight{}, changed: make(chan struct{}), c: h.c, tx: h.c.tx, onMark: h.c.onMark}
+	h.s = &commitSession{ConsumerGroupSession: s, parts: map[topicPartition]*inflight{}, c: h.c, tx: h.c.tx, onMark: h.c.onMark}
 	h.c.cur.Store(h.s)
 	if h.c.tx != nil {
 		if err := h.c.tx.open(s.Context()); err != nil {
@@ -160,9 +160,12 @@ type inflight struct {
 type commitSession struct {
 	sarama.ConsumerGroupSession
 
-	mu      sync.Mutex
-	parts   map[topicPartition]*inflight
-	changed chan struct{} // closed and replaced when a partition's first records are done
+	mu    sync.Mutex
+	parts map[topicPartition]*inflight
+	// changed is closed, and set to nil, when a partition's first records
+	// are done; made by a waiter (awaitFirst) only: a channel made at every
+	// mark was an allocation per record.
+	changed chan struct{}
 	c       *commits
 	tx      *txns // exactly-once mode: marks go to the partition's transaction
 	// onMark learns of each mark passed on; see [Options.OnMark].
@@ -210,7 +213,7 @@ func (s *commitSession) MarkOffset(topic string, partition int32, offset int64, 
 	p.offsets, p.done = p.offsets[n:], p.done[n:]
 	if s.changed != nil {
 		close(s.changed)
-		s.changed = make(chan struct{})
+		s.changed = nil
 	}
 	s.mu.Unlock()
 	if s.c != nil {
@@ -231,12 +234,17 @@ func (s *commitSession) MarkOffset(topic string, partition int32, offset int64, 
 func (s *commitSession) awaitFirst(ctx context.Context, topic string, partition int32, offset int64) error {
 	for {
 		s.mu.Lock()
-		p, changed := s.parts[topicPartition{topic, partition}], s.changed
+		p := s.parts[topicPartition{topic, partition}]
 		first := p == nil || len(p.offsets) == 0 || p.offsets[0] >= offset
-		s.mu.Unlock()
 		if first {
+			s.mu.Unlock()
 			return nil
 		}
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		changed := s.changed
+		s.mu.Unlock()
 		select {
 		case <-changed:
 		case <-ctx.Done():
