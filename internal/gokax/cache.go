@@ -164,9 +164,16 @@ func (c *cachedStorage) acked(key string, err error) {
 		return // the storage closed and dropped it, or a test wrote without a producer
 	}
 	e := q[0]
-	if len(q) == 1 {
+	q[0] = cacheEntry{}
+	switch {
+	case len(q) == 1 && len(c.unacked) <= maxClean:
+		// The key's next write reuses the queue's array: a hot key's
+		// queue was an allocation per write. Empty queues are kept for
+		// maxClean keys at most.
+		c.unacked[key] = q[:0]
+	case len(q) == 1:
 		delete(c.unacked, key)
-	} else {
+	default:
 		c.unacked[key] = q[1:]
 	}
 	c.unackedBytes -= len(e.value)
