@@ -130,7 +130,7 @@ type orderedHandler struct {
 }
 
 func (h *orderedHandler) Setup(s sarama.ConsumerGroupSession) error {
-	h.s = &commitSession{ConsumerGroupSession: s, parts: map[topicPartition]*inflight{}, c: h.c, tx: h.c.tx, onMark: h.c.onMark}
+	h.s = newCommitSession(s, h.c)
 	h.c.cur.Store(h.s)
 	if h.c.tx != nil {
 		if err := h.c.tx.open(s.Context()); err != nil {
@@ -194,6 +194,11 @@ type commitSession struct {
 	tx      *txns // exactly-once mode: marks go to the partition's transaction
 	// onMark learns of each mark passed on; see [Options.OnMark].
 	onMark func(topic string, partition int32, next int64)
+}
+
+// newCommitSession returns the commit session of c over s.
+func newCommitSession(s sarama.ConsumerGroupSession, c *commits) *commitSession {
+	return &commitSession{ConsumerGroupSession: s, parts: map[topicPartition]*inflight{}, c: c, tx: c.tx, onMark: c.onMark}
 }
 
 // started registers the record at offset, and returns the partition's
