@@ -42,6 +42,9 @@ func (int64Codec) Decode(b []byte) (int64, error) {
 	if len(b) == 0 {
 		return 0, errEmpty
 	}
+	if n, ok := parseShortInt(b); ok {
+		return n, nil
+	}
 	n, err := strconv.ParseInt(string(b), 10, 64)
 	var ne *strconv.NumError
 	if errors.As(err, &ne) {
@@ -50,6 +53,30 @@ func (int64Codec) Decode(b []byte) (int64, error) {
 		return 0, fmt.Errorf("parse int64 %s: %w", quoteHead(b, 32), ne.Err)
 	}
 	return n, err
+}
+
+// parseShortInt parses b as strconv.ParseInt(string(b), 10, 64) does when b
+// is an optional sign and 1 to 18 decimal digits, which cannot overflow; ok
+// is false for anything else, left to strconv. ParseInt's string escapes into
+// its error: the conversion was an allocation per state read.
+func parseShortInt(b []byte) (n int64, ok bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg, b = b[0] == '-', b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // quoteHead quotes at most n bytes of b, noting how much it left out.

@@ -340,9 +340,13 @@ func FuzzInt64Codec(f *testing.F) {
 		if got, err := c.Decode(enc); err != nil || got != n {
 			t.Fatalf("Decode(Encode(%d)) = %d, %v; want %d, nil", n, got, err, n)
 		}
+		// Any bytes decode as strconv.ParseInt reads them.
+		v, err := c.Decode(b)
+		if want, werr := strconv.ParseInt(string(b), 10, 64); (err == nil) != (werr == nil && len(b) > 0) || (err == nil && v != want) {
+			t.Fatalf("Decode(%q) = %d, %v; strconv.ParseInt says %d, %v", b, v, err, want, werr)
+		}
 		// Any bytes either fail with a short error or decode to a value that
 		// round-trips.
-		v, err := c.Decode(b)
 		if err != nil {
 			if len(err.Error()) > maxErrorLen {
 				t.Fatalf("Decode(%q) error of %d bytes, want at most %d", b, len(err.Error()), maxErrorLen)

@@ -113,7 +113,7 @@ func (c *Context[S]) State() (v S, ok bool, err error) {
 	}
 	v, err = c.state.Decode(b)
 	if err != nil {
-		return v, false, &DecodeError{Topic: TableName(c.agent.group), Partition: c.Partition(), Err: err}
+		return v, false, &DecodeError{Topic: c.agent.table, Partition: c.Partition(), Err: err}
 	}
 	return v, true, nil
 }

@@ -16,6 +16,7 @@ import (
 type agentRuntime struct {
 	name        string
 	group       string               // the consumer group (see agentSpec.group)
+	table       string               // TableName(group), named once rather than per record
 	timersTopic string               // the timers topic, "" without OnTimer
 	moved       map[string]string    // internal names moved into the graph's namespace
 	outputs     map[string]topicSpec // declared outputs by name, the dead-letter topic included
@@ -51,6 +52,7 @@ func newAgentRuntime(a agentSpec, c *runConfig) *agentRuntime {
 	rt := &agentRuntime{
 		name:    a.name,
 		group:   a.group,
+		table:   TableName(a.group),
 		moved:   a.moved,
 		outputs: map[string]topicSpec{a.dlq.name: a.dlq},
 		dlq:     a.dlq.name,

@@ -94,7 +94,7 @@ func fitMaxMessageBytes(ctx context.Context, adm *kadm.Client, topics []string, 
 // an emit is larger than may be produced; commit then writes nothing.
 func (c *Context[S]) checkSizes() error {
 	if c.stateOp == stateSet {
-		if err := c.agent.checkSize(TableName(c.agent.group), recordSize(c.Key(), c.stateBytes, nil)); err != nil {
+		if err := c.agent.checkSize(c.agent.table, recordSize(c.Key(), c.stateBytes, nil)); err != nil {
 			return err
 		}
 	}

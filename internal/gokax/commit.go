@@ -37,7 +37,14 @@ type commits struct {
 	// processor and not known to be done, per partition, in offset order:
 	// the suspects of a refused write (see isolate.go).
 	mu      sync.Mutex
-	pending map[topicPartition][]int64
+	pending map[topicPartition]*pendingOffsets
+}
+
+// pendingOffsets are a partition's pending records, in offset order (see
+// commits.pending). A session's [inflight] of the partition points to them,
+// so that a record's start and mark do not look the partition up again.
+type pendingOffsets struct {
+	offs []int64 // guarded by commits.mu
 }
 
 // wrap wraps the consumer group NewConsumerGroup returned.
@@ -52,29 +59,43 @@ func (c *commits) wrap(cg sarama.ConsumerGroup, err error) (sarama.ConsumerGroup
 // session (goka's tester runs no consumer group) it does nothing.
 func (c *commits) started(ctx goka.Context) {
 	if s := c.cur.Load(); s != nil {
-		s.started(string(ctx.Topic()), ctx.Partition(), ctx.Offset())
+		o := ctx.Offset()
+		pl := s.started(string(ctx.Topic()), ctx.Partition(), o)
+		if pl == nil {
+			return // a session of no commits (never: Setup gives each c)
+		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.pending == nil {
-			c.pending = map[topicPartition][]int64{}
-		}
-		tp, o := topicPartition{string(ctx.Topic()), ctx.Partition()}, ctx.Offset()
-		offs := c.pending[tp]
-		if n := len(offs); n == 0 || offs[n-1] < o {
-			c.pending[tp] = append(offs, o)
-		} else if i, found := slices.BinarySearch(offs, o); !found { // a new session reads from before the last
-			c.pending[tp] = slices.Insert(offs, i, o)
+		if n := len(pl.offs); n == 0 || pl.offs[n-1] < o {
+			pl.offs = append(pl.offs, o)
+		} else if i, found := slices.BinarySearch(pl.offs, o); !found { // a new session reads from before the last
+			pl.offs = slices.Insert(pl.offs, i, o)
 		}
 	}
 }
 
-// done forgets the pending records of tp before mark.
-func (c *commits) done(tp topicPartition, mark int64) {
+// partition returns the pending records of tp, made at its first record.
+func (c *commits) partition(tp topicPartition) *pendingOffsets {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if offs := c.pending[tp]; len(offs) > 0 {
-		i, _ := slices.BinarySearch(offs, mark)
-		c.pending[tp] = offs[i:]
+	if c.pending == nil {
+		c.pending = map[topicPartition]*pendingOffsets{}
+	}
+	pl := c.pending[tp]
+	if pl == nil {
+		pl = new(pendingOffsets)
+		c.pending[tp] = pl
+	}
+	return pl
+}
+
+// done forgets the pending records of pl before mark.
+func (c *commits) done(pl *pendingOffsets, mark int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(pl.offs) > 0 {
+		i, _ := slices.BinarySearch(pl.offs, mark)
+		pl.offs = pl.offs[i:]
 	}
 }
 
@@ -83,9 +104,9 @@ func (c *commits) inflight() map[topicPartition][]int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[topicPartition][]int64, len(c.pending))
-	for tp, offs := range c.pending {
-		if len(offs) > 0 {
-			out[tp] = slices.Clone(offs)
+	for tp, pl := range c.pending {
+		if len(pl.offs) > 0 {
+			out[tp] = slices.Clone(pl.offs)
 		}
 	}
 	return out
@@ -109,7 +130,7 @@ type orderedHandler struct {
 }
 
 func (h *orderedHandler) Setup(s sarama.ConsumerGroupSession) error {
-	h.s = &commitSession{ConsumerGroupSession: s, parts: map[topicPartition]*inflight{}, changed: make(chan struct{}), c: h.c, tx: h.c.tx, onMark: h.c.onMark}
+	h.s = newCommitSession(s, h.c)
 	h.c.cur.Store(h.s)
 	if h.c.tx != nil {
 		if err := h.c.tx.open(s.Context()); err != nil {
@@ -153,6 +174,9 @@ type topicPartition struct {
 type inflight struct {
 	offsets []int64 // in order
 	done    []bool  // done[i]: goka marked offsets[i]
+	// pending are the partition's records pending in the processor
+	// (commits.pending), nil for a session without commits.
+	pending *pendingOffsets
 }
 
 // commitSession is a consumer group session whose MarkOffset marks only up to
@@ -160,26 +184,40 @@ type inflight struct {
 type commitSession struct {
 	sarama.ConsumerGroupSession
 
-	mu      sync.Mutex
-	parts   map[topicPartition]*inflight
-	changed chan struct{} // closed and replaced when a partition's first records are done
+	mu    sync.Mutex
+	parts map[topicPartition]*inflight
+	// changed is closed, and set to nil, when a partition's first records
+	// are done; made by a waiter (awaitFirst) only: a channel made at every
+	// mark was an allocation per record.
+	changed chan struct{}
 	c       *commits
 	tx      *txns // exactly-once mode: marks go to the partition's transaction
 	// onMark learns of each mark passed on; see [Options.OnMark].
 	onMark func(topic string, partition int32, next int64)
 }
 
-func (s *commitSession) started(topic string, partition int32, offset int64) {
+// newCommitSession returns the commit session of c over s.
+func newCommitSession(s sarama.ConsumerGroupSession, c *commits) *commitSession {
+	return &commitSession{ConsumerGroupSession: s, parts: map[topicPartition]*inflight{}, c: c, tx: c.tx, onMark: c.onMark}
+}
+
+// started registers the record at offset, and returns the partition's
+// records pending in the processor (nil for a session without commits).
+func (s *commitSession) started(topic string, partition int32, offset int64) *pendingOffsets {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tp := topicPartition{topic, partition}
 	p := s.parts[tp]
 	if p == nil {
 		p = &inflight{}
+		if s.c != nil {
+			p.pending = s.c.partition(tp) // lock order: s.mu, then c.mu
+		}
 		s.parts[tp] = p
 	}
 	p.offsets = append(p.offsets, offset)
 	p.done = append(p.done, false)
+	return p.pending
 }
 
 // MarkOffset is goka's commit of the record at offset-1: done. The mark passed
@@ -206,15 +244,15 @@ func (s *commitSession) MarkOffset(topic string, partition int32, offset int64, 
 		s.mu.Unlock()
 		return
 	}
-	mark := p.offsets[n-1] + 1
+	mark, pl := p.offsets[n-1]+1, p.pending
 	p.offsets, p.done = p.offsets[n:], p.done[n:]
 	if s.changed != nil {
 		close(s.changed)
-		s.changed = make(chan struct{})
+		s.changed = nil
 	}
 	s.mu.Unlock()
-	if s.c != nil {
-		s.c.done(topicPartition{topic, partition}, mark)
+	if pl != nil {
+		s.c.done(pl, mark)
 	}
 	if s.onMark != nil {
 		s.onMark(topic, partition, mark)
@@ -231,12 +269,17 @@ func (s *commitSession) MarkOffset(topic string, partition int32, offset int64, 
 func (s *commitSession) awaitFirst(ctx context.Context, topic string, partition int32, offset int64) error {
 	for {
 		s.mu.Lock()
-		p, changed := s.parts[topicPartition{topic, partition}], s.changed
+		p := s.parts[topicPartition{topic, partition}]
 		first := p == nil || len(p.offsets) == 0 || p.offsets[0] >= offset
-		s.mu.Unlock()
 		if first {
+			s.mu.Unlock()
 			return nil
 		}
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		changed := s.changed
+		s.mu.Unlock()
 		select {
 		case <-changed:
 		case <-ctx.Done():

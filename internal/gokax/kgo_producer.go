@@ -59,6 +59,7 @@ type kproducer struct {
 	tripped atomic.Pointer[error]
 
 	closeOnce sync.Once
+	onWritten func(*kgo.Record, error) // p.written, made once
 
 	soloMu sync.Mutex
 	solo   *kgo.Client // isolated writes (see isolate.go), once one was sent
@@ -69,7 +70,9 @@ const closeGrace = 2 * time.Second
 
 func newKproducer(k *kproc, cl *kgo.Client) *kproducer {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &kproducer{k: k, cl: cl, gctx: ctx, trip: cancel}
+	p := &kproducer{k: k, cl: cl, gctx: ctx, trip: cancel}
+	p.onWritten = p.written
+	return p
 }
 
 func (p *kproducer) Emit(topic, key string, value []byte) *goka.Promise {
@@ -95,22 +98,46 @@ func (p *kproducer) EmitWithHeaders(topic, key string, value []byte, headers gok
 		}
 	}
 	promise, finish := goka.NewPromiseWithFinisher()
-	r := record(topic, key, value, headers)
+	w := &write{Context: p.gctx, key: key, finish: finish}
+	w.rec = kgo.Record{Topic: topic, Key: append(w.keyBuf[:0], key...), Value: value, Context: w}
+	for k, v := range headers {
+		w.rec.Headers = append(w.rec.Headers, kgo.RecordHeader{Key: k, Value: v})
+	}
 	if p.k.tx != nil {
 		p.k.tx.wroteOne()
 	}
-	p.cl.Produce(p.gctx, r, func(r *kgo.Record, err error) {
-		// acks learns first: goka's callbacks on the promise store the
-		// changelog offset, which must not cover a write local storage lacks.
-		p.k.acks.done(topic, key, r.Partition, err)
-		if err != nil {
-			p.fail(err)
-			finish(nil, err)
-			return
-		}
-		finish(&sarama.ProducerMessage{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp}, nil)
-	})
+	p.cl.Produce(p.gctx, &w.rec, p.onWritten)
 	return promise
+}
+
+// write is one record the producer writes, with what its acknowledgement
+// needs, in one allocation: the franz-go record, its key's bytes when short,
+// the sarama message goka's promise is finished with, and the finisher
+// (a closure, a record, a key and a message were four allocations per
+// write). It is the record's Context, the gate's, so that the producer's
+// one callback ([kproducer.written]) finds it.
+type write struct {
+	context.Context // the gate's (kproducer.gctx)
+	rec             kgo.Record
+	keyBuf          [24]byte // rec.Key's bytes, for a key that fits
+	key             string
+	msg             sarama.ProducerMessage
+	finish          goka.PromiseFinisher
+}
+
+// written is franz-go's callback of every write of EmitWithHeaders.
+func (p *kproducer) written(r *kgo.Record, err error) {
+	w := r.Context.(*write)
+	// acks learns first: goka's callbacks on the promise store the
+	// changelog offset, which must not cover a write local storage lacks.
+	p.k.acks.done(r.Topic, w.key, r.Partition, err)
+	if err != nil {
+		p.fail(err)
+		w.finish(nil, err)
+		return
+	}
+	w.msg = sarama.ProducerMessage{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp}
+	w.finish(&w.msg, nil)
 }
 
 // record returns the franz-go record of a goka write.

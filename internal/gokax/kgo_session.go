@@ -213,6 +213,16 @@ type kclaim struct {
 	queue   []*kgo.Record
 	feeding bool // a goroutine sends the queue
 	paused  bool
+
+	// ring holds the messages sent to goka, cap(msgs)+2 of them, reused in
+	// turn (a message was an allocation per record): goka's ConsumeClaim
+	// copies a message's fields into its own before it receives the next,
+	// and once the channel took message n, goka received n-cap(msgs) and
+	// so is done with every message before it. sent counts the messages
+	// sent; only one goroutine sends at a time (push, or feed while
+	// feeding), handed over under mu.
+	ring []sarama.ConsumerMessage
+	sent int
 }
 
 func newKclaim(s *ksession, topic string, partition int32) *kclaim {
@@ -232,7 +242,8 @@ func (c *kclaim) push(recs []*kgo.Record, hwm int64) {
 	} else {
 		for i, r := range recs {
 			select {
-			case c.msgs <- message(r):
+			case c.msgs <- c.message(r):
+				c.sent++
 				continue
 			default:
 			}
@@ -266,16 +277,23 @@ func (c *kclaim) feed() {
 		}
 		c.mu.Unlock()
 		select {
-		case c.msgs <- message(r):
+		case c.msgs <- c.message(r):
+			c.sent++
 		case <-c.s.ctx.Done():
 			return // the session's records are dropped; the next reads them again
 		}
 	}
 }
 
-// message converts a franz-go record to the sarama message goka reads.
-func message(r *kgo.Record) *sarama.ConsumerMessage {
-	m := &sarama.ConsumerMessage{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp,
+// message converts a franz-go record to the sarama message goka reads, in
+// the ring's next slot (see kclaim.ring); its headers are new (goka keeps
+// them).
+func (c *kclaim) message(r *kgo.Record) *sarama.ConsumerMessage {
+	if c.ring == nil {
+		c.ring = make([]sarama.ConsumerMessage, cap(c.msgs)+2)
+	}
+	m := &c.ring[c.sent%len(c.ring)]
+	*m = sarama.ConsumerMessage{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp,
 		Key: r.Key, Value: r.Value}
 	if len(r.Headers) > 0 {
 		m.Headers = make([]*sarama.RecordHeader, len(r.Headers))

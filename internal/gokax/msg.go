@@ -58,7 +58,7 @@ func (m *Msg) SetValue(b []byte, headers map[string][]byte) error {
 	if !m.stateful {
 		return ErrStateless
 	}
-	m.ctx.SetValue(b, goka.WithCtxEmitHeaders(m.isoHeaders(headers)))
+	m.ctx.SetValue(b, m.emitOptions(headers)...)
 	return nil
 }
 
@@ -81,7 +81,7 @@ func (m *Msg) Emit(topic, key string, value []byte, headers map[string][]byte) e
 	if !m.outputs[topic] {
 		return fmt.Errorf("emit to %q: %w", topic, ErrUndeclared)
 	}
-	m.ctx.Emit(goka.Stream(topic), key, value, goka.WithCtxEmitHeaders(m.isoHeaders(headers)))
+	m.ctx.Emit(goka.Stream(topic), key, value, m.emitOptions(headers)...)
 	return nil
 }
 
@@ -146,6 +146,16 @@ func (m *Msg) Settle() error {
 		return nil
 	}
 	return m.iso.settle(m.ctx.Context())
+}
+
+// emitOptions returns goka's options of a write with headers: none for a
+// write without headers of a record not handled in isolation (an option is
+// a closure goka calls: an allocation per write, for nothing).
+func (m *Msg) emitOptions(headers map[string][]byte) []goka.ContextOption {
+	if len(headers) == 0 && m.iso == nil {
+		return nil
+	}
+	return []goka.ContextOption{goka.WithCtxEmitHeaders(m.isoHeaders(headers))}
 }
 
 // isoHeaders returns headers, for a record handled in isolation a copy
