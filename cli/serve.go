@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -24,15 +22,6 @@ import (
 // defaultLookupHTTP is the default address of the lookup service: beside
 // run's live page on 8080.
 const defaultLookupHTTP = "127.0.0.1:8081"
-
-// serveGOGC is serve's GOGC unless the environment sets one. The lookup
-// service's live heap is a few MB (the copies are in Pebble, outside it) and
-// each lookup allocates a few KB, so at Go's default of 100 its heap goal sits
-// at the 4 MB minimum and it collected about 6 times a second at 5,000
-// lookups/s (BenchmarkFeatureLookup): each cycle's marking slows the requests
-// it overlaps, enough of them to set the p99. At 400 the minimum goal is
-// 16 MB.
-const serveGOGC = 400
 
 // serveCommand returns the serve command, which runs the lookup service of
 // some of g's tables (package lookup).
@@ -82,12 +71,6 @@ before it answers lookups from them meanwhile (stale, and /readyz says so);
 without, it answers once the cluster is up. Several serve processes can run side
 by side, each with its own --data-dir: each holds a full copy of its tables.
 
-Unless GOGC is set in the environment, serve runs Go's garbage collector at
-GOGC=400 rather than 100: its heap is small (the copies live in Pebble, outside
-it) and what it allocates is per request, so at 100 it collects several times
-a second under load, and its cycles set the tail of the lookups' latency.
-GOMEMLIMIT caps the heap as usual.
-
 On SIGINT or SIGTERM serve stops taking requests, finishes those in flight,
 closes the copies and exits 0.`,
 		Example: "  fraud serve --tables features-table --brokers 127.0.0.1:9092 --data-dir sluice-data/lookup-1",
@@ -118,9 +101,6 @@ closes the copies and exits 0.`,
 			return err
 		}
 		log := newLogger(c.ErrOrStderr(), level(bf.logLevel))
-		if _, set := os.LookupEnv("GOGC"); !set {
-			defer debug.SetGCPercent(debug.SetGCPercent(serveGOGC))
-		}
 		var cluster []topology.Option // the cluster, and how to reach it
 		if !embedded {
 			if cluster, err = bf.cluster(); err != nil {
