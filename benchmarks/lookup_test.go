@@ -208,7 +208,7 @@ var (
 	wrkSockErr = regexp.MustCompile(`Socket errors: .*`)
 )
 
-// runWrk runs wrk with the script named form against url for d, with 2
+// runWrk runs wrk with the script named form against p for d, with 2
 // threads and conns connections.
 func runWrk(tb testing.TB, p *serverProcess, form string, entities, conns int, d time.Duration) (wrkResult, time.Duration) {
 	tb.Helper()
