@@ -78,14 +78,14 @@ var ErrExactlyOnce = errors.New("topology: exactly-once mode unavailable")
 // read_committed readers only once its transaction commits.
 //
 // Cost: the instance's transaction commits every commitInterval (100 ms
-// with [DefaultCommitInterval]) or 10,000 records, whichever comes first: before a commit the agent stops taking records
+// with [DefaultCommitInterval]) or 50,000 records, whichever comes first: before a commit the agent stops taking records
 // until every write of the open transaction is acknowledged, then adds the
 // offsets, commits (a few broker round trips) and writes the committed state
 // to the tables' local stores while the next records are handled. So
 // outputs reach read-committed consumers up to ~commitInterval later than in
-// at-least-once mode, and a counting agent ran at 0.82x of its at-least-once
-// throughput (BenchmarkExactlyOnce, 8 partitions, medians of 3 alternated
-// rounds on 2 shared cores). A crash, rebalance or broker failure redoes up
+// at-least-once mode, and a counting agent ran at 0.81-0.82x of its
+// at-least-once throughput on Apache Kafka (BenchmarkExactlyOnce, 8
+// partitions; 0.73-0.78x on 256). A crash, rebalance or broker failure redoes up
 // to one transaction.
 //
 // Tables and timers are restored from their changelogs, which hold every

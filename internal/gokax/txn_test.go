@@ -532,6 +532,42 @@ func TestTxnSessionEnds(t *testing.T) {
 	}
 }
 
+// TestTxnCommitBounds pins when a transaction is due: once it holds
+// CommitRecords records (the committer is kicked at once), or once it is
+// older than CommitInterval, not before either; and the defaults.
+func TestTxnCommitBounds(t *testing.T) {
+	tx := newTxns("g", ExactlyOnce{CommitRecords: 3, CommitInterval: time.Hour}, slog.New(slog.DiscardHandler))
+	tx.since = time.Now()
+	for i := range 3 {
+		if tx.due() {
+			t.Fatalf("due after %d records, want after 3", i)
+		}
+		tx.handle(endingCtx{ctx: t.Context(), offset: int64(i)}, func() {})
+	}
+	if !tx.due() {
+		t.Error("not due after 3 records of CommitRecords 3")
+	}
+	select {
+	case <-tx.kick:
+	default:
+		t.Error("the committer was not kicked at the third record")
+	}
+
+	tx = newTxns("g", ExactlyOnce{CommitInterval: 50 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	if tx.records != DefaultCommitRecords || DefaultCommitRecords != 50000 {
+		t.Errorf("CommitRecords 0 gives %d, want DefaultCommitRecords 50,000 (%d)", tx.records, DefaultCommitRecords)
+	}
+	tx.since = time.Now()
+	tx.handle(endingCtx{ctx: t.Context(), offset: 0}, func() {})
+	if tx.due() {
+		t.Error("due at once with one record, want after the 50 ms interval")
+	}
+	time.Sleep(60 * time.Millisecond)
+	if !tx.due() {
+		t.Error("not due after the 50 ms interval")
+	}
+}
+
 // TestTxnFinishAbortsUnsettled pins the end of a session with a record not
 // done (its write never acknowledged, goka's mark never in): its
 // transaction aborts, nothing of it is read committed, no offset moves.
