@@ -99,10 +99,8 @@ func (p *kproducer) EmitWithHeaders(topic, key string, value []byte, headers gok
 	}
 	promise, finish := goka.NewPromiseWithFinisher()
 	w := &write{Context: p.gctx, key: key, finish: finish}
-	w.rec = kgo.Record{Topic: topic, Key: append(w.keyBuf[:0], key...), Value: value, Context: w}
-	for k, v := range headers {
-		w.rec.Headers = append(w.rec.Headers, kgo.RecordHeader{Key: k, Value: v})
-	}
+	// keyBuf[:0] is not nil: an empty key stays a key, as in record.
+	w.rec = kgo.Record{Topic: topic, Key: append(w.keyBuf[:0], key...), Value: value, Headers: recordHeaders(headers), Context: w}
 	if p.k.tx != nil {
 		p.k.tx.wroteOne()
 	}
@@ -146,10 +144,17 @@ func record(topic, key string, value []byte, headers goka.Headers) *kgo.Record {
 	if r.Key == nil {
 		r.Key = []byte{} // an empty key is a key: partitioned by its hash, as sarama does
 	}
-	for k, v := range headers {
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: v})
-	}
+	r.Headers = recordHeaders(headers)
 	return r
+}
+
+// recordHeaders returns goka's headers as franz-go's, nil for none.
+func recordHeaders(headers goka.Headers) []kgo.RecordHeader {
+	var hs []kgo.RecordHeader
+	for k, v := range headers {
+		hs = append(hs, kgo.RecordHeader{Key: k, Value: v})
+	}
+	return hs
 }
 
 // fail trips the gate at the first failed write: records not on the wire
