@@ -23,6 +23,9 @@ func processorOptions(group, table string, o Options, cfg *sarama.Config, logger
 	kp := newKproc(o.Brokers, cfg, group, md.tx)
 	kp.iso = md.iso
 	kp.acks = acks
+	if o.Denials != nil {
+		kp.denials = o.Denials
+	}
 	producers := kp.producerBuilder()
 	groups := kp.consumerGroupBuilder()
 	opts := []goka.ProcessorOption{

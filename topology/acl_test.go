@@ -1,0 +1,116 @@
+package topology_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/broker"
+	"github.com/sluicehq/sluice/internal/kafkatest"
+	"github.com/sluicehq/sluice/topology"
+)
+
+// transactional matches the InitProducerID requests of transactional
+// producers: the test's own producer is idempotent, and asks one too.
+func transactional(req kmsg.Request) bool {
+	r, ok := req.(*kmsg.InitProducerIDRequest)
+	return ok && r.TransactionalID != nil
+}
+
+// TestRunStopsOnDeniedACL runs the counter graph on the embedded broker,
+// with a few inputs, while the broker answers one kind of request with an
+// ACL denial for good, as Kafka does for a principal an ACL is missing
+// for: Run returns ErrNotAuthorized, on one line that names the operation,
+// the resource and the kafka-acls command that grants it, once the denial
+// outlasted the rebalance timeout (2 s here) and not before, instead of
+// retrying for ever (a fetch or offset-fetch denial: polling or rejoining
+// at debug level; a write denial: the supervisor restarting the agent). A
+// denial that ends sooner is ridden out: the fault matrix pins one-off
+// denials.
+func TestRunStopsOnDeniedACL(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		exactlyOnce bool
+		deny        func(b *broker.Broker)
+		want        []string
+		group       bool // a denial of the group: ErrGroupRefused too
+	}{
+		{"fetch of the input", false, func(b *broker.Broker) {
+			b.NoFetchSessions()
+			b.Fail(kmsg.Fetch, kerr.TopicAuthorizationFailed, -1, broker.ForTopic(clicks.Name))
+		}, []string{`READ on topic "clicks"`, "TOPIC_AUTHORIZATION_FAILED", "every fetch", "--operation Read --topic clicks"}, false},
+		{"offset fetch of the input", false, func(b *broker.Broker) {
+			b.FailTopic(kmsg.OffsetFetch, kerr.TopicAuthorizationFailed, -1, clicks.Name)
+		}, []string{`READ on topic "clicks"`, "TOPIC_AUTHORIZATION_FAILED", "every offset fetch", "--operation Read --topic clicks"}, false},
+		{"offset fetch of the group", false, func(b *broker.Broker) {
+			// DESCRIBE denied, READ allowed: JoinGroup succeeds.
+			b.Fail(kmsg.OffsetFetch, kerr.GroupAuthorizationFailed, -1, broker.ForGroup("counter"))
+		}, []string{`READ on group "counter"`, "GROUP_AUTHORIZATION_FAILED", "every join", "--operation Read --group counter"}, true},
+		{"write of the output", false, func(b *broker.Broker) {
+			b.FailTopic(kmsg.Produce, kerr.TopicAuthorizationFailed, -1, counts.Name)
+		}, []string{`WRITE on topic "counts"`, "TOPIC_AUTHORIZATION_FAILED", "every write", "--operation Write --topic counts"}, false},
+		{"write of the changelog", false, func(b *broker.Broker) {
+			b.FailTopic(kmsg.Produce, kerr.TopicAuthorizationFailed, -1, topology.TableName("counter"))
+		}, []string{`WRITE on topic "counter-table"`, "every write", "--operation Write --topic counter-table"}, false},
+		{"exactly-once: transactional id", true, func(b *broker.Broker) {
+			b.Fail(kmsg.InitProducerID, kerr.TransactionalIDAuthorizationFailed, -1, transactional)
+		}, []string{`WRITE on transactional-id "sluice-counter-`, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", "every transaction start", "--operation Write --transactional-id sluice-counter-"}, false},
+		{"exactly-once: write of the output", true, func(b *broker.Broker) {
+			// A transaction adds the partition first (AddPartitionsToTxn).
+			b.FailTopic(kmsg.AddPartitionsToTxn, kerr.TopicAuthorizationFailed, -1, counts.Name)
+			b.FailTopic(kmsg.Produce, kerr.TopicAuthorizationFailed, -1, counts.Name)
+		}, []string{"WRITE on topic", "TOPIC_AUTHORIZATION_FAILED", "every write", "or WRITE on the agent's other output or changelog topic"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := kafkatest.Start(t)
+			cfg := topology.DefaultKafkaConfig()
+			cfg.Consumer.Group.Rebalance.Timeout = 2 * time.Second
+			opts := []topology.Option{topology.Brokers(b.Addrs()...), topology.DataDir(t.TempDir()),
+				topology.KafkaConfig(cfg), topology.RestartBackoff(50*time.Millisecond, 500*time.Millisecond)}
+			if tc.exactlyOnce {
+				opts = append(opts, topology.ExactlyOnce(topology.DefaultCommitInterval))
+			}
+			g := counterGraph()
+			if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
+				t.Fatalf("Provision: %v", err)
+			}
+			kafkatest.Produce(t, b.Addrs(), clicks.Name, &kgo.Record{Key: []byte("u1"), Value: []byte("/")},
+				&kgo.Record{Key: []byte("u2"), Value: []byte("/")})
+			tc.deny(b)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			start := time.Now()
+			err := topology.Run(ctx, g, opts...)
+			took := time.Since(start)
+			if ctx.Err() != nil {
+				t.Fatalf("Run = %v after a minute: it did not stop on the denial", err)
+			}
+			if !errors.Is(err, topology.ErrNotAuthorized) {
+				t.Fatalf("Run = %v, want ErrNotAuthorized", err)
+			}
+			if got := errors.Is(err, topology.ErrGroupRefused); got != tc.group {
+				t.Errorf("Run = %v: errors.Is(ErrGroupRefused) = %v, want %v", err, got, tc.group)
+			}
+			if took < 2*time.Second {
+				t.Errorf("Run stopped after %v, before the 2 s rebalance timeout", took)
+			}
+			msg := err.Error()
+			for _, want := range append(tc.want, "Rebalance.Timeout 2s", "kafka-acls") {
+				if !strings.Contains(msg, want) {
+					t.Errorf("Run = %q, want it to say %q", msg, want)
+				}
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("Run = %q, want one line", msg)
+			}
+			t.Logf("stopped after %v: %s", took.Round(100*time.Millisecond), msg)
+		})
+	}
+}
