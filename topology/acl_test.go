@@ -114,3 +114,100 @@ func TestRunStopsOnDeniedACL(t *testing.T) {
 		})
 	}
 }
+
+// TestViewStopsOnDeniedChangelog runs a view of the counter's table (what
+// serve runs) while the broker denies every fetch of its changelog
+// (TOPIC_AUTHORIZATION_FAILED: the principal lacks READ on it): View.Run
+// returns ErrNotAuthorized, on one line saying what to grant, once the
+// denial outlasted the rebalance timeout (2 s here), instead of
+// reconnecting for ever.
+func TestViewStopsOnDeniedChangelog(t *testing.T) {
+	t.Parallel()
+	b := kafkatest.Start(t)
+	cfg := topology.DefaultKafkaConfig()
+	cfg.Consumer.Group.Rebalance.Timeout = 2 * time.Second
+	opts := []topology.Option{topology.Brokers(b.Addrs()...), topology.DataDir(t.TempDir()), topology.KafkaConfig(cfg)}
+	if _, err := topology.Provision(t.Context(), counterGraph(), opts...); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	table := topology.TableName("counter")
+	kafkatest.Produce(t, b.Addrs(), table, &kgo.Record{Key: []byte("u1"), Value: []byte("1")})
+	b.NoFetchSessions()
+	b.FailTopic(kmsg.Fetch, kerr.TopicAuthorizationFailed, -1, table)
+	v, err := topology.NewView(topology.Table[int64]{Name: table, Codec: topology.Int64()}, opts...)
+	if err != nil {
+		t.Fatalf("NewView: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	err = v.Run(ctx)
+	took := time.Since(start)
+	if ctx.Err() != nil {
+		t.Fatalf("View.Run = %v after a minute: it did not stop on the denial", err)
+	}
+	if !errors.Is(err, topology.ErrNotAuthorized) {
+		t.Fatalf("View.Run = %v, want ErrNotAuthorized", err)
+	}
+	if took < 2*time.Second {
+		t.Errorf("View.Run stopped after %v, before the 2 s rebalance timeout", took)
+	}
+	msg := err.Error()
+	for _, want := range []string{`READ on topic "counter-table"`, "TOPIC_AUTHORIZATION_FAILED", "Rebalance.Timeout 2s", "--operation Read --topic counter-table"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("View.Run = %q, want it to say %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "\n") {
+		t.Errorf("View.Run = %q, want one line", msg)
+	}
+	t.Logf("stopped after %v: %s", took.Round(100*time.Millisecond), msg)
+}
+
+// TestProvisionDenied pins what provisioning says when the cluster's ACLs
+// deny a request it sends: it stops at once (retrying cannot help), with
+// ErrNotAuthorized and what to grant, on the embedded broker answering
+// that request with the denial Kafka answers.
+func TestProvisionDenied(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		deny func(b *broker.Broker)
+		want []string
+	}{
+		{"create a missing topic", func(b *broker.Broker) {
+			b.FailTopic(kmsg.CreateTopics, kerr.TopicAuthorizationFailed, -1, clicks.Name)
+		}, []string{`CREATE on topic "clicks"`, "the topic does not exist", "--operation Create --topic clicks"}},
+		{"create on the cluster", func(b *broker.Broker) {
+			b.FailTopic(kmsg.CreateTopics, kerr.ClusterAuthorizationFailed, -1, clicks.Name)
+		}, []string{"CREATE on the cluster", "CLUSTER_AUTHORIZATION_FAILED", "--operation Create --cluster"}},
+		{"a topic hidden from the principal", func(b *broker.Broker) {
+			b.FailTopic(kmsg.Metadata, kerr.TopicAuthorizationFailed, -1, clicks.Name)
+		}, []string{`DESCRIBE on topic "clicks"`, "hidden", "READ (an input or table) or WRITE (an output)", "--operation Describe --topic clicks"}},
+		{"describe a topic's configuration", func(b *broker.Broker) {
+			b.Fail(kmsg.DescribeConfigs, kerr.TopicAuthorizationFailed, -1, func(req kmsg.Request) bool {
+				for _, r := range req.(*kmsg.DescribeConfigsRequest).Resources {
+					if r.ResourceName == counts.Name {
+						return true
+					}
+				}
+				return false
+			})
+		}, []string{`DESCRIBE_CONFIGS on topic "counts"`, "cleanup.policy", "--operation DescribeConfigs --topic counts"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := kafkatest.Start(t)
+			tc.deny(b)
+			_, err := topology.Provision(t.Context(), counterGraph(), topology.Brokers(b.Addrs()...))
+			if !errors.Is(err, topology.ErrNotAuthorized) {
+				t.Fatalf("Provision = %v, want ErrNotAuthorized", err)
+			}
+			for _, want := range append(tc.want, "kafka-acls") {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("Provision = %q, want it to say %q", err, want)
+				}
+			}
+			t.Logf("%v", err)
+		})
+	}
+}

@@ -210,6 +210,7 @@ func (g *kgroup) poll(ctx context.Context) {
 			g.cl.AllowRebalance()
 			return
 		}
+		deniedFetch := false
 		fs.EachError(func(topic string, p int32, err error) {
 			if refusal := groupRefusal(g.cfg, g.k.group, err); refusal != nil {
 				g.refuse(refusal)
@@ -223,7 +224,7 @@ func (g *kgroup) poll(ctx context.Context) {
 			} else {
 				// Fetches are repeated at once, and a metadata
 				// refresh's denial of a topic every few seconds.
-				g.k.deny(err, "READ", topic, "fetch", true)
+				deniedFetch = g.k.deny(err, "READ", topic, "fetch", true) || deniedFetch
 			}
 			if g.k.refusal() == nil && !errors.Is(err, context.Canceled) {
 				g.error(&sarama.ConsumerError{Topic: topic, Partition: p, Err: err})
@@ -245,8 +246,21 @@ func (g *kgroup) poll(ctx context.Context) {
 			}
 		})
 		g.cl.AllowRebalance()
+		if deniedFetch && fs.NumRecords() == 0 {
+			// franz-go fetches a denied partition again as soon as
+			// its error was polled: 12,000 fetches a second on the
+			// embedded broker. Poll the next denial a little later.
+			select {
+			case <-ctx.Done():
+			case <-time.After(deniedPollPause):
+			}
+		}
 	}
 }
+
+// deniedPollPause is how long the poll loop waits after a poll that
+// brought fetch denials and no records.
+const deniedPollPause = 100 * time.Millisecond
 
 // commitLoop commits the current session's marks every
 // Consumer.Offsets.AutoCommit.Interval.
