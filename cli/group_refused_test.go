@@ -191,6 +191,11 @@ func TestRunDeniedTopicsOnKafka(t *testing.T) {
 	c := kafkareal.Shared(t, aclKafka)
 	adm := kafkatest.Admin(t, c.Addrs())
 	env := []string{"SLUICE_SASL_PASSWORD=" + aclPassword, "SLUICE_LOG_LEVEL=info"}
+	// The topics exist (provisioned by the brokers' super user): the agent's
+	// principal may describe them, or not, but need not create them.
+	if _, err := topology.Provision(t.Context(), testGraph(), topology.Brokers(c.Addrs()...)); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
 	for _, tc := range []struct {
 		name     string
 		topic    string

@@ -87,9 +87,21 @@ func NotAuthorized(code *kerr.Error, op, resource, name, why, hint string) error
 	if hint == "" {
 		hint = "grant it"
 	}
-	return fmt.Errorf("%w %s on %s (%s%s): %s, e.g. %s",
+	msg := fmt.Sprintf("%s %s on %s (%s%s): %s, e.g. %s",
 		ErrNotAuthorized, op, what, code.Message, why, hint, command(op, resource, name))
+	return &notAuthorized{msg, code}
 }
+
+// notAuthorized is the error of [NotAuthorized]: it wraps the broker's
+// answer too, which Kafka marks non-retriable, so that whoever retries
+// what may heal ([kerr.Error.Retriable]) stops on it.
+type notAuthorized struct {
+	msg  string
+	code *kerr.Error
+}
+
+func (e *notAuthorized) Error() string   { return e.msg }
+func (e *notAuthorized) Unwrap() []error { return []error{ErrNotAuthorized, e.code} }
 
 // refusal returns the error that stops an agent denied g at every try
 // (each a try of request) for since, over limit; hint, if set, replaces

@@ -80,8 +80,8 @@ func TestDenied(t *testing.T) {
 					t.Errorf("refusal = %q, want it to say %q", msg, want)
 				}
 			}
-			if !errors.Is(err, ErrNotAuthorized) {
-				t.Errorf("refusal = %v, want ErrNotAuthorized", err)
+			if !errors.Is(err, ErrNotAuthorized) || !errors.Is(err, g.code) {
+				t.Errorf("refusal = %v, want ErrNotAuthorized and %v (retriers stop on it)", err, g.code)
 			}
 			if got, want := errors.Is(err, ErrGroupRefused), g.resource == "group"; got != want {
 				t.Errorf("refusal = %v: errors.Is(ErrGroupRefused) = %v, want %v", err, got, want)
