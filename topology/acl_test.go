@@ -219,3 +219,52 @@ func TestProvisionDenied(t *testing.T) {
 		})
 	}
 }
+
+// TestRunRidesOutShortDenial pins the other half of the rule: a denial
+// that ends within the rebalance timeout (5 s here; this one lasts 1.5 s
+// from its first hit, an ACL granted a moment late) is ridden out: Run
+// goes on and the inputs are counted and emitted.
+func TestRunRidesOutShortDenial(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		deny func(b *broker.Broker) *broker.Fault
+	}{
+		{"fetch of the input", func(b *broker.Broker) *broker.Fault {
+			b.NoFetchSessions()
+			return b.FailTopic(kmsg.Fetch, kerr.TopicAuthorizationFailed, -1, clicks.Name)
+		}},
+		{"offset fetch of the group", func(b *broker.Broker) *broker.Fault {
+			return b.Fail(kmsg.OffsetFetch, kerr.GroupAuthorizationFailed, -1, broker.ForGroup("counter"))
+		}},
+		{"write of the output", func(b *broker.Broker) *broker.Fault {
+			return b.FailTopic(kmsg.Produce, kerr.TopicAuthorizationFailed, -1, counts.Name)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := kafkatest.Start(t)
+			cfg := topology.DefaultKafkaConfig()
+			cfg.Consumer.Group.Rebalance.Timeout = 5 * time.Second
+			opts := []topology.Option{topology.Brokers(b.Addrs()...), topology.DataDir(t.TempDir()),
+				topology.KafkaConfig(cfg), topology.RestartBackoff(50*time.Millisecond, 500*time.Millisecond)}
+			g := counterGraph()
+			if _, err := topology.Provision(t.Context(), g, opts...); err != nil {
+				t.Fatalf("Provision: %v", err)
+			}
+			kafkatest.Produce(t, b.Addrs(), clicks.Name, &kgo.Record{Key: []byte("u1"), Value: []byte("/")},
+				&kgo.Record{Key: []byte("u2"), Value: []byte("/")})
+			f := tc.deny(b)
+			running(t, g, opts...)
+			waitUntil(t, time.Minute, "the denial to hit a request", func() bool { return f.Hits() > 0 })
+			time.Sleep(1500 * time.Millisecond) // the denial lasts
+			f.Remove()
+			waitUntil(t, time.Minute, "both inputs counted and emitted", func() bool {
+				keys := map[string]bool{}
+				for _, r := range kafkatest.ConsumeAll(t, b.Addrs(), counts.Name) {
+					keys[string(r.Key)] = true
+				}
+				return keys["u1"] && keys["u2"]
+			})
+		})
+	}
+}
