@@ -184,6 +184,7 @@ func firstDelErr(res kadm.DeleteACLsResults) error {
 // denied: run rides that out for the rebalance timeout (20 s), then stops.
 // Denied READ alone denies DESCRIBE too (any ACL on a topic ends
 // allow.everyone.if.no.acl.found for it), so provisioning stops at once.
+// serve, whose view of a table is denied its changelog, stops the same way.
 func TestRunDeniedTopicsOnKafka(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the CLI against Apache Kafka")
@@ -198,18 +199,21 @@ func TestRunDeniedTopicsOnKafka(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name     string
+		cmd      []string // nil: run
 		topic    string
 		op       kadm.ACLOperation
 		describe bool          // allow DESCRIBE and DESCRIBE_CONFIGS on the topic
 		after    time.Duration // the least time before run stops
 		want     []string
 	}{
-		{"READ on the input", "clicks", kadm.OpRead, true, 20 * time.Second,
+		{"READ on the input", nil, "clicks", kadm.OpRead, true, 20 * time.Second,
 			[]string{`READ on topic "clicks"`, "TOPIC_AUTHORIZATION_FAILED", "every fetch", "--operation Read --topic clicks"}},
-		{"WRITE on the output", "counts", kadm.OpWrite, true, 20 * time.Second,
+		{"WRITE on the output", nil, "counts", kadm.OpWrite, true, 20 * time.Second,
 			[]string{`WRITE on topic "counts"`, "TOPIC_AUTHORIZATION_FAILED", "every write", "--operation Write --topic counts"}},
-		{"READ on the input, hiding it", "clicks", kadm.OpRead, false, 0,
+		{"READ on the input, hiding it", nil, "clicks", kadm.OpRead, false, 0,
 			[]string{"provision: ", `DESCRIBE on topic "clicks"`, "READ (an input or table)", "--operation Describe --topic clicks"}},
+		{"serve: READ on the table", []string{"serve", "--tables", "counter-table", "--http", "127.0.0.1:0"}, "counter-table", kadm.OpRead, true, 20 * time.Second,
+			[]string{`view of "counter-table"`, `READ on topic "counter-table"`, "every fetch", "--operation Read --topic counter-table"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			builders := []*kadm.ACLBuilder{kadm.NewACLs().Deny("User:" + aclUser).DenyHosts().Topics(tc.topic).
@@ -232,10 +236,14 @@ func TestRunDeniedTopicsOnKafka(t *testing.T) {
 			// An input for the agent to write an output for (as the
 			// brokers' super user, on their PLAINTEXT listener).
 			kafkatest.Produce(t, c.Addrs(), "clicks", &kgo.Record{Key: []byte("u1"), Value: []byte(`{"page":"/"}`)})
+			cmd := tc.cmd
+			if cmd == nil {
+				cmd = []string{"run", "--http", ""}
+			}
 			began := time.Now()
-			p := start(t, "", env, "run", "--brokers", strings.Join(c.SecureAddrs(), ","), "--security-protocol", "SASL_SSL",
+			p := start(t, "", env, append(cmd, "--brokers", strings.Join(c.SecureAddrs(), ","), "--security-protocol", "SASL_SSL",
 				"--sasl-mechanism", "PLAIN", "--sasl-username", aclUser, "--ssl-ca-location", c.Certs().CAFile,
-				"--http", "", "--data-dir", t.TempDir())
+				"--data-dir", t.TempDir())...)
 			code := p.wait(2 * time.Minute)
 			took := time.Since(began)
 			stderr := p.stderr.String()
