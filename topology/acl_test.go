@@ -37,31 +37,37 @@ func TestRunStopsOnDeniedACL(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		exactlyOnce bool
-		deny        func(b *broker.Broker)
+		deny        func(t *testing.T, b *broker.Broker)
 		want        []string
 		group       bool // a denial of the group: ErrGroupRefused too
 	}{
-		{"fetch of the input", false, func(b *broker.Broker) {
+		{"fetch of the input", false, func(t *testing.T, b *broker.Broker) {
 			b.NoFetchSessions()
 			b.Fail(kmsg.Fetch, kerr.TopicAuthorizationFailed, -1, broker.ForTopic(clicks.Name))
 		}, []string{`READ on topic "clicks"`, "TOPIC_AUTHORIZATION_FAILED", "every fetch", "--operation Read --topic clicks"}, false},
-		{"offset fetch of the input", false, func(b *broker.Broker) {
+		{"fetch of the changelog (recovery)", false, func(t *testing.T, b *broker.Broker) {
+			// A state to recover: goka reads an empty changelog not at all.
+			kafkatest.Produce(t, b.Addrs(), topology.TableName("counter"), &kgo.Record{Key: []byte("u0"), Value: []byte("1")})
+			b.NoFetchSessions()
+			b.FailTopic(kmsg.Fetch, kerr.TopicAuthorizationFailed, -1, topology.TableName("counter"))
+		}, []string{`READ on topic "counter-table"`, "TOPIC_AUTHORIZATION_FAILED", "every fetch", "--operation Read --topic counter-table"}, false},
+		{"offset fetch of the input", false, func(t *testing.T, b *broker.Broker) {
 			b.FailTopic(kmsg.OffsetFetch, kerr.TopicAuthorizationFailed, -1, clicks.Name)
 		}, []string{`READ on topic "clicks"`, "TOPIC_AUTHORIZATION_FAILED", "every offset fetch", "--operation Read --topic clicks"}, false},
-		{"offset fetch of the group", false, func(b *broker.Broker) {
+		{"offset fetch of the group", false, func(t *testing.T, b *broker.Broker) {
 			// DESCRIBE denied, READ allowed: JoinGroup succeeds.
 			b.Fail(kmsg.OffsetFetch, kerr.GroupAuthorizationFailed, -1, broker.ForGroup("counter"))
 		}, []string{`READ on group "counter"`, "GROUP_AUTHORIZATION_FAILED", "every join", "--operation Read --group counter"}, true},
-		{"write of the output", false, func(b *broker.Broker) {
+		{"write of the output", false, func(t *testing.T, b *broker.Broker) {
 			b.FailTopic(kmsg.Produce, kerr.TopicAuthorizationFailed, -1, counts.Name)
 		}, []string{`WRITE on topic "counts"`, "TOPIC_AUTHORIZATION_FAILED", "every write", "--operation Write --topic counts"}, false},
-		{"write of the changelog", false, func(b *broker.Broker) {
+		{"write of the changelog", false, func(t *testing.T, b *broker.Broker) {
 			b.FailTopic(kmsg.Produce, kerr.TopicAuthorizationFailed, -1, topology.TableName("counter"))
 		}, []string{`WRITE on topic "counter-table"`, "every write", "--operation Write --topic counter-table"}, false},
-		{"exactly-once: transactional id", true, func(b *broker.Broker) {
+		{"exactly-once: transactional id", true, func(t *testing.T, b *broker.Broker) {
 			b.Fail(kmsg.InitProducerID, kerr.TransactionalIDAuthorizationFailed, -1, transactional)
 		}, []string{`WRITE on transactional-id "sluice-counter-`, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", "every transaction start", "--operation Write --transactional-id sluice-counter-"}, false},
-		{"exactly-once: write of the output", true, func(b *broker.Broker) {
+		{"exactly-once: write of the output", true, func(t *testing.T, b *broker.Broker) {
 			// A transaction adds the partition first (AddPartitionsToTxn).
 			b.FailTopic(kmsg.AddPartitionsToTxn, kerr.TopicAuthorizationFailed, -1, counts.Name)
 			b.FailTopic(kmsg.Produce, kerr.TopicAuthorizationFailed, -1, counts.Name)
@@ -83,7 +89,7 @@ func TestRunStopsOnDeniedACL(t *testing.T) {
 			}
 			kafkatest.Produce(t, b.Addrs(), clicks.Name, &kgo.Record{Key: []byte("u1"), Value: []byte("/")},
 				&kgo.Record{Key: []byte("u2"), Value: []byte("/")})
-			tc.deny(b)
+			tc.deny(t, b)
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			start := time.Now()

@@ -152,13 +152,16 @@ func (g *kgroup) assigned(cl *kgo.Client, assigned map[string][]int32) {
 // franz-go then joins again after a backoff: left alone, franz-go would say
 // so once and consume the rest, the partition unread until the next
 // rebalance, granted or not. The denial is timed ([kproc.deny]). Offsets
-// fetched without one end the streaks of the group's denials and of its
-// topics' reads: the broker let the member in and told it where to read.
+// fetched without one end the streaks of the group's denials and of the
+// reads of the topics fetched for (not those of its tables' changelogs):
+// the broker let the member in and told it where to read.
 // It is called from franz-go's group loop.
 func (g *kgroup) fetched(resp *kmsg.OffsetFetchResponse) error {
 	var denial error
+	fetched := map[string]bool{}
 	check := func(topics []kmsg.OffsetFetchResponseGroupTopic) {
 		for _, t := range topics {
+			fetched[t.Topic] = true
 			for _, p := range t.Partitions {
 				err := kerr.ErrorForCode(p.ErrorCode)
 				if err != nil && t.Topic != "" && g.k.deny(err, "READ", t.Topic, "offset fetch", false) {
@@ -173,7 +176,7 @@ func (g *kgroup) fetched(resp *kmsg.OffsetFetchResponse) error {
 	if denial != nil {
 		return denial
 	}
-	g.k.denials.clear(func(d grant) bool { return d.resource == "group" || d.op == "READ" })
+	g.k.denials.clear(func(d grant) bool { return d.resource == "group" || d.op == "READ" && fetched[d.name] })
 	return nil
 }
 
