@@ -65,7 +65,7 @@ var declarationErrors = []error{
 // explain returns the one-line message for err and the exit status it earns.
 // Configuration errors (flags, environment, an unknown agent, a bad listen
 // address, an invalid graph, a credential or certificate the cluster refuses,
-// a consumer group setting it refuses)
+// a consumer group setting it refuses, an ACL it lacks)
 // earn [ExitUsage] wherever they surface; other
 // errors from a running command earn [ExitFailure]. Errors cobra returns before
 // any command runs (an unknown command, a stray argument) are usage errors too.
@@ -88,7 +88,7 @@ func explain(root *cobra.Command, err error) (string, int) {
 	case errors.Is(err, topology.ErrTLS):
 		return oneLine(err) + ": check --security-protocol, --ssl-ca-location (the CA of the brokers' certificates) and, where brokers require one, --ssl-certificate-location and --ssl-key-location", ExitUsage
 	case errors.Is(err, topology.ErrSecurity), errors.Is(err, topology.ErrKafkaVersion),
-		errors.Is(err, topology.ErrGroupRefused):
+		errors.Is(err, topology.ErrGroupRefused), errors.Is(err, topology.ErrNotAuthorized):
 		return oneLine(err), ExitUsage
 	case errors.Is(err, syscall.EADDRINUSE):
 		return oneLine(err) + ": use another --listen (port 0 picks a free one) or stop what listens there", ExitFailure

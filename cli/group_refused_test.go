@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"errors"
 	"regexp"
 	"strings"
@@ -172,4 +173,94 @@ func firstDelErr(res kadm.DeleteACLsResults) error {
 		return errors.New("no ACL matched")
 	}
 	return nil
+}
+
+// TestRunDeniedTopicsOnKafka runs 'run' as aclUser against Apache Kafka 4.4
+// over SASL_SSL while ACLs deny it an input's READ or an output's WRITE:
+// run exits with the usage status and one line naming the operation, the
+// topic and the kafka-acls command, instead of retrying for ever. With
+// DESCRIBE (and DESCRIBE_CONFIGS, which provisioning reads) allowed on the
+// topic, provisioning passes and the agent's fetches (or writes) are
+// denied: run rides that out for the rebalance timeout (20 s), then stops.
+// Denied READ alone denies DESCRIBE too (any ACL on a topic ends
+// allow.everyone.if.no.acl.found for it), so provisioning stops at once.
+// serve, whose view of a table is denied its changelog, stops the same way.
+func TestRunDeniedTopicsOnKafka(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the CLI against Apache Kafka")
+	}
+	c := kafkareal.Shared(t, aclKafka)
+	adm := kafkatest.Admin(t, c.Addrs())
+	env := []string{"SLUICE_SASL_PASSWORD=" + aclPassword, "SLUICE_LOG_LEVEL=info"}
+	// The topics exist (provisioned by the brokers' super user): the agent's
+	// principal may describe them, or not, but need not create them.
+	if _, err := topology.Provision(t.Context(), testGraph(), topology.Brokers(c.Addrs()...)); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	for _, tc := range []struct {
+		name     string
+		cmd      []string // nil: run
+		topic    string
+		op       kadm.ACLOperation
+		describe bool          // allow DESCRIBE and DESCRIBE_CONFIGS on the topic
+		after    time.Duration // the least time before run stops
+		want     []string
+	}{
+		{"READ on the input", nil, "clicks", kadm.OpRead, true, 20 * time.Second,
+			[]string{`READ on topic "clicks"`, "TOPIC_AUTHORIZATION_FAILED", "every fetch", "--operation Read --topic clicks"}},
+		{"WRITE on the output", nil, "counts", kadm.OpWrite, true, 20 * time.Second,
+			[]string{`WRITE on topic "counts"`, "TOPIC_AUTHORIZATION_FAILED", "every write", "--operation Write --topic counts"}},
+		{"READ on the input, hiding it", nil, "clicks", kadm.OpRead, false, 0,
+			[]string{"provision: ", `DESCRIBE on topic "clicks"`, "READ (an input or table)", "--operation Describe --topic clicks"}},
+		{"serve: READ on the table", []string{"serve", "--tables", "counter-table", "--http", "127.0.0.1:0"}, "counter-table", kadm.OpRead, true, 20 * time.Second,
+			[]string{`view of "counter-table"`, `READ on topic "counter-table"`, "every fetch", "--operation Read --topic counter-table"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			builders := []*kadm.ACLBuilder{kadm.NewACLs().Deny("User:" + aclUser).DenyHosts().Topics(tc.topic).
+				Operations(tc.op).ResourcePatternType(kadm.ACLPatternLiteral)}
+			if tc.describe {
+				builders = append(builders, kadm.NewACLs().Allow("User:"+aclUser).AllowHosts().Topics(tc.topic).
+					Operations(kadm.OpDescribe, kadm.OpDescribeConfigs).ResourcePatternType(kadm.ACLPatternLiteral))
+			}
+			for _, b := range builders {
+				res, err := adm.CreateACLs(t.Context(), b)
+				if err = errors.Join(err, firstACLErr(res)); err != nil {
+					t.Fatalf("create the ACL: %v", err)
+				}
+				t.Cleanup(func() {
+					if res, err := adm.DeleteACLs(context.Background(), b); errors.Join(err, firstDelErr(res)) != nil {
+						t.Errorf("delete the ACL: %v", errors.Join(err, firstDelErr(res)))
+					}
+				})
+			}
+			// An input for the agent to write an output for (as the
+			// brokers' super user, on their PLAINTEXT listener).
+			kafkatest.Produce(t, c.Addrs(), "clicks", &kgo.Record{Key: []byte("u1"), Value: []byte(`{"page":"/"}`)})
+			cmd := tc.cmd
+			if cmd == nil {
+				cmd = []string{"run", "--http", ""}
+			}
+			began := time.Now()
+			p := start(t, "", env, append(cmd, "--brokers", strings.Join(c.SecureAddrs(), ","), "--security-protocol", "SASL_SSL",
+				"--sasl-mechanism", "PLAIN", "--sasl-username", aclUser, "--ssl-ca-location", c.Certs().CAFile,
+				"--data-dir", t.TempDir())...)
+			code := p.wait(2 * time.Minute)
+			took := time.Since(began)
+			stderr := p.stderr.String()
+			if code != cli.ExitUsage {
+				t.Fatalf("exit status = %d after %v, want %d; stderr:\n%s", code, took, cli.ExitUsage, stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			last := lines[len(lines)-1]
+			for _, want := range append(tc.want, "sluice: ", "the cluster's ACLs deny the principal", "kafka-acls") {
+				if !strings.Contains(last, want) {
+					t.Errorf("last line of stderr = %q, want it to say %q; stderr:\n%s", last, want, stderr)
+				}
+			}
+			if took < tc.after {
+				t.Errorf("run stopped after %v, before the %v rebalance timeout", took, tc.after)
+			}
+			t.Logf("exit %d after %v: %s", code, took.Round(time.Second), last)
+		})
+	}
 }

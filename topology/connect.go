@@ -77,6 +77,19 @@ var (
 	// principal (GROUP_AUTHORIZATION_FAILED, no ACL grants READ on it) at
 	// every join for longer than Consumer.Group.Rebalance.Timeout.
 	ErrGroupRefused = gokax.ErrGroupRefused
+	// ErrNotAuthorized: the cluster's ACLs deny the principal an operation
+	// an agent, a view or provisioning needs, and the error says which and
+	// the kafka-acls command that grants it: READ on an input or table
+	// topic (TOPIC_AUTHORIZATION_FAILED on fetches or offset fetches) or
+	// on the consumer group (GROUP_AUTHORIZATION_FAILED, which also wraps
+	// ErrGroupRefused), WRITE on an output or changelog topic
+	// (TOPIC_AUTHORIZATION_FAILED on writes) or on the exactly-once
+	// transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), or, when
+	// topics are provisioned, DESCRIBE, CREATE or DESCRIBE_CONFIGS on a
+	// topic. A running agent or view rides a denial out for
+	// Consumer.Group.Rebalance.Timeout (an ACL granted meanwhile heals
+	// it) and stops only after; provisioning stops at once.
+	ErrNotAuthorized = gokax.ErrNotAuthorized
 )
 
 // MinKafkaVersion is the lowest sarama Version [KafkaConfig] accepts.

@@ -43,6 +43,9 @@ type agentRuntime struct {
 	// suspects are the records a refused produce batch left to be written
 	// one by one by the next run of the processor (see [ErrRefused]).
 	suspects gokax.Suspects
+	// denials time the cluster's ACL denials of the agent across its
+	// processors' runs: a denied write fails each run.
+	denials gokax.Denials
 
 	metrics *agentMetrics
 	tracer  *spanTracer // nil when tracing is off

@@ -76,7 +76,7 @@ func provision(ctx context.Context, r *resolved, brokers []string, c *runConfig)
 	}
 	existing, err := adm.ListTopics(ctx, r.order...)
 	if err != nil {
-		return nil, fmt.Errorf("provision: list topics: %w", err)
+		return nil, fmt.Errorf("provision: list topics: %w", hiddenTopics(ctx, adm, err, r.order))
 	}
 	var out []TopicStatus
 	var errs, mismatches []error
@@ -99,6 +99,8 @@ func provision(ctx context.Context, r *resolved, brokers []string, c *runConfig)
 			err = resp.Err
 		}
 		switch {
+		case createDenied(err, name, described(existing[name])) != nil:
+			errs = append(errs, createDenied(err, name, described(existing[name])))
 		case errors.Is(err, kerr.TopicAlreadyExists): // another instance won the race
 			toCheck = append(toCheck, name)
 		case err != nil:
@@ -149,12 +151,12 @@ func topicConfigs(t *topicInfo, rf int) map[string]*string {
 func checkPolicies(ctx context.Context, adm *kadm.Client, r *resolved, names []string, out []TopicStatus) []error {
 	rcs, err := describeConfigs(ctx, adm, names...)
 	if err != nil {
-		return []error{fmt.Errorf("describe topic configs: %w", err)}
+		return []error{fmt.Errorf("describe topic configs: %w", configsDenied(ctx, adm, err, names))}
 	}
 	var errs []error
 	for _, rc := range rcs {
 		if rc.Err != nil {
-			errs = append(errs, fmt.Errorf("describe topic %q: %w", rc.Name, rc.Err))
+			errs = append(errs, fmt.Errorf("describe topic %q: %w", rc.Name, describeDenied(rc.Err, rc.Name)))
 			continue
 		}
 		got := "delete" // Kafka's default when unset

@@ -66,12 +66,12 @@ func withMaxMessageBytes(cfg map[string]*string, kafka *sarama.Config) map[strin
 func fitMaxMessageBytes(ctx context.Context, adm *kadm.Client, topics []string, kafka *sarama.Config) (string, error) {
 	rcs, err := describeConfigs(ctx, adm, topics...)
 	if err != nil {
-		return "", fmt.Errorf("describe topic configs: %w", err)
+		return "", fmt.Errorf("describe topic configs: %w", configsDenied(ctx, adm, err, topics))
 	}
 	lowest := ""
 	for _, rc := range rcs {
 		if rc.Err != nil {
-			return "", fmt.Errorf("describe topic %q: %w", rc.Name, rc.Err)
+			return "", fmt.Errorf("describe topic %q: %w", rc.Name, describeDenied(rc.Err, rc.Name))
 		}
 		for _, c := range rc.Configs {
 			if c.Key != "max.message.bytes" || c.Value == nil {

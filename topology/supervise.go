@@ -18,8 +18,9 @@ const healthyAfter = time.Minute
 // supervise runs one agent, restarting it with backoff whenever it fails, until ctx
 // is done. goka's processor returns on broker trouble (lost connection, refused
 // write) and never restarts; this loop does, and logs why. A consumer group
-// the cluster refused for its configuration ([ErrGroupRefused]) is final: it
-// returns that error, which stops Run.
+// the cluster refused for its configuration ([ErrGroupRefused]), and an
+// operation its ACLs denied for longer than Consumer.Group.Rebalance.Timeout
+// ([ErrNotAuthorized]), are final: it returns that error, which stops Run.
 func supervise(ctx context.Context, a agentSpec, brokers []string, c *runConfig) error {
 	rt := newAgentRuntime(a, c)
 	group := a.newGroup(rt)
@@ -36,7 +37,7 @@ func supervise(ctx context.Context, a agentSpec, brokers []string, c *runConfig)
 			log.Info("agent stopped", "processed", rt.processed.Load(), "dead_lettered", rt.deadLettered.Load())
 			return nil
 		}
-		if errors.Is(err, ErrGroupRefused) {
+		if errors.Is(err, ErrGroupRefused) || errors.Is(err, ErrNotAuthorized) {
 			return fmt.Errorf("agent %q: %w", a.name, err) // a restart is refused the same way
 		}
 		if time.Since(start) > healthyAfter {
@@ -66,6 +67,7 @@ func runOnce(ctx context.Context, a agentSpec, rt *agentRuntime, group groupDef,
 		o.ExactlyOnce = &gokax.ExactlyOnce{Instance: c.instance, CommitInterval: c.commitInterval}
 	}
 	o.Suspects = &rt.suspects // a refused write's suspects outlive this run
+	o.Denials = &rt.denials   // and so does a denial's streak
 	var timers *timerRun
 	if a.timers != nil {
 		prod, err := gokax.NewProducer(brokers, "sluice-"+a.name+"-timers", c.kafka)

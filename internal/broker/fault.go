@@ -43,6 +43,43 @@ func (b *Broker) Fail(key kmsg.Key, err *kerr.Error, n int, match Match) *Fault 
 	return &Fault{hits: h.Hits, remove: h.Remove}
 }
 
+// FailTopic is [Broker.Fail] for the partitions of topic alone, in every
+// request with key that names them, as Kafka answers a denial of one topic
+// (TOPIC_AUTHORIZATION_FAILED): a produce request that also writes other
+// topics fails for topic's partitions only, and an offset fetch of a group
+// for topic's partitions, not the group's. (Fail with [ForTopic] fails
+// every partition of a matching request; with [ForGroup] an offset fetch
+// whole.)
+func (b *Broker) FailTopic(key kmsg.Key, err *kerr.Error, n int, topic string) *Fault {
+	h := b.c.Fault(kfake.Fault{Keys: []kmsg.Key{key}, Err: err, Count: n, Topic: topic})
+	return &Fault{hits: h.Hits, remove: h.Remove}
+}
+
+// NoFetchSessions makes the broker refuse to begin fetch sessions
+// (KIP-227): it answers a fetch that asks for one with
+// FETCH_SESSION_ID_NOT_FOUND, after which a Kafka client fetches without
+// one (franz-go for good), naming every partition in every fetch. A fault
+// on fetches ([Broker.Fail] with kmsg.Fetch) then reaches every fetch of
+// its partitions, as Kafka's ACL checks do: within a session the broker
+// checks faults only on the partitions a request names, and an incremental
+// fetch names only those that changed. Install it before clients fetch.
+func (b *Broker) NoFetchSessions() *Fault {
+	var hits atomic.Int64
+	c := b.c
+	ctl := func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		r := req.(*kmsg.FetchRequest)
+		if r.Version < 7 || r.SessionEpoch != 0 {
+			return nil, nil, false
+		}
+		hits.Add(1)
+		resp := r.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp, nil, true
+	}
+	return b.control(kmsg.Fetch, ctl, &hits)
+}
+
 // errDropped is what a control function returns to make kfake close the
 // connection of the request it handles.
 var errDropped = errors.New("broker: connection dropped by a fault")

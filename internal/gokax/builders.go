@@ -23,6 +23,13 @@ func processorOptions(group, table string, o Options, cfg *sarama.Config, logger
 	kp := newKproc(o.Brokers, cfg, group, md.tx)
 	kp.iso = md.iso
 	kp.acks = acks
+	if o.Denials != nil {
+		kp.denials = o.Denials
+	}
+	// A denied read of a table's changelog fails the partition's
+	// recovery, and the processor: time it across runs.
+	cons.watch = &fetchWatch{denials: kp.denials,
+		deny: func(topic string, err error) { kp.deny(err, "READ", topic, "fetch", true) }}
 	producers := kp.producerBuilder()
 	groups := kp.consumerGroupBuilder()
 	opts := []goka.ProcessorOption{
@@ -66,7 +73,7 @@ func processorOptions(group, table string, o Options, cfg *sarama.Config, logger
 // and keeps transaction markers.
 func consumerBuilder(cfg *sarama.Config, markers bool, cons *consumers) goka.SaramaConsumerBuilder {
 	return func(brokers []string, clientID string) (sarama.Consumer, error) {
-		c, err := newKconsumer(brokers, cfg, clientID, markers)
+		c, err := newWatchedKconsumer(brokers, cfg, clientID, markers, cons.watch)
 		if err != nil {
 			return nil, err
 		}

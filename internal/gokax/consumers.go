@@ -16,8 +16,9 @@ import (
 // clients with their broker connections and goroutines, and each restart by
 // the supervisor leaked two more. Closing one twice does nothing.
 type consumers struct {
-	mu   sync.Mutex
-	list []io.Closer
+	mu    sync.Mutex
+	list  []io.Closer
+	watch *fetchWatch // of the table consumers' fetches; nil: none
 }
 
 func (c *consumers) trackManager(tm goka.TopicManager, err error) (goka.TopicManager, error) {

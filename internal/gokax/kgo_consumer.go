@@ -48,6 +48,7 @@ import (
 type kconsumer struct {
 	cl       *kgo.Client
 	chanSize int
+	watch    *fetchWatch // nil: none
 
 	ctx    context.Context // cancelled by Close: the poll loop stops
 	cancel context.CancelFunc
@@ -76,6 +77,19 @@ var errConsumerClosed = fmt.Errorf("gokax: table consumer closed: %w", sarama.Er
 // newKconsumer returns a consumer to brokers on cfg, named clientID, that
 // keeps transaction markers if markers is set.
 func newKconsumer(brokers []string, cfg *sarama.Config, clientID string, markers bool) (*kconsumer, error) {
+	return newWatchedKconsumer(brokers, cfg, clientID, markers, nil)
+}
+
+// fetchWatch is told what a table consumer's fetches met: each fetch
+// error (deny times ACL denials, see [Denials]), and records of a topic,
+// which end its read denial's streak.
+type fetchWatch struct {
+	deny    func(topic string, err error)
+	denials *Denials
+}
+
+// newWatchedKconsumer is newKconsumer whose fetches w (nil: none) watches.
+func newWatchedKconsumer(brokers []string, cfg *sarama.Config, clientID string, markers bool, w *fetchWatch) (*kconsumer, error) {
 	opts, err := kgoCommonOpts(brokers, cfg, clientID)
 	if err != nil {
 		return nil, err
@@ -92,7 +106,7 @@ func newKconsumer(brokers []string, cfg *sarama.Config, clientID string, markers
 	if err != nil {
 		return nil, fmt.Errorf("gokax: table consumer: %w", err)
 	}
-	c := &kconsumer{cl: cl, chanSize: max(cfg.ChannelBufferSize, 1), done: make(chan struct{})}
+	c := &kconsumer{cl: cl, chanSize: max(cfg.ChannelBufferSize, 1), done: make(chan struct{}), watch: w}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.mu.parts = map[topicPartition]*kpartition{}
 	c.mu.wake = func() {}
@@ -211,6 +225,9 @@ func (c *kconsumer) dispatch(fs kgo.Fetches, live map[topicPartition]*kpartition
 		if errors.Is(err, context.Canceled) || topic == "" {
 			return // a wake-up, or the client's own
 		}
+		if c.watch != nil {
+			c.watch.deny(topic, err)
+		}
 		for tp, pc := range live {
 			if tp.topic == topic && (partition < 0 || tp.partition == partition) {
 				pc.fail(err)
@@ -225,6 +242,9 @@ func (c *kconsumer) dispatch(fs kgo.Fetches, live map[topicPartition]*kpartition
 		pc.hwm.Store(p.HighWatermark)
 		if len(p.Records) == 0 {
 			return
+		}
+		if c.watch != nil {
+			c.watch.denials.clearTopic("READ", p.Topic)
 		}
 		msgs := make([]*sarama.ConsumerMessage, len(p.Records))
 		for i, r := range p.Records {

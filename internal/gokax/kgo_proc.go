@@ -10,6 +10,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 )
 
@@ -33,6 +34,7 @@ type kproc struct {
 	tx      *txns          // exactly-once mode: the client is transactional
 	iso     *procIsolation // at-least-once mode: suspects are handled in isolation
 	acks    *changelogAcks // at-least-once mode: learns the outcome of changelog writes
+	denials *Denials       // the ACL denials of the agent's processors; never nil
 
 	mu     sync.Mutex
 	cl     *kgo.Client
@@ -48,7 +50,7 @@ type kproc struct {
 }
 
 func newKproc(brokers []string, cfg *sarama.Config, group string, tx *txns) *kproc {
-	return &kproc{brokers: brokers, cfg: cfg, group: group, tx: tx, hasher: Hasher}
+	return &kproc{brokers: brokers, cfg: cfg, group: group, tx: tx, hasher: Hasher, denials: new(Denials)}
 }
 
 // acquire returns the client, building it on first use with clientID.
@@ -110,6 +112,12 @@ func (k *kproc) build(clientID string) (*kgo.Client, error) {
 			if g := k.kg.Load(); g != nil {
 				g.end(false /* commit: the generation is gone */, "lost")
 			}
+		}),
+		kgo.OnOffsetsFetched(func(_ context.Context, _ *kgo.Client, resp *kmsg.OffsetFetchResponse) error {
+			if g := k.kg.Load(); g != nil {
+				return g.fetched(resp)
+			}
+			return nil
 		}),
 	)
 	cl, err := kgo.NewClient(opts...)

@@ -130,10 +130,12 @@ func (p *kproducer) written(r *kgo.Record, err error) {
 	// changelog offset, which must not cover a write local storage lacks.
 	p.k.acks.done(r.Topic, w.key, r.Partition, err)
 	if err != nil {
+		p.k.deny(err, "WRITE", r.Topic, "write", false)
 		p.fail(err)
 		w.finish(nil, err)
 		return
 	}
+	p.k.denials.clearWrite(r.Topic)
 	w.msg = sarama.ProducerMessage{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp}
 	w.finish(&w.msg, nil)
 }
@@ -216,6 +218,7 @@ func (p *kproducer) isolatedWrite(r *isolated, topic, key string, value []byte, 
 			r.done(fmt.Errorf("%w: %s: %w", ErrRefused, topic, err))
 			finish(nil, nil)
 		default:
+			p.k.deny(err, "WRITE", topic, "write", false)
 			p.fail(err)
 			r.done(fmt.Errorf("%w: %s: %w", ErrWriteFailed, topic, err))
 			finish(nil, err)

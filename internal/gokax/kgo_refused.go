@@ -31,7 +31,7 @@ var ErrGroupRefused = errors.New("the broker refused the consumer group")
 // INCONSISTENT_GROUP_PROTOCOL and GROUP_MAX_SIZE_REACHED end when other
 // members leave, COORDINATOR_* and the like when the cluster settles, and
 // GROUP_AUTHORIZATION_FAILED when an ACL is granted: the agent rides one out
-// (topology's fault matrix pins it), but not for ever (see [kgroup.denial]).
+// (topology's fault matrix pins it), but not for ever (see [kproc.deny]).
 func groupRefusal(cfg *sarama.Config, group string, err error) error {
 	var gs *kgo.ErrGroupSession
 	if !errors.As(err, &gs) {
@@ -52,34 +52,56 @@ func groupRefusal(cfg *sarama.Config, group string, err error) error {
 	return nil
 }
 
-// denial returns the error that stops a processor of group on cfg when err,
-// from a poll at now, is a GROUP_AUTHORIZATION_FAILED that the broker has
-// answered every join with for longer than Consumer.Group.Rebalance.Timeout
-// (what a rebalance may take): the principal lacks READ on the group and no
-// one granted it meanwhile. A session that begins (see [kgroup.assigned])
-// ends the count; nil for other errors and a denial within the timeout.
-func (g *kgroup) denial(err error, now time.Time) error {
-	var gs *kgo.ErrGroupSession
-	if !errors.As(err, &gs) || !errors.Is(gs.Err, kerr.GroupAuthorizationFailed) {
-		return nil
-	}
-	g.denied.CompareAndSwap(0, now.UnixNano())
-	since := now.Sub(time.Unix(0, g.denied.Load()))
-	limit := g.cfg.Consumer.Group.Rebalance.Timeout
-	if since < limit {
-		return nil
-	}
-	return fmt.Errorf("%w %q (%s, every join for %v, over Consumer.Group.Rebalance.Timeout %v): grant the agent's principal READ on the group, e.g. kafka-acls --add --allow-principal User:NAME --operation Read --group %s",
-		ErrGroupRefused, g.k.group, kerr.GroupAuthorizationFailed.Message, since.Round(time.Second), limit, g.k.group)
-}
-
 // refuse stops the group for good with err (the first one counts):
 // Consume returns it, and so does the processor's Run.
 func (g *kgroup) refuse(err error) {
-	g.refusing.Do(func() {
-		g.k.refused.Store(&err)
-		close(g.refused)
-	})
+	g.k.refused.CompareAndSwap(nil, &err)
+	g.refusing.Do(func() { close(g.refused) })
+	g.mu.Lock()
+	s := g.cur
+	g.mu.Unlock()
+	if s != nil {
+		s.stop("refused") // Consume returns once goka cleaned it up
+	}
+}
+
+// refuse stops the processor for good with err (the first one counts): its
+// Run returns it, and its consumer group, if built, stops.
+func (k *kproc) refuse(err error) {
+	k.refused.CompareAndSwap(nil, &err)
+	if g := k.kg.Load(); g != nil {
+		g.refuse(err)
+	}
+}
+
+// deny notes err, of a try of request on topic (op READ or WRITE: a fetch
+// or a write), if it is an ACL denial (see [denied]), in the processor's
+// [Denials], and stops the processor with [ErrNotAuthorized] once the
+// denial lasted Consumer.Group.Rebalance.Timeout. With gaps, a denial that
+// follows the previous one by more than that begins a new streak. It
+// reports whether err was a denial.
+func (k *kproc) deny(err error, op, topic, request string, gaps bool) bool {
+	txnID := ""
+	if k.tx != nil {
+		txnID = k.tx.id
+	}
+	g, ok := denied(err, op, topic, k.group, txnID)
+	if !ok {
+		return false
+	}
+	key, hint := g, ""
+	if txnID != "" && g.resource == "topic" && g.op == "WRITE" {
+		// A transaction's writes fail together: franz-go fails every
+		// record of the transaction with the error Kafka answered
+		// AddPartitionsToTxn with for the denied topic's partitions.
+		key.name = ""
+		hint = "grant it, or WRITE on the agent's other output or changelog topic the transaction writes (Kafka fails a transaction's writes together)"
+	}
+	limit := k.cfg.Consumer.Group.Rebalance.Timeout
+	if since, over := k.denials.see(key, time.Now(), limit, gaps); over {
+		k.refuse(g.refusal(request, since, limit, hint))
+	}
+	return true
 }
 
 // refusal returns the error the group was refused with, if any.

@@ -42,6 +42,11 @@ type Options struct {
 	// the next processor (see isolate.go). nil keeps them for this processor
 	// only.
 	Suspects *Suspects
+	// Denials, if set, are kept across the processors of a group: an ACL
+	// denial that outlasts Consumer.Group.Rebalance.Timeout over several
+	// runs (a denied write fails each) stops the processor with
+	// [ErrNotAuthorized]. nil times denials within this processor only.
+	Denials *Denials
 	// Tester, if set, runs the processor on goka's in-memory Kafka mock (a
 	// *tester.Tester of github.com/lovoo/goka/tester) instead of brokers: it
 	// replaces the producer, consumers, topic manager, storage and client ID, so

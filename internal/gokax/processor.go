@@ -65,7 +65,9 @@ func NewProcessor(g Group, o Options) (*Processor, error) {
 // once they have recovered, until after it stopped; a view that fails stops
 // it. When the broker refused its consumer group for a reason only
 // configuration can fix, it returns that error alone, wrapping
-// [ErrGroupRefused].
+// [ErrGroupRefused]; when the cluster's ACLs denied it an operation for
+// longer than Consumer.Group.Rebalance.Timeout, wrapping
+// [ErrNotAuthorized].
 func (p *Processor) Run(ctx context.Context) error {
 	vctx, stopViews := context.WithCancel(context.WithoutCancel(ctx))
 	viewErr := make(chan error, len(p.views))

@@ -38,6 +38,15 @@ type View struct {
 	parts     int
 	recovered atomic.Bool
 	offsets   localOffsets
+
+	// A changelog read the cluster's ACLs deny for longer than limit
+	// (Consumer.Group.Rebalance.Timeout) stops Run with refused, which
+	// goka would retry for ever; goka's reconnects back off 10 s and
+	// more, so no gap ends a streak, only records read.
+	denials Denials
+	limit   time.Duration
+	refused atomic.Pointer[error]
+	stop    atomic.Pointer[context.CancelFunc] // Run's, while it runs
 }
 
 // A ViewOption configures [NewView].
@@ -61,6 +70,8 @@ func NewView(table string, o Options, opts ...ViewOption) (*View, error) {
 		opt(v)
 	}
 	v.offsets.m = map[int32]*atomic.Int64{}
+	v.limit = cfg.Consumer.Group.Rebalance.Timeout
+	v.clients.watch = &fetchWatch{denials: &v.denials, deny: v.deny}
 	gopts := []goka.ViewOption{
 		goka.WithViewClientID("sluice-view-" + table),
 		goka.WithViewHasher(Hasher),
@@ -108,10 +119,36 @@ func stamp(ctx goka.UpdateContext, s storage.Storage, key string, value []byte) 
 	return s.Set(key, b)
 }
 
+// deny times err, a fetch error of topic, if it is an ACL denial, and
+// stops Run once the denial lasted v.limit.
+func (v *View) deny(topic string, err error) {
+	g, ok := denied(err, "READ", topic, "", "")
+	if !ok {
+		return
+	}
+	if since, over := v.denials.see(g, time.Now(), v.limit, false); over {
+		refusal := g.refusal("fetch", since, v.limit, "")
+		if v.refused.CompareAndSwap(nil, &refusal) {
+			if stop := v.stop.Load(); stop != nil {
+				(*stop)()
+			}
+		}
+	}
+}
+
 // Run recovers the table from its changelog and follows it until ctx is done.
-// It returns nil after a shutdown caused by ctx. Local storage is closed, and the
-// view's clients with it, when Run returns.
+// It returns nil after a shutdown caused by ctx, and an error wrapping
+// [ErrNotAuthorized] when the cluster's ACLs denied it the changelog for
+// longer than Consumer.Group.Rebalance.Timeout. Local storage is closed,
+// and the view's clients with it, when Run returns.
 func (v *View) Run(ctx context.Context) error {
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	v.stop.Store(&stop)
+	defer v.stop.Store(nil)
+	if v.refused.Load() != nil {
+		stop()
+	}
 	wctx, stopWatch := context.WithCancel(ctx)
 	var watch sync.WaitGroup
 	watch.Go(func() {
@@ -123,10 +160,12 @@ func (v *View) Run(ctx context.Context) error {
 		case <-wctx.Done():
 		}
 	})
-	err := v.v.Run(ctx)
+	err := v.v.Run(rctx)
 	stopWatch()
 	watch.Wait()
-	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
+	if r := v.refused.Load(); r != nil {
+		err = *r
+	} else if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		err = nil
 	}
 	return errors.Join(err, v.clients.closeAll())
