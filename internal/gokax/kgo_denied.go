@@ -140,10 +140,19 @@ type Denials struct {
 // streak is one grant's run of denials.
 type streak struct{ first, last time.Time }
 
+// retrySpacing bounds how far apart the tries of a denied operation that
+// is retried by a restart or a reconnect come: goka's view reconnects back
+// off up to 2 minutes, the supervisor's restarts up to RestartBackoff's max
+// (10 s by default), franz-go's rejoins a few seconds. A denial that
+// follows the previous one of its grant by more than the limit plus this
+// was not met by every try since: a one-off denial long ago, which must not
+// count toward today's.
+const retrySpacing = 5 * time.Minute
+
 // see notes a denial of g at now and returns how long g has been denied,
-// and whether that is limit or longer. With gaps, a denial more than limit
-// after the previous one begins a new streak.
-func (d *Denials) see(g grant, now time.Time, limit time.Duration, gaps bool) (time.Duration, bool) {
+// and whether that is limit or longer. A denial more than gap after the
+// previous one begins a new streak.
+func (d *Denials) see(g grant, now time.Time, limit, gap time.Duration) (time.Duration, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.m == nil {
@@ -154,7 +163,7 @@ func (d *Denials) see(g grant, now time.Time, limit time.Duration, gaps bool) (t
 		s = &streak{first: now}
 		d.m[g] = s
 		d.n.Store(int64(len(d.m)))
-	} else if gaps && now.Sub(s.last) > limit {
+	} else if now.Sub(s.last) > gap {
 		s.first = now
 	}
 	s.last = now

@@ -77,9 +77,10 @@ func (k *kproc) refuse(err error) {
 // deny notes err, of a try of request on topic (op READ or WRITE: a fetch
 // or a write), if it is an ACL denial (see [denied]), in the processor's
 // [Denials], and stops the processor with [ErrNotAuthorized] once the
-// denial lasted Consumer.Group.Rebalance.Timeout. With gaps, a denial that
-// follows the previous one by more than that begins a new streak. It
-// reports whether err was a denial.
+// denial lasted Consumer.Group.Rebalance.Timeout. With gaps (tries that
+// come back to back, as fetches do), a denial that follows the previous one
+// by more than that begins a new streak; without, one that follows it by
+// more than that plus [retrySpacing]. It reports whether err was a denial.
 func (k *kproc) deny(err error, op, topic, request string, gaps bool) bool {
 	txnID := ""
 	if k.tx != nil {
@@ -98,7 +99,11 @@ func (k *kproc) deny(err error, op, topic, request string, gaps bool) bool {
 		hint = "grant it, or WRITE on the agent's other output or changelog topic the transaction writes (Kafka fails a transaction's writes together)"
 	}
 	limit := k.cfg.Consumer.Group.Rebalance.Timeout
-	if since, over := k.denials.see(key, time.Now(), limit, gaps); over {
+	gap := limit + retrySpacing
+	if gaps {
+		gap = limit
+	}
+	if since, over := k.denials.see(key, time.Now(), limit, gap); over {
 		k.refuse(g.refusal(request, since, limit, hint))
 	}
 	return true

@@ -91,40 +91,46 @@ func TestDenied(t *testing.T) {
 }
 
 // TestDenialsStreak pins when a denial stops an agent: after limit of
-// denials, not before; a success ends the streak; with gaps, a denial
-// more than limit after the previous one begins a new streak.
+// denials, not before; a success ends the streak; a denial more than the
+// gap after the previous one begins a new streak.
 func TestDenialsStreak(t *testing.T) {
 	read := grant{kerr.TopicAuthorizationFailed, "READ", "topic", "clicks"}
 	write := grant{kerr.TopicAuthorizationFailed, "WRITE", "topic", "counts"}
 	t0, limit := time.Unix(1000, 0), 2*time.Second
+	long := limit + retrySpacing
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	var d Denials
-	if _, over := d.see(read, at(0), limit, true); over {
+	if _, over := d.see(read, at(0), limit, limit); over {
 		t.Fatal("the first denial is over the limit")
 	}
-	if _, over := d.see(read, at(1500*time.Millisecond), limit, true); over {
+	if _, over := d.see(read, at(1500*time.Millisecond), limit, limit); over {
 		t.Fatal("a denial 1.5 s in is over the 2 s limit")
 	}
-	if since, over := d.see(read, at(2*time.Second), limit, true); !over || since != 2*time.Second {
+	if since, over := d.see(read, at(2*time.Second), limit, limit); !over || since != 2*time.Second {
 		t.Fatalf("a denial 2 s in: %v, over %v; want 2s, over", since, over)
 	}
-	if _, over := d.see(read, at(5*time.Second), limit, true); over {
-		t.Fatal("with gaps, a denial 3 s after the previous one continued the streak")
+	if _, over := d.see(read, at(5*time.Second), limit, limit); over {
+		t.Fatal("a denial 3 s after the previous one, over the 2 s gap, continued the streak")
 	}
 	d.clearTopic("READ", "clicks")
 	if d.n.Load() != 0 {
 		t.Fatalf("%d streaks after clearTopic, want 0", d.n.Load())
 	}
-	d.see(write, at(0), limit, false)
-	if _, over := d.see(write, at(10*time.Second), limit, false); !over {
-		t.Fatal("without gaps, a denial 10 s after the first is not over the limit")
+	d.see(write, at(0), limit, long)
+	if _, over := d.see(write, at(10*time.Second), limit, long); !over {
+		t.Fatal("a denial 10 s after the first, within the gap, is not over the limit")
 	}
 	d.clearWrite("clicks")
-	if _, over := d.see(write, at(11*time.Second), limit, false); !over {
+	if _, over := d.see(write, at(11*time.Second), limit, long); !over {
 		t.Fatal("a write to another topic ended the streak")
 	}
 	d.clearWrite("counts")
-	if _, over := d.see(write, at(12*time.Second), limit, false); over {
+	if _, over := d.see(write, at(12*time.Second), limit, long); over {
 		t.Fatal("a write to the topic did not end the streak")
+	}
+	// A one-off denial, and the next a day later with no success between
+	// (a view of a quiet changelog reads no records): a new streak.
+	if _, over := d.see(write, at(24*time.Hour), limit, long); over {
+		t.Fatal("a denial a day after the previous one continued its streak")
 	}
 }

@@ -42,7 +42,8 @@ type View struct {
 	// A changelog read the cluster's ACLs deny for longer than limit
 	// (Consumer.Group.Rebalance.Timeout) stops Run with refused, which
 	// goka would retry for ever; goka's reconnects back off 10 s and
-	// more, so no gap ends a streak, only records read.
+	// more, so only records read or a gap longer than retrySpacing end a
+	// streak.
 	denials Denials
 	limit   time.Duration
 	refused atomic.Pointer[error]
@@ -126,7 +127,7 @@ func (v *View) deny(topic string, err error) {
 	if !ok {
 		return
 	}
-	if since, over := v.denials.see(g, time.Now(), v.limit, false); over {
+	if since, over := v.denials.see(g, time.Now(), v.limit, v.limit+retrySpacing); over {
 		refusal := g.refusal("fetch", since, v.limit, "")
 		if v.refused.CompareAndSwap(nil, &refusal) {
 			if stop := v.stop.Load(); stop != nil {
