@@ -94,29 +94,10 @@ func TestRunStopsOnDeniedACL(t *testing.T) {
 			defer cancel()
 			start := time.Now()
 			err := topology.Run(ctx, g, opts...)
-			took := time.Since(start)
-			if ctx.Err() != nil {
-				t.Fatalf("Run = %v after a minute: it did not stop on the denial", err)
-			}
-			if !errors.Is(err, topology.ErrNotAuthorized) {
-				t.Fatalf("Run = %v, want ErrNotAuthorized", err)
-			}
+			checkDenialStop(t, "Run", ctx, err, time.Since(start), topology.ErrNotAuthorized, append(tc.want, "kafka-acls")...)
 			if got := errors.Is(err, topology.ErrGroupRefused); got != tc.group {
 				t.Errorf("Run = %v: errors.Is(ErrGroupRefused) = %v, want %v", err, got, tc.group)
 			}
-			if took < 2*time.Second {
-				t.Errorf("Run stopped after %v, before the 2 s rebalance timeout", took)
-			}
-			msg := err.Error()
-			for _, want := range append(tc.want, "Rebalance.Timeout 2s", "kafka-acls") {
-				if !strings.Contains(msg, want) {
-					t.Errorf("Run = %q, want it to say %q", msg, want)
-				}
-			}
-			if strings.Contains(msg, "\n") {
-				t.Errorf("Run = %q, want one line", msg)
-			}
-			t.Logf("stopped after %v: %s", took.Round(100*time.Millisecond), msg)
 		})
 	}
 }
@@ -148,24 +129,34 @@ func TestViewStopsOnDeniedChangelog(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	err = v.Run(ctx)
-	took := time.Since(start)
+	checkDenialStop(t, "View.Run", ctx, err, time.Since(start), topology.ErrNotAuthorized,
+		`READ on topic "counter-table"`, "TOPIC_AUTHORIZATION_FAILED", "--operation Read --topic counter-table")
+}
+
+// checkDenialStop checks what, run with a 2 s Consumer.Group.Rebalance.Timeout
+// under ctx (its deadline a minute or less) on a broker denying it for good,
+// did: it stopped (err) before ctx's deadline, after took of at least the
+// timeout, with an error wrapping sentinel, on one line that says each of
+// want and the timeout.
+func checkDenialStop(t *testing.T, what string, ctx context.Context, err error, took time.Duration, sentinel error, want ...string) {
+	t.Helper()
 	if ctx.Err() != nil {
-		t.Fatalf("View.Run = %v after a minute: it did not stop on the denial", err)
+		t.Fatalf("%s = %v after %v: it did not stop on the denial", what, err, took.Round(time.Second))
 	}
-	if !errors.Is(err, topology.ErrNotAuthorized) {
-		t.Fatalf("View.Run = %v, want ErrNotAuthorized", err)
+	if !errors.Is(err, sentinel) {
+		t.Fatalf("%s = %v, want %v", what, err, sentinel)
 	}
 	if took < 2*time.Second {
-		t.Errorf("View.Run stopped after %v, before the 2 s rebalance timeout", took)
+		t.Errorf("%s stopped after %v, before the 2 s rebalance timeout", what, took)
 	}
 	msg := err.Error()
-	for _, want := range []string{`READ on topic "counter-table"`, "TOPIC_AUTHORIZATION_FAILED", "Rebalance.Timeout 2s", "--operation Read --topic counter-table"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("View.Run = %q, want it to say %q", msg, want)
+	for _, w := range append(want, "Rebalance.Timeout 2s") {
+		if !strings.Contains(msg, w) {
+			t.Errorf("%s = %q, want it to say %q", what, msg, w)
 		}
 	}
 	if strings.Contains(msg, "\n") {
-		t.Errorf("View.Run = %q, want one line", msg)
+		t.Errorf("%s = %q, want one line", what, msg)
 	}
 	t.Logf("stopped after %v: %s", took.Round(100*time.Millisecond), msg)
 }
