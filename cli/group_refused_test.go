@@ -15,6 +15,7 @@ import (
 	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/internal/kafkareal"
 	"github.com/sluicehq/sluice/internal/kafkatest"
+	"github.com/sluicehq/sluice/internal/proctest"
 	"github.com/sluicehq/sluice/topology"
 )
 
@@ -189,6 +190,7 @@ func TestRunDeniedTopicsOnKafka(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the CLI against Apache Kafka")
 	}
+	proctest.NonRacePass(t, "it waits 80 s on Kafka's denials; the denial paths run under -race in topology's TestRunStopsOnDeniedACL and TestViewStopsOnDeniedChangelog")
 	c := kafkareal.Shared(t, aclKafka)
 	adm := kafkatest.Admin(t, c.Addrs())
 	env := []string{"SLUICE_SASL_PASSWORD=" + aclPassword, "SLUICE_LOG_LEVEL=info"}

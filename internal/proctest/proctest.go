@@ -67,9 +67,11 @@ func Race() bool {
 
 // NonRacePass skips t in make test's -race pass, saying why: for tests whose
 // work happens in child processes built without the race detector (so the
-// race pass would repeat the non-race pass's run) or that measure a build
-// without it. make test's second pass, without -race, runs them; so a test
-// that calls NonRacePass still runs in CI, once.
+// race pass would repeat the non-race pass's run), that measure a build
+// without it, or that mostly wait on an external system (Apache Kafka's
+// ACL checks, tens of seconds each) through code whose races other tests
+// look for under -race. make test's second pass, without -race, runs them;
+// so a test that calls NonRacePass still runs in CI, once.
 func NonRacePass(t testing.TB, why string) {
 	t.Helper()
 	if Race() {
