@@ -73,7 +73,7 @@ func processorOptions(group, table string, o Options, cfg *sarama.Config, logger
 // and keeps transaction markers.
 func consumerBuilder(cfg *sarama.Config, markers bool, cons *consumers) goka.SaramaConsumerBuilder {
 	return func(brokers []string, clientID string) (sarama.Consumer, error) {
-		c, err := newWatchedKconsumer(brokers, cfg, clientID, markers, cons.watch)
+		c, err := newKconsumer(brokers, cfg, clientID, markers, cons.watch)
 		if err != nil {
 			return nil, err
 		}

@@ -74,12 +74,6 @@ type kop struct {
 // errConsumerClosed is the error of ConsumePartition on a closed consumer.
 var errConsumerClosed = fmt.Errorf("gokax: table consumer closed: %w", sarama.ErrClosedClient)
 
-// newKconsumer returns a consumer to brokers on cfg, named clientID, that
-// keeps transaction markers if markers is set.
-func newKconsumer(brokers []string, cfg *sarama.Config, clientID string, markers bool) (*kconsumer, error) {
-	return newWatchedKconsumer(brokers, cfg, clientID, markers, nil)
-}
-
 // fetchWatch is told what a table consumer's fetches met: each fetch
 // error (deny times ACL denials, see [Denials]), and records of a topic,
 // which end its read denial's streak.
@@ -88,8 +82,10 @@ type fetchWatch struct {
 	denials *Denials
 }
 
-// newWatchedKconsumer is newKconsumer whose fetches w (nil: none) watches.
-func newWatchedKconsumer(brokers []string, cfg *sarama.Config, clientID string, markers bool, w *fetchWatch) (*kconsumer, error) {
+// newKconsumer returns a consumer to brokers on cfg, named clientID, that
+// keeps transaction markers if markers is set, and whose fetches w (nil:
+// none) watches.
+func newKconsumer(brokers []string, cfg *sarama.Config, clientID string, markers bool, w *fetchWatch) (*kconsumer, error) {
 	opts, err := kgoCommonOpts(brokers, cfg, clientID)
 	if err != nil {
 		return nil, err

@@ -70,7 +70,7 @@ func TestKconsumer(t *testing.T) {
 	leaks := noLeak(t)
 	cfg := Config()
 	cfg.ChannelBufferSize = 4 // a fetch brings far more: the channels fill at once
-	c, err := newKconsumer(addrs, cfg, "test", false)
+	c, err := newKconsumer(addrs, cfg, "test", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestKconsumerCloseDuringOutage(t *testing.T) {
 		kafkatest.CreateTopic(t, addrs, "tbl", 2, nil)
 		produceTo(t, addrs, "tbl", 1, 0, 10)
 		leaks := noLeak(t)
-		c, err := newKconsumer(addrs, Config(), "test", false)
+		c, err := newKconsumer(addrs, Config(), "test", false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +173,7 @@ func TestKconsumerCloseDuringOutage(t *testing.T) {
 		addrs := b.Addrs()
 		kafkatest.CreateTopic(t, addrs, "tbl", 1, nil)
 		leaks := noLeak(t)
-		c, err := newKconsumer(addrs, Config(), "test", false)
+		c, err := newKconsumer(addrs, Config(), "test", false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

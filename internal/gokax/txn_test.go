@@ -321,7 +321,7 @@ func TestMarkerConsumer(t *testing.T) {
 	w.write(2, "commit") // k0 k1 marker
 	w.write(4, "abort")  // 4 + marker
 
-	c, err := newKconsumer(addrs, txnConfig(Config()), "test", true)
+	c, err := newKconsumer(addrs, txnConfig(Config()), "test", true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +447,7 @@ func TestMarkerConsumerAfterFencing(t *testing.T) {
 // watermark.
 func readMarkers(t *testing.T, addrs []string) []string {
 	t.Helper()
-	c, err := newKconsumer(addrs, txnConfig(Config()), "test", true)
+	c, err := newKconsumer(addrs, txnConfig(Config()), "test", true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
